@@ -1,0 +1,80 @@
+// The consumers measured against the same backlog, each on its own slot:
+// pg_recvlogical (PostgreSQL's own client: the ceiling) and walrelay with
+// each sink, run as a child process so its RSS and CPU are its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'relay', 'cli.js');
+const RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
+
+export interface Measurement {
+  seconds: number;
+  peakRssMb: number | null;
+  cpuSeconds: number | null;
+}
+
+/** Peak RSS (VmHWM) and CPU seconds of a live process, from /proc. */
+export function processFigures(pid: number): { peakRssMb: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  return { peakRssMb, cpuSeconds: ticks / 100 };
+}
+
+export async function runRecvlogical(url: string, slot: string, publication: string, endLsn: string): Promise<Measurement> {
+  const started = performance.now();
+  const child = spawn(RECVLOGICAL, ['-d', url, '--slot', slot, '--start', '-o', 'proto_version=1', '-o', `publication_names=${publication}`, '-f', '/dev/null', '-E', endLsn, '--no-loop', '-F', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => { stderr += chunk; });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`pg_recvlogical exited ${code}: ${stderr}`);
+  return { seconds: (performance.now() - started) / 1000, peakRssMb: null, cpuSeconds: null };
+}
+
+export interface RelayRun {
+  child: ChildProcess;
+  configFile: string;
+  figures(): { peakRssMb: number; cpuSeconds: number };
+  stop(): Promise<void>;
+}
+
+export function startRelayProcess(config: unknown, extraArgs: string[] = []): RelayRun {
+  const dir = mkdtempSync(join(tmpdir(), 'walrelay-bench-'));
+  const configFile = join(dir, 'walrelay.json');
+  writeFileSync(configFile, JSON.stringify(config));
+  const child = spawn(process.execPath, [...extraArgs, CLI, 'run', '-c', configFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
+  child.on('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`walrelay exited ${code}: ${stderr}\n`); });
+  return {
+    child,
+    configFile,
+    figures: () => processFigures(child.pid!),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Waits until the slot's confirmed position reaches `target` (every event of the backlog acknowledged). */
+export async function waitForConfirmed(pool: pg.Pool, slot: string, target: string, timeoutMs = 900_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [row] = (await pool.query('SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1', [slot, target])).rows;
+    if (row?.done) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`slot ${slot} did not reach ${target} within ${timeoutMs} ms`);
+}

@@ -1,0 +1,202 @@
+// npm run bench [-- --quick] [--out DIR] [--only SCENARIO] [--sinks stdout,redis,kafka] [--cpu-prof DIR]
+//
+// Starts its own PostgreSQL 15, Redis and (when its jars are cached) Kafka,
+// writes each scenario's backlog once, and lets every consumer drain the same
+// backlog from its own slot: pg_recvlogical first (the ceiling), then walrelay
+// to stdout, Redis and Kafka. Then measures commit-to-Redis latency under live
+// loads. Writes RESULTS.md and ratios.svg.
+import { writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startPostgres } from '../test/harness/postgres.js';
+import { startRedis } from '../test/harness/redis.js';
+import { startKafka, type TestKafka } from '../test/harness/kafka.js';
+import { scenarios } from './scenarios.js';
+import { runRecvlogical, startRelayProcess, waitForConfirmed } from './consumers.js';
+import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
+import { freePort } from '../test/harness/ports.js';
+import { waitFor } from '../test/harness/wait.js';
+import { connect } from 'node:net';
+import { startStealMeter } from './cpu-steal.js';
+import { throughputTable, ratioChart, machineDescription, type ThroughputRow } from './report.js';
+import { parseLsn } from '../relay/lsn.js';
+
+const SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const outIndex = args.indexOf('--out');
+const outDir = outIndex >= 0 ? args[outIndex + 1] : SOURCE_DIR;
+const onlyIndex = args.indexOf('--only');
+/** --only TEXT: the scenarios whose name contains TEXT (for profiling one of them). */
+const only = onlyIndex >= 0 ? args[onlyIndex + 1] : null;
+const sinkIndex = args.indexOf('--sinks');
+/** --sinks stdout,kafka: only these walrelay consumers (pg_recvlogical always runs). */
+const onlySinks = sinkIndex >= 0 ? args[sinkIndex + 1].split(',') : null;
+const profileIndex = args.indexOf('--cpu-prof');
+/** --cpu-prof DIR: each walrelay process writes a V8 CPU profile into DIR. */
+const relayArgs = profileIndex >= 0 ? ['--cpu-prof', '--cpu-prof-dir', args[profileIndex + 1]] : [];
+const kafkaJars = join(SOURCE_DIR, '..', '.cache', 'kafka', 'libs');
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+async function main(): Promise<void> {
+  const postgres = await startPostgres('pg15', { synchronous_commit: 'on', max_replication_slots: '20', max_wal_senders: '20', shared_buffers: '256MB', max_wal_size: '4GB', wal_sender_timeout: '120s',
+    // No background vacuum or checkpoint competing with whichever consumer happens to run first after a backlog is written.
+    autovacuum: 'off', checkpoint_timeout: '1h' });
+  const redis = await startRedis();
+  let kafka: TestKafka | null = null;
+  if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
+  else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
+  const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
+  const rows: ThroughputRow[] = [];
+  let live: LiveResults = { redis: [], websocket: [] };
+  try {
+    const version = (await pool.query('SHOW server_version')).rows[0].server_version as string;
+    for (const [index, scenario] of scenarios(quick).entries()) {
+      if (only !== null && !scenario.name.includes(only)) continue;
+      const publication = `bench_${index}`;
+      await pool.query(scenario.create);
+      await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
+      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : [])].filter((name) => onlySinks === null || onlySinks.includes(name));
+      const consumers = ['recv', ...sinkNames];
+      for (const consumer of consumers) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`${consumer}_${index}`]);
+      const start = (await pool.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
+      log(`${scenario.name}: writing ${scenario.description}`);
+      const writer = new pg.Client({ connectionString: postgres.url });
+      await writer.connect();
+      const events = await scenario.write(writer);
+      await writer.end();
+      const end = (await pool.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
+      await pool.query('CHECKPOINT'); // flush the backlog's dirty pages now, not while a consumer is measured
+      const walMb = Number(parseLsn(end) - parseLsn(start)) / 1e6;
+
+      const recvSteal = startStealMeter();
+      const ceiling = await runRecvlogical(postgres.url, `recv_${index}`, publication, end);
+      log(`${scenario.name}: pg_recvlogical ${ceiling.seconds.toFixed(2)} s`);
+      rows.push({ scenario: scenario.name, consumer: 'pg_recvlogical', events, walMb, seconds: ceiling.seconds, ratio: null, peakRssMb: null, cpuSecondsPerMillion: null, stealPercent: recvSteal() });
+
+      const sinks: Record<string, unknown> = {
+        stdout: { type: 'stdout' },
+        redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
+        kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
+      };
+      for (const consumer of consumers.slice(1)) {
+        const slot = `${consumer}_${index}`;
+        const started = performance.now();
+        const steal = startStealMeter();
+        const relay = startRelayProcess({ source: { url: postgres.url, slot, publication }, sinks: [sinks[consumer]] }, relayArgs);
+        await waitForConfirmed(pool, slot, end);
+        const seconds = (performance.now() - started) / 1000;
+        const figures = relay.figures();
+        await relay.stop();
+        rows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
+        log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
+        if (consumer === 'redis') {
+          const cleaner = redis.client();
+          await cleaner.del(`bench:${index}`);
+          cleaner.disconnect();
+        }
+      }
+      for (const consumer of consumers) await pool.query('SELECT pg_drop_replication_slot($1)', [`${consumer}_${index}`]);
+      await pool.query(`DROP TABLE ${scenario.table}`);
+    }
+
+    if (only === null || 'live'.includes(only)) live = await liveLatency(postgres.url, redis.url, pool);
+    const report = [
+      '# walrelay benchmarks',
+      '',
+      `Produced by \`npm run bench${quick ? ' -- --quick' : ''}\` on:`,
+      '',
+      machineDescription(version),
+      '',
+      '## Draining a backlog (same backlog, one slot per consumer, in one run)',
+      '',
+      'Time runs from starting the consumer until it has every change of the backlog: pg_recvlogical until it reaches the end LSN,',
+      'walrelay until the slot\'s confirmed LSN (which moves only after the sink acknowledged) reaches it. Startup is included.',
+      'WAL MB/s counts the WAL bytes the backlog occupies. CPU and RSS are walrelay\'s own process. CPU steal is the share of the',
+      'machine\'s CPU time the hypervisor gave to other guests during that run: where it is high, that run (and its ratio) was slowed by the host.',
+      '',
+      throughputTable(rows),
+      '',
+      '![ratios](ratios.svg)',
+      '',
+      'What was optimised to get here, and what each step gained: [OPTIMISATIONS.md](OPTIMISATIONS.md).',
+      '',
+      '## Commit-to-Redis latency under live load (10-row transactions)',
+      '',
+      '| target rows/s | achieved rows/s | events | p50 ms | p99 ms | max ms |',
+      '|---:|---:|---:|---:|---:|---:|',
+      ...live.redis.map((l) => `| ${l.targetRowsPerSecond === null ? 'writer max' : l.targetRowsPerSecond.toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond).toLocaleString('en')} | ${l.events.toLocaleString('en')} | ${l.p50} | ${l.p99} | ${l.max} |`),
+      '',
+      `## Commit-to-browser latency: the same load fanned out to ${WEBSOCKET_CLIENTS} websocket clients`,
+      '',
+      'Every client subscribes to the table and receives every change (frames = rows × clients); the clients run in the benchmark\'s own process.',
+      '',
+      '| rows/s | frames/s | frames received | p50 ms | p99 ms | max ms | clients disconnected |',
+      '|---:|---:|---:|---:|---:|---:|---:|',
+      ...live.websocket.map((l) => `| ${Math.round(l.achievedRowsPerSecond).toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond * WEBSOCKET_CLIENTS).toLocaleString('en')} | ${l.events.toLocaleString('en')} | ${l.p50} | ${l.p99} | ${l.max} | ${l.disconnected} |`),
+      '',
+    ].join('\n');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'RESULTS.md'), report);
+    writeFileSync(join(outDir, 'ratios.svg'), ratioChart(rows));
+    process.stdout.write(report);
+  } finally {
+    await pool.end();
+    await Promise.all([postgres.stop(), redis.stop(), kafka?.stop()]);
+  }
+}
+
+interface LiveResults {
+  redis: LatencyResult[];
+  websocket: LatencyResult[];
+}
+
+const WEBSOCKET_CLIENTS = 100;
+
+async function liveLatency(url: string, redisUrl: string, pool: pg.Pool): Promise<LiveResults> {
+  await pool.query('CREATE TABLE bench_live (id bigint PRIMARY KEY, account int, note text, amount numeric, at timestamptz)');
+  await pool.query('CREATE PUBLICATION bench_live FOR TABLE bench_live');
+  const results: LiveResults = { redis: [], websocket: [] };
+
+  await pool.query(`SELECT pg_create_logical_replication_slot('live', 'pgoutput')`);
+  const relay = startRelayProcess({ source: { url, slot: 'live', publication: 'bench_live' }, sinks: [{ type: 'redis', url: redisUrl, stream: 'bench:live' }] });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  try {
+    for (const rate of quick ? [5000] : [5000, 15000, null]) {
+      const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, await redisArrivals(redisUrl, 'bench:live'));
+      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+      results.redis.push(result);
+    }
+  } finally {
+    await relay.stop();
+    await pool.query(`SELECT pg_drop_replication_slot('live')`);
+  }
+
+  // Fan-out: the same load to 100 websocket clients subscribed to the table.
+  await pool.query(`SELECT pg_create_logical_replication_slot('live_ws', 'pgoutput')`);
+  const port = await freePort();
+  const fanOut = startRelayProcess({ source: { url, slot: 'live_ws', publication: 'bench_live' }, sinks: [{ type: 'websocket', port, auth: 'none' }] });
+  try {
+    await waitFor(() => new Promise<boolean>((resolve) => {
+      const probe = connect(port, '127.0.0.1', () => { probe.destroy(); resolve(true); });
+      probe.once('error', () => resolve(false));
+    }), { what: 'the websocket sink to listen', timeoutMs: 30_000, intervalMs: 100 });
+    for (const rate of quick ? [500] : [1000, 2500]) {
+      const arrivals = await websocketArrivals(`ws://127.0.0.1:${port}/`, 'public.bench_live', WEBSOCKET_CLIENTS);
+      const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 10, arrivals);
+      log(`live → ${WEBSOCKET_CLIENTS} websocket clients ${rate} rows/s: p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.disconnected} disconnected`);
+      results.websocket.push(result);
+    }
+  } finally {
+    await fanOut.stop();
+    await pool.query(`SELECT pg_drop_replication_slot('live_ws')`);
+  }
+  return results;
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+// The configuration file (contract section 2). Every object is strict: an
+// unknown key is an error naming its path, so that a typo never silently
+// falls back to a default.
+import { z } from 'zod';
+
+const tablePattern = z.string({ error: 'expected a table pattern such as "public.orders", "public.*" or "*.audit_log"' })
+  .regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected a table pattern of the form schema.table ("*" allowed on either side)' });
+
+const tableName = z.string({ error: 'expected a table name such as "public.orders"' })
+  .regex(/^[^.\s*]+\.[^.\s*]+$/, { error: 'expected a table name of the form schema.table' });
+
+const identifier = z.string({ error: 'expected a PostgreSQL identifier' })
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a lower-case identifier (letters, digits, _; at most 63 characters)' });
+
+const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535);
+const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
+const hostPort = z.string().regex(/^[^\s:]+:\d+$/);
+
+const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
+
+const sinkCommon = {
+  name: z.string().optional(),
+  tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
+  format: format.default('walrelay'),
+};
+
+export const redisSinkSchema = z.strictObject({
+  type: z.literal('redis'),
+  ...sinkCommon,
+  url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  stream: z.string().default('walrelay:{schema}.{table}'),
+  /** Stream for pg_logical_emit_message events, which belong to no table. */
+  messageStream: z.string().default('walrelay:messages'),
+  maxLen: positiveInt.optional(),
+});
+
+export const kafkaSinkSchema = z.strictObject({
+  type: z.literal('kafka'),
+  ...sinkCommon,
+  brokers: z.array(hostPort, { error: 'expected an array of host:port strings' })
+    .min(1, { error: 'expected an array of host:port strings' }),
+  topic: z.string().default('walrelay.{schema}.{table}'),
+  messageTopic: z.string().default('walrelay.messages'),
+  clientId: z.string().default('walrelay'),
+  compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
+  batch: z.strictObject({
+    size: positiveInt.default(10000),
+    lingerMs: z.number().int().min(0).default(0),
+  }).default({ size: 10000, lingerMs: 0 }),
+  ssl: z.strictObject({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    rejectUnauthorized: z.boolean().default(true),
+  }).optional(),
+  sasl: z.strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain, scram-sha-256 or scram-sha-512' }),
+    username: z.string(),
+    password: z.string(),
+  }).optional(),
+  createTopics: z.union([
+    z.literal(false),
+    z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
+  ]).default(false),
+});
+
+export const stdoutSinkSchema = z.strictObject({
+  type: z.literal('stdout'),
+  ...sinkCommon,
+});
+
+const websocketAuth = z.union([
+  z.literal('none'),
+  z.strictObject({ jwtSecret: z.string().min(1) }),
+  z.strictObject({ jwksUrl: z.string().url() }),
+  z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256') }),
+], { error: 'expected auth: none, or an object with jwtSecret, jwksUrl or publicKey' });
+
+export const websocketSinkSchema = z.strictObject({
+  type: z.literal('websocket'),
+  ...sinkCommon,
+  host: z.string().default('127.0.0.1'),
+  port: port.default(8080),
+  path: z.string().startsWith('/').default('/'),
+  auth: websocketAuth,
+  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+  /** Recent events kept for clients that reconnect with "since". */
+  ringSize: z.number().int().min(0).default(10000),
+  /** Frames queued for one client before it counts as unable to keep up. */
+  maxClientQueue: positiveInt.default(1000),
+  maxFrameBytes: positiveInt.default(65536),
+  /** Static files served next to the socket (the demo page); omitted = none. */
+  staticDir: z.string().optional(),
+});
+
+export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema], {
+  error: 'expected a sink with type redis, kafka, stdout or websocket',
+});
+
+export const configSchema = z.strictObject({
+  source: z.strictObject({
+    url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
+    slot: identifier.default('walrelay'),
+    publication: identifier.default('walrelay'),
+    tables: z.array(tableName, { error: 'expected an array of schema.table names' }).min(1).optional(),
+    snapshot: z.enum(['never', 'initial'], { error: 'expected never or initial' }).default('never'),
+    /** Publish changes of partitions under the partitioned (root) table's name. */
+    publishViaPartitionRoot: z.boolean().default(false),
+    /** Seconds between standby status updates sent to PostgreSQL. */
+    statusIntervalSeconds: z.number().positive().default(10),
+  }),
+  sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
+  // Measured (bench/): small batches with few in flight keep fewer events alive between
+  // garbage collections, which is both faster and smaller than deep pipelining.
+  pipeline: z.strictObject({
+    batchEvents: positiveInt.default(500),
+    inFlightBatches: positiveInt.default(2),
+    drainTimeoutSeconds: z.number().positive().default(30),
+  }).default({ batchEvents: 500, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
+  http: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: port,
+  }).optional(),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  }).default({ level: 'info' }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type SinkConfig = z.infer<typeof sinkSchema>;
+export type RedisSinkConfig = z.infer<typeof redisSinkSchema>;
+export type KafkaSinkConfig = z.infer<typeof kafkaSinkSchema>;
+export type StdoutSinkConfig = z.infer<typeof stdoutSinkSchema>;
+export type WebsocketSinkConfig = z.infer<typeof websocketSinkSchema>;

@@ -1,0 +1,196 @@
+// Turns pgoutput messages into change events: keeps the relation cache and
+// the current transaction (Begin carries the commit LSN, xid and time that
+// every event of the transaction is stamped with, so events can be sent
+// before the Commit arrives and memory stays bounded on huge transactions).
+import { type PgoutputMessage } from './pgoutput.js';
+import { RelationDecoder } from './relation.js';
+import type { TypeCatalog } from './type-catalog.js';
+import { RowChange, type ChangeEvent, type Op, type Row } from './event.js';
+import { type Lsn, formatLsn, lsnKey } from './lsn.js';
+import { PG_EPOCH_MICROS } from './replication-stream.js';
+import { WalrelayError } from './errors.js';
+import { BACKFILL_PREFIX, type BackfillChunk } from './backfill.js';
+import { converterFor } from './values.js';
+
+export interface AssemblerOutput {
+  event(event: ChangeEvent): void;
+  /** Every event of the transaction ending at `endLsn` has been emitted. */
+  commit(endLsn: Lsn): void;
+}
+
+interface OpenTransaction {
+  idPrefix: string;
+  commitLsn: string;
+  xid: number;
+  commitTime: string;
+  seq: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export class TransactionAssembler {
+  private readonly relations = new Map<number, RelationDecoder>();
+  private tx: OpenTransaction | null = null;
+
+  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput) {}
+
+  get inTransaction(): boolean {
+    return this.tx !== null;
+  }
+
+  /** Applies one message; returns a promise only when it must wait (type lookup for a new relation). */
+  apply(message: PgoutputMessage, walStart: Lsn): void | Promise<void> {
+    switch (message.tag) {
+      case 'begin':
+        this.tx = {
+          idPrefix: lsnKey(message.finalLsn) + '-',
+          commitLsn: formatLsn(message.finalLsn),
+          xid: message.xid,
+          commitTime: formatPgTimestamp(message.commitTime),
+          seq: 0,
+        };
+        return;
+      case 'commit':
+        this.tx = null;
+        this.output.commit(message.endLsn);
+        return;
+      case 'relation': {
+        const oids = message.columns.map((column) => column.typeOid);
+        const primaryKey = message.replicaIdentity === 'f' ? this.catalog.primaryKey(message.relationId) : Promise.resolve([]);
+        return Promise.all([this.catalog.ensure(oids), primaryKey]).then(([, key]) => {
+          this.relations.set(message.relationId, new RelationDecoder(message, this.catalog, key));
+        });
+      }
+      case 'type':
+        this.catalog.noteTypeMessage(message);
+        return;
+      case 'origin':
+        return;
+      case 'insert': {
+        const relation = this.relation(message.relationId);
+        const row = relation.encodeRow(message.newTuple);
+        this.emitRowChange('insert', relation, walStart, relation.encodeKey(message.newTuple), row.json, null, row.unchanged);
+        return;
+      }
+      case 'update': {
+        const relation = this.relation(message.relationId);
+        const row = relation.encodeRow(message.newTuple);
+        const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : message.keyTuple ? relation.encodeKey(message.keyTuple) : null;
+        this.emitRowChange('update', relation, walStart, relation.encodeKey(message.newTuple), row.json, old, row.unchanged);
+        return;
+      }
+      case 'delete': {
+        const relation = this.relation(message.relationId);
+        const oldTuple = message.oldTuple ?? message.keyTuple;
+        const key = oldTuple ? relation.encodeKey(oldTuple) : null;
+        const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : key;
+        this.emitRowChange('delete', relation, walStart, key, null, old, undefined);
+        return;
+      }
+      case 'truncate':
+        for (const relationId of message.relationIds) {
+          const relation = this.relation(relationId);
+          const event = this.stamp('truncate', walStart);
+          event.schema = relation.schema;
+          event.table = relation.table;
+          event.key = null;
+          event.new = null;
+          event.old = null;
+          event.cascade = message.cascade;
+          event.restartIdentity = message.restartIdentity;
+          this.output.event(reorder(event));
+        }
+        return;
+      case 'message': {
+        if (message.transactional && message.prefix === BACKFILL_PREFIX && this.tx) return this.applyBackfill(message.content, walStart);
+        const event = message.transactional && this.tx ? this.stamp('message', walStart) : this.nonTransactional(message.lsn);
+        event.transactional = message.transactional;
+        event.prefix = message.prefix;
+        try {
+          event.content = utf8.decode(message.content);
+          event.contentEncoding = 'utf8';
+        } catch {
+          event.content = Buffer.from(message.content).toString('base64');
+          event.contentEncoding = 'base64';
+        }
+        this.output.event(event);
+        return;
+      }
+    }
+  }
+
+  /** A chunk written by `walrelay backfill` becomes one "read" event per row, at the chunk's commit position. */
+  private applyBackfill(content: Buffer, walStart: Lsn): Promise<void> {
+    const chunk = JSON.parse(utf8.decode(content)) as BackfillChunk;
+    return this.catalog.ensure(chunk.types).then(() => {
+      const convert = chunk.types.map((oid) => converterFor(oid, this.catalog));
+      for (const values of chunk.rows) {
+        const row: Row = {};
+        for (let i = 0; i < chunk.columns.length; i++) {
+          const text = values[i];
+          row[chunk.columns[i]] = text === null ? null : convert[i](text);
+        }
+        let key: Row | null = null;
+        if (chunk.key.length > 0) {
+          key = {};
+          for (const column of chunk.key) key[column] = row[column];
+        }
+        const event = this.stamp('read', walStart);
+        this.output.event({ id: event.id, op: 'read', schema: chunk.schema, table: chunk.table, key, new: row, old: null, lsn: event.lsn, commitLsn: event.commitLsn, xid: event.xid, commitTime: event.commitTime });
+      }
+    });
+  }
+
+  private relation(relationId: number): RelationDecoder {
+    const relation = this.relations.get(relationId);
+    if (!relation) {
+      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, {
+        retriable: true, hint: 'walrelay reconnects; PostgreSQL re-sends Relation messages on a new connection',
+      });
+    }
+    return relation;
+  }
+
+  private emitRowChange(op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined): void {
+    const tx = this.requireTx();
+    const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+    this.output.event(new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime));
+  }
+
+  private stamp(op: Op, walStart: Lsn): ChangeEvent {
+    const tx = this.requireTx();
+    return {
+      id: tx.idPrefix + String(tx.seq++).padStart(10, '0'),
+      op,
+      lsn: formatLsn(walStart),
+      commitLsn: tx.commitLsn,
+      xid: tx.xid,
+      commitTime: tx.commitTime,
+    };
+  }
+
+  /** A non-transactional message belongs to no transaction; its own LSN identifies it. */
+  private nonTransactional(lsn: Lsn): ChangeEvent {
+    return { id: lsnKey(lsn) + '-m', op: 'message', lsn: formatLsn(lsn), commitLsn: null, xid: null, commitTime: null };
+  }
+
+  private requireTx(): OpenTransaction {
+    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { retriable: true, hint: 'walrelay reconnects and resumes from the last confirmed LSN' });
+    return this.tx;
+  }
+}
+
+/** Keeps the contract's field order for truncate events built field by field. */
+function reorder(event: ChangeEvent): ChangeEvent {
+  const { id, op, schema, table, key, old, cascade, restartIdentity, lsn, commitLsn, xid, commitTime } = event;
+  return { id, op, schema, table, key, new: null, old, cascade, restartIdentity, lsn, commitLsn, xid, commitTime };
+}
+
+/** Microseconds since 2000-01-01 as ISO-8601 UTC with all six fractional digits. */
+export function formatPgTimestamp(pgMicros: bigint): string {
+  const unixMicros = pgMicros + PG_EPOCH_MICROS;
+  const millis = unixMicros / 1000n;
+  const micros = Number(((unixMicros % 1000n) + 1000n) % 1000n);
+  const iso = new Date(Number(millis)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+}

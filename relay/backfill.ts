@@ -1,0 +1,191 @@
+// Backfill: re-emit the current rows of tables as op "read" while streaming
+// goes on, without a table lock.
+//
+// Each chunk of rows (in key order) is read with SELECT … FOR SHARE NOWAIT and
+// written into the WAL with pg_logical_emit_message in the same transaction.
+// The running relay receives the chunk through the slot like any change, at
+// the position of that commit: a concurrent UPDATE of a chunk row waits for
+// the chunk's commit, so it always arrives after the read of that row, never
+// before (no stale reads). Because the chunk lives in the WAL, a relay that
+// crashes re-delivers it with the same ids. Progress is kept in a state file
+// after every chunk, so an interrupted backfill resumes where it stopped.
+import pg from 'pg';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { WalrelayError } from './errors.js';
+import { quoteIdent } from './sql.js';
+
+export const BACKFILL_PREFIX = 'walrelay.backfill';
+
+/** The content of one backfill message. */
+export interface BackfillChunk {
+  v: 1;
+  schema: string;
+  table: string;
+  columns: string[];
+  /** Type OIDs of the columns, so the relay converts values exactly as for streamed rows. */
+  types: number[];
+  /** Replica-identity columns (the event's `key`). */
+  key: string[];
+  /** Values in PostgreSQL text form, null for NULL. */
+  rows: (string | null)[][];
+}
+
+export interface BackfillProgress {
+  [table: string]: { after: (string | null)[] | null; rows: number; done: boolean };
+}
+
+export interface BackfillOptions {
+  chunkRows: number;
+  /** Progress file; an existing one is resumed. */
+  stateFile?: string;
+  say(line: string): void;
+}
+
+interface TableShape {
+  schema: string;
+  table: string;
+  columns: string[];
+  types: number[];
+  key: string[];
+  /** Columns that order the chunks: the primary key, or ctid when there is none. */
+  order: string[];
+}
+
+/** Raw text values: conversion happens in the relay, with the streaming converters. */
+const textTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
+  const progress: BackfillProgress = options.stateFile ? readProgress(options.stateFile) : {};
+  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-backfill', types: textTypes });
+  await client.connect();
+  try {
+    for (const name of tables) {
+      const shape = await describeTable(client, name);
+      const state = progress[name] ?? { after: null, rows: 0, done: false };
+      progress[name] = state;
+      if (state.done) {
+        options.say(`${name}: already backfilled (${state.rows} rows); delete ${options.stateFile} to run it again`);
+        continue;
+      }
+      for (;;) {
+        const rows = await emitChunkWhenUnlocked(client, shape, state.after, options.chunkRows, options.say);
+        if (rows.length > 0) {
+          state.after = rows[rows.length - 1].slice(shape.columns.length);
+          state.rows += rows.length;
+        }
+        state.done = rows.length < options.chunkRows;
+        if (options.stateFile) writeProgress(options.stateFile, progress);
+        options.say(`${name}: ${state.rows} rows${state.done ? ', done' : ''}`);
+        if (state.done) break;
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Row locks are taken with NOWAIT: the backfill never waits for a writer, so
+ * it can never be part of a deadlock and never makes an application
+ * transaction fail. When a chunk row is locked, the chunk is retried shortly.
+ */
+async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void): Promise<(string | null)[][]> {
+  let delay = 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await emitChunk(client, shape, after, limit);
+    } catch (error) {
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (attempt % 50 === 0) say(`${shape.schema}.${shape.table}: rows of the next chunk stay locked by writers; still retrying (${attempt} attempts)`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(1000, delay * 2);
+    }
+  }
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
+async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number): Promise<(string | null)[][]> {
+  const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;
+  const order = shape.order.map((column) => (column === 'ctid' ? 'ctid' : quoteIdent(column)));
+  const select = [...shape.columns.map(quoteIdent), ...order].join(', ');
+  const params = after ?? [];
+  const castAfter = shape.order[0] === 'ctid' ? ['$1::tid'] : params.map((_, i) => `$${i + 1}`);
+  const where = after ? `WHERE (${order.join(', ')}) > (${castAfter.join(', ')})` : '';
+  await client.query('BEGIN');
+  try {
+    const result = await client.query({ text: `SELECT ${select} FROM ${target} ${where} ORDER BY ${order.join(', ')} LIMIT ${limit} FOR SHARE NOWAIT`, values: params, rowMode: 'array' });
+    const rows = result.rows as (string | null)[][];
+    if (rows.length > 0) {
+      const chunk: BackfillChunk = {
+        v: 1, schema: shape.schema, table: shape.table, columns: shape.columns, types: shape.types, key: shape.key,
+        rows: rows.map((row) => row.slice(0, shape.columns.length)),
+      };
+      await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [BACKFILL_PREFIX, JSON.stringify(chunk)]);
+    }
+    await client.query('COMMIT');
+    return rows;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+async function describeTable(client: pg.Client, name: string): Promise<TableShape> {
+  const found = (await client.query(`
+    SELECT c.oid, n.nspname, c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, name.split('.', 2))).rows[0];
+  if (!found) throw new WalrelayError('TABLE_MISSING', `table ${name} does not exist`, { kind: 'config', hint: 'name tables as schema.table' });
+  // Generated columns are not replicated, so they are not backfilled either.
+  const columns = (await client.query(`
+    SELECT attname, atttypid::int AS type FROM pg_attribute
+    WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`, [found.oid])).rows;
+  const primary = await indexColumns(client, found.oid, 'indisprimary');
+  const names = columns.map((column) => column.attname as string);
+  // The same key as streamed events (relation.ts): replica identity columns, the primary key for FULL, in column order.
+  const identity = found.relreplident === 'f' ? (primary.length > 0 ? primary : names)
+    : found.relreplident === 'i' ? await indexColumns(client, found.oid, 'indisreplident')
+    : found.relreplident === 'n' ? [] : primary;
+  return {
+    schema: found.nspname,
+    table: found.relname,
+    columns: names,
+    types: columns.map((column) => Number(column.type)),
+    key: names.filter((name) => identity.includes(name)),
+    order: primary.length > 0 ? primary : ['ctid'],
+  };
+}
+
+async function indexColumns(client: pg.Client, relation: string, flag: 'indisprimary' | 'indisreplident'): Promise<string[]> {
+  const rows = (await client.query(`
+    SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = $1 AND i.${flag} ORDER BY array_position(i.indkey::int2[], a.attnum)`, [relation])).rows;
+  return rows.map((row) => row.attname as string);
+}
+
+/** The published tables, for snapshot: initial. */
+export async function publishedTables(config: Config): Promise<string[]> {
+  const client = new pg.Client({ connectionString: config.source.url });
+  await client.connect();
+  try {
+    const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
+    return rows.map((row) => row.name as string);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function readProgress(file: string): BackfillProgress {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as BackfillProgress;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new WalrelayError('BACKFILL_STATE', `cannot read backfill state ${file}: ${(error as Error).message}`, { hint: 'delete the file to start the backfill over' });
+  }
+}
+
+function writeProgress(file: string, progress: BackfillProgress): void {
+  writeFileSync(`${file}.tmp`, JSON.stringify(progress, null, 2));
+  renameSync(`${file}.tmp`, file);
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// walrelay's command line (contract section 1). Exit codes: 0 success,
+// 2 bad configuration or usage, 1 runtime failure.
+import { Command, CommanderError } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createLogger } from './log.js';
+import { configError, describeError, exitCodeOf } from './errors.js';
+import { backfillTables } from './backfill.js';
+import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './setup.js';
+import { startRelay } from './daemon.js';
+
+const program = new Command('walrelay')
+  .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+const configOption = ['-c, --config <file>', 'configuration file (YAML or JSON); default $WALRELAY_CONFIG'] as const;
+
+program.command('run').description('stream changes to every configured sink until SIGTERM/SIGINT')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const config = loadConfig(options.config);
+    const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? config.log.level);
+    const relay = await startRelay(config, logger);
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting without draining (unconfirmed changes will be re-sent)');
+        process.exit(1);
+      }
+      logger.info({ signal }, 'draining and stopping');
+      relay.stop().then(() => logger.flush?.());
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    await relay.done;
+  });
+
+program.command('setup').description('create the publication and slot if missing (idempotent) and check the server')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const config = loadConfig(options.config);
+    const logger = createLogger('warn');
+    await setupReplication(config, logger, (line) => console.log(line));
+  });
+
+program.command('status').description('slot, confirmed LSN, lag, wal_status and published tables')
+  .option(...configOption)
+  .option('--json', 'print JSON')
+  .action(async (options: { config?: string; json?: boolean }) => {
+    const config = loadConfig(options.config);
+    const status = await readStatus(config);
+    console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+    if (!status.exists || status.walStatus === 'lost') process.exitCode = 1;
+  });
+
+program.command('teardown').description('drop the slot, and the publication if walrelay created it')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const config = loadConfig(options.config);
+    await teardownReplication(config, (line) => console.log(line));
+  });
+
+program.command('validate').description('check the configuration file only')
+  .option(...configOption)
+  .action((options: { config?: string }) => {
+    const config: Config = loadConfig(options.config);
+    console.log(`configuration is valid: ${config.sinks.length} sink(s): ${config.sinks.map((sink) => sink.type).join(', ')}`);
+  });
+
+program.command('backfill').description('re-emit the current rows of tables as op "read" while streaming goes on (no table lock, resumable)')
+  .argument('<tables...>', 'schema.table names')
+  .option(...configOption)
+  .option('--chunk-rows <n>', 'rows per chunk (one transaction each)', '1000')
+  .option('--state <file>', 'progress file; an interrupted backfill resumes from it', 'walrelay-backfill.json')
+  .action(async (tables: string[], options: { config?: string; chunkRows: string; state: string }) => {
+    const config = loadConfig(options.config);
+    const chunkRows = Number(options.chunkRows);
+    if (!Number.isInteger(chunkRows) || chunkRows < 1) throw configError(`--chunk-rows: expected a positive integer, got '${options.chunkRows}'`);
+    const invalid = tables.filter((table) => !/^[^.\s*]+\.[^.\s*]+$/.test(table));
+    if (invalid.length > 0) throw configError(`tables: expected schema.table names, got ${invalid.join(', ')}`);
+    await backfillTables(config, tables, { chunkRows, stateFile: options.state, say: (line) => console.log(line) });
+  });
+
+program.command('demo').description('embedded PostgreSQL, a writer, and a live page at http://127.0.0.1:8080')
+  .option('-p, --port <port>', 'HTTP port of the page', '8080')
+  .action(async (options: { port: string }) => {
+    const { runDemo } = await import('./demo.js');
+    const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? 'info');
+    const controller = new AbortController();
+    const demo = await runDemo({ httpPort: Number(options.port), logger, signal: controller.signal });
+    console.log(`walrelay demo: open ${demo.pageUrl}  (database: ${demo.databaseUrl}; Ctrl-C stops)`);
+    await new Promise<void>((resolve) => {
+      const stop = () => { controller.abort(); demo.stop().then(resolve, resolve); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  });
+
+function formatStatus(status: SlotStatus): string {
+  const lines = [
+    `slot:                ${status.slot}${status.exists ? '' : ' (missing: run walrelay setup)'}`,
+    `active:              ${status.active}${status.activePid ? ` (pid ${status.activePid})` : ''}`,
+    `confirmed_flush_lsn: ${status.confirmedFlushLsn ?? '-'}`,
+    `current wal lsn:     ${status.currentWalLsn}`,
+    `lag:                 ${status.lagBytes === null ? '-' : `${status.lagBytes} bytes`}`,
+    `wal_status:          ${status.walStatus ?? '-'}`,
+    `publication:         ${status.publication}${status.publicationExists ? '' : ' (missing: run walrelay setup)'}`,
+    `tables:              ${status.publicationTables.join(', ') || '-'}`,
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+    process.exit(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);
+      process.exit(2);
+    }
+    process.stderr.write(`walrelay: ${describeError(error)}\n`);
+    process.exit(exitCodeOf(error));
+  }
+}
+
+main();

@@ -1,0 +1,99 @@
+// The change event of contract section 3, and its one shared serialisation.
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read';
+
+export type Row = Record<string, unknown>;
+
+export interface ChangeEvent {
+  /** Unique per change and identical on re-delivery: commit LSN (fixed-width hex) and position in the transaction. */
+  id: string;
+  op: Op;
+  schema?: string;
+  table?: string;
+  key?: Row | null;
+  new?: Row | null;
+  old?: Row | null;
+  /** TOASTed columns PostgreSQL did not send (value unchanged); absent from `new`. */
+  unchanged?: string[];
+  /** truncate only */
+  cascade?: boolean;
+  restartIdentity?: boolean;
+  /** message only (pg_logical_emit_message) */
+  prefix?: string;
+  content?: string;
+  contentEncoding?: 'utf8' | 'base64';
+  transactional?: boolean;
+  lsn: string;
+  commitLsn: string | null;
+  xid: number | null;
+  commitTime: string | null;
+}
+
+/**
+ * A row change whose JSON is assembled from fragments the decoder produced
+ * straight from PostgreSQL's text output (relation.ts): numbers are copied,
+ * strings escaped once, nothing is parsed and re-serialised. The row objects
+ * are parsed back only when something asks for them (websocket filters, the
+ * debezium format).
+ */
+export class RowChange implements ChangeEvent {
+  readonly json: string;
+  readonly keyJson: string | null;
+  private parsed: { key: Row | null; new: Row | null; old: Row | null } | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly op: Op,
+    readonly schema: string,
+    readonly table: string,
+    /** `"schema":"…","table":"…"`, escaped once per relation. */
+    qualifiedJson: string,
+    keyJson: string | null,
+    private readonly newJson: string | null,
+    private readonly oldJson: string | null,
+    readonly unchanged: string[] | undefined,
+    readonly lsn: string,
+    readonly commitLsn: string,
+    readonly xid: number,
+    readonly commitTime: string,
+  ) {
+    this.keyJson = keyJson;
+    this.json = `{"id":"${id}","op":"${op}",${qualifiedJson},"key":${keyJson ?? 'null'},"new":${newJson ?? 'null'},"old":${oldJson ?? 'null'}` +
+      (unchanged ? `,"unchanged":${JSON.stringify(unchanged)}` : '') +
+      `,"lsn":"${lsn}","commitLsn":"${commitLsn}","xid":${xid},"commitTime":"${commitTime}"}`;
+  }
+
+  private rows(): { key: Row | null; new: Row | null; old: Row | null } {
+    return (this.parsed ??= {
+      key: this.keyJson === null ? null : JSON.parse(this.keyJson),
+      new: this.newJson === null ? null : JSON.parse(this.newJson),
+      old: this.oldJson === null ? null : JSON.parse(this.oldJson),
+    });
+  }
+
+  get key(): Row | null { return this.rows().key; }
+  get new(): Row | null { return this.rows().new; }
+  get old(): Row | null { return this.rows().old; }
+
+  toJSON(): unknown {
+    return JSON.parse(this.json);
+  }
+}
+
+const jsonCache = new WeakMap<ChangeEvent, string>();
+
+/** JSON of the event in walrelay format, computed once and shared by every sink. */
+export function eventJson(event: ChangeEvent): string {
+  if (event instanceof RowChange) return event.json;
+  let json = jsonCache.get(event);
+  if (json === undefined) {
+    json = JSON.stringify(event);
+    jsonCache.set(event, json);
+  }
+  return json;
+}
+
+/** JSON of the event's key (the Kafka record key), or null. */
+export function keyJson(event: ChangeEvent): string | null {
+  if (event instanceof RowChange) return event.keyJson;
+  return event.key ? JSON.stringify(event.key) : null;
+}

@@ -1,0 +1,34 @@
+// Prometheus metrics (names prefixed walrelay_), one registry per daemon.
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { ClientStats } from '../sinks/sink.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly eventsDelivered = new Counter({ name: 'walrelay_events_delivered_total', help: 'Change events acknowledged by each sink', labelNames: ['sink'], registers: [this.registry] });
+  readonly lagBytes = new Gauge({ name: 'walrelay_replication_lag_bytes', help: 'Bytes of WAL between the server\'s current position and the last confirmed LSN', registers: [this.registry] });
+  readonly confirmedLsn = new Gauge({ name: 'walrelay_confirmed_lsn', help: 'Last LSN confirmed to PostgreSQL, as a number', registers: [this.registry] });
+  readonly sinkReady = new Gauge({ name: 'walrelay_sink_ready', help: '1 when the sink is connected and delivering', labelNames: ['sink'], registers: [this.registry] });
+  readonly streaming = new Gauge({ name: 'walrelay_replication_streaming', help: '1 while the replication connection is streaming', registers: [this.registry] });
+  readonly websocketClients = new Gauge({ name: 'walrelay_websocket_clients', help: 'Clients connected to a websocket sink', labelNames: ['sink'], registers: [this.registry] });
+  private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
+  private readonly closedSeen = new Map<string, number>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'walrelay_' });
+  }
+
+  delivered(sink: string, count: number): void {
+    this.eventsDelivered.inc({ sink }, count);
+  }
+
+  /** Copies a client-serving sink's figures into the gauges and counters. */
+  observeClients(sink: string, stats: ClientStats): void {
+    this.websocketClients.set({ sink }, stats.connected);
+    for (const [code, total] of stats.closedByCode) {
+      const key = `${sink}\u0000${code}`;
+      const increase = total - (this.closedSeen.get(key) ?? 0);
+      if (increase > 0) this.websocketClosed.inc({ sink, code: String(code) }, increase);
+      this.closedSeen.set(key, total);
+    }
+  }
+}

@@ -1,0 +1,243 @@
+// The ordered path from the replication stream to the sinks.
+//
+// Messages are parsed as they arrive (pg reuses its read buffer) and queued in
+// an inbox that is applied strictly in order. Events collect into a batch that
+// is dispatched when full or when the current burst of socket data has been
+// consumed. At most `inFlightBatches` batches are out at once; when that limit
+// is reached, or a step must wait, the socket is paused, so PostgreSQL's
+// walsender stops sending: backpressure instead of buffering.
+import { parsePgoutput, type PgoutputMessage } from './pgoutput.js';
+import type { Keepalive, XLogData } from './replication-stream.js';
+import { TransactionAssembler } from './assembler.js';
+import type { TypeCatalog } from './type-catalog.js';
+import { Checkpoint } from './checkpoint.js';
+import type { ChangeEvent } from './event.js';
+import type { Lsn } from './lsn.js';
+import type { SinkRoute } from './sink-route.js';
+
+interface DataItem {
+  kind: 'data';
+  walStart: Lsn;
+  message: PgoutputMessage;
+}
+
+type InboxItem = DataItem | Keepalive;
+
+export interface FlowControl {
+  pause(): void;
+  resume(): void;
+  sendStatus(confirmed: Lsn, replyRequested?: boolean): void;
+}
+
+export interface PipelineOptions {
+  batchEvents: number;
+  inFlightBatches: number;
+}
+
+/** Above this many queued messages the socket is paused until the inbox drains. */
+const INBOX_HIGH_WATER = 10_000;
+
+export class Pipeline {
+  private readonly assembler: TransactionAssembler;
+  private inbox: InboxItem[] = [];
+  private inboxHead = 0;
+  private batch: ChangeEvent[] = [];
+  private batchCommitEnd: Lsn | null = null;
+  private waiting: Promise<void> | null = null;
+  private flushScheduled = false;
+  private pausedByInbox = false;
+  private failure: Error | null = null;
+  private serverWalEnd: Lsn | null = null;
+  private intakeClosed = false;
+  private stopAtCommit = false;
+
+  constructor(
+    private readonly routes: readonly SinkRoute[],
+    readonly checkpoint: Checkpoint,
+    catalog: TypeCatalog,
+    private readonly flow: FlowControl,
+    private readonly options: PipelineOptions,
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.assembler = new TransactionAssembler(catalog, {
+      event: (event) => { this.batch.push(event); },
+      commit: (endLsn) => { this.batchCommitEnd = endLsn; },
+    });
+  }
+
+  /** Latest WAL end the server reported (for lag). */
+  get serverPosition(): Lsn | null {
+    return this.serverWalEnd;
+  }
+
+  onData(data: XLogData): void {
+    this.serverWalEnd = data.walEnd;
+    let message: PgoutputMessage;
+    try {
+      message = parsePgoutput(data.payload);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    if (message.tag === 'message') message.content = Buffer.from(message.content); // outlives pg's buffer
+    this.enqueue({ kind: 'data', walStart: data.walStart, message });
+  }
+
+  onKeepalive(keepalive: Keepalive): void {
+    this.serverWalEnd = keepalive.walEnd;
+    this.enqueue(keepalive);
+  }
+
+  /**
+   * Shutdown: keep reading only until the transaction in progress is
+   * complete, then take nothing more from the socket. Stopping at a commit
+   * boundary means a clean stop re-delivers nothing.
+   */
+  closeIntake(): void {
+    this.stopAtCommit = true;
+    if (!this.assembler.inTransaction && this.inboxHead === this.inbox.length) this.stopIntake();
+  }
+
+  private stopIntake(): void {
+    this.intakeClosed = true;
+    this.inbox.length = this.inboxHead; // anything after the boundary is re-sent by the server
+    this.flow.pause();
+  }
+
+  private enqueue(item: InboxItem): void {
+    if (this.failure || this.intakeClosed) return;
+    this.inbox.push(item);
+    if (this.waiting) {
+      if (!this.pausedByInbox && this.inbox.length - this.inboxHead > INBOX_HIGH_WATER) {
+        this.pausedByInbox = true;
+        this.flow.pause();
+      }
+      return;
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    try {
+      while (this.inboxHead < this.inbox.length && !this.waiting && !this.failure) {
+        if (this.batch.length >= this.options.batchEvents && !this.dispatch()) return;
+        const item = this.inbox[this.inboxHead++];
+        const pending = item.kind === 'data' ? this.assembler.apply(item.message, item.walStart) : this.onKeepaliveInOrder(item);
+        if (pending) this.waitFor(pending);
+        else if (this.stopAtCommit && !this.intakeClosed && !this.assembler.inTransaction) this.stopIntake();
+      }
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    if (this.inboxHead === this.inbox.length) {
+      this.inbox = [];
+      this.inboxHead = 0;
+      if (this.pausedByInbox && !this.waiting) {
+        this.pausedByInbox = false;
+        this.resumeIntake();
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  private onKeepaliveInOrder(keepalive: Keepalive): void {
+    const idle = !this.assembler.inTransaction && this.batch.length === 0 && this.batchCommitEnd === null;
+    if (idle) this.checkpoint.confirmIdle(keepalive.walEnd);
+    if (keepalive.replyRequested) this.flow.sendStatus(this.checkpoint.confirmed);
+  }
+
+  /** Dispatch after the current burst of socket data, so batches grow under load and stay small when idle. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    if (this.batch.length === 0 && this.batchCommitEnd === null) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.waiting && !this.failure) this.dispatch();
+    });
+  }
+
+  /** Sends the current batch; returns false (and waits for capacity) when too many batches are out. */
+  private dispatch(): boolean {
+    if (this.batch.length === 0 && this.batchCommitEnd === null) return true;
+    if (this.checkpoint.inFlight >= this.options.inFlightBatches) {
+      this.waitFor(this.checkpoint.nextCompletion());
+      return false;
+    }
+    const events = this.batch;
+    const ticket = this.checkpoint.begin(this.batchCommitEnd);
+    this.batch = [];
+    this.batchCommitEnd = null;
+    const durable: Promise<void>[] = [];
+    for (const route of this.routes) {
+      const delivery = route.deliver(events);
+      if (delivery && route.sink.durable) durable.push(delivery);
+    }
+    Promise.all(durable).then(
+      () => { this.checkpoint.complete(ticket); },
+      (error: Error) => { this.fail(error); },
+    );
+    return true;
+  }
+
+  /** Stops taking socket data until `pending` settles, then carries on in order. */
+  private waitFor(pending: Promise<void>): void {
+    this.waiting = pending;
+    this.flow.pause();
+    pending.then(
+      () => {
+        this.waiting = null;
+        if (this.failure) return;
+        this.pausedByInbox = false;
+        this.resumeIntake();
+        this.pump();
+      },
+      (error: Error) => { this.waiting = null; this.fail(error); },
+    );
+  }
+
+  private resumeIntake(): void {
+    if (!this.intakeClosed) this.flow.resume();
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.flow.pause();
+    this.onFatal(error);
+  }
+
+  /**
+   * Applies what is queued, dispatches the last batch and waits until every
+   * batch is acknowledged (or `deadline` passes). Used on shutdown.
+   */
+  async drain(deadline: number): Promise<boolean> {
+    const boundaryDeadline = Date.now() + (deadline - Date.now()) / 2;
+    while (!this.intakeClosed && !this.failure && Date.now() < boundaryDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10)); // the rest of the open transaction is still arriving
+    }
+    if (!this.intakeClosed) this.stopIntake();
+    while (!this.failure && Date.now() < deadline) {
+      if (this.waiting) {
+        await withDeadline(this.waiting.catch(() => undefined), deadline);
+      } else if (this.inboxHead < this.inbox.length) {
+        this.pump();
+        if (!this.waiting) await new Promise((resolve) => setImmediate(resolve));
+      } else if (this.batch.length > 0 || this.batchCommitEnd !== null) {
+        this.dispatch();
+      } else if (this.checkpoint.inFlight > 0) {
+        await withDeadline(this.checkpoint.nextCompletion(), deadline);
+      } else {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+function withDeadline(promise: Promise<unknown>, deadline: number): Promise<unknown> {
+  const remaining = Math.max(0, deadline - Date.now());
+  let timer: NodeJS.Timeout;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, remaining); })]).finally(() => clearTimeout(timer));
+}

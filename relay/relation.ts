@@ -1,0 +1,128 @@
+// One table as pgoutput describes it: column names, a converter per column
+// (built once, when the Relation message arrives), and the key columns.
+//
+// The key is the replica identity as pgoutput flags it (flags & 1): the
+// primary key by default, the chosen unique index with REPLICA IDENTITY
+// USING INDEX. With REPLICA IDENTITY FULL pgoutput flags every column; then
+// the table's primary key is used when the caller knows it (`primaryKey`),
+// because a key that changes with every update would scatter one row's
+// events over Kafka partitions; without a primary key, all columns.
+import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
+import type { TypeCatalog } from './type-catalog.js';
+import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
+import { WalrelayError } from './errors.js';
+import type { Row } from './event.js';
+
+export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
+
+export class RelationDecoder {
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly keyColumns: readonly string[];
+  /** `"schema":"…","table":"…"` for the event JSON. */
+  readonly qualifiedJson: string;
+  private readonly jsonConverters: JsonConverter[];
+  /** Value converters, built on first use (the event path uses the JSON ones). */
+  private valueConverters: Converter[] | null = null;
+  private readonly types: number[];
+  private readonly catalog: TypeCatalog;
+  /** `"column":` for each column, escaped once. */
+  private readonly jsonNames: string[];
+  private readonly keyIndexes: number[];
+
+  /**
+   * `primaryKey` replaces the key for REPLICA IDENTITY FULL, where pgoutput
+   * flags every column: a key that changes with every update would scatter one
+   * row's events across Kafka partitions.
+   */
+  constructor(relation: RelationMessage, catalog: TypeCatalog, primaryKey: readonly string[] = []) {
+    this.schema = relation.schema;
+    this.table = relation.name;
+    this.columns = relation.columns.map((column) => column.name);
+    const flagged = relation.columns.filter((column) => (column.flags & 1) !== 0).map((column) => column.name);
+    const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
+    this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
+    this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
+    this.catalog = catalog;
+    this.types = relation.columns.map((column) => column.typeOid);
+    this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
+    this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
+    this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;
+  }
+
+  /** The row as a JSON object text, built from the text values directly; TOASTed values not sent are left out and listed. */
+  encodeRow(tuple: Tuple): { json: string; unchanged: string[] | undefined } {
+    this.checkLength(tuple);
+    let json = '{';
+    let unchanged: string[] | undefined;
+    for (let i = 0; i < tuple.length; i++) {
+      const value = tuple[i];
+      if (value === UNCHANGED) {
+        (unchanged ??= []).push(this.columns[i]);
+        continue;
+      }
+      if (json.length > 1) json += ',';
+      json += this.jsonNames[i] + (value === null ? 'null' : this.jsonConverters[i](value));
+    }
+    return { json: json + '}', unchanged };
+  }
+
+  /** The key columns of a tuple as a JSON object text; null without a replica identity. */
+  encodeKey(tuple: Tuple): string | null {
+    if (this.keyIndexes.length === 0) return null;
+    this.checkLength(tuple);
+    let json = '{';
+    for (const i of this.keyIndexes) {
+      const value = tuple[i];
+      if (json.length > 1) json += ',';
+      json += this.jsonNames[i] + (value === null || value === UNCHANGED ? 'null' : this.jsonConverters[i](value));
+    }
+    return json + '}';
+  }
+
+  /** The row as JavaScript values (contract section 3); TOASTed values not sent are left out and listed, in column order. */
+  decodeRow(tuple: Tuple): { row: Row; unchanged: string[] } {
+    this.checkLength(tuple);
+    const convert = this.converters();
+    const row: Row = {};
+    const unchanged: string[] = [];
+    for (let i = 0; i < tuple.length; i++) {
+      const value = tuple[i];
+      if (value === UNCHANGED) unchanged.push(this.columns[i]);
+      else row[this.columns[i]] = value === null ? null : convert[i](value);
+    }
+    return { row, unchanged };
+  }
+
+  /**
+   * The key columns, in column order, of a tuple or of a row decoded by
+   * `decodeRow`; null without a replica identity. A key value missing from
+   * a row, or not sent (unchanged TOAST), is null.
+   */
+  keyOf(source: Tuple | Row): Row | null {
+    if (this.keyIndexes.length === 0) return null;
+    const key: Row = {};
+    if (Array.isArray(source)) {
+      this.checkLength(source);
+      const convert = this.converters();
+      for (const i of this.keyIndexes) {
+        const value = source[i];
+        key[this.columns[i]] = value === null || value === UNCHANGED ? null : convert[i](value);
+      }
+    } else {
+      for (const i of this.keyIndexes) key[this.columns[i]] = source[this.columns[i]] ?? null;
+    }
+    return key;
+  }
+
+  private converters(): Converter[] {
+    return (this.valueConverters ??= this.types.map((oid) => converterFor(oid, this.catalog)));
+  }
+
+  private checkLength(tuple: Tuple): void {
+    if (tuple.length !== this.columns.length) {
+      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { retriable: true });
+    }
+  }
+}

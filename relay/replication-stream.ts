@@ -1,0 +1,166 @@
+// The replication connection: START_REPLICATION with pgoutput over `pg`'s
+// copy-both mode, standby status updates, and flow control.
+//
+// This replaces pg-logical-replication's service (see README): its
+// acknowledge() confirms lsn + 1 (skips an adjacent commit after a crash), its
+// timer confirms data that was never processed, and it cannot restart from a
+// durable checkpoint. Here nothing is ever confirmed except what the caller
+// passes to sendStatus().
+import pg from 'pg';
+import { type Lsn, formatLsn, readLsn } from './lsn.js';
+import { WalrelayError } from './errors.js';
+
+/** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
+export const PG_EPOCH_MICROS = 946_684_800_000_000n;
+
+export interface XLogData {
+  kind: 'data';
+  walStart: Lsn;
+  walEnd: Lsn;
+  /** Valid only during the callback: pg reuses its read buffer. */
+  payload: Buffer;
+}
+
+export interface Keepalive {
+  kind: 'keepalive';
+  walEnd: Lsn;
+  replyRequested: boolean;
+}
+
+export interface StreamHandlers {
+  onData(message: XLogData): void;
+  onKeepalive(message: Keepalive): void;
+  /** The connection failed or ended; `error` is undefined on a clean stop. */
+  onClose(error?: Error): void;
+}
+
+export interface StartOptions {
+  slot: string;
+  publication: string;
+  /** Where to start; 0/0 lets the server start at the slot's confirmed_flush_lsn. */
+  startLsn: Lsn;
+}
+
+/** Session settings that fix the text form of values (see relay/values.ts). */
+const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_digits=3 -c intervalstyle=iso_8601 -c bytea_output=hex';
+
+export class ReplicationStream {
+  private client: pg.Client | null = null;
+  private closed = false;
+  serverVersion = 0;
+
+  constructor(private readonly url: string) {}
+
+  async start(options: StartOptions, handlers: StreamHandlers): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      replication: 'database',
+      application_name: 'walrelay',
+      options: SESSION_OPTIONS,
+    } as pg.ClientConfig);
+    this.client = client;
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      handlers.onClose(this.closed ? undefined : error ?? new WalrelayError('REPLICATION_ENDED', 'the replication connection ended', { retriable: true }));
+    };
+    client.on('error', (error) => finish(classifyStreamError(error)));
+    client.on('end', () => finish());
+    await client.connect();
+    const [{ server_version_num }] = (await client.query('SHOW server_version_num')).rows;
+    this.serverVersion = Number(server_version_num);
+
+    const connection = (client as any).connection;
+    connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
+      const tag = chunk[0];
+      if (tag === 0x77) {
+        handlers.onData({ kind: 'data', walStart: readLsn(chunk, 1), walEnd: readLsn(chunk, 9), payload: chunk.subarray(25) });
+      } else if (tag === 0x6b) {
+        handlers.onKeepalive({ kind: 'keepalive', walEnd: readLsn(chunk, 1), replyRequested: chunk[17] === 1 });
+      }
+    });
+
+    const started = new Promise<void>((resolve, reject) => {
+      connection.once('replicationStart', resolve);
+      client.query(startReplicationSql(options, protocolVersionFor(this.serverVersion)))
+        .then(() => finish(), (error: Error) => {
+          const classified = classifyStreamError(error, options);
+          reject(classified);
+          finish(classified);
+        });
+    });
+    await started;
+  }
+
+  /** Tells PostgreSQL that everything up to `confirmed` is safely delivered. */
+  sendStatus(confirmed: Lsn, replyRequested = false): void {
+    const connection = (this.client as any)?.connection;
+    if (!connection || this.closed) return;
+    const message = Buffer.alloc(34);
+    message[0] = 0x72; // 'r'
+    message.writeBigUInt64BE(confirmed, 1); // written
+    message.writeBigUInt64BE(confirmed, 9); // flushed
+    message.writeBigUInt64BE(confirmed, 17); // applied
+    message.writeBigUInt64BE(BigInt(Date.now()) * 1000n - PG_EPOCH_MICROS, 25);
+    message[33] = replyRequested ? 1 : 0;
+    connection.sendCopyFromChunk(message);
+  }
+
+  pause(): void {
+    (this.client as any)?.connection?.stream?.pause();
+  }
+
+  resume(): void {
+    (this.client as any)?.connection?.stream?.resume();
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    // Ending the socket ends COPY; the server keeps the last confirmed LSN.
+    const connection = (client as any).connection;
+    connection?.stream?.resume();
+    await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    connection?.stream?.destroy();
+  }
+}
+
+/** The highest pgoutput protocol version the server speaks; without streaming or two-phase their messages are version 1's. */
+export function protocolVersionFor(serverVersion: number): number {
+  if (serverVersion >= 160000) return 4;
+  if (serverVersion >= 150000) return 3;
+  if (serverVersion >= 140000) return 2;
+  return 1;
+}
+
+function startReplicationSql(options: StartOptions, protoVersion: number): string {
+  // slot and publication are validated identifiers (config/schema.ts), so quoting them is enough.
+  return `START_REPLICATION SLOT "${options.slot}" LOGICAL ${formatLsn(options.startLsn)} ` +
+    `(proto_version '${protoVersion}', publication_names '"${options.publication}"', messages 'true')`;
+}
+
+/** Decides what the operator must do about a failed replication connection, and whether waiting helps. */
+export function classifyStreamError(error: Error & { code?: string }, options?: StartOptions): WalrelayError {
+  if (error instanceof WalrelayError) return error;
+  const message = error.message;
+  if (error.code === '42704' || /replication slot .* does not exist/.test(message)) {
+    return new WalrelayError('SLOT_MISSING', message, { hint: `run "walrelay setup" to create slot ${options?.slot ?? ''}`.trim(), cause: error });
+  }
+  if (/publication .* does not exist/.test(message)) {
+    return new WalrelayError('PUBLICATION_MISSING', message, { hint: 'run "walrelay setup" to create the publication', cause: error });
+  }
+  if (error.code === '55006' || /is active for PID/.test(message)) {
+    return new WalrelayError('SLOT_IN_USE', message, { retriable: true, hint: 'another walrelay (or consumer) holds the slot; this instance waits as a standby until it is released', cause: error });
+  }
+  if (/can no longer get changes|has been invalidated|wal_status.*lost|requested WAL segment .* has already been removed/.test(message)) {
+    return new WalrelayError('SLOT_LOST', message, { hint: 'the slot lost WAL it needed (max_slot_wal_keep_size); data was lost upstream: drop and recreate the slot with "walrelay teardown" and "walrelay setup", then backfill', cause: error });
+  }
+  if (error.code === '28P01' || error.code === '28000' || error.code === '42501') {
+    return new WalrelayError('AUTH_FAILED', message, { hint: 'check the user, password and REPLICATION privilege in source.url and pg_hba.conf', cause: error });
+  }
+  return new WalrelayError('REPLICATION_FAILED', message, { retriable: true, hint: 'walrelay reconnects with backoff', cause: error });
+}

@@ -1,0 +1,62 @@
+// One sink as the pipeline sees it: which events it takes (its `tables`
+// patterns), and a queue that hands it one write at a time, so that a retry
+// inside the sink can never let a later batch overtake an earlier one.
+// Batches that arrive while a write is under way are merged into the next
+// write: under load a sink sees few large writes, when idle small prompt ones.
+import type { Sink } from '../sinks/sink.js';
+import type { ChangeEvent } from './event.js';
+import { compileTablePatterns, type TableMatcher } from './table-pattern.js';
+import type { Metrics } from './metrics.js';
+
+/** Most events handed to a sink in one write. */
+const MAX_WRITE_EVENTS = 10_000;
+
+interface Pending {
+  events: readonly ChangeEvent[];
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export class SinkRoute {
+  private readonly matches: TableMatcher;
+  private readonly everything: boolean;
+  private readonly pending: Pending[] = [];
+  private writing = false;
+
+  constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics) {
+    this.matches = compileTablePatterns(tables);
+    this.everything = tables === undefined;
+  }
+
+  /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
+  deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
+    const selected = this.everything ? events : events.filter((event) => event.table !== undefined && this.matches(`${event.schema}.${event.table}`));
+    if (selected.length === 0) return undefined;
+    const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events: selected, resolve, reject }));
+    if (!this.writing) void this.writeLoop();
+    return delivery;
+  }
+
+  private async writeLoop(): Promise<void> {
+    this.writing = true;
+    while (this.pending.length > 0) {
+      const group: Pending[] = [];
+      let count = 0;
+      while (this.pending.length > 0 && (group.length === 0 || count + this.pending[0].events.length <= MAX_WRITE_EVENTS)) {
+        const next = this.pending.shift()!;
+        group.push(next);
+        count += next.events.length;
+      }
+      const events = group.length === 1 ? group[0].events : group.flatMap((item) => item.events);
+      try {
+        await this.sink.write(events);
+        this.metrics.delivered(this.sink.name, count);
+        group.forEach((item) => item.resolve());
+      } catch (error) {
+        // The sink gave up (closed, or a permanent failure): nothing after this may be delivered out of order.
+        for (const item of [...group, ...this.pending.splice(0)]) item.reject(error as Error);
+      }
+    }
+    this.writing = false;
+  }
+}

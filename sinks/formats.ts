@@ -1,0 +1,86 @@
+// The three wire formats a sink can carry: walrelay (contract section 3),
+// debezium (the Debezium PostgreSQL connector's JSON envelope, schemas off)
+// and cloudevents (CloudEvents 1.0, structured mode). Each event is
+// serialised at most once per format, and shared by every sink using it.
+//
+// Debezium: the envelope's field names and op letters are Debezium's
+// (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
+// walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
+// Debezium's schema-driven encodings (epoch micros, base64 decimals).
+import { eventJson, keyJson, type ChangeEvent } from '../relay/event.js';
+import { parseLsn } from '../relay/lsn.js';
+
+export type Format = 'walrelay' | 'debezium' | 'cloudevents';
+
+export interface FormatContext {
+  /** The source database's name: Debezium's `source.db`. */
+  database?: string;
+}
+
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm' };
+
+/** Debezium text per event, with the database name it was built for (one per daemon in practice). */
+const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();
+const cloudeventsCache = new WeakMap<ChangeEvent, string>();
+
+export function encodeEvent(event: ChangeEvent, format: Format, context?: FormatContext): string {
+  if (format === 'walrelay') return eventJson(event);
+  if (format === 'debezium') {
+    const database = context?.database;
+    const cached = debeziumCache.get(event);
+    if (cached !== undefined && cached.database === database) return cached.text;
+    const text = JSON.stringify(debeziumEnvelope(event, context));
+    debeziumCache.set(event, { database, text });
+    return text;
+  }
+  let text = cloudeventsCache.get(event);
+  if (text === undefined) {
+    text = cloudEventJson(event);
+    cloudeventsCache.set(event, text);
+  }
+  return text;
+}
+
+export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): Record<string, unknown> {
+  const commitMillis = event.commitTime ? Date.parse(event.commitTime) : Date.now();
+  const source = {
+    version: 'walrelay',
+    connector: 'postgresql',
+    name: 'walrelay',
+    ts_ms: commitMillis,
+    snapshot: event.op === 'read' ? 'true' : 'false',
+    ...(context?.database !== undefined ? { db: context.database } : {}),
+    schema: event.schema ?? null,
+    table: event.table ?? null,
+    txId: event.xid,
+    lsn: Number(parseLsn(event.lsn)),
+    xmin: null,
+  };
+  if (event.op === 'message') {
+    const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
+    return { op: 'm', ts_ms: Date.now(), source, message: { prefix: event.prefix, content } };
+  }
+  return {
+    before: event.old ?? null,
+    after: event.new ?? null,
+    source,
+    op: DEBEZIUM_OP[event.op],
+    ts_ms: Date.now(),
+    transaction: null,
+  };
+}
+
+/** CloudEvents 1.0 structured mode, with the walrelay event (already serialised) as data. */
+export function cloudEventJson(event: ChangeEvent): string {
+  const key = keyJson(event);
+  const head = JSON.stringify({
+    specversion: '1.0',
+    id: event.id,
+    source: event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
+    type: `io.walrelay.${event.op}`,
+    ...(key ? { subject: key } : {}),
+    ...(event.commitTime ? { time: event.commitTime } : {}),
+    datacontenttype: 'application/json',
+  });
+  return `${head.slice(0, -1)},"data":${eventJson(event)}}`;
+}

@@ -1,0 +1,14 @@
+// Builds the configured sinks. Each sink's module (and its client library)
+// is loaded only when a sink of that type is configured.
+import type { Logger } from 'pino';
+import type { SinkConfig } from '../config/schema.js';
+import type { Sink } from './sink.js';
+
+export async function createSink(config: SinkConfig, index: number, logger: Logger): Promise<Sink> {
+  switch (config.type) {
+    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger);
+    case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index);
+    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger);
+    case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);
+  }
+}

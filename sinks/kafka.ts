@@ -1,0 +1,186 @@
+// Kafka: one record per event, topic from the template, key = JSON of the
+// event key, partitioned like the Java client's default partitioner
+// (murmur2), so Java and librdkafka producers that use it agree on where a
+// key lives; headers walrelay-op / -lsn / -id.
+//
+// Records go out through walrelay's own idempotent producer
+// (./kafka-protocol): kafkajs's producer built several objects and buffers per
+// record and spent four times the CPU of everything else in the relay (see
+// the README's benchmarks). kafkajs stays for the cold path: listing and
+// creating topics.
+//
+// Durability: acks=all, idempotent producer, and a batch counts as delivered
+// only when Kafka acknowledged all of it. When the broker is unreachable the
+// batch is retried whole with backoff under a fresh producer id; records that
+// had already landed appear again with the same walrelay-id (at-least-once),
+// never out of order, never dropped.
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Sink } from './sink.js';
+import { keyJson, type ChangeEvent } from '../relay/event.js';
+import type { KafkaSinkConfig } from '../config/schema.js';
+import { WalrelayError } from '../relay/errors.js';
+import { deliverWithRetry } from './retry.js';
+import { NameTemplate } from './stream-name.js';
+import { encodeEvent } from './formats.js';
+import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
+
+/** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
+const MAX_REQUEST_BYTES = 900_000;
+
+export class KafkaSink implements Sink {
+  readonly name: string;
+  readonly durable = true;
+  private readonly kafka: Kafka;
+  private readonly topics: NameTemplate;
+  private readonly producer: KafkaProducer;
+  private admin: Admin | null = null;
+  private readonly knownTopics = new Set<string>();
+  private closed = false;
+  private failing = false;
+
+  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger) {
+    this.name = config.name ?? `kafka#${index}`;
+    this.topics = new NameTemplate(config.topic, config.messageTopic);
+    this.kafka = new Kafka({
+      clientId: config.clientId,
+      brokers: config.brokers,
+      ssl: tlsOptions(config),
+      sasl: saslOptions(config),
+      connectionTimeout: 3000,
+      requestTimeout: 10_000,
+      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => ({ level, log }) => {
+        // kafkajs reports every failed attempt; the sink logs the outcome once per retry.
+        logger.debug({ sink: this.name, kafkajs: log.message, level }, 'kafkajs');
+      },
+    });
+    this.producer = new KafkaProducer({
+      brokers: config.brokers,
+      clientId: config.clientId,
+      tls: tlsOptions(config),
+      sasl: config.sasl,
+      gzip: config.compression === 'gzip',
+      maxRequestBytes: MAX_REQUEST_BYTES,
+      maxRequestRecords: config.batch.size,
+      connectTimeoutMs: 3000,
+      requestTimeoutMs: 30_000,
+    });
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (error) {
+      this.failing = true;
+      this.logger.warn({ sink: this.name, err: (error as Error).message }, 'kafka not reachable yet; events wait until it is');
+    }
+  }
+
+  isReady(): boolean {
+    return this.producer.connected && !this.failing;
+  }
+
+  async write(events: readonly ChangeEvent[]): Promise<void> {
+    await deliverWithRetry(() => this.send(events), {
+      sink: this.name,
+      logger: this.logger,
+      isClosed: () => this.closed,
+      permanent: (error) => permanentKafkaError(error),
+      onFailure: () => { this.failing = true; void this.disconnect(); },
+      onSuccess: () => { this.failing = false; },
+    });
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    await this.producer.connect();
+  }
+
+  /** After a failure: fresh connections and a new producer id, so stale sequence numbers cannot wedge it. */
+  private async disconnect(): Promise<void> {
+    const admin = this.admin;
+    this.admin = null;
+    this.knownTopics.clear(); // a topic deleted meanwhile is reported as KAFKA_TOPIC_MISSING, not retried forever
+    this.producer.reset();
+    await admin?.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * `batch.lingerMs` waits before sending a write smaller than `batch.size`, so
+   * that batches arriving meanwhile are merged into the next write (fewer,
+   * larger produce requests at the cost of that much latency).
+   */
+  private async send(events: readonly ChangeEvent[]): Promise<void> {
+    const { size, lingerMs } = this.config.batch;
+    if (lingerMs > 0 && events.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+    await this.produce(events);
+  }
+
+  private async produce(events: readonly ChangeEvent[]): Promise<void> {
+    await this.connect();
+    const records: AddressedRecord[] = [];
+    const topics = new Set<string>();
+    for (const event of events) {
+      const topic = this.topics.nameFor(event);
+      topics.add(topic);
+      records.push(addressedRecord(topic, keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
+    }
+    for (const topic of topics) await this.ensureTopic(topic);
+    await this.producer.send(records);
+  }
+
+  private async ensureTopic(topic: string): Promise<void> {
+    if (this.knownTopics.has(topic)) return;
+    const existing = new Set(await this.admin!.listTopics());
+    if (!existing.has(topic)) {
+      const create = this.config.createTopics;
+      if (create === false) {
+        throw new WalrelayError('KAFKA_TOPIC_MISSING', `topic ${topic} does not exist on ${this.config.brokers.join(',')} (sink ${this.name})`, {
+          hint: 'create the topic, or set createTopics: { partitions, replicationFactor } on the sink',
+        });
+      }
+      await this.admin!.createTopics({ topics: [{ topic, numPartitions: create.partitions, replicationFactor: create.replicationFactor }], waitForLeaders: true });
+      this.logger.info({ sink: this.name, topic, partitions: create.partitions }, 'created kafka topic');
+    }
+    this.knownTopics.add(topic);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.disconnect();
+  }
+}
+
+function permanentKafkaError(error: unknown): Error | null {
+  if (error instanceof WalrelayError) return error.retriable ? null : error;
+  const type = (error as { type?: string }).type;
+  if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
+    return new WalrelayError('KAFKA_RECORD_TOO_LARGE', `Kafka refused a record as too large (${type})`, {
+      hint: "raise the topic's max.message.bytes (and the broker's message.max.bytes), or leave the table out of this sink with tables",
+    });
+  }
+  const kafkajsAuthFailure = (error as Error).name === 'KafkaJSSASLAuthenticationError';
+  if (kafkajsAuthFailure || type === 'TOPIC_AUTHORIZATION_FAILED' || type === 'CLUSTER_AUTHORIZATION_FAILED' || type === 'SASL_AUTHENTICATION_FAILED' || type === 'UNSUPPORTED_SASL_MECHANISM') {
+    return new WalrelayError('KAFKA_AUTH', (error as Error).message, { hint: 'check sasl credentials and the ACLs for producing to the topic' });
+  }
+  return null;
+}
+
+function tlsOptions(config: KafkaSinkConfig): ConnectionOptions | undefined {
+  if (!config.ssl) return undefined;
+  const read = (file: string | undefined) => (file ? readFileSync(file, 'utf8') : undefined);
+  return { ca: config.ssl.ca ? [read(config.ssl.ca)!] : undefined, cert: read(config.ssl.cert), key: read(config.ssl.key), rejectUnauthorized: config.ssl.rejectUnauthorized };
+}
+
+function saslOptions(config: KafkaSinkConfig): SASLOptions | undefined {
+  if (!config.sasl) return undefined;
+  return { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions;
+}

@@ -1,0 +1,41 @@
+// Delivery that waits out a broken server: retry with exponential backoff,
+// logged, until it succeeds, the failure is permanent, or the sink closes.
+import type { Logger } from 'pino';
+import { WalrelayError } from '../relay/errors.js';
+
+export interface RetryOptions {
+  sink: string;
+  logger: Logger;
+  isClosed(): boolean;
+  /** Returns the error to stop with when a failure is permanent (bad credentials, wrong key type); null to retry. */
+  permanent?(error: unknown): Error | null;
+  onFailure?(error: unknown): void;
+  onSuccess?(): void;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
+  let delay = options.initialDelayMs ?? 100;
+  const maxDelay = options.maxDelayMs ?? 5000;
+  for (let tries = 1; ; tries++) {
+    if (options.isClosed()) throw new WalrelayError('SINK_CLOSED', `${options.sink} closed before the batch was acknowledged`, { retriable: true });
+    try {
+      const result = await attempt();
+      if (tries > 1) options.logger.info({ sink: options.sink, tries }, 'sink delivering again');
+      options.onSuccess?.();
+      return result;
+    } catch (error) {
+      const fatal = options.permanent?.(error);
+      if (fatal) throw fatal;
+      options.onFailure?.(error);
+      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: (error as Error).message }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
+      await sleep(delay);
+      delay = Math.min(maxDelay, delay * 2);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,28 @@
+import type { ChangeEvent } from '../relay/event.js';
+
+/**
+ * A destination for change events. The pipeline calls `write` with batches in
+ * commit order, one batch at a time per sink, already filtered to the sink's
+ * `tables`. A durable sink resolves `write` only once every event of the batch
+ * is acknowledged by its server, and retries retriable failures itself (with
+ * backoff, logged) until `close` is called; the LSN checkpoint waits for it.
+ * A non-durable sink (websocket) never holds the checkpoint back.
+ */
+export interface Sink {
+  /** Human label used in logs and metrics, e.g. "redis#0". */
+  readonly name: string;
+  readonly durable: boolean;
+  start(): Promise<void>;
+  write(events: readonly ChangeEvent[]): Promise<void>;
+  /** Connected and able to deliver right now (feeds /readyz). */
+  isReady(): boolean;
+  close(): Promise<void>;
+  /** Sinks that serve clients (websocket): who is connected, and how many the sink closed, by close code. */
+  clientStats?(): ClientStats;
+}
+
+export interface ClientStats {
+  connected: number;
+  /** Cumulative count of clients the sink closed, by WebSocket close code (1013 too slow, 4001 token expired). */
+  closedByCode: ReadonlyMap<number, number>;
+}

@@ -1,0 +1,31 @@
+// JSON lines on standard output (pipes, debugging). A batch is acknowledged
+// once the operating system took the bytes; logs go to stderr.
+import type { Sink } from './sink.js';
+import type { ChangeEvent } from '../relay/event.js';
+import type { StdoutSinkConfig } from '../config/schema.js';
+import { encodeEvent } from './formats.js';
+
+export class StdoutSink implements Sink {
+  readonly name: string;
+  readonly durable = true;
+
+  constructor(private readonly config: StdoutSinkConfig, index: number, private readonly out: NodeJS.WritableStream = process.stdout) {
+    this.name = config.name ?? `stdout#${index}`;
+  }
+
+  async start(): Promise<void> {}
+
+  isReady(): boolean {
+    return true;
+  }
+
+  write(events: readonly ChangeEvent[]): Promise<void> {
+    let text = '';
+    for (const event of events) text += encodeEvent(event, this.config.format) + '\n';
+    return new Promise((resolve, reject) => {
+      this.out.write(text, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {}
+}

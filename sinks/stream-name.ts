@@ -1,0 +1,19 @@
+// Names of streams and topics from a template with {schema} and {table}.
+import type { ChangeEvent } from '../relay/event.js';
+
+export class NameTemplate {
+  private readonly cache = new Map<string, string>();
+
+  constructor(private readonly template: string, private readonly messageName: string) {}
+
+  nameFor(event: ChangeEvent): string {
+    if (event.table === undefined) return this.messageName;
+    const qualified = `${event.schema}.${event.table}`;
+    let name = this.cache.get(qualified);
+    if (name === undefined) {
+      name = this.template.replaceAll('{schema}', event.schema ?? '').replaceAll('{table}', event.table);
+      this.cache.set(qualified, name);
+    }
+    return name;
+  }
+}

@@ -1,0 +1,110 @@
+// One connected client: its claims, subscriptions and outgoing queue.
+//
+// Frames go straight to the socket while it keeps up. When the socket's
+// buffer is full they wait in a bounded queue; past `maxQueue` the client is
+// disconnected (1013) — unless every lagging subscription asked to conflate,
+// in which case only the newest change per (table, key) is kept. A slow
+// client never slows the relay or the other clients.
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { keyJson, type ChangeEvent } from '../../relay/event.js';
+import type { Claims } from './auth.js';
+import { Subscription } from './subscription.js';
+
+/** Bytes buffered in the socket above which frames are queued instead. */
+const SOCKET_HIGH_WATER = 1 << 20;
+/** While a batch is corked, frames are handed to the kernel every this many bytes. */
+const CORKED_WRITE_BYTES = 64 * 1024;
+
+interface Queued {
+  frame: string;
+  /** For conflation: subscription + table + key; null when not conflatable. */
+  conflationKey: string | null;
+}
+
+export class Client {
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Frames waiting for the socket; `head` is the next to send (indices stay stable for conflation). */
+  private queue: (Queued | undefined)[] = [];
+  private head = 0;
+  private readonly conflated = new Map<string, number>();
+  alive = true;
+  expiryTimer: NodeJS.Timeout | null = null;
+  private corked = false;
+
+  constructor(
+    readonly socket: WebSocket,
+    /** The TCP (or TLS) stream under `socket`, for corking a batch of frames into one write. */
+    private readonly transport: Duplex,
+    public claims: Claims,
+    private readonly maxQueue: number,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /**
+   * Frames of one batch are coalesced into few socket writes (one per
+   * CORKED_WRITE_BYTES) instead of one write per frame.
+   */
+  beginBatch(): void {
+    this.corked = true;
+    this.transport.cork();
+  }
+
+  endBatch(): void {
+    this.corked = false;
+    this.transport.uncork();
+  }
+
+  sendControl(frame: string): void {
+    this.enqueue({ frame, conflationKey: null });
+  }
+
+  sendChange(subscription: Subscription, event: ChangeEvent, eventJson: string): void {
+    const frame = subscription.framePrefix + eventJson + '}';
+    const key = subscription.conflate ? keyJson(event) : null;
+    const conflationKey = key ? `${subscription.id}\u0000${event.schema}.${event.table}\u0000${key}` : null;
+    this.enqueue({ frame, conflationKey });
+  }
+
+  /** Sends what the socket can take now. */
+  flush(): void {
+    while (this.head < this.queue.length && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
+      const item = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
+      if (item.conflationKey) this.conflated.delete(item.conflationKey);
+      this.socket.send(item.frame);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+  }
+
+  /** Past the queue bound: this client cannot keep up. */
+  overloaded(): boolean {
+    return this.queued > this.maxQueue;
+  }
+
+  private enqueue(item: Queued): void {
+    if (this.queued === 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
+      this.socket.send(item.frame);
+      if (this.corked && this.transport.writableLength >= CORKED_WRITE_BYTES) {
+        this.transport.uncork(); // hand what is coalesced so far to the kernel
+        this.transport.cork();
+      }
+      return;
+    }
+    if (item.conflationKey) {
+      const at = this.conflated.get(item.conflationKey);
+      if (at !== undefined) {
+        this.queue[at] = item; // a newer change of the same row replaces the queued one
+        return;
+      }
+      this.conflated.set(item.conflationKey, this.queue.length);
+    }
+    this.queue.push(item);
+  }
+}

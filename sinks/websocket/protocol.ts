@@ -1,0 +1,61 @@
+// Client → server frames, validated; anything else becomes an error frame.
+export interface SubscribeFrame {
+  type: 'subscribe';
+  id: string;
+  table: string;
+  ops?: string[];
+  filter?: string;
+  since?: string;
+  conflate?: boolean;
+}
+
+export type ClientFrame =
+  | SubscribeFrame
+  | { type: 'unsubscribe'; id: string }
+  | { type: 'auth'; token: string };
+
+export class FrameError extends Error {
+  constructor(readonly code: string, message: string, readonly id?: string) {
+    super(message);
+  }
+}
+
+const OPS = new Set(['insert', 'update', 'delete', 'truncate', 'message', 'read']);
+
+export function parseClientFrame(text: string): ClientFrame {
+  let frame: any;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    throw new FrameError('bad_request', 'malformed JSON');
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) throw new FrameError('bad_request', 'a frame must be a JSON object with a type');
+  const id = typeof frame.id === 'string' ? frame.id : undefined;
+  switch (frame.type) {
+    case 'subscribe': {
+      if (!id) throw new FrameError('bad_request', 'subscribe needs a string id');
+      if (typeof frame.table !== 'string' || !/^(\*|[^.\s]+\.[^.\s]+)$/.test(frame.table)) {
+        throw new FrameError('bad_request', 'subscribe needs table: "schema.table" (patterns such as "public.*" allowed)', id);
+      }
+      if (frame.ops !== undefined && (!Array.isArray(frame.ops) || !frame.ops.every((op: unknown) => typeof op === 'string' && OPS.has(op)))) {
+        throw new FrameError('bad_request', `ops must be an array of ${[...OPS].join(', ')}`, id);
+      }
+      if (frame.filter !== undefined && typeof frame.filter !== 'string') throw new FrameError('bad_request', 'filter must be a string such as "status=eq.paid"', id);
+      if (frame.since !== undefined && typeof frame.since !== 'string') throw new FrameError('bad_request', 'since must be an event id', id);
+      if (frame.conflate !== undefined && typeof frame.conflate !== 'boolean') throw new FrameError('bad_request', 'conflate must be true or false', id);
+      return { type: 'subscribe', id, table: frame.table, ops: frame.ops, filter: frame.filter, since: frame.since, conflate: frame.conflate };
+    }
+    case 'unsubscribe':
+      if (!id) throw new FrameError('bad_request', 'unsubscribe needs the subscription id');
+      return { type: 'unsubscribe', id };
+    case 'auth':
+      if (typeof frame.token !== 'string') throw new FrameError('bad_request', 'auth needs a token');
+      return { type: 'auth', token: frame.token };
+    default:
+      throw new FrameError('bad_request', `unknown frame type ${JSON.stringify(frame.type)}; expected subscribe, unsubscribe or auth`, id);
+  }
+}
+
+export function errorFrame(code: string, message: string, id?: string): string {
+  return JSON.stringify(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
+}

@@ -1,0 +1,116 @@
+// The three wire formats: walrelay (contract section 3), the Debezium
+// PostgreSQL connector's envelope (schemas off) and CloudEvents 1.0 structured mode.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeEvent } from '../sinks/formats.js';
+import { eventJson, RowChange, type ChangeEvent } from '../relay/event.js';
+
+const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';
+const COMMIT_MS = Date.UTC(2026, 10, 22, 10, 0, 0, 123);
+
+function rowChange(op: 'insert' | 'update' | 'delete', key: string | null, row: string | null, old: string | null, unchanged?: string[]): RowChange {
+  return new RowChange('00000001016B37A0-0000000003', op, 'public', 'orders', '"schema":"public","table":"orders"',
+    key, row, old, unchanged, '1/16B3748', '1/16B37A0', 4294967290, COMMIT_TIME);
+}
+
+const insert = () => rowChange('insert', '{"id":42}', '{"id":42,"status":"new","total":"9223372036854775807"}', null);
+const update = () => rowChange('update', '{"id":42}', '{"id":42,"status":"paid"}', '{"id":42,"status":"new"}', ['blob']);
+const deletion = () => rowChange('delete', '{"id":42}', null, '{"id":42}');
+
+describe('walrelay format', () => {
+  it('is the event JSON of contract section 3', () => {
+    const event = insert();
+    assert.equal(encodeEvent(event, 'walrelay'), eventJson(event));
+    const parsed = JSON.parse(encodeEvent(event, 'walrelay'));
+    assert.deepEqual(parsed.new, { id: 42, status: 'new', total: '9223372036854775807' });
+    assert.equal(parsed.xid, 4294967290);
+  });
+});
+
+describe('debezium format', () => {
+  it('maps an insert to op c with after, source and transaction null', () => {
+    const before = Date.now();
+    const envelope = JSON.parse(encodeEvent(insert(), 'debezium', { database: 'shop' }));
+    assert.deepEqual(Object.keys(envelope), ['before', 'after', 'source', 'op', 'ts_ms', 'transaction']);
+    assert.equal(envelope.before, null);
+    assert.deepEqual(envelope.after, { id: 42, status: 'new', total: '9223372036854775807' });
+    assert.equal(envelope.op, 'c');
+    assert.equal(envelope.transaction, null);
+    assert.ok(envelope.ts_ms >= before && envelope.ts_ms <= Date.now(), 'ts_ms: when walrelay processed the event');
+    assert.deepEqual(envelope.source, {
+      version: 'walrelay', connector: 'postgresql', name: 'walrelay', ts_ms: COMMIT_MS, snapshot: 'false', db: 'shop',
+      schema: 'public', table: 'orders', txId: 4294967290, lsn: 0x1_016b3748, xmin: null,
+    });
+  });
+
+  it('maps update, delete and read to u, d and r with before and after', () => {
+    const updated = JSON.parse(encodeEvent(update(), 'debezium'));
+    assert.equal(updated.op, 'u');
+    assert.deepEqual(updated.before, { id: 42, status: 'new' });
+    assert.deepEqual(updated.after, { id: 42, status: 'paid' });
+    assert.ok(!('db' in updated.source), 'no db without a database name');
+
+    const deleted = JSON.parse(encodeEvent(deletion(), 'debezium'));
+    assert.equal(deleted.op, 'd');
+    assert.deepEqual(deleted.before, { id: 42 });
+    assert.equal(deleted.after, null);
+
+    const read: ChangeEvent = { id: 'r1', op: 'read', schema: 'public', table: 'orders', key: { id: 1 }, new: { id: 1 }, old: null, lsn: '0/10', commitLsn: '0/10', xid: 5, commitTime: COMMIT_TIME };
+    const snapshot = JSON.parse(encodeEvent(read, 'debezium'));
+    assert.equal(snapshot.op, 'r');
+    assert.equal(snapshot.source.snapshot, 'true');
+    assert.deepEqual(snapshot.after, { id: 1 });
+  });
+
+  it('maps truncate to t and logical messages to m with base64 content', () => {
+    const truncate: ChangeEvent = { id: 't1', op: 'truncate', schema: 'public', table: 'orders', key: null, new: null, old: null, cascade: true, restartIdentity: false, lsn: '0/20', commitLsn: '0/30', xid: 6, commitTime: COMMIT_TIME };
+    const truncated = JSON.parse(encodeEvent(truncate, 'debezium'));
+    assert.equal(truncated.op, 't');
+    assert.equal(truncated.before, null);
+    assert.equal(truncated.after, null);
+
+    const message: ChangeEvent = { id: 'm1', op: 'message', prefix: 'app', content: 'hello', contentEncoding: 'utf8', transactional: false, lsn: '0/40', commitLsn: null, xid: null, commitTime: null };
+    const emitted = JSON.parse(encodeEvent(message, 'debezium'));
+    assert.equal(emitted.op, 'm');
+    assert.deepEqual(emitted.message, { prefix: 'app', content: Buffer.from('hello').toString('base64') });
+    assert.equal(emitted.source.lsn, 0x40);
+    assert.equal(emitted.source.txId, null);
+  });
+
+  it('serialises an event once per database name', () => {
+    const event = insert();
+    const first = encodeEvent(event, 'debezium', { database: 'shop' });
+    assert.equal(encodeEvent(event, 'debezium', { database: 'shop' }), first, 'cached');
+    assert.equal(JSON.parse(encodeEvent(event, 'debezium', { database: 'other' })).source.db, 'other');
+  });
+});
+
+describe('cloudevents format', () => {
+  it('wraps a row change as a structured CloudEvents 1.0 event with the walrelay event as data', () => {
+    const event = update();
+    const text = encodeEvent(event, 'cloudevents');
+    const cloudEvent = JSON.parse(text);
+    assert.deepEqual(cloudEvent, {
+      specversion: '1.0',
+      id: '00000001016B37A0-0000000003',
+      source: '/walrelay/public.orders',
+      type: 'io.walrelay.update',
+      subject: '{"id":42}',
+      time: COMMIT_TIME,
+      datacontenttype: 'application/json',
+      data: JSON.parse(eventJson(event)),
+    });
+    assert.ok(text.endsWith(`"data":${eventJson(event)}}`), 'data is the walrelay JSON, byte for byte');
+    assert.equal(encodeEvent(event, 'cloudevents'), text, 'cached');
+  });
+
+  it('sends logical messages from /walrelay/messages, without subject or time when outside a transaction', () => {
+    const message: ChangeEvent = { id: 'm1', op: 'message', prefix: 'app', content: 'hi', contentEncoding: 'utf8', transactional: false, lsn: '0/40', commitLsn: null, xid: null, commitTime: null };
+    const cloudEvent = JSON.parse(encodeEvent(message, 'cloudevents'));
+    assert.equal(cloudEvent.source, '/walrelay/messages');
+    assert.equal(cloudEvent.type, 'io.walrelay.message');
+    assert.ok(!('subject' in cloudEvent));
+    assert.ok(!('time' in cloudEvent));
+    assert.equal(cloudEvent.data.prefix, 'app');
+  });
+});

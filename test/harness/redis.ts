@@ -1,0 +1,70 @@
+// A throwaway redis-server on a random loopback port, without persistence
+// except what SHUTDOWN SAVE writes into its temp dir (loaded on restart).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+export interface TestRedis {
+  port: number;
+  url: string;
+  /** A new client; the caller disconnects it. */
+  client(): Redis;
+  /** Starts the server again (after SHUTDOWN or a crash) on the same port and dir. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'walrelay-redis-'));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess;
+  let output = '';
+
+  const launch = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (chunk) => { output = (output + chunk).slice(-4000); });
+    child.stderr!.on('data', (chunk) => { output = (output + chunk).slice(-4000); });
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
+      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    }, { what: `redis-server on port ${port}`, timeoutMs: 20_000 });
+  };
+
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+
+  await launch();
+  return {
+    port,
+    url,
+    client: () => {
+      const client = new Redis(url);
+      client.on('error', () => undefined);
+      return client;
+    },
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

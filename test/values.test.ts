@@ -1,0 +1,178 @@
+// The value mapping of contract section 3, on PostgreSQL's text output (as a
+// session with datestyle=ISO, timezone=UTC, extra_float_digits=3,
+// intervalstyle=iso_8601, bytea_output=hex prints it), for both the value
+// converters and the JSON-fragment converters of the hot path.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TypeCatalog, type Queryable } from '../relay/type-catalog.js';
+import { converterFor, jsonConverterFor, timestampToIso } from '../relay/values.js';
+import { parseArrayLiteral } from '../relay/array-literal.js';
+
+const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
+const catalog = new TypeCatalog(offline);
+
+const CASES: [string, number, string, unknown][] = [
+  ['int2', 21, '-32768', -32768],
+  ['int4', 23, '2147483647', 2147483647],
+  ['oid', 26, '4294967295', 4294967295],
+  ['int8 keeps every digit', 20, '9223372036854775807', '9223372036854775807'],
+  ['int8 minimum', 20, '-9223372036854775808', '-9223372036854775808'],
+  ['numeric with 40 digits unchanged', 1700, '1234567890123456789012345678901234567890', '1234567890123456789012345678901234567890'],
+  ['numeric keeps every digit and trailing zeros', 1700, '12345678901234567890.123456789012345678901234567890', '12345678901234567890.123456789012345678901234567890'],
+  ['numeric NaN', 1700, 'NaN', 'NaN'],
+  ['numeric Infinity', 1700, '-Infinity', '-Infinity'],
+  ['float8', 701, '3.141592653589793', 3.141592653589793],
+  ['float8 exponent', 701, '1e+100', 1e100],
+  ['float4 small exponent', 700, '1.5e-07', 1.5e-7],
+  ['float4 NaN as a string', 700, 'NaN', 'NaN'],
+  ['float8 Infinity as a string', 701, 'Infinity', 'Infinity'],
+  ['float8 -Infinity as a string', 701, '-Infinity', '-Infinity'],
+  ['bool true', 16, 't', true],
+  ['bool false', 16, 'f', false],
+  ['json', 114, '{"a": [1, null]}', { a: [1, null] }],
+  ['json scalar', 114, '"x"', 'x'],
+  ['jsonb', 3802, '{"k": "v", "n": 1.50}', { k: 'v', n: 1.5 }],
+  ['text with quotes and unicode', 25, 'héllo "w"\n\\', 'héllo "w"\n\\'],
+  ['varchar', 1043, 'abc', 'abc'],
+  ['bpchar keeps its padding', 1042, 'ab  ', 'ab  '],
+  ['name', 19, 'pg_class', 'pg_class'],
+  ['char', 18, 'x', 'x'],
+  ['uuid', 2950, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
+  ['date', 1082, '2026-11-22', '2026-11-22'],
+  ['time', 1083, '10:00:00.123456', '10:00:00.123456'],
+  ['timetz', 1266, '10:00:00+02', '10:00:00+02'],
+  ['interval in ISO 8601', 1186, 'P1DT2H', 'P1DT2H'],
+  ['inet', 869, '192.168.0.1/24', '192.168.0.1/24'],
+  ['cidr', 650, '10.0.0.0/8', '10.0.0.0/8'],
+  ['macaddr', 829, '08:00:2b:01:02:03', '08:00:2b:01:02:03'],
+  ['money', 790, '$1,000.00', '$1,000.00'],
+  ['xml', 142, '<a x="1"/>', '<a x="1"/>'],
+  ['timestamp keeps microseconds', 1114, '2026-11-22 10:00:00.123456', '2026-11-22T10:00:00.123456'],
+  ['timestamp without fraction', 1114, '2026-11-22 10:00:00', '2026-11-22T10:00:00'],
+  ['timestamp with fewer fractional digits keeps them as sent', 1114, '2026-11-22 10:00:00.5', '2026-11-22T10:00:00.5'],
+  ['timestamptz in UTC', 1184, '2026-11-22 08:00:00.123456+00', '2026-11-22T08:00:00.123456Z'],
+  ['timestamptz with an hour offset', 1184, '2026-11-22 10:00:00+02', '2026-11-22T10:00:00+02:00'],
+  ['timestamptz with a minute offset', 1184, '2026-11-22 10:00:00+05:30', '2026-11-22T10:00:00+05:30'],
+  ['timestamptz negative offset', 1184, '2026-11-22 10:00:00-08', '2026-11-22T10:00:00-08:00'],
+  ['timestamptz infinity', 1184, 'infinity', 'infinity'],
+  ['timestamp -infinity', 1114, '-infinity', '-infinity'],
+  ['timestamp BC as an ECMAScript expanded year (44 BC = -43)', 1114, '0044-03-15 12:00:00 BC', '-000043-03-15T12:00:00'],
+  ['timestamptz 1 BC is year 0000', 1184, '0001-01-01 00:00:00+00 BC', '0000-01-01T00:00:00Z'],
+  ['timestamptz after 9999 as +YYYYYY', 1184, '10000-01-01 00:00:00.5+00', '+010000-01-01T00:00:00.5Z'],
+  ['bytea as base64', 17, '\\x0aff', 'Cv8='],
+  ['empty bytea', 17, '\\x', ''],
+  ['bytea in escape format', 17, 'a\\\\\\000\\377', Buffer.from([0x61, 0x5c, 0, 0xff]).toString('base64')],
+  ['int4[] with NULL', 1007, '{1,NULL,3}', [1, null, 3]],
+  ['int4[][]', 1007, '{{1,2},{3,4}}', [[1, 2], [3, 4]]],
+  ['int4[][][]', 1007, '{{{1},{2}},{{3},{4}}}', [[[1], [2]], [[3], [4]]]],
+  ['text[] quoted and escaped', 1009, '{"a b","c\\"d",NULL,"NULL",plain,"e\\\\f","g,h","{}",""}', ['a b', 'c"d', null, 'NULL', 'plain', 'e\\f', 'g,h', '{}', '']],
+  ['empty array', 1007, '{}', []],
+  ['array with bounds', 1007, '[0:1]={7,8}', [7, 8]],
+  ['2-D array with bounds', 1007, '[0:1][1:1]={{1},{2}}', [[1], [2]]],
+  ['int8[] keeps digits', 1016, '{9223372036854775807,NULL}', ['9223372036854775807', null]],
+  ['numeric[]', 1231, '{1.10,NaN}', ['1.10', 'NaN']],
+  ['float8[] with NaN', 1022, '{1.5,NaN,-Infinity}', [1.5, 'NaN', '-Infinity']],
+  ['bool[]', 1000, '{t,f}', [true, false]],
+  ['jsonb[]', 3807, '{"{\\"a\\": 1}",NULL,"null","[1, 2]"}', [{ a: 1 }, null, null, [1, 2]]],
+  ['timestamptz[]', 1185, '{"2026-01-01 00:00:00.000001+00",infinity}', ['2026-01-01T00:00:00.000001Z', 'infinity']],
+  ['bytea[]', 1001, '{"\\\\x0aff",NULL}', ['Cv8=', null]],
+  ['uuid[]', 2951, '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11']],
+  ['box[] uses ;', 1020, '{(1,1),(0,0);(2,2),(1,1)}', ['(1,1),(0,0)', '(2,2),(1,1)']],
+  ['point (no mapping of its own) as text', 600, '(1,2)', '(1,2)'],
+  ['range as text', 3904, '[1,5)', '[1,5)'],
+  ['unknown OID as text', 999999, 'whatever "x"', 'whatever "x"'],
+  ['an array literal that cannot be parsed passes through as text', 1007, '{1,2', '{1,2'],
+];
+
+describe('value mapping', () => {
+  for (const [name, oid, text, expected] of CASES) {
+    it(name, () => {
+      assert.deepEqual(converterFor(oid, catalog)(text), expected);
+      assert.deepEqual(JSON.parse(jsonConverterFor(oid, catalog)(text)), expected, 'JSON fragment');
+    });
+  }
+
+  it('builds one converter per type and reuses it', () => {
+    assert.equal(converterFor(1184, catalog), converterFor(1184, catalog));
+    assert.equal(jsonConverterFor(1007, catalog), jsonConverterFor(1007, catalog));
+  });
+
+  it('rejects a malformed array literal with VALUE_MALFORMED', () => {
+    for (const text of ['{1,2', '{"a}', '{1,,2}', '{1}x', '[0:1]{1}', '{{1},2']) {
+      assert.throws(() => parseArrayLiteral(text, (x) => x), (e: any) => e.code === 'VALUE_MALFORMED', text);
+    }
+  });
+
+  it('formats timestamps without touching the fractional digits', () => {
+    assert.equal(timestampToIso('2026-11-22 10:00:00.000001+00', true), '2026-11-22T10:00:00.000001Z');
+    assert.equal(timestampToIso('2026-11-22 10:00:00.100000', false), '2026-11-22T10:00:00.100000');
+    assert.ok(!Number.isNaN(Date.parse(timestampToIso('0044-03-15 12:00:00+00 BC', true))), 'BC years stay readable by Date.parse');
+  });
+});
+
+/** A catalog whose pg_type answers come from a table, counting queries. */
+function fakeCatalog(rows: Record<string, unknown>[]) {
+  const queries: unknown[][] = [];
+  const db: Queryable = {
+    async query(_text, values) {
+      queries.push(values ?? []);
+      return { rows };
+    },
+  };
+  return { catalog: new TypeCatalog(db), queries };
+}
+
+const row = (oid: number, typname: string, typtype: string, extra: Record<string, unknown> = {}) =>
+  ({ oid: String(oid), typname, nspname: 'public', typtype, typelem: '0', typbasetype: '0', typdelim: ',', typcategory: 'U', is_array: false, ...extra });
+
+describe('TypeCatalog', () => {
+  const USER_TYPES = [
+    row(16390, 'mood', 'e', { typcategory: 'E' }),
+    row(16389, '_mood', 'b', { typcategory: 'A', typelem: '16390', is_array: true }),
+    row(16400, 'posint', 'd', { typbasetype: '23', typcategory: 'N' }),
+    row(16401, 'posints', 'd', { typbasetype: '16402', typcategory: 'A' }),
+    row(16402, '_posint', 'b', { typcategory: 'A', typelem: '16400', is_array: true }),
+    row(16410, 'pair', 'c', { typcategory: 'C' }),
+    row(16420, 'vec', 'b', { typcategory: 'A', typelem: '700', is_array: false }),
+    row(23, 'int4', 'b', { nspname: 'pg_catalog', typcategory: 'N' }),
+  ];
+
+  it('looks up every missing type in one query and maps enums, domains and their arrays', async () => {
+    const { catalog: types, queries } = fakeCatalog(USER_TYPES);
+    await types.ensure([23, 16389, 16401, 16410, 16420, 1007]);
+    assert.equal(queries.length, 1);
+    assert.deepEqual(queries[0], [[16389, 16401, 16410, 16420]], 'built-ins are known without asking');
+    await types.ensure([16389, 16401]);
+    assert.equal(queries.length, 1, 'known types are not asked again');
+    assert.deepEqual(types.info(16401), { oid: 16401, schema: 'public', name: 'posints', kind: 'domain', element: 0, base: 16402, delimiter: ',' });
+    assert.deepEqual(converterFor(16389, types)('{happy,NULL,"so sad"}'), ['happy', null, 'so sad']);
+    assert.deepEqual(converterFor(16400, types)('7'), 7);
+    assert.deepEqual(converterFor(16401, types)('{1,2}'), [1, 2], 'a domain over an array of a domain over int4');
+    assert.equal(jsonConverterFor(16401, types)('{1,NULL}'), '[1,null]');
+    assert.equal(converterFor(16410, types)('(1,"a b")'), '(1,"a b")', 'composites stay text');
+    assert.equal(converterFor(16420, types)('1 2'), '1 2', 'vector-like types (category A, not array_in) stay text');
+  });
+
+  it('forgets a type when a Type message renames its OID, and rebuilds its converters', async () => {
+    const { catalog: types, queries } = fakeCatalog(USER_TYPES);
+    await types.ensure([16400]);
+    const before = converterFor(16400, types);
+    assert.equal(before('5'), 5);
+    types.noteTypeMessage({ typeOid: 16400, schema: 'public', name: 'posint' });
+    assert.ok(types.info(16400), 'the same name again (as after a reconnect) keeps what is known');
+    assert.equal(converterFor(16400, types), before);
+    types.noteTypeMessage({ typeOid: 16400, schema: 'public', name: 'label' });
+    assert.equal(types.info(16400), undefined);
+    assert.equal(converterFor(16400, types)('5'), '5', 'an unknown type is text until ensure looks it up again');
+    await types.ensure([16400]);
+    assert.equal(queries.length, 2);
+    assert.equal(converterFor(16400, types)('5'), 5);
+  });
+
+  it('records a type that pg_type no longer has as text', async () => {
+    const { catalog: types } = fakeCatalog([]);
+    await types.ensure([17000]);
+    assert.equal(types.info(17000)?.kind, 'other');
+    assert.equal(converterFor(17000, types)('x'), 'x');
+  });
+});
