@@ -47,6 +47,8 @@ const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_dig
 export class ReplicationStream {
   private client: pg.Client | null = null;
   private closed = false;
+  /** Settles when START_REPLICATION's query ends (the server left COPY mode). */
+  private replicationEnded: Promise<void> = Promise.resolve();
   serverVersion = 0;
 
   constructor(private readonly url: string) {}
@@ -73,6 +75,7 @@ export class ReplicationStream {
 
     const connection = (client as any).connection;
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
+      if (this.closed) return; // stopping: what still arrives is sent again after a restart
       const tag = chunk[0];
       if (tag === 0x77) {
         handlers.onData({ kind: 'data', walStart: readLsn(chunk, 1), walEnd: readLsn(chunk, 9), payload: chunk.subarray(25) });
@@ -83,8 +86,9 @@ export class ReplicationStream {
 
     const started = new Promise<void>((resolve, reject) => {
       connection.once('replicationStart', resolve);
-      client.query(startReplicationSql(options, protocolVersionFor(this.serverVersion)))
-        .then(() => finish(), (error: Error) => {
+      const replication = client.query(startReplicationSql(options, protocolVersionFor(this.serverVersion)));
+      this.replicationEnded = replication.then(() => undefined, () => undefined);
+      replication.then(() => finish(), (error: Error) => {
           const classified = classifyStreamError(error, options);
           reject(classified);
           finish(classified);
@@ -121,12 +125,30 @@ export class ReplicationStream {
     const client = this.client;
     this.client = null;
     if (!client) return;
-    // Ending the socket ends COPY; the server keeps the last confirmed LSN.
+    // End COPY politely before closing. Closing a socket that still holds
+    // unread server data sends a TCP reset, and the server may then discard
+    // our last status update unread: the slot would stay behind what was
+    // delivered and a clean stop would re-send it. The walsender reads our
+    // messages in order, so its CopyDone reply proves it took the update.
     const connection = (client as any).connection;
-    connection?.stream?.resume();
-    await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
-    connection?.stream?.destroy();
+    const serverDone = new Promise<void>((resolve) => {
+      connection.once('copyDone', resolve);
+      void this.replicationEnded.then(resolve);
+    });
+    if (connection.stream.writable) {
+      connection.endCopyFrom();
+      connection.stream.resume();
+      await withTimeout(serverDone, 5000);
+      await withTimeout(this.replicationEnded, 2000); // then the query ends and end() can say goodbye instead of resetting
+    }
+    await withTimeout(client.end().catch(() => undefined), 2000);
+    connection.stream.destroy();
   }
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]).finally(() => clearTimeout(timer));
 }
 
 /** The highest pgoutput protocol version the server speaks; without streaming or two-phase their messages are version 1's. */

@@ -146,6 +146,10 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
     relay!.signal('SIGTERM');
     assert.equal(await relay!.exited, 0, relay!.logs().slice(-2000));
     assert.match(relay!.logs(), /stopped streaming/);
+    // The slot holds the end of everything delivered before the stop, so nothing is sent twice.
+    const delivered = await readStream(client, 'walrelay:public.term');
+    const lastCommit = delivered.reduce((max, event) => (parseLsn(event.commitLsn!) > max ? parseLsn(event.commitLsn!) : max), 0n);
+    assert.ok(await confirmedFlush() > lastCommit, `the slot stayed behind the last delivered commit ${delivered.at(-1)!.commitLsn}`);
     await startRelay();
     await writing;
     await waitForStreamLength(client, 'walrelay:public.term', total);
@@ -196,7 +200,7 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
     await write('sinkdown', 1, 1_000, 100);
     await waitForStreamLength(client, 'walrelay:public.sinkdown', 1_000);
     // SHUTDOWN SAVE keeps the streams in dump.rdb, which the restarted server loads.
-    await client.call('SHUTDOWN', 'SAVE').catch(() => undefined);
+    await redis.shutdownSaving();
     await write('sinkdown', 1_001, 2_000, 100);
     await relay!.waitForLog(/sink delivery failed; retrying/);
     const confirmedWhileDown = await confirmedFlush();

@@ -13,6 +13,8 @@ export interface TestRedis {
   url: string;
   /** A new client; the caller disconnects it. */
   client(): Redis;
+  /** SHUTDOWN SAVE: the data lands in dump.rdb, which restart() loads. Resolves once the server has exited. */
+  shutdownSaving(): Promise<void>;
   /** Starts the server again (after SHUTDOWN or a crash) on the same port and dir. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -57,6 +59,16 @@ export async function startRedis(): Promise<TestRedis> {
       const client = new Redis(url);
       client.on('error', () => undefined);
       return client;
+    },
+    async shutdownSaving() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // No reconnects: a client that retries SHUTDOWN would wait out its whole backoff schedule.
+      const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      admin.on('error', () => undefined);
+      await admin.connect();
+      await admin.call('SHUTDOWN', 'SAVE').catch(() => undefined);
+      admin.disconnect();
+      await exited;
     },
     async restart() {
       await halt();
