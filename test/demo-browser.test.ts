@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { chromium } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { runDemo } from '../relay/demo.js';
 import { freePort } from './harness/ports.js';
 
@@ -14,11 +14,13 @@ const OUTPUT = join(process.cwd(), 'test-output');
 
 it('shows a row inserted into the demo database on the live page', async () => {
   const demo = await runDemo({ httpPort: await freePort(), logger: pino({ level: 'silent' }) });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  let browser: Browser | null = null;
   try {
+    // Launched inside try: a missing browser must still stop the demo's PostgreSQL.
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(demo.pageUrl);
     await page.locator('#status[data-state="open"]').waitFor({ timeout: 20_000 });
@@ -34,7 +36,7 @@ it('shows a row inserted into the demo database on the live page', async () => {
     await page.screenshot({ path: join(OUTPUT, 'demo.png') });
     console.log(`# screenshot: ${join(OUTPUT, 'demo.png')}`);
   } finally {
-    await browser.close();
+    await browser?.close();
     await demo.stop();
   }
 });
