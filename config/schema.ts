@@ -114,9 +114,10 @@ export const configSchema = z.strictObject({
   // garbage collections, which is both faster and smaller than deep pipelining.
   pipeline: z.strictObject({
     batchEvents: positiveInt.default(500),
+    batchBytes: positiveInt.default(131_072),
     inFlightBatches: positiveInt.default(2),
     drainTimeoutSeconds: z.number().positive().default(30),
-  }).default({ batchEvents: 500, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
+  }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
   http: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: port,

@@ -19,6 +19,8 @@ interface DataItem {
   kind: 'data';
   walStart: Lsn;
   message: PgoutputMessage;
+  /** Size of the message on the wire: what a batch's byte budget counts. */
+  bytes: number;
 }
 
 type InboxItem = DataItem | Keepalive;
@@ -31,6 +33,8 @@ export interface FlowControl {
 
 export interface PipelineOptions {
   batchEvents: number;
+  /** A batch is also dispatched once its events' pgoutput messages reach this many bytes (wide rows, large values). */
+  batchBytes: number;
   inFlightBatches: number;
 }
 
@@ -42,6 +46,7 @@ export class Pipeline {
   private inbox: InboxItem[] = [];
   private inboxHead = 0;
   private batch: ChangeEvent[] = [];
+  private batchBytes = 0;
   private batchCommitEnd: Lsn | null = null;
   private waiting: Promise<void> | null = null;
   private flushScheduled = false;
@@ -80,7 +85,7 @@ export class Pipeline {
       return;
     }
     if (message.tag === 'message') message.content = Buffer.from(message.content); // outlives pg's buffer
-    this.enqueue({ kind: 'data', walStart: data.walStart, message });
+    this.enqueue({ kind: 'data', walStart: data.walStart, message, bytes: data.payload.length });
   }
 
   onKeepalive(keepalive: Keepalive): void {
@@ -120,9 +125,15 @@ export class Pipeline {
   private pump(): void {
     try {
       while (this.inboxHead < this.inbox.length && !this.waiting && !this.failure) {
-        if (this.batch.length >= this.options.batchEvents && !this.dispatch()) return;
+        if ((this.batch.length >= this.options.batchEvents || this.batchBytes >= this.options.batchBytes) && !this.dispatch()) return;
         const item = this.inbox[this.inboxHead++];
-        const pending = item.kind === 'data' ? this.assembler.apply(item.message, item.walStart) : this.onKeepaliveInOrder(item);
+        let pending: Promise<void> | void;
+        if (item.kind === 'data') {
+          this.batchBytes += item.bytes;
+          pending = this.assembler.apply(item.message, item.walStart);
+        } else {
+          pending = this.onKeepaliveInOrder(item);
+        }
         if (pending) this.waitFor(pending);
         else if (this.stopAtCommit && !this.intakeClosed && !this.assembler.inTransaction) this.stopIntake();
       }
@@ -168,6 +179,7 @@ export class Pipeline {
     const events = this.batch;
     const ticket = this.checkpoint.begin(this.batchCommitEnd);
     this.batch = [];
+    this.batchBytes = 0;
     this.batchCommitEnd = null;
     const durable: Promise<void>[] = [];
     for (const route of this.routes) {

@@ -40,21 +40,26 @@ export class SinkRoute {
   private async writeLoop(): Promise<void> {
     this.writing = true;
     while (this.pending.length > 0) {
-      const group: Pending[] = [];
+      const settlers: Array<Pick<Pending, 'resolve' | 'reject'>> = [];
+      const batches: (readonly ChangeEvent[])[] = [];
       let count = 0;
-      while (this.pending.length > 0 && (group.length === 0 || count + this.pending[0].events.length <= MAX_WRITE_EVENTS)) {
-        const next = this.pending.shift()!;
-        group.push(next);
-        count += next.events.length;
+      while (this.pending.length > 0 && (batches.length === 0 || count + this.pending[0].events.length <= MAX_WRITE_EVENTS)) {
+        const { events, resolve, reject } = this.pending.shift()!;
+        settlers.push({ resolve, reject });
+        batches.push(events);
+        count += events.length;
       }
-      const events = group.length === 1 ? group[0].events : group.flatMap((item) => item.events);
+      // Nothing here holds the events while the sink works on them: a sink
+      // that encodes them up front lets them be collected young.
+      const written = this.sink.write(batches.length === 1 ? batches[0] : batches.flat());
+      batches.length = 0;
       try {
-        await this.sink.write(events);
+        await written;
         this.metrics.delivered(this.sink.name, count);
-        group.forEach((item) => item.resolve());
+        settlers.forEach((item) => item.resolve());
       } catch (error) {
         // The sink gave up (closed, or a permanent failure): nothing after this may be delivered out of order.
-        for (const item of [...group, ...this.pending.splice(0)]) item.reject(error as Error);
+        for (const item of [...settlers, ...this.pending.splice(0)]) item.reject(error as Error);
       }
     }
     this.writing = false;

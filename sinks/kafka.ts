@@ -85,7 +85,10 @@ export class KafkaSink implements Sink {
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
-    await deliverWithRetry(() => this.send(events), {
+    // Encoded before the first await, so the decoded events are not kept
+    // alive while Kafka answers or across retries (see RedisSink.write).
+    const records = this.toRecords(events);
+    await deliverWithRetry(() => this.send(records), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -118,23 +121,16 @@ export class KafkaSink implements Sink {
    * that batches arriving meanwhile are merged into the next write (fewer,
    * larger produce requests at the cost of that much latency).
    */
-  private async send(events: readonly ChangeEvent[]): Promise<void> {
+  private async send(records: readonly AddressedRecord[]): Promise<void> {
     const { size, lingerMs } = this.config.batch;
-    if (lingerMs > 0 && events.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
-    await this.produce(events);
+    if (lingerMs > 0 && records.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+    await this.connect();
+    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    await this.producer.send(records);
   }
 
-  private async produce(events: readonly ChangeEvent[]): Promise<void> {
-    await this.connect();
-    const records: AddressedRecord[] = [];
-    const topics = new Set<string>();
-    for (const event of events) {
-      const topic = this.topics.nameFor(event);
-      topics.add(topic);
-      records.push(addressedRecord(topic, keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
-    }
-    for (const topic of topics) await this.ensureTopic(topic);
-    await this.producer.send(records);
+  private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
+    return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
   }
 
   private async ensureTopic(topic: string): Promise<void> {

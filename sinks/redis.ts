@@ -41,7 +41,12 @@ export class RedisSink implements Sink {
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
-    await deliverWithRetry(() => this.send(events), {
+    // Encoded before the first await: while Redis answers (and across
+    // retries) only the payload is held, not the decoded events, which can
+    // then die young instead of being promoted into the old generation.
+    const payload = this.encode(events);
+    const count = events.length;
+    await deliverWithRetry(() => this.connection.exec(payload, count), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -51,8 +56,8 @@ export class RedisSink implements Sink {
     });
   }
 
-  /** One pipelined XADD per event, sent as a single payload. */
-  private async send(events: readonly ChangeEvent[]): Promise<void> {
+  /** One XADD per event, as a single pipelined RESP payload. */
+  private encode(events: readonly ChangeEvent[]): string {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
@@ -61,7 +66,7 @@ export class RedisSink implements Sink {
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
     }
-    await this.connection.exec(payload, events.length);
+    return payload;
   }
 
   async close(): Promise<void> {
