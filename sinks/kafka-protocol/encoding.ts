@@ -2,6 +2,18 @@
 // int32-length bytes, zigzag varints), written into one growing buffer so a
 // whole request is built without intermediate allocations.
 
+/** Strings up to this length are measured and copied in JS; longer ones by Buffer's native code. */
+const SHORT_STRING = 64;
+
+/** UTF-8 byte length; for short ASCII strings without a native call (headers, keys: several per record). */
+export function utf8Length(value: string): number {
+  if (value.length > SHORT_STRING) return Buffer.byteLength(value);
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) >= 0x80) return Buffer.byteLength(value);
+  }
+  return value.length;
+}
+
 export class Writer {
   buffer: Buffer;
   offset = 0;
@@ -80,7 +92,15 @@ export class Writer {
   varintString(value: string, byteLength: number): this {
     this.varint(byteLength);
     this.ensure(byteLength);
-    this.offset += this.buffer.write(value, this.offset);
+    if (byteLength === value.length && byteLength <= SHORT_STRING) {
+      // ASCII (equal lengths imply it) and short: a loop is cheaper than a call into C++.
+      const buffer = this.buffer;
+      let offset = this.offset;
+      for (let i = 0; i < byteLength; i++) buffer[offset++] = value.charCodeAt(i);
+      this.offset = offset;
+    } else {
+      this.offset += this.buffer.write(value, this.offset);
+    }
     return this;
   }
 

@@ -14,7 +14,7 @@ import type tls from 'node:tls';
 import { KafkaConnection } from './connection.js';
 import { partitionForKey } from './checksums.js';
 import { writeRecords, writeRecordBatch, type OutgoingRecord } from './record-batch.js';
-import { Writer } from './encoding.js';
+import { Writer, utf8Length } from './encoding.js';
 import type { SaslCredentials } from './sasl.js';
 import {
   API, KafkaResponseError, type BrokerAddress, type TopicMetadata,
@@ -45,7 +45,7 @@ export interface AddressedRecord extends OutgoingRecord {
 
 /** A record for `topic`, its UTF-8 lengths measured once (for sizing requests and for encoding). */
 export function addressedRecord(topic: string, key: string | null, value: string, headers: readonly string[]): AddressedRecord {
-  return { topic, key, keyBytes: key === null ? -1 : Buffer.byteLength(key), value, valueBytes: Buffer.byteLength(value), headers };
+  return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: Buffer.byteLength(value), headers };
 }
 
 /** The records bound for one partition leader, with their partitions. */

@@ -1,7 +1,7 @@
 // Kafka's RecordBatch (magic 2), written straight into the request buffer:
 // no object per record, no copy per field. Layout from the Kafka protocol
 // guide ("Record Batch"); the CRC-32C covers everything from `attributes` on.
-import { Writer, varintSize } from './encoding.js';
+import { Writer, varintSize, utf8Length } from './encoding.js';
 import { crc32c } from './checksums.js';
 
 export interface OutgoingRecord {
@@ -23,13 +23,18 @@ export interface BatchHeader {
   codec: number;
 }
 
+/** Byte lengths of the current record's header strings, measured once for sizing and writing. */
+let headerBytes = new Int32Array(16);
+
 /** Writes the records of a batch (the part that gzip compresses). */
 export function writeRecords(writer: Writer, records: readonly OutgoingRecord[]): void {
   for (let offsetDelta = 0; offsetDelta < records.length; offsetDelta++) {
     const { key, keyBytes, value, valueBytes, headers } = records[offsetDelta];
+    if (headers.length > headerBytes.length) headerBytes = new Int32Array(headers.length);
     let headersSize = varintSize(headers.length / 2);
     for (let h = 0; h < headers.length; h++) {
-      const length = Buffer.byteLength(headers[h]);
+      const length = utf8Length(headers[h]);
+      headerBytes[h] = length;
       headersSize += varintSize(length) + length;
     }
     const bodySize = 1 /* attributes */ + 1 /* timestamp delta 0 */ + varintSize(offsetDelta) +
@@ -40,7 +45,7 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
     else writer.varintString(key, keyBytes);
     writer.varintString(value, valueBytes);
     writer.varint(headers.length / 2);
-    for (let h = 0; h < headers.length; h++) writer.varintString(headers[h], Buffer.byteLength(headers[h]));
+    for (let h = 0; h < headers.length; h++) writer.varintString(headers[h], headerBytes[h]);
   }
 }
 
