@@ -23,16 +23,16 @@ describe('a 1,000,000-row transaction', () => {
   let pgServer: TestPostgres;
   let redis: TestRedis;
   let client: Redis;
-  let relay: RelayProcess;
+  let relay: RelayProcess | undefined;
+  let configFile: string;
 
   before(async () => {
     [pgServer, redis] = await Promise.all([startPostgres('pg15'), startRedis()]);
     client = redis.client();
-    await pgServer.query('CREATE TABLE big (id int PRIMARY KEY, payload text)');
-    const configFile = writeConfig({ source: { url: pgServer.url, tables: ['public.big'] }, sinks: [{ type: 'redis', url: redis.url }] });
+    await pgServer.query('CREATE TABLE big (id int PRIMARY KEY, payload text); CREATE TABLE interrupted (id int PRIMARY KEY, payload text)');
+    // A short drain timeout, so that a stop in the middle of a transaction gives up on reaching its commit.
+    configFile = writeConfig({ source: { url: pgServer.url, tables: ['public.big', 'public.interrupted'] }, sinks: [{ type: 'redis', url: redis.url }], pipeline: { drainTimeoutSeconds: 2 } });
     assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
-    relay = spawnRelay(configFile);
-    await relay.waitForLog(/"msg":"streaming"/);
   });
 
   after(async () => {
@@ -41,22 +41,53 @@ describe('a 1,000,000-row transaction', () => {
     await Promise.all([pgServer?.stop(), redis?.stop()]);
   });
 
+  async function readIds(stream: string): Promise<Map<number, string[]>> {
+    const seen = new Map<number, string[]>();
+    let start = '-';
+    for (;;) {
+      const entries = await client.xrange(stream, start, '+', 'COUNT', 50_000);
+      for (const [, fields] of entries) {
+        const event = JSON.parse(fields[1]);
+        seen.set(event.new.id, [...(seen.get(event.new.id) ?? []), event.id]);
+      }
+      if (entries.length < 50_000) break;
+      start = '(' + entries[entries.length - 1][0];
+    }
+    return seen;
+  }
+
   it('reaches Redis whole with the relay RSS bounded', async () => {
+    relay = spawnRelay(configFile);
+    await relay.waitForLog(/"msg":"streaming"/);
     await pgServer.query(`INSERT INTO big SELECT i, md5(i::text) FROM generate_series(1, ${ROWS}) i`);
     await waitForStreamLength(client, 'walrelay:public.big', ROWS, 600_000);
     const peak = peakRssMb(relay.child.pid!);
     console.log(`# relay peak RSS through a ${ROWS}-row transaction: ${peak} MB`);
     assert.ok(peak < RSS_BOUND_MB, `peak RSS ${peak} MB`);
 
-    const seen = new Set<number>();
-    let start = '-';
-    for (;;) {
-      const entries = await client.xrange('walrelay:public.big', start, '+', 'COUNT', 50_000);
-      for (const [, fields] of entries) seen.add(JSON.parse(fields[1]).new.id);
-      if (entries.length < 50_000) break;
-      start = '(' + entries[entries.length - 1][0];
-    }
-    assert.equal(seen.size, ROWS);
+    assert.equal((await readIds('walrelay:public.big')).size, ROWS);
+    relay.signal('SIGTERM');
+    assert.equal(await relay.exited, 0);
+  });
+
+  it('stops cleanly in the middle of a large transaction and re-sends it whole after the restart', async () => {
+    const rows = 300_000;
+    relay = spawnRelay(configFile);
+    await relay.waitForLog(/"msg":"streaming"/);
+    const writing = pgServer.query(`INSERT INTO interrupted SELECT i, md5(i::text) FROM generate_series(1, ${rows}) i`);
+    await waitForStreamLength(client, 'walrelay:public.interrupted', 20_000, 120_000);
+    const stopping = Date.now();
+    relay.signal('SIGTERM');
+    assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
+    console.log(`# SIGTERM mid-transaction: exited after ${Date.now() - stopping} ms`);
+    await writing;
+    relay = spawnRelay(configFile);
+    await relay.waitForLog(/"msg":"streaming"/);
+    const stream = 'walrelay:public.interrupted';
+    for (let seen = await readIds(stream); seen.size < rows; seen = await readIds(stream)) await new Promise((resolve) => setTimeout(resolve, 200));
+    const seen = await readIds(stream);
+    assert.equal(seen.size, rows);
+    for (const [row, ids] of seen) assert.ok(ids.every((id) => id === ids[0]), `row ${row} arrived with different ids ${ids.join(', ')}`);
     relay.signal('SIGTERM');
     assert.equal(await relay.exited, 0);
   });
