@@ -93,6 +93,7 @@ export class KafkaSink implements Sink {
       logger: this.logger,
       isClosed: () => this.closed,
       permanent: (error) => permanentKafkaError(error),
+      describe: (error) => describeKafkaFailure(error, this.name),
       onFailure: () => { this.failing = true; void this.disconnect(); },
       onSuccess: () => { this.failing = false; },
     });
@@ -168,6 +169,13 @@ function permanentKafkaError(error: unknown): Error | null {
     return new WalrelayError('KAFKA_AUTH', (error as Error).message, { hint: 'check sasl credentials and the ACLs for producing to the topic' });
   }
   return null;
+}
+
+/** A TLS failure's message names OpenSSL's view of it; add which settings fix it. */
+function describeKafkaFailure(error: unknown, sink: string): string {
+  const message = (error as Error).message;
+  if (!/certificate|SSL routines|self[- ]signed|unable to verify|handshake/i.test(message)) return message;
+  return `${message} (TLS with the broker failed: check ${sink}'s ssl.ca for the broker's certificate, and ssl.cert and ssl.key when the broker requires client certificates)`;
 }
 
 function tlsOptions(config: KafkaSinkConfig): ConnectionOptions | undefined {

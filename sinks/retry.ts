@@ -10,6 +10,8 @@ export interface RetryOptions {
   /** Returns the error to stop with when a failure is permanent (bad credentials, wrong key type); null to retry. */
   permanent?(error: unknown): Error | null;
   onFailure?(error: unknown): void;
+  /** What to log for a failure, when the message alone does not say what to do. */
+  describe?(error: unknown): string;
   onSuccess?(): void;
   initialDelayMs?: number;
   maxDelayMs?: number;
@@ -29,7 +31,7 @@ export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: Re
       const fatal = options.permanent?.(error);
       if (fatal) throw fatal;
       options.onFailure?.(error);
-      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: (error as Error).message }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
+      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: options.describe?.(error) ?? (error as Error).message }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
       await sleep(delay);
       delay = Math.min(maxDelay, delay * 2);
     }

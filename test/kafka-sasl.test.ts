@@ -1,8 +1,10 @@
-// PostgreSQL 15 → walrelay → a real Kafka broker that requires TLS and SASL
-// (SASL_SSL, a self-signed certificate given to walrelay as its CA):
-// PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 each deliver, gzip-compressed
-// batches read back, and a wrong password stops the relay with KAFKA_AUTH
-// instead of retrying forever.
+// PostgreSQL 15 → walrelay → a real Kafka broker that requires TLS with a
+// client certificate, and SASL (SASL_SSL; the broker's self-signed
+// certificate is walrelay's CA, walrelay's self-signed one the broker's only
+// trusted client): PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 each deliver,
+// gzip-compressed batches read back, a wrong password stops the relay with
+// KAFKA_AUTH instead of retrying forever, and without its certificate the
+// relay is refused and confirms nothing.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -22,16 +24,25 @@ describe('Kafka sink with TLS and SASL (PostgreSQL 15, Apache Kafka 4)', () => {
   let kafka: TestKafka;
   const certDir = mkdtempSync(join(tmpdir(), 'walrelay-kafka-tls-'));
   const caFile = join(certDir, 'cert.pem');
+  const clientCertFile = join(certDir, 'client-cert.pem');
+  const clientKeyFile = join(certDir, 'client-key.pem');
   let ca: string;
+  let client: { cert: string; key: string };
   /** The sink's ssl and sasl settings for this broker. */
-  const secured = (mechanism: string, password = USER.password) => ({ ssl: { ca: caFile }, sasl: { mechanism, username: USER.username, password } });
-  const testClient = () => new Kafka({ brokers: kafka.brokers, ssl: { ca: [ca] }, sasl: { mechanism: 'plain', ...USER }, logLevel: logLevel.NOTHING });
+  const secured = (mechanism: string, password = USER.password) => ({
+    ssl: { ca: caFile, cert: clientCertFile, key: clientKeyFile },
+    sasl: { mechanism, username: USER.username, password },
+  });
+  const testClient = () => new Kafka({ brokers: kafka.brokers, ssl: { ca: [ca], ...client }, sasl: { mechanism: 'plain', ...USER }, logLevel: logLevel.NOTHING });
+  const selfSigned = (subject: string, keyFile: string, certFile: string, extra: string[] = []) => execFileSync('openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject, ...extra, '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
 
   before(async () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', caFile], { stdio: 'ignore' });
+    selfSigned('/CN=127.0.0.1', join(certDir, 'key.pem'), caFile, ['-addext', 'subjectAltName=IP:127.0.0.1']);
+    selfSigned('/CN=walrelay', clientKeyFile, clientCertFile);
     ca = readFileSync(caFile, 'utf8');
-    const tls = { cert: ca, key: readFileSync(join(certDir, 'key.pem'), 'utf8') };
+    client = { cert: readFileSync(clientCertFile, 'utf8'), key: readFileSync(clientKeyFile, 'utf8') };
+    const tls = { cert: ca, key: readFileSync(join(certDir, 'key.pem'), 'utf8'), client };
     [pgServer, kafka] = await Promise.all([startPostgres('pg15'), startKafka({ saslUser: USER, tls })]);
     await pgServer.query('CREATE TABLE accounts (id int PRIMARY KEY, owner text)');
   });
@@ -123,5 +134,29 @@ describe('Kafka sink with TLS and SASL (PostgreSQL 15, Apache Kafka 4)', () => {
     assert.equal(await relay.exited, 1);
     assert.match(relay.logs(), /KAFKA_AUTH/);
     await runCli(['teardown', '-c', configFile]);
+  });
+
+  it('is refused without its client certificate, and confirms nothing', async () => {
+    const configFile = writeConfig({
+      source: { url: pgServer.url, slot: 'nocert', publication: 'nocert', tables: ['public.accounts'] },
+      sinks: [{ type: 'kafka', brokers: kafka.brokers, topic: 'nocert.{table}', ssl: { ca: caFile }, sasl: { mechanism: 'plain', ...USER }, createTopics: { partitions: 1, replicationFactor: 1 } }],
+      pipeline: { drainTimeoutSeconds: 2 }, // the stop cannot deliver; no need to wait the default 30 s
+    });
+    assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
+    const [{ lsn: before }] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'nocert'`);
+    const relay = spawnRelay(configFile);
+    try {
+      await relay.waitForLog(/"msg":"streaming"/);
+      await pgServer.query(`INSERT INTO accounts VALUES (2000, 'unsent')`);
+      await relay.waitForLog(/bad certificate.*ssl.cert and ssl.key/, 30_000);
+      const [{ lsn }] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'nocert'`);
+      assert.equal(lsn, before, 'the slot was confirmed past a change Kafka never took');
+      console.log(`# without a client certificate: ${/"err":"([^"]*bad certificate[^"]*)"/.exec(relay.logs())?.[1]}`);
+    } finally {
+      relay.signal('SIGTERM');
+      await relay.exited;
+      await pgServer.query(`DELETE FROM accounts WHERE id = 2000`);
+      await runCli(['teardown', '-c', configFile]);
+    }
   });
 });

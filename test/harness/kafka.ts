@@ -29,8 +29,12 @@ export interface KafkaOptions {
    * SCRAM-SHA-512 (the broker talks to itself on a plaintext listener).
    */
   saslUser?: { username: string; password: string };
-  /** Clients connect with TLS (SASL_SSL) to a broker presenting this certificate and key (PEM text). */
-  tls?: { cert: string; key: string };
+  /**
+   * Clients connect with TLS (SASL_SSL) to a broker presenting this
+   * certificate and key (PEM text). With `client`, the broker also requires
+   * that client certificate (mutual TLS) and trusts no other.
+   */
+  tls?: { cert: string; key: string; client?: { cert: string; key: string } };
 }
 
 export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
@@ -57,6 +61,9 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
         `listener.name.${listener}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
         ...(options.tls
           ? ['ssl.keystore.type=PEM', `ssl.keystore.certificate.chain=${pemValue(options.tls.cert)}`, `ssl.keystore.key=${pemValue(options.tls.key)}`]
+          : []),
+        ...(options.tls?.client
+          ? [`listener.name.${listener}.ssl.client.auth=required`, 'ssl.truststore.type=PEM', `ssl.truststore.certificates=${pemValue(options.tls.client.cert)}`]
           : []),
       ]
     : [
@@ -108,7 +115,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     process_.stdout!.on('data', (chunk) => { output = (output + chunk).slice(-8000); });
     process_.stderr!.on('data', (chunk) => { output = (output + chunk).slice(-8000); });
     const sasl = user ? { mechanism: 'plain' as const, ...user } : undefined;
-    const ssl = options.tls ? { ca: [options.tls.cert] } : undefined;
+    const ssl = options.tls ? { ca: [options.tls.cert], ...options.tls.client } : undefined;
     const admin = new Kafka({ brokers, clientId: 'walrelay-test-probe', sasl, ssl, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
     try {
       await waitFor(async () => {
