@@ -171,7 +171,10 @@ export class Pipeline {
 
   /** Sends the current batch; returns false (and waits for capacity) when too many batches are out. */
   private dispatch(): boolean {
-    if (this.batch.length === 0 && this.batchCommitEnd === null) return true;
+    if (this.batch.length === 0 && this.batchCommitEnd === null) {
+      this.batchBytes = 0; // begin/relation messages alone: nothing to send
+      return true;
+    }
     if (this.checkpoint.inFlight >= this.options.inFlightBatches) {
       this.waitFor(this.checkpoint.nextCompletion());
       return false;

@@ -47,6 +47,8 @@ const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_dig
 export class ReplicationStream {
   private client: pg.Client | null = null;
   private closed = false;
+  /** True once the server entered COPY (START_REPLICATION answered): only then does CopyDone mean anything. */
+  private copying = false;
   /** Settles when START_REPLICATION's query ends (the server left COPY mode). */
   private replicationEnded: Promise<void> = Promise.resolve();
   serverVersion = 0;
@@ -54,6 +56,7 @@ export class ReplicationStream {
   constructor(private readonly url: string) {}
 
   async start(options: StartOptions, handlers: StreamHandlers): Promise<void> {
+    if (this.closed) throw new WalrelayError('REPLICATION_ENDED', 'the replication stream was stopped before it started', { retriable: true });
     const client = new pg.Client({
       connectionString: this.url,
       replication: 'database',
@@ -85,7 +88,7 @@ export class ReplicationStream {
     });
 
     const started = new Promise<void>((resolve, reject) => {
-      connection.once('replicationStart', resolve);
+      connection.once('replicationStart', () => { this.copying = true; resolve(); });
       const replication = client.query(startReplicationSql(options, protocolVersionFor(this.serverVersion)));
       this.replicationEnded = replication.then(() => undefined, () => undefined);
       replication.then(() => finish(), (error: Error) => {
@@ -135,7 +138,7 @@ export class ReplicationStream {
       connection.once('copyDone', resolve);
       void this.replicationEnded.then(resolve);
     });
-    if (connection.stream.writable) {
+    if (this.copying && connection.stream.writable) {
       connection.endCopyFrom();
       connection.stream.resume();
       await withTimeout(serverDone, 5000);

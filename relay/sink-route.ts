@@ -49,11 +49,11 @@ export class SinkRoute {
         batches.push(events);
         count += events.length;
       }
-      // Nothing here holds the events while the sink works on them: a sink
-      // that encodes them up front lets them be collected young.
-      const written = this.sink.write(batches.length === 1 ? batches[0] : batches.flat());
-      batches.length = 0;
       try {
+        // Nothing here holds the events while the sink works on them: a sink
+        // that encodes them up front lets them be collected young.
+        const written = this.sink.write(batches.length === 1 ? batches[0] : batches.flat());
+        batches.length = 0;
         await written;
         this.metrics.delivered(this.sink.name, count);
         settlers.forEach((item) => item.resolve());

@@ -174,7 +174,7 @@ function permanentKafkaError(error: unknown): Error | null {
 /** A TLS failure's message names OpenSSL's view of it; add which settings fix it. */
 function describeKafkaFailure(error: unknown, sink: string): string {
   const message = (error as Error).message;
-  if (!/certificate|SSL routines|self[- ]signed|unable to verify|handshake/i.test(message)) return message;
+  if (!/certificate|SSL routines|self[- ]signed|unable to verify/i.test(message)) return message;
   return `${message} (TLS with the broker failed: check ${sink}'s ssl.ca for the broker's certificate, and ssl.cert and ssl.key when the broker requires client certificates)`;
 }
 

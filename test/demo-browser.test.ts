@@ -36,7 +36,7 @@ it('shows a row inserted into the demo database on the live page', async () => {
     await page.screenshot({ path: join(OUTPUT, 'demo.png') });
     console.log(`# screenshot: ${join(OUTPUT, 'demo.png')}`);
   } finally {
-    await browser?.close();
+    await browser?.close().catch(() => undefined);
     await demo.stop();
   }
 });

@@ -66,8 +66,11 @@ export async function startRedis(): Promise<TestRedis> {
       const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       admin.on('error', () => undefined);
       await admin.connect();
-      await admin.call('SHUTDOWN', 'SAVE').catch(() => undefined);
+      // The reply never comes (the server exits); a refusal (e.g. the save failed) is an error reply.
+      const refused = await admin.call('SHUTDOWN', 'SAVE').then(() => null, (error: Error) => (error.name === 'ReplyError' ? error : null));
       admin.disconnect();
+      if (refused) throw new Error(`redis refused SHUTDOWN SAVE: ${refused.message}`);
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, { what: `redis-server on port ${port} to exit after SHUTDOWN SAVE`, timeoutMs: 20_000 });
       await exited;
     },
     async restart() {
