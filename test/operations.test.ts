@@ -29,7 +29,7 @@ describe('HTTP endpoints and metrics (PostgreSQL 18)', () => {
       source: { url: pgServer.url, tables: ['public.orders'] },
       sinks: [
         { type: 'redis', url: redis.url, name: 'orders-redis' },
-        { type: 'websocket', name: 'feed', port: feedPort, auth: 'none', maxClientQueue: 10 },
+        { type: 'websocket', name: 'feed', port: feedPort, auth: 'none', maxClientQueue: 100 },
       ],
       http: { port: 0 },
     });
@@ -70,7 +70,7 @@ describe('HTTP endpoints and metrics (PostgreSQL 18)', () => {
     });
     await Promise.all([subscribed(healthy), subscribed(stalled)]);
     await waitFor(() => metric(/walrelay_websocket_clients\{sink="feed"\} 2\n/), { what: 'two connected clients in /metrics', timeoutMs: 10_000 });
-    // The stalled client stops reading; ~40 MB of changes overflow the socket buffers, then its 10-frame queue.
+    // The stalled client stops reading; ~40 MB of changes overflow the socket buffers, then its 100-frame queue.
     (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
     const stalledClosed = new Promise<number>((resolve) => stalled.once('close', resolve));
     await pgServer.query(`INSERT INTO orders SELECT 1000 + i, repeat('x', 2000) FROM generate_series(1, 20000) i`);
