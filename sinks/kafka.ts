@@ -76,7 +76,7 @@ export class KafkaSink implements Sink {
       await this.connect();
     } catch (error) {
       this.failing = true;
-      this.logger.warn({ sink: this.name, err: (error as Error).message }, 'kafka not reachable yet; events wait until it is');
+      this.logger.warn({ sink: this.name, err: describeKafkaFailure(error, this.name) }, 'kafka not reachable yet; events wait until it is');
     }
   }
 
