@@ -2,9 +2,10 @@
 //
 // Starts its own PostgreSQL 15, Redis and (when its jars are cached) Kafka,
 // writes each scenario's backlog once, and lets every consumer drain the same
-// backlog from its own slot: pg_recvlogical first (the ceiling), then walrelay
-// to stdout, Redis and Kafka. Then measures commit-to-Redis latency under live
-// loads. Writes RESULTS.md and ratios.svg.
+// backlog from its own slot: walrelay to stdout, Redis and Kafka, each just
+// after a pg_recvlogical run of its own (the ceiling it is compared with).
+// Then measures commit-to-Redis latency under live loads. Writes RESULTS.md
+// and ratios.svg.
 import { writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,8 +60,10 @@ async function main(): Promise<void> {
       await pool.query(scenario.create);
       await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
       const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : [])].filter((name) => onlySinks === null || onlySinks.includes(name));
-      const consumers = ['recv', ...sinkNames];
-      for (const consumer of consumers) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`${consumer}_${index}`]);
+      // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
+      // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
+      const slots = sinkNames.flatMap((name) => [`recv_${name}_${index}`, `${name}_${index}`]);
+      for (const slot of slots) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
       const start = (await pool.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
       log(`${scenario.name}: writing ${scenario.description}`);
       const writer = new pg.Client({ connectionString: postgres.url });
@@ -71,17 +74,18 @@ async function main(): Promise<void> {
       await pool.query('CHECKPOINT'); // flush the backlog's dirty pages now, not while a consumer is measured
       const walMb = Number(parseLsn(end) - parseLsn(start)) / 1e6;
 
-      const recvSteal = startStealMeter();
-      const ceiling = await runRecvlogical(postgres.url, `recv_${index}`, publication, end);
-      log(`${scenario.name}: pg_recvlogical ${ceiling.seconds.toFixed(2)} s`);
-      rows.push({ scenario: scenario.name, consumer: 'pg_recvlogical', events, walMb, seconds: ceiling.seconds, ratio: null, peakRssMb: null, cpuSecondsPerMillion: null, stealPercent: recvSteal() });
-
+      const recvRuns: { seconds: number; steal: number }[] = [];
+      const relayRows: ThroughputRow[] = [];
       const sinks: Record<string, unknown> = {
         stdout: { type: 'stdout' },
         redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
         kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
       };
-      for (const consumer of consumers.slice(1)) {
+      for (const consumer of sinkNames) {
+        const recvSteal = startStealMeter();
+        const ceiling = await runRecvlogical(postgres.url, `recv_${consumer}_${index}`, publication, end);
+        recvRuns.push({ seconds: ceiling.seconds, steal: recvSteal() });
+        log(`${scenario.name}: pg_recvlogical ${ceiling.seconds.toFixed(2)} s`);
         const slot = `${consumer}_${index}`;
         const started = performance.now();
         const steal = startStealMeter();
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
         const seconds = (performance.now() - started) / 1000;
         const figures = relay.figures();
         await relay.stop();
-        rows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
+        relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
         log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
         if (consumer === 'redis') {
           const cleaner = redis.client();
@@ -98,7 +102,12 @@ async function main(): Promise<void> {
           cleaner.disconnect();
         }
       }
-      for (const consumer of consumers) await pool.query('SELECT pg_drop_replication_slot($1)', [`${consumer}_${index}`]);
+      // The pg_recvlogical row: the median of its paired runs (each walrelay row's ratio is to its own pair).
+      const recvSeconds = recvRuns.map((run) => run.seconds).sort((a, b) => a - b);
+      const median = recvSeconds[Math.floor((recvSeconds.length - 1) / 2)];
+      const recvStealPercent = recvRuns.length === 0 ? 0 : recvRuns.reduce((sum, run) => sum + run.steal, 0) / recvRuns.length;
+      rows.push({ scenario: scenario.name, consumer: 'pg_recvlogical', events, walMb, seconds: median, ratio: null, peakRssMb: null, cpuSecondsPerMillion: null, stealPercent: recvStealPercent }, ...relayRows);
+      for (const slot of slots) await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
       await pool.query(`DROP TABLE ${scenario.table}`);
     }
 
@@ -114,6 +123,8 @@ async function main(): Promise<void> {
       '',
       'Time runs from starting the consumer until it has every change of the backlog: pg_recvlogical until it reaches the end LSN,',
       'walrelay until the slot\'s confirmed LSN (which moves only after the sink acknowledged) reaches it. Startup is included.',
+      'Each walrelay run follows a pg_recvlogical run of its own on the same backlog, and its ratio is to that neighbour; the',
+      'pg_recvlogical row shows the median of those runs.',
       'WAL MB/s counts the WAL bytes the backlog occupies. CPU and RSS are walrelay\'s own process. CPU steal is the share of the',
       'machine\'s CPU time the hypervisor gave to other guests during that run: where it is high, that run (and its ratio) was slowed by the host.',
       '',
