@@ -14,6 +14,7 @@ import { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
 import type { Lsn } from './lsn.js';
 import type { SinkRoute } from './sink-route.js';
+import { withTimeout } from './with-timeout.js';
 
 interface DataItem {
   kind: 'data';
@@ -235,24 +236,18 @@ export class Pipeline {
     if (!this.intakeClosed) this.stopIntake();
     while (!this.failure && Date.now() < deadline) {
       if (this.waiting) {
-        await withDeadline(this.waiting.catch(() => undefined), deadline);
+        await withTimeout(this.waiting.catch(() => undefined), deadline - Date.now());
       } else if (this.inboxHead < this.inbox.length) {
         this.pump();
         if (!this.waiting) await new Promise((resolve) => setImmediate(resolve));
       } else if (this.batch.length > 0 || this.batchCommitEnd !== null) {
         this.dispatch();
       } else if (this.checkpoint.inFlight > 0) {
-        await withDeadline(this.checkpoint.nextCompletion(), deadline);
+        await withTimeout(this.checkpoint.nextCompletion(), deadline - Date.now());
       } else {
         return true;
       }
     }
     return false;
   }
-}
-
-function withDeadline(promise: Promise<unknown>, deadline: number): Promise<unknown> {
-  const remaining = Math.max(0, deadline - Date.now());
-  let timer: NodeJS.Timeout;
-  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, remaining); })]).finally(() => clearTimeout(timer));
 }

@@ -9,6 +9,7 @@
 import pg from 'pg';
 import { type Lsn, formatLsn, readLsn } from './lsn.js';
 import { WalrelayError } from './errors.js';
+import { withTimeout } from './with-timeout.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -147,11 +148,6 @@ export class ReplicationStream {
     await withTimeout(client.end().catch(() => undefined), 2000);
     connection.stream.destroy();
   }
-}
-
-function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]).finally(() => clearTimeout(timer));
 }
 
 /** The highest pgoutput protocol version the server speaks; without streaming or two-phase their messages are version 1's. */
