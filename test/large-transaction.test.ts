@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
-import { writeConfig, spawnRelay, runCli, waitForStreamLength, type RelayProcess } from './harness/relay.js';
+import { writeConfig, spawnRelay, runCli, waitForStreamLength, streamEvents, type RelayProcess } from './harness/relay.js';
 
 const ROWS = 1_000_000;
 /** Generous: the relay holds a few batches, not the transaction (bench/ tracks the real figure). */
@@ -41,17 +41,12 @@ describe('a 1,000,000-row transaction', () => {
     await Promise.all([pgServer?.stop(), redis?.stop()]);
   });
 
+  /** Row id → the event ids it arrived with, in order. */
   async function readIds(stream: string): Promise<Map<number, string[]>> {
     const seen = new Map<number, string[]>();
-    let start = '-';
-    for (;;) {
-      const entries = await client.xrange(stream, start, '+', 'COUNT', 50_000);
-      for (const [, fields] of entries) {
-        const event = JSON.parse(fields[1]);
-        seen.set(event.new.id, [...(seen.get(event.new.id) ?? []), event.id]);
-      }
-      if (entries.length < 50_000) break;
-      start = '(' + entries[entries.length - 1][0];
+    for await (const event of streamEvents(client, stream)) {
+      const row = event.new!.id as number;
+      seen.set(row, [...(seen.get(row) ?? []), event.id]);
     }
     return seen;
   }

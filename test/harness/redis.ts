@@ -61,7 +61,6 @@ export async function startRedis(): Promise<TestRedis> {
       return client;
     },
     async shutdownSaving() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
       // No reconnects: a client that retries SHUTDOWN would wait out its whole backoff schedule.
       const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       admin.on('error', () => undefined);
@@ -71,7 +70,6 @@ export async function startRedis(): Promise<TestRedis> {
       admin.disconnect();
       if (refused) throw new Error(`redis refused SHUTDOWN SAVE: ${refused.message}`);
       await waitFor(() => child.exitCode !== null || child.signalCode !== null, { what: `redis-server on port ${port} to exit after SHUTDOWN SAVE`, timeoutMs: 20_000 });
-      await exited;
     },
     async restart() {
       await halt();

@@ -99,15 +99,21 @@ export async function startRelayInProcess(raw: unknown): Promise<RunningRelay> {
 }
 
 /** Every event in the streams whose names match, in stream order per stream. */
-export async function readStream(redis: Redis, stream: string): Promise<ChangeEvent[]> {
-  const events: ChangeEvent[] = [];
+/** The stream's events in order, a page at a time (a million events need not be held at once). */
+export async function* streamEvents(redis: Redis, stream: string): AsyncGenerator<ChangeEvent> {
   let start = '-';
   for (;;) {
     const entries = await redis.xrange(stream, start, '+', 'COUNT', 10_000);
-    for (const [, fields] of entries) events.push(JSON.parse(fields[fields.indexOf('event') + 1]));
-    if (entries.length < 10_000) return events;
+    for (const [, fields] of entries) yield JSON.parse(fields[fields.indexOf('event') + 1]);
+    if (entries.length < 10_000) return;
     start = '(' + entries[entries.length - 1][0];
   }
+}
+
+export async function readStream(redis: Redis, stream: string): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  for await (const event of streamEvents(redis, stream)) events.push(event);
+  return events;
 }
 
 export async function waitForStreamLength(redis: Redis, stream: string, count: number, timeoutMs = 60_000): Promise<void> {
