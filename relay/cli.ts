@@ -6,9 +6,9 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from './log.js';
 import { configError, describeError, exitCodeOf } from './errors.js';
-import { backfillTables } from './backfill.js';
-import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './setup.js';
-import { startRelay } from './daemon.js';
+import { backfillTables } from './ops/backfill.js';
+import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
+import { startRelay } from './ops/daemon.js';
 
 const program = new Command('walrelay')
   .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
@@ -87,7 +87,7 @@ program.command('backfill').description('re-emit the current rows of tables as o
 program.command('demo').description('embedded PostgreSQL, a writer, and a live page at http://127.0.0.1:8080')
   .option('-p, --port <port>', 'HTTP port of the page', '8080')
   .action(async (options: { port: string }) => {
-    const { runDemo } = await import('./demo.js');
+    const { runDemo } = await import('./ops/demo.js');
     const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? 'info');
     const controller = new AbortController();
     const demo = await runDemo({ httpPort: Number(options.port), logger, signal: controller.signal });

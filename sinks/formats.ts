@@ -7,7 +7,7 @@
 // (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
 // walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
 // Debezium's schema-driven encodings (epoch micros, base64 decimals).
-import { eventJson, keyJson, type ChangeEvent } from '../relay/event.js';
+import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 
 export type Format = 'walrelay' | 'debezium' | 'cloudevents';

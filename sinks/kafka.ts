@@ -19,7 +19,7 @@ import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
-import { keyJson, type ChangeEvent } from '../relay/event.js';
+import { keyJson, type ChangeEvent } from '../relay/route/event.js';
 import type { KafkaSinkConfig } from '../config/schema.js';
 import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';

@@ -4,7 +4,7 @@
 // re-delivered event appears twice with the same `id`.
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 import type { RedisSinkConfig } from '../config/schema.js';
 import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';

@@ -1,4 +1,4 @@
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 
 /**
  * A destination for change events. The pipeline calls `write` with batches in

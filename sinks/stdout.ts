@@ -1,7 +1,7 @@
 // JSON lines on standard output (pipes, debugging). A batch is acknowledged
 // once the operating system took the bytes; logs go to stderr.
 import type { Sink } from './sink.js';
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 import type { StdoutSinkConfig } from '../config/schema.js';
 import { encodeEvent } from './formats.js';
 

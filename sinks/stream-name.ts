@@ -1,5 +1,5 @@
 // Names of streams and topics from a template with {schema} and {table}.
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 
 export class NameTemplate {
   private readonly cache = new Map<string, string>();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { chromium, type Browser } from 'playwright-core';
-import { runDemo } from '../relay/demo.js';
+import { runDemo } from '../relay/ops/demo.js';
 import { freePort } from './harness/ports.js';
 
 const OUTPUT = join(process.cwd(), 'test-output');

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../sinks/formats.js';
-import { eventJson, RowChange, type ChangeEvent } from '../relay/event.js';
+import { eventJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 
 const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';
 const COMMIT_MS = Date.UTC(2026, 10, 22, 10, 0, 0, 123);

@@ -10,7 +10,7 @@ import { startRelayInProcess, waitForStreamLength, writeConfig, runCli, CLI } fr
 import { waitFor } from './harness/wait.js';
 import { freePort } from './harness/ports.js';
 import WebSocket from 'ws';
-import type { RunningRelay } from '../relay/daemon.js';
+import type { RunningRelay } from '../relay/ops/daemon.js';
 
 describe('HTTP endpoints and metrics (PostgreSQL 18)', () => {
   let pgServer: TestPostgres;

@@ -3,7 +3,7 @@
 // at every byte.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePgoutput, UNCHANGED } from '../relay/pgoutput.js';
+import { parsePgoutput, UNCHANGED } from '../relay/source/pgoutput.js';
 import { WalrelayError } from '../relay/errors.js';
 
 class Bytes {

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { writeConfig, spawnRelay, runCli, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 import { waitFor } from './harness/wait.js';
 

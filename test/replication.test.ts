@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { startRelayInProcess, readStream, waitForStreamLength } from './harness/relay.js';
-import type { RunningRelay } from '../relay/daemon.js';
-import type { ChangeEvent } from '../relay/event.js';
+import type { RunningRelay } from '../relay/ops/daemon.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 
 const SCHEMA = `
   CREATE TYPE mood AS ENUM ('happy', 'sad');

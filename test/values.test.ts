@@ -4,9 +4,9 @@
 // converters and the JSON-fragment converters of the hot path.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TypeCatalog, type Queryable } from '../relay/type-catalog.js';
-import { converterFor, jsonConverterFor, timestampToIso } from '../relay/values.js';
-import { parseArrayLiteral } from '../relay/array-literal.js';
+import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
+import { converterFor, jsonConverterFor, timestampToIso } from '../relay/source/values.js';
+import { parseArrayLiteral } from '../relay/source/array-literal.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
 const catalog = new TypeCatalog(offline);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { WebsocketSink } from '../sinks/websocket/index.js';
 import { websocketSinkSchema } from '../config/schema.js';
-import type { ChangeEvent } from '../relay/event.js';
+import type { ChangeEvent } from '../relay/route/event.js';
 import { waitFor } from './harness/wait.js';
 
 const SECRET = 'test-secret-of-reasonable-length-1234567890';

@@ -2,7 +2,7 @@
 // JWKS URL, or an RS256/ES256 public key), or `auth: none` (explicit).
 import { jwtVerify, createRemoteJWKSet, importSPKI, type JWTPayload, type JWTVerifyGetKey, type KeyObject } from 'jose';
 import type { WebsocketSinkConfig } from '../../config/schema.js';
-import { compileTablePatterns, compileTablePattern, type TableMatcher } from '../../relay/table-pattern.js';
+import { compileTablePatterns, compileTablePattern, type TableMatcher } from '../../relay/route/table-pattern.js';
 import { parseFilter, type RowPredicate } from './filter.js';
 
 export interface Claims {

@@ -7,7 +7,7 @@
 // client never slows the relay or the other clients.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { keyJson, type ChangeEvent } from '../../relay/event.js';
+import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { Claims } from './auth.js';
 import { Subscription } from './subscription.js';
 

@@ -2,7 +2,7 @@
 // eq neq lt lte gt gte in, e.g. "status=eq.paid", "id=in.(1,2,3)".
 // Numbers compare numerically (bigint and numeric arrive as strings and still
 // compare as numbers), everything else as text; "null" matches NULL.
-import type { ChangeEvent, Row } from '../../relay/event.js';
+import type { ChangeEvent, Row } from '../../relay/route/event.js';
 
 export type RowPredicate = (event: ChangeEvent) => boolean;
 

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import type { Sink, ClientStats } from '../sink.js';
-import type { ChangeEvent } from '../../relay/event.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 import type { WebsocketSinkConfig } from '../../config/schema.js';
 import { encodeEvent } from '../formats.js';
 import { WalrelayError } from '../../relay/errors.js';

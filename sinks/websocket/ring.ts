@@ -1,5 +1,5 @@
 // The recent events a reconnecting client can resume from ("since").
-import type { ChangeEvent } from '../../relay/event.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 
 export class ReplayRing {
   private readonly events: (ChangeEvent | undefined)[];

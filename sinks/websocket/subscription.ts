@@ -1,7 +1,7 @@
 // One subscription of one client: which events it takes, and the frame
 // prefix its change frames start with (built once).
-import type { ChangeEvent } from '../../relay/event.js';
-import { compileTablePattern, type TableMatcher } from '../../relay/table-pattern.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import { compileTablePattern, type TableMatcher } from '../../relay/route/table-pattern.js';
 import { parseFilter, type RowPredicate } from './filter.js';
 import type { SubscribeFrame } from './protocol.js';
 

@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { parseConfig } from '../../config/load.js';
-import { startRelay, type RunningRelay } from '../../relay/daemon.js';
-import { setupReplication } from '../../relay/setup.js';
-import type { ChangeEvent } from '../../relay/event.js';
+import { startRelay, type RunningRelay } from '../../relay/ops/daemon.js';
+import { setupReplication } from '../../relay/ops/setup.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 
 /** dist/relay/cli.js, next to this compiled file's folder. */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'relay', 'cli.js');

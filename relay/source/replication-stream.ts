@@ -7,9 +7,9 @@
 // durable checkpoint. Here nothing is ever confirmed except what the caller
 // passes to sendStatus().
 import pg from 'pg';
-import { type Lsn, formatLsn, readLsn } from './lsn.js';
-import { WalrelayError } from './errors.js';
-import { withTimeout } from './with-timeout.js';
+import { type Lsn, formatLsn, readLsn } from '../lsn.js';
+import { WalrelayError } from '../errors.js';
+import { withTimeout } from '../with-timeout.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -42,7 +42,7 @@ export interface StartOptions {
   startLsn: Lsn;
 }
 
-/** Session settings that fix the text form of values (see relay/values.ts). */
+/** Session settings that fix the text form of values (see relay/source/values.ts). */
 const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_digits=3 -c intervalstyle=iso_8601 -c bytea_output=hex';
 
 export class ReplicationStream {

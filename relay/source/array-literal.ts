@@ -4,7 +4,7 @@
 // box (';'). Only what array_out writes needs handling: elements are quoted
 // when they contain a delimiter, brace, quote, backslash or whitespace, or
 // spell NULL, and inside quotes only " and \ are escaped.
-import { WalrelayError } from './errors.js';
+import { WalrelayError } from '../errors.js';
 
 export type ArrayItem<T> = T | null | ArrayItem<T>[];
 

@@ -2,8 +2,8 @@
 // finding that stops the relay says what to run to fix it.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
-import { WalrelayError } from './errors.js';
+import type { Config } from '../../config/schema.js';
+import { WalrelayError } from '../errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
 import { quoteIdent, quoteQualified, redact } from './sql.js';
 

@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { parseConfig } from '../config/load.js';
+import { parseConfig } from '../../config/load.js';
 import { setupReplication } from './setup.js';
 import { startRelay } from './daemon.js';
-import { WalrelayError } from './errors.js';
+import { WalrelayError } from '../errors.js';
 
 export interface DemoOptions {
   httpPort?: number;
@@ -26,7 +26,7 @@ export interface RunningDemo {
   pageUrl: string;
 }
 
-const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
+const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
 
 const SCHEMA = `
   CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, city text NOT NULL, created_at timestamptz DEFAULT now());

@@ -23,7 +23,7 @@
 //   parse is passed through as its text too, rather than stopping the stream.
 import type { TypeCatalog } from './type-catalog.js';
 import { joinJsonArray, parseArrayLiteral } from './array-literal.js';
-import { WalrelayError } from './errors.js';
+import { WalrelayError } from '../errors.js';
 
 export type Converter = (text: string) => unknown;
 /** Text output → a JSON fragment, without building a JavaScript value first (the hot path). */

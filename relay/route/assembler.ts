@@ -2,15 +2,15 @@
 // the current transaction (Begin carries the commit LSN, xid and time that
 // every event of the transaction is stamped with, so events can be sent
 // before the Commit arrives and memory stays bounded on huge transactions).
-import { type PgoutputMessage } from './pgoutput.js';
-import { RelationDecoder } from './relation.js';
-import type { TypeCatalog } from './type-catalog.js';
+import { type PgoutputMessage } from '../source/pgoutput.js';
+import { RelationDecoder } from '../source/relation.js';
+import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, type ChangeEvent, type Op, type Row } from './event.js';
-import { type Lsn, formatLsn, lsnKey } from './lsn.js';
-import { PG_EPOCH_MICROS } from './replication-stream.js';
-import { WalrelayError } from './errors.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from './backfill.js';
-import { converterFor } from './values.js';
+import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
+import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
+import { WalrelayError } from '../errors.js';
+import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
+import { converterFor } from '../source/values.js';
 
 export interface AssemblerOutput {
   event(event: ChangeEvent): void;

@@ -11,8 +11,8 @@
 // after every chunk, so an interrupted backfill resumes where it stopped.
 import pg from 'pg';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import { WalrelayError } from './errors.js';
+import type { Config } from '../../config/schema.js';
+import { WalrelayError } from '../errors.js';
 import { quoteIdent } from './sql.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';

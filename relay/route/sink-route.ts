@@ -3,10 +3,10 @@
 // inside the sink can never let a later batch overtake an earlier one.
 // Batches that arrive while a write is under way are merged into the next
 // write: under load a sink sees few large writes, when idle small prompt ones.
-import type { Sink } from '../sinks/sink.js';
+import type { Sink } from '../../sinks/sink.js';
 import type { ChangeEvent } from './event.js';
 import { compileTablePatterns, type TableMatcher } from './table-pattern.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../ops/metrics.js';
 
 /** Most events handed to a sink in one write. */
 const MAX_WRITE_EVENTS = 10_000;

@@ -2,7 +2,7 @@
 // order and may complete in any order (sinks run in parallel); the confirmed
 // LSN is the end of the newest commit whose batch, and every batch before it,
 // is acknowledged by every durable sink.
-import type { Lsn } from './lsn.js';
+import type { Lsn } from '../lsn.js';
 
 export interface Ticket {
   /** End LSN of the last commit contained in (or completed by) this batch. */

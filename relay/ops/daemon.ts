@@ -4,20 +4,20 @@
 import pg from 'pg';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
-import type { Sink } from '../sinks/sink.js';
-import { createSink } from '../sinks/index.js';
-import { SinkRoute } from './sink-route.js';
+import type { Config } from '../../config/schema.js';
+import type { Sink } from '../../sinks/sink.js';
+import { createSink } from '../../sinks/index.js';
+import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
-import { ReplicationStream } from './replication-stream.js';
-import { Pipeline } from './pipeline.js';
-import { Checkpoint } from './checkpoint.js';
-import { TypeCatalog } from './type-catalog.js';
+import { ReplicationStream } from '../source/replication-stream.js';
+import { Pipeline } from '../route/pipeline.js';
+import { Checkpoint } from '../route/checkpoint.js';
+import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
-import { WalrelayError, describeError } from './errors.js';
-import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from './lsn.js';
+import { WalrelayError, describeError } from '../errors.js';
+import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
 export interface RunningRelay {
   /** Drains in-flight events, confirms, closes everything. */

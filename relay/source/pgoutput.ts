@@ -3,8 +3,8 @@
 // XLogData message; every read is bounds-checked so that a malformed or
 // truncated message raises PGOUTPUT_MALFORMED naming the offset, never a
 // RangeError from deep inside Buffer.
-import { type Lsn } from './lsn.js';
-import { WalrelayError } from './errors.js';
+import { type Lsn } from '../lsn.js';
+import { WalrelayError } from '../errors.js';
 
 /** A TOASTed value PostgreSQL did not send because it did not change ('u'). */
 export const UNCHANGED: unique symbol = Symbol('unchanged');

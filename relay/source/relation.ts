@@ -10,8 +10,8 @@
 import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
-import { WalrelayError } from './errors.js';
-import type { Row } from './event.js';
+import { WalrelayError } from '../errors.js';
+import type { Row } from '../route/event.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
 

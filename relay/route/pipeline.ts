@@ -6,15 +6,15 @@
 // consumed. At most `inFlightBatches` batches are out at once; when that limit
 // is reached, or a step must wait, the socket is paused, so PostgreSQL's
 // walsender stops sending: backpressure instead of buffering.
-import { parsePgoutput, type PgoutputMessage } from './pgoutput.js';
-import type { Keepalive, XLogData } from './replication-stream.js';
+import { parsePgoutput, type PgoutputMessage } from '../source/pgoutput.js';
+import type { Keepalive, XLogData } from '../source/replication-stream.js';
 import { TransactionAssembler } from './assembler.js';
-import type { TypeCatalog } from './type-catalog.js';
+import type { TypeCatalog } from '../source/type-catalog.js';
 import { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
-import type { Lsn } from './lsn.js';
+import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
-import { withTimeout } from './with-timeout.js';
+import { withTimeout } from '../with-timeout.js';
 
 interface DataItem {
   kind: 'data';

@@ -1,6 +1,6 @@
 // Prometheus metrics (names prefixed walrelay_), one registry per daemon.
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import type { ClientStats } from '../sinks/sink.js';
+import type { ClientStats } from '../../sinks/sink.js';
 
 export class Metrics {
   readonly registry = new Registry();
