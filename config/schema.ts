@@ -108,6 +108,10 @@ export const configSchema = z.strictObject({
     publishViaPartitionRoot: z.boolean().default(false),
     /** Seconds between standby status updates sent to PostgreSQL. */
     statusIntervalSeconds: z.number().positive().default(10),
+    /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
+    onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
+    /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */
+    slotHealthIntervalSeconds: z.number().positive().default(5),
   }),
   sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
   // Measured (bench/): small batches with few in flight keep fewer events alive between
