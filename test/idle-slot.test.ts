@@ -95,7 +95,7 @@ for (const flavor of PG_FLAVORS) {
       try {
         await holder.query('BEGIN');
         await holder.query(`INSERT INTO orders VALUES (3, 'held open')`);
-        await writeHeavily(pgServer.url, 'scratch', 8);
+        await writeHeavily(pgServer.url, 'scratch', 12);
         const retained = async () => Number(/walrelay_slot_retained_wal_bytes (\d+)/.exec(await scrape())?.[1] ?? -1);
         await waitFor(async () => (await retained()) > 8_000_000, { what: 'walrelay_slot_retained_wal_bytes above 8 MB while a transaction is open', timeoutMs: 30_000 });
         await holder.query('COMMIT');

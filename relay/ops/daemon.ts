@@ -10,6 +10,7 @@ import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
+import { watchSlotHealth } from './slot-health.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
@@ -66,6 +67,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
   }
 
+  const stopSlotHealth = watchSlotHealth(pool, config.source.slot, config.source.slotHealthIntervalSeconds, metrics, logger);
   const gauges = setInterval(() => {
     metrics.streaming.set(streaming ? 1 : 0);
     for (const sink of sinks) {
@@ -143,6 +145,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   async function shutdown(): Promise<void> {
     clearInterval(gauges);
+    stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));
     await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
     http?.closeAllConnections?.();
