@@ -7,8 +7,12 @@
 // (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
 // walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
 // Debezium's schema-driven encodings (epoch micros, base64 decimals).
+// Debezium has no gap event: a gap is rendered as a logical-decoding message
+// (op "m", prefix "walrelay.gap", content the base64 of
+// {"slot","fromLsn","toLsn"}), which Debezium consumers already handle.
 import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
+import { GAP_PREFIX } from '../relay/route/gap.js';
 
 export type Format = 'walrelay' | 'debezium' | 'cloudevents';
 
@@ -17,7 +21,7 @@ export interface FormatContext {
   database?: string;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm' };
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm' };
 
 /** Debezium text per event, with the database name it was built for (one per daemon in practice). */
 const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();
@@ -60,6 +64,10 @@ export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): R
     const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
     return { op: 'm', ts_ms: Date.now(), source, message: { prefix: event.prefix, content } };
   }
+  if (event.op === 'gap') {
+    const content = Buffer.from(JSON.stringify({ slot: event.slot, fromLsn: event.fromLsn, toLsn: event.toLsn }), 'utf8').toString('base64');
+    return { op: 'm', ts_ms: Date.now(), source, message: { prefix: GAP_PREFIX, content } };
+  }
   return {
     before: event.old ?? null,
     after: event.new ?? null,
@@ -76,7 +84,7 @@ export function cloudEventJson(event: ChangeEvent): string {
   const head = JSON.stringify({
     specversion: '1.0',
     id: event.id,
-    source: event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
+    source: event.op === 'gap' ? '/walrelay/gap' : event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
     type: `io.walrelay.${event.op}`,
     ...(key ? { subject: key } : {}),
     ...(event.commitTime ? { time: event.commitTime } : {}),

@@ -10,6 +10,7 @@ import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
 import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
+import { GAP_PREFIX, gapEvent } from './gap.js';
 import { converterFor } from '../source/values.js';
 
 export interface AssemblerOutput {
@@ -103,6 +104,7 @@ export class TransactionAssembler {
         return;
       case 'message': {
         if (message.transactional && message.prefix === BACKFILL_PREFIX && this.tx) return this.applyBackfill(message.content, walStart);
+        if (message.transactional && message.prefix === GAP_PREFIX && this.tx && this.applyGap(message.content, walStart)) return;
         const event = message.transactional && this.tx ? this.stamp('message', walStart) : this.nonTransactional(message.lsn);
         event.transactional = message.transactional;
         event.prefix = message.prefix;
@@ -139,6 +141,22 @@ export class TransactionAssembler {
         this.output.event({ id: event.id, op: 'read', schema: chunk.schema, table: chunk.table, key, new: row, old: null, lsn: event.lsn, commitLsn: event.commitLsn, xid: event.xid, commitTime: event.commitTime });
       }
     });
+  }
+
+  /** The gap message written by slot recovery becomes op "gap"; false when the content is not one. */
+  private applyGap(content: Buffer, walStart: Lsn): boolean {
+    let text: string;
+    try {
+      text = utf8.decode(content);
+    } catch {
+      return false;
+    }
+    const tx = this.requireTx();
+    const event = gapEvent(text, { id: tx.idPrefix + String(tx.seq).padStart(10, '0'), lsn: formatLsn(walStart), commitLsn: tx.commitLsn, xid: tx.xid, commitTime: tx.commitTime });
+    if (!event) return false;
+    tx.seq++;
+    this.output.event(event);
+    return true;
   }
 
   private relation(relationId: number): RelationDecoder {

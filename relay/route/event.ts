@@ -1,5 +1,5 @@
 // The change event of contract section 3, and its one shared serialisation.
-export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read';
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap';
 
 export type Row = Record<string, unknown>;
 
@@ -22,6 +22,10 @@ export interface ChangeEvent {
   content?: string;
   contentEncoding?: 'utf8' | 'base64';
   transactional?: boolean;
+  /** gap only (relay/route/gap.ts): the slot, and the span of WAL whose changes were lost */
+  slot?: string;
+  fromLsn?: string;
+  toLsn?: string;
   lsn: string;
   commitLsn: string | null;
   xid: number | null;
