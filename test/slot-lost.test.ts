@@ -56,7 +56,7 @@ for (const flavor of PG_FLAVORS) {
       let stdout = '';
       relay.child.stdout!.on('data', (chunk) => { stdout += chunk; });
       await relay.waitForLog(/"msg":"streaming"/);
-      return { table, slot, relay, stdout: () => stdout, stream: `r${round}:public.${table}`, messages: `r${round}:messages` };
+      return { table, slot, relay, configFile, stdout: () => stdout, stream: `r${round}:public.${table}`, messages: `r${round}:messages` };
     }
 
     /** The walsender is gone and the slot idle (the relay is stopped with SIGSTOP meanwhile, so it cannot reconnect). */
@@ -87,6 +87,32 @@ for (const flavor of PG_FLAVORS) {
         scenario.relay.signal('SIGCONT');
       }
     }
+
+    it('a slot lost while walrelay was stopped: fail mode refuses to start, recreate mode recreates it at start', async () => {
+      const scenario = await startScenario('fail', 5);
+      await waitForStreamLength(client, scenario.stream, 0);
+      scenario.relay.signal('SIGTERM');
+      assert.equal(await scenario.relay.exited, 0, scenario.relay.logs());
+      await pgServer.query(`INSERT INTO ${scenario.table} VALUES (6, 'while stopped')`);
+      await loseSlot(scenario.slot);
+      const [{ confirmed }] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`, [scenario.slot]);
+
+      const refused = spawnRelay(scenario.configFile);
+      relays.push(refused);
+      assert.equal(await refused.exited, 1, refused.logs());
+      assert.match(refused.logs(), /SLOT_LOST: .*onSlotLost: recreate/);
+
+      const recreating = spawnRelay(scenario.configFile, { WALRELAY_SOURCE__ON_SLOT_LOST: 'recreate' });
+      relays.push(recreating);
+      await recreating.waitForLog(/"msg":"re-snapshot done"/, 60_000);
+      await waitFor(async () => new Set((await readStream(client, scenario.stream)).filter((event) => event.op === 'read').map((event) => event.key?.id)).size === 6,
+        { what: 'read events for the six rows', timeoutMs: 30_000 });
+      const gaps = (await readStream(client, scenario.messages)).filter((event) => event.op === 'gap') as (ChangeEvent & { fromLsn: string })[];
+      assert.equal(gaps.length, 1);
+      assert.equal(gaps[0].fromLsn, confirmed);
+      recreating.signal('SIGTERM');
+      assert.equal(await recreating.exited, 0, recreating.logs());
+    });
 
     for (const loss of ['lost', 'dropped'] as const) {
       it(`onSlotLost: fail stops with the fix when the slot is ${loss} (exit 1, no stack trace)`, async () => {
