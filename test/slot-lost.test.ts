@@ -6,6 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
+import pg from 'pg';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
@@ -133,23 +134,40 @@ for (const flavor of PG_FLAVORS) {
         await waitForStreamLength(client, scenario.stream, 0);
         await pgServer.query(`INSERT INTO ${scenario.table} VALUES (101, 'streamed')`);
         await waitForStreamLength(client, scenario.stream, 1);
+        // A writer commits one row at a time through the loss and the recovery, noting the WAL position before each.
+        const writer = new pg.Client({ connectionString: pgServer.url });
+        await writer.connect();
+        const written: { id: number; before: bigint }[] = [];
+        let writing = true;
+        const writes = (async () => {
+          for (let id = 1000; writing; id++) {
+            const [{ lsn }] = (await writer.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows;
+            await writer.query(`INSERT INTO ${scenario.table} VALUES ($1, 'writer')`, [id]);
+            written.push({ id, before: parseLsn(lsn) });
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        })();
         // Committed while the relay is frozen: these changes may die with the slot; the re-snapshot brings the rows back.
         const confirmedBeforeLoss = await takeSlotAway(scenario, loss, () => pgServer.query(
           `INSERT INTO ${scenario.table} SELECT i, 'while frozen' FROM generate_series(102, 110) i; DELETE FROM ${scenario.table} WHERE id = 1`));
         await scenario.relay.waitForLog(/"msg":"recreated the replication slot/, 60_000);
         // Committed after the recreation: must arrive as live changes.
         await pgServer.query(`INSERT INTO ${scenario.table} SELECT i, 'after' FROM generate_series(201, 210) i; UPDATE ${scenario.table} SET note = 'changed' WHERE id = 2`);
+        await scenario.relay.waitForLog(/"msg":"re-snapshot done"/, 60_000);
+        writing = false;
+        await writes;
+        await writer.end();
         const rowIds = (await pgServer.query(`SELECT id FROM ${scenario.table} ORDER BY id`)).map((row) => row.id as number);
 
         const readsAndLive = () => readStream(client, scenario.stream);
         await waitFor(async () => {
           const events = await readsAndLive();
           const read = new Set(events.filter((event) => event.op === 'read').map((event) => event.key?.id));
-          return events.some((event) => event.op === 'update' && event.key?.id === 2) && events.filter((event) => event.op === 'insert' && (event.key?.id as number) > 200).length === 10 &&
-            rowIds.filter((id) => id < 200).every((id) => read.has(id));
+          const inserted = new Set(events.filter((event) => event.op === 'insert').map((event) => event.key?.id));
+          return events.some((event) => event.op === 'update' && event.key?.id === 2) &&
+            rowIds.every((id) => read.has(id) || inserted.has(id)) && written.every((row) => read.has(row.id) || inserted.has(row.id));
         }, { what: 'read events for every row, and the changes committed after the recreation', timeoutMs: 60_000 });
 
-        assert.match(scenario.relay.logs(), /"msg":"re-snapshot done"/);
         const gaps = (await readStream(client, scenario.messages)).filter((event) => event.op === 'gap');
         assert.equal(gaps.length, 1, JSON.stringify(gaps));
         const [gap] = gaps as (ChangeEvent & { fromLsn: string; toLsn: string })[];
@@ -164,6 +182,14 @@ for (const flavor of PG_FLAVORS) {
         // Every row of the table at the end is covered after the gap: read by the re-snapshot, or inserted live.
         const covered = new Set(afterGap.filter((event) => event.op === 'read' || event.op === 'insert').map((event) => event.key?.id as number));
         assert.deepEqual(rowIds.filter((id) => !covered.has(id)), []);
+        // Every row the writer committed after the new slot's start (toLsn) arrives as a live insert; the ones
+        // committed after the gap message itself arrive after the gap event.
+        const insertedAt = new Map(events.filter((event) => event.op === 'insert').map((event) => [event.key?.id as number, event.id]));
+        const committedAfter = written.filter((row) => row.before >= parseLsn(gap.toLsn));
+        assert.ok(committedAfter.length > 0, 'the writer committed nothing after the recreation');
+        assert.deepEqual(committedAfter.filter((row) => !insertedAt.has(row.id)).map((row) => row.id), []);
+        const afterGapMessage = written.filter((row) => row.before >= parseLsn(gap.commitLsn!));
+        assert.deepEqual(afterGapMessage.filter((row) => insertedAt.get(row.id)! < gap.id).map((row) => row.id), []);
         const reads = afterGap.filter((event) => event.op === 'read');
         assert.ok(reads.every((event) => parseLsn(event.lsn) > parseLsn(gap.toLsn)), 'a read event before the new slot\'s start');
         assert.ok(reads.some((event) => event.key?.id === 105 && event.new?.note === 'while frozen'), 'the rows committed while the slot was being lost are re-read');
