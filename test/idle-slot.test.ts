@@ -13,6 +13,26 @@ import { startRelayInProcess, waitForStreamLength } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import type { RunningRelay } from '../relay/ops/daemon.js';
 import { parseLsn } from '../relay/lsn.js';
+import { Metrics } from '../relay/ops/metrics.js';
+
+describe('slot health metrics', () => {
+  it('mark the current wal_status with 1, the others with 0, and count no retained WAL for a lost or missing slot', async () => {
+    const metrics = new Metrics();
+    metrics.observeSlotHealth('reserved', 1234);
+    let text = await metrics.registry.metrics();
+    assert.match(text, /walrelay_slot_retained_wal_bytes 1234\n/);
+    assert.match(text, /walrelay_slot_wal_status\{status="reserved"\} 1\n/);
+    metrics.observeSlotHealth('lost', null);
+    text = await metrics.registry.metrics();
+    assert.match(text, /walrelay_slot_wal_status\{status="lost"\} 1\n/);
+    assert.match(text, /walrelay_slot_wal_status\{status="reserved"\} 0\n/);
+    assert.match(text, /walrelay_slot_retained_wal_bytes 0\n/);
+    metrics.observeSlotHealth(null, null);
+    text = await metrics.registry.metrics();
+    assert.match(text, /walrelay_slot_wal_status\{status="missing"\} 1\n/);
+    assert.match(text, /walrelay_slot_wal_status\{status="lost"\} 0\n/);
+  });
+});
 
 /** Writes about `megabytes` MB of WAL through `url` in a few transactions. */
 async function writeHeavily(url: string, table: string, megabytes: number): Promise<void> {

@@ -27,8 +27,7 @@ export class Metrics {
     const current = walStatus ?? 'missing';
     for (const status of SLOT_WAL_STATUSES) this.slotWalStatus.set({ status }, status === current ? 1 : 0);
     if (!SLOT_WAL_STATUSES.includes(current)) this.slotWalStatus.set({ status: current }, 1);
-    if (retainedBytes === null) this.slotRetainedWalBytes.reset();
-    else this.slotRetainedWalBytes.set(retainedBytes);
+    this.slotRetainedWalBytes.set(retainedBytes ?? 0); // a lost or missing slot holds no WAL
   }
 
   delivered(sink: string, count: number): void {

@@ -9,7 +9,7 @@ import type { Metrics } from './metrics.js';
 export interface SlotHealth {
   /** null when the slot does not exist. */
   walStatus: string | null;
-  /** null when the slot does not exist or holds no WAL (lost). */
+  /** null when the slot does not exist or is lost (it holds no WAL). */
   retainedBytes: number | null;
 }
 
