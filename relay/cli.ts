@@ -11,6 +11,7 @@ import { backfillTables } from './ops/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
 import { startRelay } from './ops/daemon.js';
 import { privilegeSql } from './ops/print-sql.js';
+import { checkAgainstSource } from './ops/coverage.js';
 
 const program = new Command('walrelay')
   .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
@@ -72,9 +73,13 @@ program.command('teardown').description('drop the slot, and the publication if w
 
 program.command('validate').description('check the configuration file only')
   .option(...configOption)
-  .action((options: { config?: string }) => {
+  .action(async (options: { config?: string }) => {
     const config: Config = loadConfig(options.config);
     console.log(`configuration is valid: ${config.sinks.length} sink(s): ${config.sinks.map((sink) => sink.type).join(', ')}`);
+    // Against the database too, when it answers: patterns and tables that match nothing.
+    const source = await checkAgainstSource(config);
+    if (!source.reached) console.log(`note: tables and patterns not checked against PostgreSQL (${source.reason})`);
+    else for (const warning of source.warnings) console.log(`warning: ${warning}`);
   });
 
 program.command('backfill').description('re-emit the current rows of tables as op "read" while streaming goes on (no table lock, resumable)')

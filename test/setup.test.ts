@@ -5,7 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
-import { writeConfig, runCli } from './harness/relay.js';
+import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
 import { checkServerVersion } from '../relay/ops/preflight.js';
 import { fromPgError } from '../relay/ops/pg-errors.js';
 import { WalrelayError } from '../relay/errors.js';
@@ -168,6 +168,42 @@ for (const flavor of PG_FLAVORS) {
       assert.equal(result.code, 0, result.stderr);
       assert.doesNotMatch(result.stdout, /added/);
       assert.equal((await runCli(['teardown', '-c', file])).code, 0);
+    });
+
+    it('warns in validate and at run start about sink patterns that match no published table', async () => {
+      const names = { publication: 'cov_pub', slot: 'cov_slot', tables: ['public.orders', 'public.customers'] };
+      const good = writeConfig({ source: { url: server.url, ...names }, sinks: [{ type: 'stdout', tables: ['public.*'] }] });
+      assert.equal((await runCli(['setup', '-c', good])).code, 0);
+      const clean = await runCli(['validate', '-c', good]);
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.doesNotMatch(clean.stdout, /warning|note/);
+
+      const typo = writeConfig({
+        source: { url: server.url, ...names, tables: ['public.orders', 'public.custmers'] },
+        sinks: [{ type: 'stdout', name: 'out', tables: ['public.ordrs', 'public.*', '*.audit_log'] }],
+      });
+      const validate = await runCli(['validate', '-c', typo]);
+      assert.equal(validate.code, 0, validate.stderr);
+      assert.match(validate.stdout, /warning: source\.tables: table public\.custmers does not exist/);
+      assert.match(validate.stdout, /warning: sinks\[0\]\.tables: "public\.ordrs" matches no table of publication cov_pub \(published: public\.customers, public\.orders\); sink out receives nothing for it/);
+      assert.match(validate.stdout, /"\*\.audit_log" matches no table/);
+      assert.doesNotMatch(validate.stdout, /"public\.\*" matches/);
+
+      const relay = spawnRelay(typo);
+      try {
+        await relay.waitForLog(/sinks\[0\]\.tables: \\"public\.ordrs\\" matches no table/);
+        await relay.waitForLog(/"msg":"streaming"/);
+      } finally {
+        relay.signal('SIGTERM');
+      }
+      assert.equal(await relay.exited, 0);
+      assert.equal((await runCli(['teardown', '-c', good])).code, 0);
+    });
+
+    it('says when validate could not reach PostgreSQL, and still exits 0', async () => {
+      const result = await runCli(['validate', '-c', writeConfig({ source: { url: 'postgres://u@127.0.0.1:1/app' }, sinks: [{ type: 'stdout' }] })]);
+      assert.equal(result.code, 0);
+      assert.match(result.stdout, /note: tables and patterns not checked against PostgreSQL/);
     });
 
     it('gives connection and permission errors of every command a code and a hint', async () => {
