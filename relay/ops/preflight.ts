@@ -135,7 +135,7 @@ export async function identityWarnings(client: pg.Client, publication: string): 
     FROM pg_publication_tables pt
     JOIN pg_class c ON c.relname = pt.tablename
     JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = pt.schemaname
-    WHERE pt.pubname = $1 AND c.relreplident = 'd' AND c.relkind = 'r'
+    WHERE pt.pubname = $1 AND c.relreplident = 'd'
       AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)`, [publication])).rows;
   return rows.map((row) => `${row.name} has no primary key: UPDATE and DELETE on it fail while it is published; run ALTER TABLE ${row.name} REPLICA IDENTITY FULL (or add a primary key)`);
 }
