@@ -167,6 +167,16 @@ describe('backfill progress is kept per database and table, next to the configur
     assert.equal(key, `${sysid}/postgres/walrelay/${oid}`);
   });
 
+  it('ignores a progress file of the old format (keyed by table name only), saying so', async () => {
+    const file = join(dir, 'old.json');
+    writeFileSync(file, JSON.stringify({ source: { url: first.url }, sinks: [{ type: 'stdout' }], backfill: { stateFile: 'old-state.json' } }));
+    writeFileSync(join(dir, 'old-state.json'), JSON.stringify({ 'public.t': { after: null, rows: 100000, done: true } }));
+    const result = await runCli(['backfill', '-c', file, 'public.t']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /old-state\.json: written by an older walrelay .*ignoring it and starting over/);
+    assert.match(result.stdout, /public\.t: 4 rows, done/);
+  });
+
   it('warns when a backfilled table is not in the publication', async () => {
     const result = await runCli(['backfill', '-c', join(dir, 'a.json'), 'public.other']);
     assert.equal(result.code, 0, result.stderr);

@@ -198,10 +198,13 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
   const client = new pg.Client({ connectionString: config.source.url });
-  await client.connect();
+  client.on('error', () => undefined);
   try {
+    await client.connect();
     const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
     return rows.map((row) => row.name as string);
+  } catch (error) {
+    throw fromPgError(error, `listing the tables of publication ${config.source.publication}`);
   } finally {
     await client.end().catch(() => undefined);
   }
