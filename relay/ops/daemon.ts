@@ -18,6 +18,7 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { coverageWarnings } from './coverage.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -49,6 +50,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       }
       throw error;
     });
+    for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
   });
   for (const sink of sinks) await sink.start();
 
