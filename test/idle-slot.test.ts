@@ -94,6 +94,20 @@ for (const flavor of PG_FLAVORS) {
       await slotReaches(await currentLsn(), 'the slot to move past the other database\'s WAL');
     });
 
+    it('advances the slot while the other database is still writing, not only once it is quiet', async () => {
+      let writing = true;
+      const writer = (async () => {
+        while (writing) await writeHeavily(pgServer.url.replace(/\/postgres$/, '/other'), 'busy', 2);
+      })();
+      try {
+        await writeHeavily(pgServer.url.replace(/\/postgres$/, '/other'), 'busy', 8);
+        await slotReaches(await currentLsn(), 'the slot to move on during continuous writes');
+      } finally {
+        writing = false;
+        await writer;
+      }
+    });
+
     it('advances the slot while an unpublished table of the same database writes heavily', async () => {
       await writeHeavily(pgServer.url, 'scratch', 24);
       await slotReaches(await currentLsn(), 'the slot to move past the unpublished table\'s WAL');
