@@ -3,6 +3,13 @@
 // with the fix (exit 1, no stack trace); with recreate it recreates the slot,
 // sends one gap event to every sink, re-snapshots the published tables as
 // read events and streams on, losing nothing committed after the recreation.
+//
+// The loss is real: max_slot_wal_keep_size = 1MB, the relay frozen with
+// SIGSTOP (so it confirms nothing), then WAL segment switches and checkpoints
+// until wal_status is 'lost'. Both PostgreSQL 15 and 18 invalidate a slot
+// that is still active this way: the checkpointer terminates the walsender
+// holding it first. A drop needs the slot released: the walsender is
+// terminated while the relay is frozen, so it cannot reconnect in between.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
