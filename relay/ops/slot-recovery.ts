@@ -4,14 +4,17 @@
 // fail (default): stop with the fix. recreate: drop the lost slot, create it
 // again, write a gap message into the WAL, then re-snapshot the published
 // tables with the backfill. The gap message is written right after the new
-// slot's consistent point, so the new slot delivers it first, through the
-// normal path: every sink gets it in order, and a crash after the recreation
-// re-delivers it like any change (same id) instead of forgetting it.
+// slot's consistent point, so the new slot delivers it through the normal
+// path, before the re-snapshot's reads: every sink gets it in order, and a
+// crash after the recreation re-delivers it like any change (same id)
+// instead of forgetting it. (A change committed in the milliseconds between
+// the slot's creation and the gap message arrives just before the gap.)
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { type Lsn, formatLsn, maxLsn, parseLsn } from '../lsn.js';
 import { withSourceClient } from './setup.js';
+import { step } from './pg-errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
 import { GAP_PREFIX, type GapMessage } from '../route/gap.js';
 
@@ -50,7 +53,7 @@ export interface Recreated {
  */
 export async function recreateSlot(config: Config, delivered: Lsn | null): Promise<Recreated> {
   const { slot } = config.source;
-  return withSourceClient(config, async (client) => {
+  return step(`recreating replication slot ${slot}`, () => withSourceClient(config, async (client) => {
     const old = (await client.query('SELECT wal_status, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0];
     const slotConfirmed = old?.confirmed ? parseLsn(old.confirmed) : null;
     const from = slotConfirmed !== null && delivered !== null ? maxLsn(slotConfirmed, delivered) : slotConfirmed ?? delivered;
@@ -70,7 +73,7 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
     const gap: GapMessage = { v: 1, slot, fromLsn: formatLsn(from), toLsn: created };
     await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [GAP_PREFIX, JSON.stringify(gap)]);
     return { fromLsn: from, toLsn: parseLsn(created), byUs: true };
-  });
+  }));
 }
 
 /** Re-emits every published table's rows as read events (after the gap message, so after the gap event). */
