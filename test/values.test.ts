@@ -150,7 +150,7 @@ describe('value mapping', () => {
     ['json string scalar', 114, '"x y"', '"x y"'],
     ['json with \\r and nested empty containers', 114, '{\r\n"a": { }, "b": [ ]\r\n}', '{"a":{},"b":[]}'],
     ['jsonb is minimal too', 3802, '{"k": "v", "n": 1.50, "a": [1, {"b": null}]}', '{"k":"v","n":1.50,"a":[1,{"b":null}]}'],
-    ['json[] elements are minimal', 199, '{"{\\"a\\" :\\n 1}",NULL,"[ 1,\\t2 ]"}', '[{"a":1},null,[1,2]]'],
+    ['json[] elements are minimal (array_out quotes them, keeping their newlines)', 199, '{"{\\"a\\" :\n 1}",NULL,"[ 1,\t2 ]"}', '[{"a":1},null,[1,2]]'],
     ['jsonb[] elements are minimal', 3807, '{"{\\"a\\": 12345678901234567890}"}', '[{"a":12345678901234567890}]'],
   ];
   for (const [name, oid, text, expected] of JSON_TEXT) {

@@ -4,7 +4,7 @@ export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read
 export type Row = Record<string, unknown>;
 
 export interface ChangeEvent {
-  /** Unique per change and identical on re-delivery: commit LSN (fixed-width hex) and position in the transaction. */
+  /** Unique, identical on re-delivery, sorts strictly in delivery order: commit LSN (16 hex digits) '-' position in the transaction (10 digits); a non-transactional message: its end LSN alone (assembler.ts). */
   id: string;
   op: Op;
   schema?: string;
