@@ -46,11 +46,11 @@ export class RelationDecoder {
     this.schema = relation.schema;
     this.table = relation.name;
     this.columns = relation.columns.map((column) => column.name);
+    this.identityIndexes = relation.columns.flatMap((column, index) => ((column.flags & 1) !== 0 ? [index] : []));
     const flagged = relation.columns.filter((column) => (column.flags & 1) !== 0).map((column) => column.name);
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
-    this.identityIndexes = relation.columns.flatMap((column, index) => ((column.flags & 1) !== 0 ? [index] : []));
     this.catalog = catalog;
     this.types = relation.columns.map((column) => column.typeOid);
     this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
