@@ -7,7 +7,7 @@
 // (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
 // walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
 // Debezium's schema-driven encodings (epoch micros, base64 decimals).
-import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
+import { eventJson, keyJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 
 export type Format = 'walrelay' | 'debezium' | 'cloudevents';
@@ -29,7 +29,7 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
     const database = context?.database;
     const cached = debeziumCache.get(event);
     if (cached !== undefined && cached.database === database) return cached.text;
-    const text = JSON.stringify(debeziumEnvelope(event, context));
+    const text = debeziumJson(event, context);
     debeziumCache.set(event, { database, text });
     return text;
   }
@@ -40,6 +40,18 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
   }
   return text;
 }
+
+/**
+ * A row change's before/after are spliced in as walrelay wrote them, not
+ * parsed and serialised again, which would round big numbers in json columns.
+ */
+function debeziumJson(event: ChangeEvent, context?: FormatContext): string {
+  if (!(event instanceof RowChange)) return JSON.stringify(debeziumEnvelope(event, context));
+  const withoutRows = JSON.stringify(debeziumEnvelope({ ...event, key: null, new: null, old: null }, context));
+  return `{"before":${event.oldJson ?? 'null'},"after":${event.newJson ?? 'null'}${withoutRows.slice(ROWLESS_HEAD.length)}`;
+}
+
+const ROWLESS_HEAD = '{"before":null,"after":null';
 
 export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): Record<string, unknown> {
   const commitMillis = event.commitTime ? Date.parse(event.commitTime) : Date.now();

@@ -48,8 +48,9 @@ export class RowChange implements ChangeEvent {
     /** `"schema":"…","table":"…"`, escaped once per relation. */
     qualifiedJson: string,
     keyJson: string | null,
-    private readonly newJson: string | null,
-    private readonly oldJson: string | null,
+    /** The rows' JSON text as built from PostgreSQL's text (json numbers with every digit). */
+    readonly newJson: string | null,
+    readonly oldJson: string | null,
     readonly unchanged: string[] | undefined,
     readonly lsn: string,
     readonly commitLsn: string,
