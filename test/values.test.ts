@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { converterFor, jsonConverterFor, timestampToIso } from '../relay/source/values.js';
+import { converterFor, jsonConverterFor } from '../relay/source/values.js';
+import { timestampToIso } from '../relay/source/datetime.js';
 import { parseArrayLiteral } from '../relay/source/array-literal.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
