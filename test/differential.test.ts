@@ -1,9 +1,11 @@
 // The differential test: PostgreSQL's own decoder, test_decoding, is the
-// oracle. A second logical slot with plugin test_decoding is copied from
-// walrelay's slot (same position), a broad corpus of types and DDL is written,
-// the real relay process streams it to the stdout sink, and every event is
-// compared, field by field, with what test_decoding decoded from the same WAL
-// after the README's value mapping is applied to its text values
+// oracle. A logical slot with plugin test_decoding is copied from walrelay's
+// slot (same position), a broad corpus of types and DDL is written, and the
+// real relay process streams it to the stdout sink twice: live (started
+// before the corpus, from a second copy of the slot) and lagging (started
+// after it, so every Relation message is handled after all the DDL). Every
+// event is compared, field by field, with what test_decoding decoded from the
+// same WAL after the README's value mapping is applied to its text values
 // (test/harness/documented-mapping.ts, expected-events.ts). Zero mismatches.
 // Commit LSNs, which test_decoding does not print, come from pg_walinspect.
 import { describe, it, before, after } from 'node:test';
@@ -11,7 +13,7 @@ import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
-import { runCli, spawnRelay, writeConfig } from './harness/relay.js';
+import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseTestDecoding, type PeekRow } from './harness/test-decoding.js';
 import { expectedEvents, lsnHex, type ExpectedEvent } from './harness/expected-events.js';
@@ -62,6 +64,40 @@ function compareEvent(index: number, actual: Record<string, unknown>, expected: 
   return problems;
 }
 
+/** Waits for the end marker on the relay's stdout, stops it with SIGTERM and returns its event lines. */
+async function eventLines(relay: RelayProcess): Promise<string[]> {
+  try {
+    await waitFor(() => relay.stdout().slice(-400).includes(`"prefix":"${END_PREFIX}"`), { what: 'the relay to print the end marker', timeoutMs: 90_000, intervalMs: 200 });
+  } finally {
+    relay.signal('SIGTERM');
+  }
+  assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
+  const lines = relay.stdout().split('\n');
+  assert.equal(lines.pop(), '', 'stdout ends with a newline');
+  return lines;
+}
+
+/** Every way the delivered lines differ from the expected events; empty when they match. */
+function differences(lines: string[], expected: ExpectedEvent[]): string[] {
+  const problems: string[] = [];
+  const actual = lines.map((line, index) => {
+    try {
+      const event = parseLossless(line) as Record<string, unknown>;
+      if (minimalJson(line) !== line) problems.push(`event ${index} is not minimal JSON: ${line.slice(0, 200)}`);
+      return event;
+    } catch (error) {
+      problems.push(`line ${index} of stdout is not one JSON event (${(error as Error).message})`);
+      return {};
+    }
+  });
+  if (actual.length !== expected.length) problems.push(`walrelay delivered ${actual.length} events, test_decoding decoded ${expected.length}`);
+  for (let i = 0; i < Math.min(actual.length, expected.length); i++) problems.push(...compareEvent(i, actual[i], expected[i]));
+  for (let i = 1; i < actual.length; i++) {
+    if (!(String(actual[i - 1].id) < String(actual[i].id))) problems.push(`event ${i}: id ${String(actual[i].id)} does not sort after ${String(actual[i - 1].id)}`);
+  }
+  return problems;
+}
+
 for (const flavor of PG_FLAVORS) {
   describe(`differential test against test_decoding on ${flavor}`, () => {
     let server: TestPostgres;
@@ -74,48 +110,36 @@ for (const flavor of PG_FLAVORS) {
       await server?.stop();
     });
 
-    it('delivers what test_decoding decodes from the same WAL, field by field, with zero mismatches', async () => {
+    it('delivers what test_decoding decodes from the same WAL, field by field, live and lagging, with zero mismatches', async () => {
       await server.query('CREATE EXTENSION pg_walinspect');
       await server.query(SCHEMA);
-      const config = writeConfig({ source: { url: server.url, slot: 'walrelay', publication: 'walrelay' }, sinks: [{ type: 'stdout' }] });
-      const setup = await runCli(['setup', '-c', config]);
+      const source = { url: server.url, publication: 'walrelay' };
+      const lagging = writeConfig({ source: { ...source, slot: 'walrelay' }, sinks: [{ type: 'stdout' }] });
+      const setup = await runCli(['setup', '-c', lagging]);
       assert.equal(setup.code, 0, setup.stderr);
       await server.query(`SELECT pg_copy_logical_replication_slot('walrelay', 'oracle', false, 'test_decoding')`);
+      await server.query(`SELECT pg_copy_logical_replication_slot('walrelay', 'live')`);
       const [{ restart }] = await server.query(`SELECT restart_lsn::text AS restart FROM pg_replication_slots WHERE slot_name = 'oracle'`);
 
-      for (const sql of CORPUS) await server.query(sql);
-      await server.query(`SELECT pg_logical_emit_message(false, '${END_PREFIX}', 'end')`);
-
-      const relay = spawnRelay(config, {}, { keepStdout: true });
+      const live = spawnRelay(writeConfig({ source: { ...source, slot: 'live' }, sinks: [{ type: 'stdout' }] }), {}, { keepStdout: true });
       try {
-        await waitFor(() => relay.stdout().slice(-400).includes(`"prefix":"${END_PREFIX}"`), { what: 'the relay to print the end marker', timeoutMs: 90_000, intervalMs: 200 });
-      } finally {
-        relay.signal('SIGTERM');
+        await live.waitForLog(/"msg":"streaming"/);
+        for (const sql of CORPUS) await server.query(sql);
+        await server.query(`SELECT pg_logical_emit_message(false, '${END_PREFIX}', 'end')`);
+      } catch (error) {
+        live.signal('SIGKILL');
+        await live.exited;
+        throw error;
       }
-      assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
+      const liveLines = await eventLines(live);
+      const laggingLines = await eventLines(spawnRelay(lagging, {}, { keepStdout: true }));
 
-      const lines = relay.stdout().split('\n');
-      assert.equal(lines.pop(), '', 'stdout ends with a newline');
       const records = parseTestDecoding(await readOracle(server.url));
       const expected = expectedEvents(records, { tables: TABLES, userTypes: USER_TYPES, commitLsn: await commitRecords(server, restart) });
-
-      const problems: string[] = [];
-      const actual = lines.map((line, index) => {
-        try {
-          const event = parseLossless(line) as Record<string, unknown>;
-          if (minimalJson(line) !== line) problems.push(`event ${index} is not minimal JSON: ${line.slice(0, 200)}`);
-          return event;
-        } catch (error) {
-          problems.push(`line ${index} of stdout is not one JSON event (${(error as Error).message})`);
-          return {};
-        }
-      });
-      if (actual.length !== expected.length) problems.push(`walrelay delivered ${actual.length} events, test_decoding decoded ${expected.length}`);
-      for (let i = 0; i < Math.min(actual.length, expected.length); i++) problems.push(...compareEvent(i, actual[i], expected[i]));
-      for (let i = 1; i < actual.length; i++) {
-        if (!(String(actual[i - 1].id) < String(actual[i].id))) problems.push(`event ${i}: id ${String(actual[i].id)} does not sort after ${String(actual[i - 1].id)}`);
+      for (const [mode, lines] of [['live', liveLines], ['lagging', laggingLines]] as const) {
+        const problems = differences(lines, expected);
+        assert.deepEqual(problems.slice(0, 40), [], `${mode} relay: ${problems.length} mismatches`);
       }
-      assert.deepEqual(problems.slice(0, 40), [], `${problems.length} mismatches`);
 
       // The corpus reached what it is meant to reach (guards the oracle side against an empty or trivial run).
       const count = (predicate: (event: ExpectedEvent) => boolean) => expected.filter(predicate).length;
