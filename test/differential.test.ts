@@ -149,7 +149,7 @@ for (const flavor of PG_FLAVORS) {
       assert.ok(count((event) => event.op === 'truncate') >= 5, 'truncates');
       assert.ok(count((event) => event.op === 'message' && event.transactional === false) >= 5, 'non-transactional messages');
       assert.ok(!expected.some((event) => event.content === 'rolled back' || event.content === 'never' || (event.table === 'sp' && [2, 100, 101].includes(Number(((event.new as any)?.id as JsonNumber)?.text)))), 'rolled-back work is not decoded');
-      const adjacent = expected.filter((event, i) => event.prefix === 'adjacent' && expected[i + 1]?.commitLsn !== undefined && lsnHex(String(expected[i + 1].commitLsn)) === event.id);
+      const adjacent = expected.filter((event, i) => event.prefix === 'adjacent' && typeof expected[i + 1]?.commitLsn === 'string' && lsnHex(expected[i + 1].commitLsn as string) === event.id);
       assert.ok(adjacent.length >= 1, 'a non-transactional message ends exactly where the next commit record starts');
     });
   });
