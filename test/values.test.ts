@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { converterFor, jsonConverterFor, timestampToIso } from '../relay/source/values.js';
+import { converterFor, jsonConverterFor } from '../relay/source/values.js';
+import { timestampToIso } from '../relay/source/datetime.js';
 import { parseArrayLiteral } from '../relay/source/array-literal.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
@@ -38,27 +39,52 @@ const CASES: [string, number, string, unknown][] = [
   ['name', 19, 'pg_class', 'pg_class'],
   ['char', 18, 'x', 'x'],
   ['uuid', 2950, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
-  ['date', 1082, '2026-11-22', '2026-11-22'],
-  ['time', 1083, '10:00:00.123456', '10:00:00.123456'],
-  ['timetz', 1266, '10:00:00+02', '10:00:00+02'],
   ['interval in ISO 8601', 1186, 'P1DT2H', 'P1DT2H'],
   ['inet', 869, '192.168.0.1/24', '192.168.0.1/24'],
   ['cidr', 650, '10.0.0.0/8', '10.0.0.0/8'],
   ['macaddr', 829, '08:00:2b:01:02:03', '08:00:2b:01:02:03'],
   ['money', 790, '$1,000.00', '$1,000.00'],
   ['xml', 142, '<a x="1"/>', '<a x="1"/>'],
+  // Dates and times: one rendering each (README "Value mapping"). Every time
+  // of day has exactly six fractional digits, like commitTime; years 0000–9999
+  // have four digits (1 BC is 0000, as in ISO 8601), others the expanded form
+  // ±YYYYYY that ECMAScript's Date.parse reads (44 BC is -000043).
   ['timestamp keeps microseconds', 1114, '2026-11-22 10:00:00.123456', '2026-11-22T10:00:00.123456'],
-  ['timestamp without fraction', 1114, '2026-11-22 10:00:00', '2026-11-22T10:00:00'],
-  ['timestamp with fewer fractional digits keeps them as sent', 1114, '2026-11-22 10:00:00.5', '2026-11-22T10:00:00.5'],
+  ['timestamp without fraction gets six zeros', 1114, '2026-11-22 10:00:00', '2026-11-22T10:00:00.000000'],
+  ['timestamp with fewer fractional digits is padded to six', 1114, '2026-11-22 10:00:00.5', '2026-11-22T10:00:00.500000'],
+  ['timestamp with trailing zeros trimmed by PostgreSQL', 1114, '2026-11-22 10:00:00.12', '2026-11-22T10:00:00.120000'],
   ['timestamptz in UTC', 1184, '2026-11-22 08:00:00.123456+00', '2026-11-22T08:00:00.123456Z'],
-  ['timestamptz with an hour offset', 1184, '2026-11-22 10:00:00+02', '2026-11-22T10:00:00+02:00'],
-  ['timestamptz with a minute offset', 1184, '2026-11-22 10:00:00+05:30', '2026-11-22T10:00:00+05:30'],
-  ['timestamptz negative offset', 1184, '2026-11-22 10:00:00-08', '2026-11-22T10:00:00-08:00'],
+  ['timestamptz without fraction', 1184, '2026-11-22 08:00:00+00', '2026-11-22T08:00:00.000000Z'],
+  ['timestamptz with an hour offset', 1184, '2026-11-22 10:00:00+02', '2026-11-22T10:00:00.000000+02:00'],
+  ['timestamptz with a minute offset', 1184, '2026-11-22 10:00:00.25+05:30', '2026-11-22T10:00:00.250000+05:30'],
+  ['timestamptz negative offset', 1184, '2026-11-22 10:00:00-08', '2026-11-22T10:00:00.000000-08:00'],
   ['timestamptz infinity', 1184, 'infinity', 'infinity'],
+  ['timestamptz -infinity', 1184, '-infinity', '-infinity'],
+  ['timestamp infinity', 1114, 'infinity', 'infinity'],
   ['timestamp -infinity', 1114, '-infinity', '-infinity'],
-  ['timestamp BC as an ECMAScript expanded year (44 BC = -43)', 1114, '0044-03-15 12:00:00 BC', '-000043-03-15T12:00:00'],
-  ['timestamptz 1 BC is year 0000', 1184, '0001-01-01 00:00:00+00 BC', '0000-01-01T00:00:00Z'],
-  ['timestamptz after 9999 as +YYYYYY', 1184, '10000-01-01 00:00:00.5+00', '+010000-01-01T00:00:00.5Z'],
+  ['timestamp BC as an expanded year (44 BC = -000043)', 1114, '0044-03-15 12:00:00 BC', '-000043-03-15T12:00:00.000000'],
+  ['timestamp 4714 BC, the earliest PostgreSQL takes', 1114, '4714-11-24 00:00:00 BC', '-004713-11-24T00:00:00.000000'],
+  ['timestamptz 1 BC is year 0000', 1184, '0001-01-01 00:00:00+00 BC', '0000-01-01T00:00:00.000000Z'],
+  ['timestamptz BC with a fraction', 1184, '0044-03-15 12:00:00.5+00 BC', '-000043-03-15T12:00:00.500000Z'],
+  ['timestamp year 1 AD', 1114, '0001-01-01 00:00:00', '0001-01-01T00:00:00.000000'],
+  ['timestamp 9999-12-31', 1114, '9999-12-31 23:59:59.999999', '9999-12-31T23:59:59.999999'],
+  ['timestamptz after 9999 as +YYYYYY', 1184, '10000-01-01 00:00:00.5+00', '+010000-01-01T00:00:00.500000Z'],
+  ['timestamp at the end of PostgreSQL\'s range', 1114, '294276-12-31 23:59:59.999999', '+294276-12-31T23:59:59.999999'],
+  ['date', 1082, '2026-11-22', '2026-11-22'],
+  ['date BC as an expanded year, like timestamps', 1082, '0044-03-15 BC', '-000043-03-15'],
+  ['date 1 BC is year 0000', 1082, '0001-01-01 BC', '0000-01-01'],
+  ['date 4714 BC', 1082, '4714-11-24 BC', '-004713-11-24'],
+  ['date after 9999', 1082, '10000-01-01', '+010000-01-01'],
+  ['date at the end of PostgreSQL\'s range (seven-digit year)', 1082, '5874897-12-31', '+5874897-12-31'],
+  ['date infinity', 1082, 'infinity', 'infinity'],
+  ['date -infinity', 1082, '-infinity', '-infinity'],
+  ['time keeps microseconds', 1083, '10:00:00.123456', '10:00:00.123456'],
+  ['time without fraction gets six zeros', 1083, '10:00:00', '10:00:00.000000'],
+  ['time 24:00:00', 1083, '24:00:00', '24:00:00.000000'],
+  ['timetz with an hour offset', 1266, '10:00:00+02', '10:00:00.000000+02:00'],
+  ['timetz UTC as Z', 1266, '23:59:59.5+00', '23:59:59.500000Z'],
+  ['timetz with a minute offset', 1266, '10:00:00.000001-03:30', '10:00:00.000001-03:30'],
+  ['timetz with a seconds offset as PostgreSQL prints it', 1266, '10:00:00+05:30:15', '10:00:00.000000+05:30:15'],
   ['bytea as base64', 17, '\\x0aff', 'Cv8='],
   ['empty bytea', 17, '\\x', ''],
   ['bytea in escape format', 17, 'a\\\\\\000\\377', Buffer.from([0x61, 0x5c, 0, 0xff]).toString('base64')],
@@ -75,6 +101,8 @@ const CASES: [string, number, string, unknown][] = [
   ['bool[]', 1000, '{t,f}', [true, false]],
   ['jsonb[]', 3807, '{"{\\"a\\": 1}",NULL,"null","[1, 2]"}', [{ a: 1 }, null, null, [1, 2]]],
   ['timestamptz[]', 1185, '{"2026-01-01 00:00:00.000001+00",infinity}', ['2026-01-01T00:00:00.000001Z', 'infinity']],
+  ['date[] with BC', 1182, '{"0044-03-15 BC",2026-11-22,-infinity}', ['-000043-03-15', '2026-11-22', '-infinity']],
+  ['time[]', 1183, '{10:00:00,NULL}', ['10:00:00.000000', null]],
   ['bytea[]', 1001, '{"\\\\x0aff",NULL}', ['Cv8=', null]],
   ['uuid[]', 2951, '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11']],
   ['box[] uses ;', 1020, '{(1,1),(0,0);(2,2),(1,1)}', ['(1,1),(0,0)', '(2,2),(1,1)']],
@@ -103,11 +131,37 @@ describe('value mapping', () => {
     }
   });
 
-  it('formats timestamps without touching the fractional digits', () => {
-    assert.equal(timestampToIso('2026-11-22 10:00:00.000001+00', true), '2026-11-22T10:00:00.000001Z');
-    assert.equal(timestampToIso('2026-11-22 10:00:00.100000', false), '2026-11-22T10:00:00.100000');
-    assert.ok(!Number.isNaN(Date.parse(timestampToIso('0044-03-15 12:00:00+00 BC', true))), 'BC years stay readable by Date.parse');
+  it('renders timestamps that Date.parse reads back, BC and beyond 9999 included', () => {
+    for (const [text, year] of [['0044-03-15 12:00:00.5+00 BC', -43], ['0001-01-01 00:00:00+00 BC', 0], ['10000-01-01 00:00:00+00', 10000], ['2026-11-22 10:00:00+00', 2026]] as const) {
+      const millis = Date.parse(timestampToIso(text, true));
+      assert.ok(!Number.isNaN(millis), text);
+      assert.equal(new Date(millis).getUTCFullYear(), year, text);
+    }
   });
+
+  // JSON values are re-serialised minimally: whitespace between tokens goes
+  // (so that an event is one line whatever the column held), every number and
+  // string token is kept byte for byte (json keeps the text as written, and a
+  // JSON.parse round trip would round 12345678901234567890 and turn 1.000 into 1).
+  const JSON_TEXT: [string, number, string, string][] = [
+    ['json with newlines and tabs between tokens', 114, '  {"x" :\n 1 ,\t"y":[ 1 , 2 ]}\n', '{"x":1,"y":[1,2]}'],
+    ['json numbers keep every digit', 114, '{"big": 12345678901234567890, "f": 1.000, "e": -1.5E+300}', '{"big":12345678901234567890,"f":1.000,"e":-1.5E+300}'],
+    ['json strings are copied as written', 114, '{"s" : "a  b\\n\\"c\\\\" , "u": "\\u00e9 é"}', '{"s":"a  b\\n\\"c\\\\","u":"\\u00e9 é"}'],
+    ['json scalar with whitespace', 114, ' 1.10 ', '1.10'],
+    ['json string scalar', 114, '"x y"', '"x y"'],
+    ['json with \\r and nested empty containers', 114, '{\r\n"a": { }, "b": [ ]\r\n}', '{"a":{},"b":[]}'],
+    ['jsonb is minimal too', 3802, '{"k": "v", "n": 1.50, "a": [1, {"b": null}]}', '{"k":"v","n":1.50,"a":[1,{"b":null}]}'],
+    ['json[] elements are minimal (array_out quotes them, keeping their newlines)', 199, '{"{\\"a\\" :\n 1}",NULL,"[ 1,\t2 ]"}', '[{"a":1},null,[1,2]]'],
+    ['jsonb[] elements are minimal', 3807, '{"{\\"a\\": 12345678901234567890}"}', '[{"a":12345678901234567890}]'],
+  ];
+  for (const [name, oid, text, expected] of JSON_TEXT) {
+    it(name, () => {
+      const fragment = jsonConverterFor(oid, catalog)(text);
+      assert.equal(fragment, expected);
+      assert.ok(!/[\n\r\t]/.test(fragment), 'no line break or tab outside strings');
+      assert.deepEqual(converterFor(oid, catalog)(text), JSON.parse(expected));
+    });
+  }
 });
 
 /** A catalog whose pg_type answers come from a table, counting queries. */
