@@ -204,7 +204,7 @@ export function parsePgoutput(payload: Buffer): PgoutputMessage {
     case 'Y': {
       const typeOid = reader.u32('type oid');
       const schema = reader.cstring('namespace');
-      return { tag: 'type', typeOid, schema, name: reader.cstring('type name') };
+      return { tag: 'type', typeOid, schema: schema === '' ? 'pg_catalog' : schema, name: reader.cstring('type name') };
     }
     case 'I': {
       const relationId = reader.u32('relation id');

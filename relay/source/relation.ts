@@ -23,10 +23,8 @@ export class RelationDecoder {
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
-  /** Value converters, built on first use (the event path uses the JSON ones). */
-  private valueConverters: Converter[] | null = null;
-  private readonly types: number[];
-  private readonly catalog: TypeCatalog;
+  /** Built with the JSON ones, from what the catalog knows at Relation time: later DDL must not change how this relation's changes decode. */
+  private readonly valueConverters: Converter[];
   /** `"column":` for each column, escaped once. */
   private readonly jsonNames: string[];
   private readonly keyIndexes: number[];
@@ -44,9 +42,9 @@ export class RelationDecoder {
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
-    this.catalog = catalog;
-    this.types = relation.columns.map((column) => column.typeOid);
-    this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
+    const types = relation.columns.map((column) => column.typeOid);
+    this.jsonConverters = types.map((oid) => jsonConverterFor(oid, catalog));
+    this.valueConverters = types.map((oid) => converterFor(oid, catalog));
     this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
     this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;
   }
@@ -117,7 +115,7 @@ export class RelationDecoder {
   }
 
   private converters(): Converter[] {
-    return (this.valueConverters ??= this.types.map((oid) => converterFor(oid, this.catalog)));
+    return this.valueConverters;
   }
 
   private checkLength(tuple: Tuple): void {
