@@ -5,20 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePgoutput, UNCHANGED } from '../relay/source/pgoutput.js';
 import { WalrelayError } from '../relay/errors.js';
-
-class Bytes {
-  private parts: Buffer[] = [];
-  tag(tag: string) { return this.u8(tag.charCodeAt(0)); }
-  u8(value: number) { this.parts.push(Buffer.from([value])); return this; }
-  i16(value: number) { const b = Buffer.alloc(2); b.writeInt16BE(value); this.parts.push(b); return this; }
-  u32(value: number) { const b = Buffer.alloc(4); b.writeUInt32BE(value); this.parts.push(b); return this; }
-  i32(value: number) { const b = Buffer.alloc(4); b.writeInt32BE(value); this.parts.push(b); return this; }
-  u64(value: bigint) { const b = Buffer.alloc(8); b.writeBigUInt64BE(value); this.parts.push(b); return this; }
-  cstring(value: string) { this.parts.push(Buffer.from(value + '\0', 'utf8')); return this; }
-  text(value: string) { const body = Buffer.from(value, 'utf8'); return this.tag('t').i32(body.length).raw(body); }
-  raw(buffer: Buffer) { this.parts.push(buffer); return this; }
-  done() { return Buffer.concat(this.parts); }
-}
+import { Bytes } from './harness/pgoutput-bytes.js';
 
 const FIXTURES: Record<string, Buffer> = {
   begin: new Bytes().tag('B').u64(0x1_0000_16b3n).u64(0x2b8a1c5d_12345n).u32(0xfffffff0).done(),

@@ -97,6 +97,14 @@ describe('value mapping', () => {
     assert.equal(jsonConverterFor(1007, catalog), jsonConverterFor(1007, catalog));
   });
 
+  it('rejects an array nested deeper than PostgreSQL allows with VALUE_MALFORMED, not a stack overflow', () => {
+    assert.deepEqual(parseArrayLiteral('{{{{{{1}}}}}}', (x) => x), [[[[[['1']]]]]]);
+    assert.throws(() => parseArrayLiteral('{{{{{{{1}}}}}}}', (x) => x), (e: any) => e.code === 'VALUE_MALFORMED' && /6 dimensions/.test(e.message));
+    const deep = '{'.repeat(200_000) + '1' + '}'.repeat(200_000);
+    assert.throws(() => parseArrayLiteral(deep, (x) => x), (e: any) => e.code === 'VALUE_MALFORMED');
+    assert.equal(jsonConverterFor(1007, catalog)(deep), JSON.stringify(deep), 'an int[] value that cannot be parsed passes as its text');
+  });
+
   it('rejects a malformed array literal with VALUE_MALFORMED', () => {
     for (const text of ['{1,2', '{"a}', '{1,,2}', '{1}x', '[0:1]{1}', '{{1},2']) {
       assert.throws(() => parseArrayLiteral(text, (x) => x), (e: any) => e.code === 'VALUE_MALFORMED', text);

@@ -2,14 +2,15 @@
 // the current transaction (Begin carries the commit LSN, xid and time that
 // every event of the transaction is stamped with, so events can be sent
 // before the Commit arrives and memory stays bounded on huge transactions).
-import { type PgoutputMessage } from '../source/pgoutput.js';
+import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, type ChangeEvent, type Op, type Row } from './event.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
+import { BACKFILL_PREFIX } from '../ops/backfill.js';
+import { readBackfillChunk } from './backfill-chunk.js';
 import { converterFor } from '../source/values.js';
 
 export interface AssemblerOutput {
@@ -121,7 +122,7 @@ export class TransactionAssembler {
 
   /** A chunk written by `walrelay backfill` becomes one "read" event per row, at the chunk's commit position. */
   private applyBackfill(content: Buffer, walStart: Lsn): Promise<void> {
-    const chunk = JSON.parse(utf8.decode(content)) as BackfillChunk;
+    const chunk = readBackfillChunk(content);
     return this.catalog.ensure(chunk.types).then(() => {
       const convert = chunk.types.map((oid) => converterFor(oid, this.catalog));
       for (const values of chunk.rows) {
@@ -144,9 +145,7 @@ export class TransactionAssembler {
   private relation(relationId: number): RelationDecoder {
     const relation = this.relations.get(relationId);
     if (!relation) {
-      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, {
-        retriable: true, hint: 'walrelay reconnects; PostgreSQL re-sends Relation messages on a new connection',
-      });
+      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, { hint: DECODE_ERROR_HINT });
     }
     return relation;
   }
@@ -175,7 +174,7 @@ export class TransactionAssembler {
   }
 
   private requireTx(): OpenTransaction {
-    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { retriable: true, hint: 'walrelay reconnects and resumes from the last confirmed LSN' });
+    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { hint: DECODE_ERROR_HINT });
     return this.tx;
   }
 }

@@ -7,7 +7,7 @@
 // the table's primary key is used when the caller knows it (`primaryKey`),
 // because a key that changes with every update would scatter one row's
 // events over Kafka partitions; without a primary key, all columns.
-import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
+import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
@@ -23,8 +23,10 @@ export class RelationDecoder {
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
-  /** Built with the JSON ones, from what the catalog knows at Relation time: later DDL must not change how this relation's changes decode. */
-  private readonly valueConverters: Converter[];
+  /** Value converters, built on first use (the event path uses the JSON ones). */
+  private valueConverters: Converter[] | null = null;
+  private readonly types: number[];
+  private readonly catalog: TypeCatalog;
   /** `"column":` for each column, escaped once. */
   private readonly jsonNames: string[];
   private readonly keyIndexes: number[];
@@ -42,9 +44,9 @@ export class RelationDecoder {
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
-    const types = relation.columns.map((column) => column.typeOid);
-    this.jsonConverters = types.map((oid) => jsonConverterFor(oid, catalog));
-    this.valueConverters = types.map((oid) => converterFor(oid, catalog));
+    this.catalog = catalog;
+    this.types = relation.columns.map((column) => column.typeOid);
+    this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
     this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
     this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;
   }
@@ -115,12 +117,12 @@ export class RelationDecoder {
   }
 
   private converters(): Converter[] {
-    return this.valueConverters;
+    return (this.valueConverters ??= this.types.map((oid) => converterFor(oid, this.catalog)));
   }
 
   private checkLength(tuple: Tuple): void {
     if (tuple.length !== this.columns.length) {
-      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { retriable: true });
+      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { hint: DECODE_ERROR_HINT });
     }
   }
 }

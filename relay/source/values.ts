@@ -23,6 +23,7 @@
 //   parse is passed through as its text too, rather than stopping the stream.
 import type { TypeCatalog } from './type-catalog.js';
 import { joinJsonArray, parseArrayLiteral } from './array-literal.js';
+import { guarded } from './value-guard.js';
 import { WalrelayError } from '../errors.js';
 
 export type Converter = (text: string) => unknown;
@@ -165,7 +166,7 @@ const JSON_FRAGMENT: Built<JsonConverter> = { special: JSON_BY_OID, text: escape
 
 function build<T>(kind: Built<T>, typeOid: number, catalog: TypeCatalog, depth: number): T {
   const special = kind.special[typeOid];
-  if (special) return special;
+  if (special) return guarded(typeOid, special as (text: string) => unknown) as T;
   const info = catalog.info(typeOid);
   if (!info || depth > 16) return kind.text;
   switch (info.kind) {
