@@ -11,13 +11,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { parsePgoutput } from '../relay/source/pgoutput.js';
-import { WalrelayError } from '../relay/errors.js';
 import type { FuzzFailure, FuzzStats } from './harness/fuzz-run.js';
-import { capturedMessages } from './harness/pgoutput-bytes.js';
-import { PG_FLAVORS } from './harness/postgres.js';
 
-const SEED = Number(process.env.WALRELAY_FUZZ_SEED ?? 20261127);
+/** Fixed, so the suite is repeatable; WALRELAY_FUZZ_SEED=random draws one (and prints it). */
+const SEED = process.env.WALRELAY_FUZZ_SEED === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.WALRELAY_FUZZ_SEED ?? 20261127);
 const MESSAGES = Number(process.env.WALRELAY_FUZZ_MESSAGES ?? 100_000);
 /** No progress report (every 500 cases, a few milliseconds of work) for this long means a message never returned. */
 const STALLED_MS = 60_000;
@@ -58,18 +55,4 @@ describe('pgoutput decoder under fuzzing', () => {
     }
     assert.ok(stats.events > MESSAGES / 10, `only ${stats.events} events came out`);
   });
-
-  for (const flavor of PG_FLAVORS) {
-    it(`parses every message captured from ${flavor}, and rejects each one cut short with PGOUTPUT_MALFORMED`, () => {
-      const messages = capturedMessages(flavor);
-      assert.ok(messages.length > 40);
-      for (const { name, bytes } of messages) {
-        parsePgoutput(bytes);
-        for (let length = 0; length < bytes.length; length++) {
-          assert.throws(() => parsePgoutput(bytes.subarray(0, length)), (e: unknown) => e instanceof WalrelayError && e.code === 'PGOUTPUT_MALFORMED',
-            `${flavor} ${name} cut to ${length} of ${bytes.length} bytes`);
-        }
-      }
-    });
-  }
 });
