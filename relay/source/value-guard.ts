@@ -4,7 +4,7 @@
 // (test/pgoutput-fuzz.test.ts).
 //
 // The text is not checked against the type's form on the way (digits for
-// integers, JSON for json, ...): that costs a fifth of the decoding time,
+// integers, JSON for json, ...): that costs a quarter of the row encoding,
 // and a value damaged inside intact framing can as well be damaged into
 // another valid value, which no check sees. README "Decoder robustness".
 import { WalrelayError } from '../errors.js';
