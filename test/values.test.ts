@@ -183,13 +183,18 @@ describe('TypeCatalog', () => {
     assert.match(warnings.join(), /^TYPE_UNKNOWN: type OID 17000 was dropped/);
   });
 
-  it('decodes a dropped type by its Type message: a built-in base exactly, a type of that name today by its definition, others as text', async () => {
+  it('decodes a dropped type by its Type message: a built-in base exactly, another name as text, an array as today\'s array of that name', async () => {
     const warnings: string[] = [];
-    const today = [row(16500, 'mood', 'e'), row(16499, '_mood', 'b', { typelem: '16500', is_array: true })];
+    const byName: string[] = [];
+    const today = [
+      row(16500, 'mood', 'e'), row(16499, '_mood', 'b', { typelem: '16500', is_array: true }),
+      row(16600, '_label', 'd', { typbasetype: '23' }), // a domain that happens to be named like an array
+    ];
     const db: Queryable = {
       async query(text, values) {
         if (text.includes('to_regtype')) {
           const [schemas, names] = values as string[][];
+          byName.push(...names);
           return { rows: names.map((name, i) => ({ oid: today.find((t) => t.typname === name && schemas[i] === 'public')?.oid ?? null })) };
         }
         const wanted = (values as number[][])[0];
@@ -201,15 +206,19 @@ describe('TypeCatalog', () => {
     types.noteTypeMessage({ typeOid: 16401, schema: 'pg_catalog', name: '_int4' }); // a domain over int4[]
     types.noteTypeMessage({ typeOid: 16389, schema: 'public', name: '_mood' }); // dropped, and created again since
     types.noteTypeMessage({ typeOid: 16402, schema: 'public', name: '_posint' }); // an array of a dropped domain
+    types.noteTypeMessage({ typeOid: 16403, schema: 'public', name: '_label' }); // today's _label is no array
     types.noteTypeMessage({ typeOid: 16390, schema: 'public', name: 'color' }); // an enum, say
-    await types.ensure([16400, 16401, 16389, 16402, 16390]);
+    await types.ensure([16400, 16401, 16389, 16402, 16403, 16390]);
     assert.equal(converterFor(16400, types)('7'), 7);
     assert.equal(jsonConverterFor(16401, types)('{1,2}'), '[1,2]');
     assert.deepEqual(converterFor(16389, types)('{happy,sad}'), ['happy', 'sad']);
     assert.equal(converterFor(16402, types)('{1,2}'), '{1,2}');
+    assert.equal(jsonConverterFor(16403, types)('{a}'), '"{a}"');
     assert.equal(converterFor(16390, types)('red'), 'red');
-    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.deepEqual(byName.sort(), ['_label', '_mood', '_posint'], 'only array names are looked up');
+    assert.equal(warnings.length, 3, warnings.join('\n'));
     assert.match(warnings[0], /^TYPE_REPLACED: type public\._mood \(OID 16389\)/);
     assert.match(warnings[1], /^TYPE_UNKNOWN: type public\._posint \(OID 16402\)/);
+    assert.match(warnings[2], /^TYPE_UNKNOWN: type public\._label \(OID 16403\)/);
   });
 });

@@ -134,7 +134,7 @@ export class TypeCatalog {
     if (BUILTIN_BY_NAME.size === 0) for (const info of this.types.values()) BUILTIN_BY_NAME.set(info.name, info.oid);
   }
 
-  /** Changes whenever a type is learnt or forgotten; converters built from an older version are stale. */
+  /** Changes whenever types are learnt; converters built from an older version may lack them. */
   get version(): number {
     return this.changes;
   }
@@ -177,26 +177,33 @@ export class TypeCatalog {
 
   /**
    * Types a Relation message uses that pg_type no longer has (dropped before
-   * walrelay learned them): decoded by what their Type message named.
+   * walrelay learned them), decoded by what their Type message named. It
+   * never names a domain (PostgreSQL names a domain's base type instead), so:
+   * - a built-in name: the type was a domain over that built-in, exactly;
+   * - any other name not starting with '_' (enum, composite, range, an
+   *   extension's base type): text, exactly its mapping;
+   * - '_name', the way PostgreSQL names array types: an array of something
+   *   dropped. If an array type of that name exists today (the type was
+   *   created again), it is decoded as that; otherwise as text.
    */
   private async learnDropped(oids: number[]): Promise<void> {
-    const byName: number[] = [];
+    const arrays: number[] = [];
     for (const oid of oids) {
       const named = this.typeMessages.get(oid);
       const builtinOid = named?.schema === 'pg_catalog' ? BUILTIN_BY_NAME.get(named.name) : undefined;
-      if (named && builtinOid !== undefined) this.types.set(oid, alias(oid, named, builtinOid)); // a domain over a built-in
-      else if (named) byName.push(oid);
-      else this.learnAsText(oid, undefined);
+      if (named && builtinOid !== undefined) this.types.set(oid, alias(oid, named, builtinOid));
+      else if (named?.name.startsWith('_')) arrays.push(oid);
+      else this.learnAsText(oid, named);
     }
-    if (byName.length === 0) return;
-    const names = byName.map((oid) => this.typeMessages.get(oid)!);
+    if (arrays.length === 0) return;
+    const names = arrays.map((oid) => this.typeMessages.get(oid)!);
     const { rows } = await this.db.query(TYPES_BY_NAME_QUERY, [names.map((n) => n.schema), names.map((n) => n.name)]);
-    const current = rows.map((row) => (row.oid === null ? 0 : Number(row.oid)));
-    await this.ensure(current.filter((oid) => oid !== 0 && !this.types.has(oid)));
-    byName.forEach((oid, i) => {
-      if (current[i] !== 0 && current[i] !== oid) {
-        this.types.set(oid, alias(oid, names[i], current[i]));
-        this.warn(`TYPE_REPLACED: type ${qualified(names[i])} (OID ${oid}) was dropped before walrelay learned it; its values are decoded as today's ${qualified(names[i])} (OID ${current[i]})`,
+    const today = rows.map((row) => (row.oid === null || row.oid === undefined ? 0 : Number(row.oid)));
+    await this.ensure(today.filter((oid) => oid !== 0 && !this.types.has(oid)));
+    arrays.forEach((oid, i) => {
+      if (today[i] !== 0 && today[i] !== oid && this.types.get(today[i])?.kind === 'array') {
+        this.types.set(oid, alias(oid, names[i], today[i]));
+        this.warn(`TYPE_REPLACED: type ${qualified(names[i])} (OID ${oid}) was dropped before walrelay learned it; its values are decoded as today's ${qualified(names[i])} (OID ${today[i]})`,
           { code: 'TYPE_REPLACED', oid, type: qualified(names[i]) });
       } else {
         this.learnAsText(oid, names[i]);
@@ -206,8 +213,7 @@ export class TypeCatalog {
 
   /**
    * A dropped type nothing is known of but its name: text. That is its exact
-   * mapping unless it was an array (PostgreSQL names array types "_element"),
-   * which then arrives as one string: say so, once.
+   * mapping unless it was an array, which then arrives as one string: say so.
    */
   private learnAsText(oid: number, named: TypeName | undefined): void {
     this.types.set(oid, { oid, schema: named?.schema ?? '', name: named?.name ?? String(oid), kind: 'other', element: 0, base: 0, delimiter: ',' });
