@@ -1,22 +1,26 @@
-// A TCP proxy between walrelay and PostgreSQL that damages chosen pgoutput
-// messages on their way to walrelay: how a test makes a real server's
-// replication stream carry bytes walrelay cannot decode. It reads the
-// server's side as protocol messages (type byte, int32 length), and hands
-// the pgoutput payload of each XLogData message ('d' CopyData holding 'w') to
-// `corrupt`, which may return a damaged copy of the same length. Everything
-// else passes byte for byte. (A plain proxy with partitions is the `faults`
-// harness; this one only corrupts.)
+// A TCP proxy between walrelay and PostgreSQL that damages chosen messages of
+// the replication stream on their way to walrelay: how a test makes a real
+// server's stream carry bytes walrelay cannot decode. It reads the server's
+// side as protocol messages (type byte, int32 length) and hands the body of
+// each XLogData message (a CopyData 'd' whose body starts with 'w': the
+// 25-byte XLogData header, then the pgoutput message) to `corrupt`, which may
+// return a replacement body of any length; the frame's length is rewritten
+// to match. Everything else passes byte for byte. (A plain proxy with
+// partitions is the `faults` harness; this one only corrupts.)
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface CorruptingProxy {
   port: number;
-  /** How many payloads `corrupt` changed. */
+  /** How many XLogData bodies `corrupt` replaced. */
   readonly corrupted: number;
   close(): Promise<void>;
 }
 
-/** `corrupt` returns a damaged copy of the payload, or null to pass it unchanged. */
-export async function startCorruptingProxy(targetPort: number, corrupt: (payload: Buffer) => Buffer | null): Promise<CorruptingProxy> {
+/** Where the pgoutput message starts in an XLogData body: 'w', WAL start, WAL end, send time. */
+export const XLOGDATA_HEADER = 25;
+
+/** `corrupt` returns a replacement for an XLogData body, or null to pass it unchanged. */
+export async function startCorruptingProxy(targetPort: number, corrupt: (body: Buffer) => Buffer | null): Promise<CorruptingProxy> {
   let corrupted = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -36,11 +40,13 @@ export async function startCorruptingProxy(targetPort: number, corrupt: (payload
         const size = 1 + pending.readInt32BE(offset + 1);
         if (pending.length - offset < size) break;
         let message = pending.subarray(offset, offset + size);
-        if (message[0] === 0x64 && message[5] === 0x77) { // CopyData holding XLogData: 1 + 4 + 'w' + 3 × 8 bytes, then pgoutput
-          const damaged = corrupt(message.subarray(30));
-          if (damaged) {
-            if (damaged.length !== size - 30) throw new Error('corrupt() must keep the payload length, so the framing stays intact');
-            message = Buffer.concat([message.subarray(0, 30), damaged]);
+        if (message[0] === 0x64 && message[5] === 0x77) {
+          const replacement = corrupt(message.subarray(5));
+          if (replacement) {
+            const header = Buffer.alloc(5);
+            header[0] = 0x64;
+            header.writeInt32BE(4 + replacement.length, 1);
+            message = Buffer.concat([header, replacement]);
             corrupted++;
           }
         }
