@@ -1,5 +1,5 @@
-// The pgoutput fuzz loop: real captured transactions (PostgreSQL 15 and 18)
-// and a backfill chunk, each with one or more messages damaged
+// The pgoutput fuzz loop: real captured transactions (PostgreSQL 15 and 18),
+// a backfill chunk and an origin, each with one or more messages damaged
 // (fuzz-mutations.ts) or reordered, fed message by message to the parser and
 // the transaction assembler, as the pipeline does. What must hold:
 // - every failure is a WalrelayError with one of the expected codes and a hint;
@@ -57,8 +57,17 @@ function backfillTransaction(): Buffer[] {
   ];
 }
 
+/** A replicated transaction carries an Origin message after Begin (none in the capture: it needs a replication origin). */
+function originTransaction(): Buffer[] {
+  return [
+    new Bytes().tag('B').u64(0x4000n).u64(1n).u32(901).done(),
+    new Bytes().tag('O').u64(0x1234n).cstring('upstream').done(),
+    new Bytes().tag('C').u8(0).u64(0x4000n).u64(0x4030n).u64(2n).done(),
+  ];
+}
+
 export function fuzzCorpus(): Buffer[][] {
-  return [...capturedTransactions('pg15'), ...capturedTransactions('pg18'), backfillTransaction()];
+  return [...capturedTransactions('pg15'), ...capturedTransactions('pg18'), backfillTransaction(), originTransaction()];
 }
 
 /** pg_type as a catalog would see it after every user type was dropped: Type messages are all there is. */
