@@ -13,12 +13,12 @@
 // - Type messages are PostgreSQL's own record of the past: it writes them with
 //   the catalog as it was when the change was written, and for a domain they
 //   name the base type. A type that pg_type no longer has is decoded by that
-//   name: a built-in base type exactly, a type that exists now under that name
-//   by its current definition, anything else as text (logged when it may
-//   have been an array).
+//   name (learnDropped): a built-in base type exactly, other types as text,
+//   an array as today's array of that name if there is one, else as text
+//   with a TYPE_UNKNOWN warning.
 //
-// `version` changes whenever what the catalog says about some type changes,
-// so that the converters built from it (values.ts) know when to rebuild.
+// `version` changes whenever types are learnt, so that the converters built
+// from it (values.ts) know when to rebuild.
 export type TypeKind = 'base' | 'enum' | 'domain' | 'array' | 'composite' | 'range' | 'other';
 
 export interface TypeInfo {
