@@ -125,6 +125,14 @@ describe('value mapping', () => {
     assert.equal(jsonConverterFor(1007, catalog), jsonConverterFor(1007, catalog));
   });
 
+  it('rejects an array nested deeper than PostgreSQL allows with VALUE_MALFORMED, not a stack overflow', () => {
+    assert.deepEqual(parseArrayLiteral('{{{{{{1}}}}}}', (x) => x), [[[[[['1']]]]]]);
+    assert.throws(() => parseArrayLiteral('{{{{{{{1}}}}}}}', (x) => x), (e: any) => e.code === 'VALUE_MALFORMED' && /6 dimensions/.test(e.message));
+    const deep = '{'.repeat(200_000) + '1' + '}'.repeat(200_000);
+    assert.throws(() => parseArrayLiteral(deep, (x) => x), (e: any) => e.code === 'VALUE_MALFORMED');
+    assert.equal(jsonConverterFor(1007, catalog)(deep), JSON.stringify(deep), 'an int[] value that cannot be parsed passes as its text');
+  });
+
   it('rejects a malformed array literal with VALUE_MALFORMED', () => {
     for (const text of ['{1,2', '{"a}', '{1,,2}', '{1}x', '[0:1]{1}', '{{1},2']) {
       assert.throws(() => parseArrayLiteral(text, (x) => x), (e: any) => e.code === 'VALUE_MALFORMED', text);
@@ -207,26 +215,64 @@ describe('TypeCatalog', () => {
     assert.equal(converterFor(16420, types)('1 2'), '1 2', 'vector-like types (category A, not array_in) stay text');
   });
 
-  it('forgets a type when a Type message renames its OID, and rebuilds its converters', async () => {
+  it('keeps what it learned of a type whatever later Type messages say (a domain\'s names its base type)', async () => {
     const { catalog: types, queries } = fakeCatalog(USER_TYPES);
     await types.ensure([16400]);
     const before = converterFor(16400, types);
     assert.equal(before('5'), 5);
-    types.noteTypeMessage({ typeOid: 16400, schema: 'public', name: 'posint' });
-    assert.ok(types.info(16400), 'the same name again (as after a reconnect) keeps what is known');
-    assert.equal(converterFor(16400, types), before);
+    types.noteTypeMessage({ typeOid: 16400, schema: 'pg_catalog', name: 'int4' });
     types.noteTypeMessage({ typeOid: 16400, schema: 'public', name: 'label' });
-    assert.equal(types.info(16400), undefined);
-    assert.equal(converterFor(16400, types)('5'), '5', 'an unknown type is text until ensure looks it up again');
+    assert.equal(types.info(16400)?.name, 'posint');
+    assert.equal(converterFor(16400, types), before);
     await types.ensure([16400]);
-    assert.equal(queries.length, 2);
-    assert.equal(converterFor(16400, types)('5'), 5);
+    assert.equal(queries.length, 1, 'nothing is asked again');
   });
 
-  it('records a type that pg_type no longer has as text', async () => {
-    const { catalog: types } = fakeCatalog([]);
+  it('records a type that pg_type no longer has, and no Type message named, as text, with a TYPE_UNKNOWN warning', async () => {
+    const warnings: string[] = [];
+    const types = new TypeCatalog({ query: async () => ({ rows: [] }) }, (message) => warnings.push(message));
     await types.ensure([17000]);
     assert.equal(types.info(17000)?.kind, 'other');
     assert.equal(converterFor(17000, types)('x'), 'x');
+    assert.match(warnings.join(), /^TYPE_UNKNOWN: type OID 17000 was dropped/);
+  });
+
+  it('decodes a dropped type by its Type message: a built-in base exactly, another name as text, an array as today\'s array of that name', async () => {
+    const warnings: string[] = [];
+    const byName: string[] = [];
+    const today = [
+      row(16500, 'mood', 'e'), row(16499, '_mood', 'b', { typelem: '16500', is_array: true }),
+      row(16600, '_label', 'd', { typbasetype: '23' }), // a domain that happens to be named like an array
+    ];
+    const db: Queryable = {
+      async query(text, values) {
+        if (text.includes('to_regtype')) {
+          const [schemas, names] = values as string[][];
+          byName.push(...names);
+          return { rows: names.map((name, i) => ({ oid: today.find((t) => t.typname === name && schemas[i] === 'public')?.oid ?? null })) };
+        }
+        const wanted = (values as number[][])[0];
+        return { rows: today.filter((t) => wanted.includes(Number(t.oid))) };
+      },
+    };
+    const types = new TypeCatalog(db, (message) => warnings.push(message));
+    types.noteTypeMessage({ typeOid: 16400, schema: 'pg_catalog', name: 'int4' }); // a domain over int4
+    types.noteTypeMessage({ typeOid: 16401, schema: 'pg_catalog', name: '_int4' }); // a domain over int4[]
+    types.noteTypeMessage({ typeOid: 16389, schema: 'public', name: '_mood' }); // dropped, and created again since
+    types.noteTypeMessage({ typeOid: 16402, schema: 'public', name: '_posint' }); // an array of a dropped domain
+    types.noteTypeMessage({ typeOid: 16403, schema: 'public', name: '_label' }); // today's _label is no array
+    types.noteTypeMessage({ typeOid: 16390, schema: 'public', name: 'color' }); // an enum, say
+    await types.ensure([16400, 16401, 16389, 16402, 16403, 16390]);
+    assert.equal(converterFor(16400, types)('7'), 7);
+    assert.equal(jsonConverterFor(16401, types)('{1,2}'), '[1,2]');
+    assert.deepEqual(converterFor(16389, types)('{happy,sad}'), ['happy', 'sad']);
+    assert.equal(converterFor(16402, types)('{1,2}'), '{1,2}');
+    assert.equal(jsonConverterFor(16403, types)('{a}'), '"{a}"');
+    assert.equal(converterFor(16390, types)('red'), 'red');
+    assert.deepEqual(byName.sort(), ['_label', '_mood', '_posint'], 'only array names are looked up');
+    assert.equal(warnings.length, 3, warnings.join('\n'));
+    assert.match(warnings[0], /^TYPE_REPLACED: type public\._mood \(OID 16389\)/);
+    assert.match(warnings[1], /^TYPE_UNKNOWN: type public\._posint \(OID 16402\)/);
+    assert.match(warnings[2], /^TYPE_UNKNOWN: type public\._label \(OID 16403\)/);
   });
 });

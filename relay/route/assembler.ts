@@ -16,14 +16,15 @@
 //   transaction whose commit record directly follows the message still sorts
 //   after it.
 // Both come from the WAL alone, so a re-delivered event has the same id.
-import { type PgoutputMessage } from '../source/pgoutput.js';
+import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, type ChangeEvent, type Op } from './event.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
+import { BACKFILL_PREFIX } from '../ops/backfill.js';
+import { readBackfillChunk } from './backfill-chunk.js';
 import { GAP_PREFIX, gapEvent } from './gap.js';
 import { jsonConverterFor } from '../source/values.js';
 
@@ -143,7 +144,7 @@ export class TransactionAssembler {
    * converters as streamed rows.
    */
   private applyBackfill(content: Buffer, walStart: Lsn): Promise<void> {
-    const chunk = JSON.parse(utf8.decode(content)) as BackfillChunk;
+    const chunk = readBackfillChunk(content);
     return this.catalog.ensure(chunk.types).then(() => {
       const tx = this.requireTx();
       const convert = chunk.types.map((oid) => jsonConverterFor(oid, this.catalog));
@@ -180,9 +181,7 @@ export class TransactionAssembler {
   private relation(relationId: number): RelationDecoder {
     const relation = this.relations.get(relationId);
     if (!relation) {
-      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, {
-        retriable: true, hint: 'walrelay reconnects; PostgreSQL re-sends Relation messages on a new connection',
-      });
+      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, { hint: DECODE_ERROR_HINT });
     }
     return relation;
   }
@@ -211,7 +210,7 @@ export class TransactionAssembler {
   }
 
   private requireTx(): OpenTransaction {
-    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { retriable: true, hint: 'walrelay reconnects and resumes from the last confirmed LSN' });
+    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { hint: DECODE_ERROR_HINT });
     return this.tx;
   }
 }

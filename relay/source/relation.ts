@@ -11,7 +11,7 @@
 // - REPLICA IDENTITY USING INDEX: the index's columns, even when the table
 //   also has a primary key, since a DELETE carries only the index's columns.
 // - REPLICA IDENTITY NOTHING: none (key null).
-import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
+import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
@@ -150,7 +150,7 @@ export class RelationDecoder {
 
   private checkLength(tuple: Tuple): void {
     if (tuple.length !== this.columns.length) {
-      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { retriable: true });
+      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { hint: DECODE_ERROR_HINT });
     }
   }
 }

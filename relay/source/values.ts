@@ -26,6 +26,7 @@
 import type { TypeCatalog } from './type-catalog.js';
 import { joinJsonArray, parseArrayLiteral } from './array-literal.js';
 import { dateToIso, timeToIso, timestampToIso } from './datetime.js';
+import { guarded } from './value-guard.js';
 import { WalrelayError } from '../errors.js';
 
 export type Converter = (text: string) => unknown;
@@ -177,7 +178,7 @@ const JSON_FRAGMENT: Built<JsonConverter> = { special: JSON_BY_OID, text: escape
 
 function build<T>(kind: Built<T>, typeOid: number, catalog: TypeCatalog, depth: number): T {
   const special = kind.special[typeOid];
-  if (special) return special;
+  if (special) return guarded(typeOid, special as (text: string) => unknown) as T;
   const info = catalog.info(typeOid);
   if (!info || depth > 16) return kind.text;
   switch (info.kind) {
