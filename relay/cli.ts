@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // walrelay's command line (contract section 1). Exit codes: 0 success,
 // 2 bad configuration or usage, 1 runtime failure.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from './log.js';
-import { configError, describeError, exitCodeOf } from './errors.js';
+import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
 import { backfillTables } from './ops/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
 import { startRelay } from './ops/daemon.js';
 
+/** package.json sits two folders above dist/relay/cli.js, in a clone and in the installed package. */
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('walrelay')
   .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
+  .version(version, '-v, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -76,11 +81,13 @@ program.command('backfill').description('re-emit the current rows of tables as o
   .option('--chunk-rows <n>', 'rows per chunk (one transaction each)', '1000')
   .option('--state <file>', 'progress file; an interrupted backfill resumes from it', 'walrelay-backfill.json')
   .action(async (tables: string[], options: { config?: string; chunkRows: string; state: string }) => {
-    const config = loadConfig(options.config);
     const chunkRows = Number(options.chunkRows);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw configError(`--chunk-rows: expected a positive integer, got '${options.chunkRows}'`);
     const invalid = tables.filter((table) => !/^[^.\s*]+\.[^.\s*]+$/.test(table));
-    if (invalid.length > 0) throw configError(`tables: expected schema.table names, got ${invalid.join(', ')}`);
+    if (invalid.length > 0) {
+      throw new WalrelayError('USAGE', `argument TABLE ${invalid.map((table) => `'${table}'`).join(', ')}: expected schema.table, e.g. public.${invalid[0]}`, { kind: 'config', hint: 'walrelay backfill -c FILE public.orders [schema.table…]' });
+    }
+    const config = loadConfig(options.config);
     await backfillTables(config, tables, { chunkRows, stateFile: options.state, say: (line) => console.log(line) });
   });
 
@@ -115,7 +122,9 @@ function formatStatus(status: SlotStatus): string {
 
 async function main(): Promise<void> {
   try {
-    await program.parseAsync(process.argv);
+    // `npx walrelay -- --help` and `npm exec walrelay -- --help` pass the `--` on: it only kept npm off the flags.
+    const args = process.argv[2] === '--' ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv;
+    await program.parseAsync(args);
     process.exit(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
