@@ -96,14 +96,31 @@ program.command('demo').description('embedded PostgreSQL, a writer, and a live p
   .action(async (options: { port: string }) => {
     const { runDemo } = await import('./ops/demo.js');
     const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? 'info');
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new WalrelayError('USAGE', `-p ${options.port}: expected a TCP port number`, { kind: 'config' });
+    // Handlers before anything starts: Ctrl-C during start-up also stops and cleans up.
     const controller = new AbortController();
-    const demo = await runDemo({ httpPort: Number(options.port), logger, signal: controller.signal });
+    const interrupted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) {
+        logger.warn('second signal: exiting now');
+        process.exit(1); // the demo's exit hook still stops PostgreSQL and removes its folder
+      }
+      controller.abort(new WalrelayError('DEMO_INTERRUPTED', 'interrupted'));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let demo;
+    try {
+      demo = await runDemo({ httpPort: port, logger, signal: controller.signal });
+    } catch (error) {
+      if (controller.signal.aborted) return; // interrupted while starting: already cleaned up
+      throw error;
+    }
     console.log(`walrelay demo: open ${demo.pageUrl}  (database: ${demo.databaseUrl}; Ctrl-C stops)`);
-    await new Promise<void>((resolve) => {
-      const stop = () => { controller.abort(); demo.stop().then(resolve, resolve); };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await interrupted;
+    await demo.stop();
   });
 
 function formatStatus(status: SlotStatus): string {
