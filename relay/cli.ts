@@ -126,7 +126,7 @@ program.command('demo').description('embedded PostgreSQL, a writer, and a live p
 function formatStatus(status: SlotStatus): string {
   const lines = [
     `slot:                ${status.slot}${status.exists ? '' : ' (missing: run walrelay setup)'}`,
-    `active:              ${status.active}${status.activePid ? ` (pid ${status.activePid})` : ''}`,
+    `active:              ${status.active}${status.activePid ? ` (walsender pid ${status.activePid}, a PostgreSQL process)` : ''}`,
     `confirmed_flush_lsn: ${status.confirmedFlushLsn ?? '-'}`,
     `current wal lsn:     ${status.currentWalLsn}`,
     `lag:                 ${status.lagBytes === null ? '-' : `${status.lagBytes} bytes`}`,

@@ -80,3 +80,82 @@ describe('npx', () => {
     }
   });
 });
+
+describe('running against PostgreSQL 15 and Redis', () => {
+  let postgres: TestPostgres;
+  let redis: TestRedis;
+  let configFile: string;
+  const relays: RelayProcess[] = [];
+  const start = (file = configFile) => { const relay = spawnRelay(file); relays.push(relay); return relay; };
+
+  before(async () => {
+    [postgres, redis] = await Promise.all([startPostgres('pg15'), startRedis()]);
+    await postgres.query('CREATE TABLE t (id int PRIMARY KEY)');
+    configFile = writeConfig({
+      source: { url: postgres.url, tables: ['public.t'] },
+      sinks: [{ type: 'redis', name: 'cache', url: redis.url }],
+      pipeline: { drainTimeoutSeconds: 300 },
+    });
+    const setup = await runCli(['setup', '-c', configFile]);
+    assert.equal(setup.code, 0, setup.stderr);
+  });
+
+  after(async () => {
+    for (const relay of relays) if (relay.child.exitCode === null && relay.child.signalCode === null) relay.signal('SIGKILL');
+    await Promise.all(relays.map((relay) => relay.exited));
+    await Promise.all([postgres?.stop(), redis?.stop()]);
+  });
+
+  it('refuses a busy http.port with a clear error naming http.port, not a raw EADDRINUSE', async () => {
+    const port = await freePort();
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', () => resolve()));
+    try {
+      const file = writeConfig({ source: { url: postgres.url }, sinks: [{ type: 'stdout' }], http: { port } });
+      const result = await runCli(['run', '-c', file]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`HTTP_LISTEN: cannot serve .* on 127\\.0\\.0\\.1:${port}: EADDRINUSE; another process uses port ${port}: set http\\.port`));
+      assert.doesNotMatch(result.stderr, /^\s+at /m);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('a standby says it waits for the slot, names the holder\'s client, and never says "interrupted"', async () => {
+    const primary = start();
+    await primary.waitForLog(/"msg":"streaming"/);
+    const standby = start();
+    await standby.waitForLog(/waiting for the slot; another walrelay holds it/);
+    const line = standby.logs().split('\n').find((entry) => entry.includes('waiting for the slot'))!;
+    assert.match(line, /SLOT_IN_USE/);
+    assert.match(line, /walsender PID \d+ \(a PostgreSQL server process, not walrelay's\) serving walrelay at 127\.0\.0\.1:\d+/);
+    assert.doesNotMatch(standby.logs(), /replication interrupted/);
+    standby.signal('SIGTERM');
+    assert.equal(await standby.exited, 0, standby.logs());
+    primary.signal('SIGTERM');
+    assert.equal(await primary.exited, 0, primary.logs());
+  });
+
+  it('on Ctrl-C with a sink down, says at once which sink holds how many events, for how long, and that Ctrl-C again exits', async () => {
+    const relay = start();
+    await relay.waitForLog(/"msg":"streaming"/);
+    const client = redis.client();
+    try {
+      await postgres.query('INSERT INTO t VALUES (1)');
+      await waitForStreamLength(client, 'walrelay:public.t', 1);
+    } finally {
+      client.disconnect();
+    }
+    await redis.stop();
+    await postgres.query('INSERT INTO t SELECT generate_series(2, 11)');
+    await relay.waitForLog(/sink delivery failed; retrying/);
+    relay.signal('SIGINT');
+    // The drain timeout is 300 s: the notice has to come long before it.
+    await relay.waitForLog(/shutdown: waiting up to 300 s \(pipeline\.drainTimeoutSeconds\) for sink cache to acknowledge \d+ event\(s\) \(not connected\); send the signal again \(Ctrl-C\) to exit now/, 30_000);
+    const waiting = JSON.parse(relay.logs().split('\n').find((entry) => entry.includes('shutdown: waiting'))!).waitingFor;
+    assert.equal(waiting[0].sink, 'cache');
+    assert.ok(waiting[0].events >= 1 && waiting[0].events <= 10, `events waiting: ${waiting[0].events}`);
+    relay.signal('SIGINT');
+    assert.equal(await relay.exited, 1);
+  });
+});

@@ -16,6 +16,7 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -46,6 +47,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
   let streaming = false;
+  let streamedOnce = false;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -107,6 +109,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onClose: (error) => ended(error),
       });
       streaming = true;
+      streamedOnce = true;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -117,8 +120,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       clearInterval(statusTimer);
       if (stopping) {
         session.closeIntake();
-        // Deliver what was already received, confirm it, then close.
+        // Deliver what was already received, confirm it, then close. Say at once what a down sink makes us wait for.
+        const sinkDown = routes.some((route) => route.unacknowledged > 0 && !route.sink.isReady());
+        const notice = setTimeout(() => announceDrainWait(routes, config.pipeline.drainTimeoutSeconds, logger), sinkDown ? 0 : 1000);
         const drained = await session.drain(Date.now() + config.pipeline.drainTimeoutSeconds * 1000);
+        clearTimeout(notice);
         if (!drained) logger.warn('shutdown: sinks did not acknowledge everything in time; unconfirmed changes will be re-sent on restart');
         current.sendStatus(checkpoint.confirmed);
         logger.info({ confirmed: formatLsn(checkpoint.confirmed) }, 'stopped streaming');
@@ -130,12 +136,24 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   async function supervise(): Promise<void> {
     let backoff = 500;
+    let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
       if (failure && !failure.retriable) throw failure;
-      logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+      if (failure?.code === 'SLOT_IN_USE') {
+        // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
+        const holder = await findSlotHolder(config).catch(() => null);
+        logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
+          'waiting for the slot; another walrelay holds it');
+        waitingLogged = true;
+      } else {
+        waitingLogged = false;
+        logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, streamedOnce
+          ? 'replication interrupted; resuming from the confirmed LSN'
+          : 'replication could not start; trying again');
+      }
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
@@ -174,4 +192,14 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
     done,
   };
+}
+
+/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
+function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
+  const waiting = routes.filter((route) => route.unacknowledged > 0)
+    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
+  if (waiting.length === 0) return;
+  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
+  logger.warn({ waitingFor: waiting, timeoutSeconds },
+    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

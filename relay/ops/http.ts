@@ -1,6 +1,7 @@
 // GET /healthz (alive), /readyz (streaming and every sink connected), /metrics.
 import { createServer, type Server } from 'node:http';
 import type { Metrics } from './metrics.js';
+import { WalrelayError } from '../errors.js';
 
 export interface Readiness {
   ready(): { ready: boolean; reasons: string[] };
@@ -23,7 +24,11 @@ export async function startHttp(host: string, port: number, metrics: Metrics, re
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new WalrelayError('HTTP_LISTEN', `cannot serve /healthz, /readyz and /metrics on ${host}:${port}: ${error.code ?? error.message}`, {
+      hint: error.code === 'EADDRINUSE' ? `another process uses port ${port}: set http.port (or WALRELAY_HTTP__PORT) to a free port`
+        : error.code === 'EADDRNOTAVAIL' ? `no interface has address ${host}: correct http.host` : 'check http.host and http.port',
+      cause: error,
+    })));
     server.listen(port, host, () => resolve());
   });
   return server;
