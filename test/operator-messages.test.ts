@@ -121,11 +121,18 @@ describe('running against PostgreSQL 15 and Redis', () => {
     }
   });
 
-  it('a standby says it waits for the slot, names the holder\'s client, and never says "interrupted"', async () => {
-    const primary = start();
+  it('a standby says it waits for the slot, names the holder\'s client, never says "interrupted", and is ready only as a standby', async () => {
+    const [primaryPort, standbyPort] = [await freePort(), await freePort()];
+    const withHttp = (port: number) => writeConfig({ ...JSON.parse(readFileSync(configFile, 'utf8')), http: { port } });
+    const readyz = async (port: number, query = '') => (await fetch(`http://127.0.0.1:${port}/readyz${query}`)).status;
+    const primary = start(withHttp(primaryPort));
     await primary.waitForLog(/"msg":"streaming"/);
-    const standby = start();
+    const standby = start(withHttp(standbyPort));
     await standby.waitForLog(/waiting for the slot; another walrelay holds it/);
+    await waitFor(async () => (await readyz(standbyPort, '?standby=ok')) === 200, { what: 'the standby to be ready as a standby' });
+    assert.equal(await readyz(standbyPort), 503, 'not streaming: not ready for /readyz');
+    assert.equal(await readyz(primaryPort), 200);
+    assert.equal(await readyz(primaryPort, '?standby=ok'), 200);
     const line = standby.logs().split('\n').find((entry) => entry.includes('waiting for the slot'))!;
     assert.match(line, /SLOT_IN_USE/);
     assert.match(line, /walsender PID \d+ \(a PostgreSQL server process, not walrelay's\) serving walrelay at 127\.0\.0\.1:\d+/);

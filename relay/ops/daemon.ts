@@ -48,6 +48,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let pipeline: Pipeline | null = null;
   let streaming = false;
   let streamedOnce = false;
+  /** Another instance holds the slot: this one is a hot standby. */
+  let waitingForSlot = false;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -61,9 +63,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push('replication is not streaming');
+        if (!streaming) reasons.push(waitingForSlot ? 'hot standby: waiting for the slot, which another walrelay holds' : 'replication is not streaming');
         for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
-        return { ready: reasons.length === 0, reasons };
+        return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
     });
   }
@@ -110,6 +112,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       });
       streaming = true;
       streamedOnce = true;
+      waitingForSlot = false;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -142,7 +145,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
       if (failure && !failure.retriable) throw failure;
-      if (failure?.code === 'SLOT_IN_USE') {
+      waitingForSlot = failure?.code === 'SLOT_IN_USE';
+      if (waitingForSlot) {
         // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
         const holder = await findSlotHolder(config).catch(() => null);
         logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
