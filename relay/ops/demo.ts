@@ -33,6 +33,9 @@ const SCHEMA = `
   CREATE TABLE orders (
     id bigserial PRIMARY KEY, customer_id int REFERENCES customers (id), status text NOT NULL DEFAULT 'new',
     total numeric(10,2) NOT NULL, items int NOT NULL, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
+  -- The old row in update events, so that the page can show what changed (status: paid -> packed).
+  ALTER TABLE orders REPLICA IDENTITY FULL;
+  ALTER TABLE products REPLICA IDENTITY FULL;
   INSERT INTO customers (name, city) VALUES
     ('Ada Lovelace', 'London'), ('Grace Hopper', 'New York'), ('Alan Turing', 'Manchester'), ('Edsger Dijkstra', 'Amsterdam'),
     ('Barbara Liskov', 'Boston'), ('Donald Knuth', 'Stanford'), ('Margaret Hamilton', 'Cambridge'), ('Ken Thompson', 'Murray Hill');
