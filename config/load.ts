@@ -132,7 +132,7 @@ function formatIssue(issue: z.core.$ZodIssue, document: unknown, origin: { raw: 
   const where = formatPath(issue.path);
   // A value that came from the environment is named by its variable too: the file does not hold it.
   const variable = variableFor(issue.path, origin.fromEnvironment, origin.raw);
-  const label = (path: string) => (variable ? `${variable} (${path})` : path);
+  const label = (path: string) => (variable ? `${variable} sets ${path}` : path);
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeysAt(configSchema, issue.path, document);
     return issue.keys.map((key) => {
@@ -141,7 +141,7 @@ function formatIssue(issue: z.core.$ZodIssue, document: unknown, origin: { raw: 
       const suggestion = closest(key, known);
       if (variable) {
         const instead = suggestion ? `; did you mean ${variableName([...issue.path, suggestion])}?` : '; WALRELAY_* variables override configuration keys: unset it or correct its name';
-        return `${variable} (${path}): unknown key${instead}`;
+        return `${variable} sets ${path}: unknown key${instead}`;
       }
       return `${path}: unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
     }).join('; ');

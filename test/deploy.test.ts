@@ -114,3 +114,13 @@ describe('deploy files', () => {
     for (const panel of dashboard.panels) assert.ok(panel.targets.length > 0 && panel.targets.every((target: any) => /walrelay_/.test(target.expr)), panel.title);
   });
 });
+
+describe('README', () => {
+  it('links only files that exist in the clone (no ../shared), and says which package, not "the card\'s"', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    assert.doesNotMatch(readme, /\.\.\/shared/);
+    assert.doesNotMatch(readme, /the card's/i);
+    const targets = [...readme.matchAll(/\]\((?!https?:|#|mailto:)([^)\s]+)\)/g)].map((match) => match[1].split('#')[0]);
+    for (const target of targets) assert.ok(statSync(resolve(target), { throwIfNoEntry: false }), `README links ${target}, which is not in the clone`);
+  });
+});

