@@ -204,6 +204,8 @@ function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number,
     .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
   if (waiting.length === 0) return;
   const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
-  logger.warn({ waitingFor: waiting, timeoutSeconds },
+  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
+  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
+  logger[level]({ waitingFor: waiting, timeoutSeconds },
     `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

@@ -100,7 +100,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
 async function checkPortFree(port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const server = createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new WalrelayError('DEMO_PORT_IN_USE', `port ${port} on 127.0.0.1 is in use (${error.code})`, {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new WalrelayError('DEMO_PORT_IN_USE', error.code === 'EADDRINUSE' ? `port ${port} on 127.0.0.1 is in use` : `cannot listen on 127.0.0.1:${port} (${error.code})`, {
       kind: 'config',
       hint: `choose another port for the demo page: npm run demo -- -p ${port === 8081 ? 8082 : 8081} (or walrelay demo -p ${port === 8081 ? 8082 : 8081})`,
     })));
