@@ -3,20 +3,25 @@
 // `stream` instead of leaving the operator to read the reference.
 import type { z } from 'zod';
 
-/** Levenshtein distance, case-insensitive (a key typed in the wrong case is a near miss too). */
+/**
+ * Edit distance with swapped neighbours counting as one edit (`prot` is one
+ * edit from `port`), case-insensitive (a key typed in the wrong case is a near miss too).
+ */
 export function editDistance(a: string, b: string): number {
   const left = a.toLowerCase();
   const right = b.toLowerCase();
-  let previous = Array.from({ length: right.length + 1 }, (_, i) => i);
+  const rows: number[][] = [Array.from({ length: right.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= left.length; i++) {
-    const current = [i];
+    const row = [i];
     for (let j = 1; j <= right.length; j++) {
-      const substitution = previous[j - 1] + (left[i - 1] === right[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
+      const cost = left[i - 1] === right[j - 1] ? 0 : 1;
+      let best = Math.min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && left[i - 1] === right[j - 2] && left[i - 2] === right[j - 1]) best = Math.min(best, rows[i - 2][j - 2] + 1);
+      row.push(best);
     }
-    previous = current;
+    rows.push(row);
   }
-  return previous[right.length];
+  return rows[left.length][right.length];
 }
 
 /** The closest candidate, when it is close enough to be a typo (at most a third of the word, at least 1). */

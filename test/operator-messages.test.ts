@@ -34,10 +34,11 @@ describe('configuration messages', () => {
   });
 
   it('suggests the key meant for a typo, also inside a sink of a given type', async () => {
-    const file = writeConfig({ sorce: base.source, sinks: [{ type: 'redis', stram: 'x' }] });
+    const file = writeConfig({ sorce: base.source, sinks: [{ type: 'redis', stram: 'x' }], http: { port: 9187, hsot: '0.0.0.0' } });
     const result = await runCli(['validate', '-c', file]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /sorce: unknown key; did you mean source\?/);
+    assert.match(result.stderr, /http\.hsot: unknown key; did you mean host\?/);
     assert.match(result.stderr, /sinks\[0\]\.stram: unknown key; did you mean stream\?/);
     const far = await runCli(['validate', '-c', writeConfig({ ...base, colour: 'blue' })]);
     assert.match(far.stderr, /colour: unknown key/);
