@@ -71,7 +71,8 @@ export const stdoutSinkSchema = z.strictObject({
 
 const websocketAuth = z.union([
   z.literal('none'),
-  z.strictObject({ jwtSecret: z.string().min(1) }),
+  // HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2); a short one is guessable offline.
+  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }) }),
   z.strictObject({ jwksUrl: z.string().url() }),
   z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256') }),
 ], { error: 'expected auth: none, or an object with jwtSecret, jwksUrl or publicKey' });

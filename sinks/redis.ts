@@ -19,6 +19,9 @@ export class RedisSink implements Sink {
   private readonly streams: NameTemplate;
   private closed = false;
   private failing = false;
+  private writes = 0;
+  private probing = false;
+  private lastProbe = 0;
 
   constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger) {
     this.name = config.name ?? `redis#${index}`;
@@ -37,7 +40,23 @@ export class RedisSink implements Sink {
   }
 
   isReady(): boolean {
+    if (!this.connection.connected && this.writes === 0) this.probe();
     return this.connection.connected && !this.failing;
+  }
+
+  /**
+   * An idle sink whose Redis went away would otherwise stay "not ready" (and
+   * alerting) until the next event, long after Redis is back: reconnect with
+   * a PING, at most once a second, when no write is using the connection.
+   */
+  private probe(): void {
+    if (this.closed || this.probing || Date.now() - this.lastProbe < 1000) return;
+    this.probing = true;
+    this.lastProbe = Date.now();
+    this.connection.exec(encodeCommand(['PING']), 1).then(
+      () => { if (this.writes === 0) this.failing = false; },
+      () => { this.failing = true; },
+    ).finally(() => { this.probing = false; });
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
@@ -46,14 +65,25 @@ export class RedisSink implements Sink {
     // then die young instead of being promoted into the old generation.
     const payload = this.encode(events);
     const count = events.length;
-    await deliverWithRetry(() => this.connection.exec(payload, count), {
-      sink: this.name,
-      logger: this.logger,
-      isClosed: () => this.closed,
-      permanent: permanentRedisError,
-      onFailure: () => { this.failing = true; },
-      onSuccess: () => { this.failing = false; },
-    });
+    await this.probeDone();
+    this.writes++;
+    try {
+      await deliverWithRetry(() => this.connection.exec(payload, count), {
+        sink: this.name,
+        logger: this.logger,
+        isClosed: () => this.closed,
+        permanent: permanentRedisError,
+        onFailure: () => { this.failing = true; },
+        onSuccess: () => { this.failing = false; },
+      });
+    } finally {
+      this.writes--;
+    }
+  }
+
+  /** The connection carries one exchange at a time: a write waits for a probe's PING. */
+  private async probeDone(): Promise<void> {
+    while (this.probing) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 
   /** One XADD per event, as a single pipelined RESP payload. */

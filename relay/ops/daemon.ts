@@ -19,6 +19,7 @@ import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
 import { coverageWarnings } from './coverage.js';
+import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -62,6 +63,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let lastCheckpoint: Checkpoint | null = null;
   let resnapshotting = false;
   let streaming = false;
+  let streamedOnce = false;
+  /** Another instance holds the slot: this one is a hot standby. */
+  let waitingForSlot = false;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -75,9 +79,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push('replication is not streaming');
+        if (!streaming) reasons.push(waitingForSlot ? 'hot standby: waiting for the slot, which another walrelay holds' : 'replication is not streaming');
         for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
-        return { ready: reasons.length === 0, reasons };
+        return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
     });
   }
@@ -126,6 +130,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onClose: (error) => ended(error),
       });
       streaming = true;
+      streamedOnce = true;
+      waitingForSlot = false;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -136,8 +142,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       clearInterval(statusTimer);
       if (stopping) {
         session.closeIntake();
-        // Deliver what was already received, confirm it, then close.
+        // Deliver what was already received, confirm it, then close. Say at once what a down sink makes us wait for.
+        const sinkDown = routes.some((route) => route.unacknowledged > 0 && !route.sink.isReady());
+        const notice = setTimeout(() => announceDrainWait(routes, config.pipeline.drainTimeoutSeconds, logger), sinkDown ? 0 : 1000);
         const drained = await session.drain(Date.now() + config.pipeline.drainTimeoutSeconds * 1000);
+        clearTimeout(notice);
         if (!drained) logger.warn('shutdown: sinks did not acknowledge everything in time; unconfirmed changes will be re-sent on restart');
         current.sendStatus(checkpoint.confirmed);
         logger.info({ confirmed: formatLsn(checkpoint.confirmed) }, 'stopped streaming');
@@ -149,6 +158,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   async function supervise(): Promise<void> {
     let backoff = 500;
+    let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
@@ -164,7 +174,19 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
       } else {
         if (failure && !failure.retriable) throw failure;
-        logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+        waitingForSlot = failure?.code === 'SLOT_IN_USE';
+        if (waitingForSlot) {
+          // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
+          const holder = await findSlotHolder(config).catch(() => null);
+          logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
+            'waiting for the slot; another walrelay holds it');
+          waitingLogged = true;
+        } else {
+          waitingLogged = false;
+          logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, streamedOnce
+            ? 'replication interrupted; resuming from the confirmed LSN'
+            : 'replication could not start; trying again');
+        }
       }
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
@@ -224,4 +246,16 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
     done,
   };
+}
+
+/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
+function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
+  const waiting = routes.filter((route) => route.unacknowledged > 0)
+    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
+  if (waiting.length === 0) return;
+  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
+  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
+  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
+  logger[level]({ waitingFor: waiting, timeoutSeconds },
+    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

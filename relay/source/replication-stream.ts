@@ -177,7 +177,7 @@ export function classifyStreamError(error: Error & { code?: string }, options?: 
     return new WalrelayError('PUBLICATION_MISSING', message, { hint: 'run "walrelay setup" to create the publication', cause: error });
   }
   if (error.code === '55006' || /is active for PID/.test(message)) {
-    return new WalrelayError('SLOT_IN_USE', message, { retriable: true, hint: 'another walrelay (or consumer) holds the slot; this instance waits as a standby until it is released', cause: error });
+    return new WalrelayError('SLOT_IN_USE', message, { retriable: true, hint: 'another walrelay (or consumer) holds the slot (the PID is the PostgreSQL walsender serving it, not a walrelay process; pg_stat_replication shows its client); this instance waits as a standby until it is released', cause: error });
   }
   if (/can no longer get changes|has been invalidated|wal_status.*lost|requested WAL segment .* has already been removed/.test(message)) {
     return new WalrelayError('SLOT_LOST', message, { hint: 'the slot lost WAL it needed (max_slot_wal_keep_size); data was lost upstream: drop and recreate the slot with "walrelay teardown" and "walrelay setup", then backfill', cause: error });
