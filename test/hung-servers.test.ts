@@ -80,28 +80,42 @@ describe('hung servers are noticed, reported and survived', () => {
     await Promise.all([pg15?.stop(), pg18?.stop(), redis?.stop(), kafka?.stop()]);
   });
 
-  it('notices a Redis stopped with SIGSTOP, confirms nothing while it hangs, and delivers everything after SIGCONT (PostgreSQL 15)', async () => {
+  it('notices a Redis stopped with SIGSTOP, idle or busy, confirms nothing while it hangs, and delivers everything after SIGCONT (PostgreSQL 15)', async () => {
     await pg15.query('CREATE TABLE hung_redis (id int PRIMARY KEY, note text)');
     const { relay, httpPort } = await startRelayOn(pg15, pg15.url, [{ type: 'redis', url: redis.url, timeoutSeconds: TIMEOUT_SECONDS }]);
     relays.push(relay);
-    const writer = startRowWriter(pg15.url, 'hung_redis');
-    await waitForStreamLength(client, 'walrelay:public.hung_redis', 200);
+    const timeoutWarnings = () => warnings(relay, /sinks\[0\]\.timeoutSeconds/);
     assert.equal((await readiness(httpPort)).status, 200);
 
+    // Idle: nothing to write, yet a hung Redis must not look ready.
     redis.freeze();
-    await relay.waitForLog(/"level":40[^\n]*sinks\[0\]\.timeoutSeconds/, NOTICE_WITHIN_MS);
-    const [warning] = warnings(relay, /sinks\[0\]\.timeoutSeconds/);
-    assert.match(warning, new RegExp(`127\\.0\\.0\\.1:${redis.port}`), 'the warning names the server');
-    const state = await readiness(httpPort);
-    assert.equal(state.status, 503);
-    assert.match(state.reasons.join('; '), /redis#0.*did not answer/);
+    try {
+      await relay.waitForLog(/"level":40[^\n]*sinks\[0\]\.timeoutSeconds/, NOTICE_WITHIN_MS);
+      assert.match(timeoutWarnings()[0], new RegExp(`127\\.0\\.0\\.1:${redis.port}`), 'the warning names the server');
+      const state = await readiness(httpPort);
+      assert.equal(state.status, 503);
+      assert.match(state.reasons.join('; '), /redis#0.*did not answer/);
+    } finally {
+      redis.thaw();
+    }
+    await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after SIGCONT', timeoutMs: 30_000 });
 
-    // From the first timeout on, nothing Redis said can still arrive: the slot must stay where it is.
-    const confirmedAtNotice = await confirmedFlush(pg15);
-    await waitFor(() => warnings(relay, /sinks\[0\]\.timeoutSeconds/).length >= 2, { what: 'the retry to time out as well', timeoutMs: NOTICE_WITHIN_MS * 2 });
-    assert.equal(await confirmedFlush(pg15), confirmedAtNotice, 'the slot was confirmed while Redis acknowledged nothing');
-
-    redis.thaw();
+    // Busy: a writer commits all along.
+    const writer = startRowWriter(pg15.url, 'hung_redis');
+    await waitForStreamLength(client, 'walrelay:public.hung_redis', 200);
+    const warningsBefore = timeoutWarnings().length;
+    let confirmedAtNotice: bigint;
+    redis.freeze();
+    try {
+      await waitFor(() => timeoutWarnings().length > warningsBefore, { what: 'a warning about the hung Redis', timeoutMs: NOTICE_WITHIN_MS });
+      assert.equal((await readiness(httpPort)).status, 503);
+      // From the first timeout on, nothing Redis said can still arrive: the slot must stay where it is.
+      confirmedAtNotice = await confirmedFlush(pg15);
+      await waitFor(() => timeoutWarnings().length > warningsBefore + 1, { what: 'the retry to time out as well', timeoutMs: NOTICE_WITHIN_MS * 2 });
+      assert.equal(await confirmedFlush(pg15), confirmedAtNotice, 'the slot was confirmed while Redis acknowledged nothing');
+    } finally {
+      redis.thaw();
+    }
     await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after SIGCONT', timeoutMs: 60_000 });
     await waitFor(async () => await confirmedFlush(pg15) > confirmedAtNotice, { what: 'the slot to advance after SIGCONT', timeoutMs: 60_000 });
     const acknowledged = await writer.stop();
@@ -123,14 +137,16 @@ describe('hung servers are noticed, reported and survived', () => {
     await waitForStreamLength(client, 'partition:partitioned_away', 200);
 
     proxy.pause();
-    await relay.waitForLog(/"level":40[^\n]*REPLICATION_TIMEOUT[^\n]*source\.timeoutSeconds/, NOTICE_WITHIN_MS);
-    const state = await readiness(httpPort);
-    assert.equal(state.status, 503);
-    assert.match(state.reasons.join('; '), /replication is not streaming.*REPLICATION_TIMEOUT/);
-    // Reconnecting while the partition lasts must not hang either: each attempt gives up and is retried.
-    await waitFor(() => warnings(relay, /replication interrupted/).length >= 2, { what: 'a second reconnect attempt to fail during the partition', timeoutMs: NOTICE_WITHIN_MS * 2 });
-
-    proxy.resume();
+    try {
+      await relay.waitForLog(/"level":40[^\n]*REPLICATION_TIMEOUT[^\n]*source\.timeoutSeconds/, NOTICE_WITHIN_MS);
+      const state = await readiness(httpPort);
+      assert.equal(state.status, 503);
+      assert.match(state.reasons.join('; '), /replication is not streaming.*REPLICATION_TIMEOUT/);
+      // Reconnecting while the partition lasts must not hang either: each attempt gives up and is retried.
+      await waitFor(() => warnings(relay, /replication interrupted/).length >= 2, { what: 'a second reconnect attempt to fail during the partition', timeoutMs: NOTICE_WITHIN_MS * 2 });
+    } finally {
+      proxy.resume();
+    }
     await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after the partition healed', timeoutMs: 60_000 });
     const acknowledged = await writer.stop();
     const committed = await committedIds((sql) => pg18.query(sql), 'partitioned_away');
@@ -154,13 +170,16 @@ describe('hung servers are noticed, reported and survived', () => {
     await readTopic(kafka.brokers, 'hung.hung_kafka', (rows) => rows.ids.size >= 200);
 
     kafka.freeze();
-    await relay.waitForLog(/"level":40[^\n]*sinks\[0\]\.timeoutSeconds/, NOTICE_WITHIN_MS);
-    const state = await readiness(httpPort);
-    assert.equal(state.status, 503);
-    assert.match(state.reasons.join('; '), /kafka#0/);
-    const confirmedAtNotice = await confirmedFlush(pg18);
-
-    kafka.thaw();
+    let confirmedAtNotice: bigint;
+    try {
+      await relay.waitForLog(/"level":40[^\n]*sinks\[0\]\.timeoutSeconds/, NOTICE_WITHIN_MS);
+      const state = await readiness(httpPort);
+      assert.equal(state.status, 503);
+      assert.match(state.reasons.join('; '), /kafka#0/);
+      confirmedAtNotice = await confirmedFlush(pg18);
+    } finally {
+      kafka.thaw();
+    }
     await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after SIGCONT', timeoutMs: 90_000 });
     await waitFor(async () => await confirmedFlush(pg18) > confirmedAtNotice, { what: 'the slot to advance after SIGCONT', timeoutMs: 60_000 });
     await writer.stop();
