@@ -34,7 +34,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const metrics = new Metrics();
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
-  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
+  const timeoutMs = config.source.timeoutSeconds * 1000;
+  // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
+  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
 
   await withSourceClient(config, async (client) => {
@@ -46,6 +48,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
   let streaming = false;
+  /** Why the last replication session ended, for /readyz while not streaming. */
+  let replicationProblem: string | null = null;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -59,8 +63,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push('replication is not streaming');
-        for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
+        if (!streaming) reasons.push(replicationProblem ? `replication is not streaming: ${replicationProblem}` : 'replication is not streaming');
+        for (const sink of sinks) {
+          if (sink.isReady()) continue;
+          const why = sink.notReadyReason?.();
+          reasons.push(why ? `sink ${sink.name} is not connected: ${why}` : `sink ${sink.name} is not connected`);
+        }
         return { ready: reasons.length === 0, reasons };
       },
     });
@@ -83,9 +91,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
-    const slot = await withSourceClient(config, (client) => checkSlot(client, config.source.slot));
+    const slot = await readSlot();
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    const current = new ReplicationStream(config.source.url);
+    const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
@@ -106,7 +114,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onKeepalive: (message) => session.onKeepalive(message),
         onClose: (error) => ended(error),
       });
+      current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
       streaming = true;
+      replicationProblem = null;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -128,6 +138,28 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
   }
 
+  /** The slot's state, read over the pool: its timeouts keep a hung server from stalling the supervisor. */
+  async function readSlot(): Promise<{ confirmedFlushLsn: string | null }> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
+        retriable: true, cause: error,
+        hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
+      });
+    }
+    let failure: Error | undefined;
+    try {
+      return await checkSlot(client, config.source.slot);
+    } catch (error) {
+      failure = error as Error;
+      throw error;
+    } finally {
+      client.release(failure); // a failed connection is not reused
+    }
+  }
+
   async function supervise(): Promise<void> {
     let backoff = 500;
     while (!stopping) {
@@ -135,6 +167,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
       if (failure && !failure.retriable) throw failure;
+      replicationProblem = failure ? describeError(failure) : 'the connection ended';
       logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);

@@ -11,7 +11,7 @@ import { quoteIdent, quoteQualified, redact } from './sql.js';
 const CREATED_BY = 'created by walrelay';
 
 export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin' });
+  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin', connectionTimeoutMillis: config.source.timeoutSeconds * 1000 });
   try {
     await client.connect();
   } catch (error) {
