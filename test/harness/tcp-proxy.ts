@@ -9,8 +9,6 @@ import { freePort } from './ports.js';
 
 export interface TcpProxy {
   port: number;
-  /** Connections currently open through the proxy (both sides up). */
-  readonly connections: number;
   pause(): void;
   resume(): void;
   cut(): void;
@@ -73,11 +71,6 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
 
   return {
     port,
-    get connections() {
-      let count = 0;
-      for (const pair of pairs) if (pair.server && !pair.client.destroyed && !pair.server.destroyed) count++;
-      return count;
-    },
     pause() {
       paused = true;
       for (const pair of pairs) {
