@@ -127,6 +127,10 @@ export const configSchema = z.strictObject({
     inFlightBatches: positiveInt.default(2),
     drainTimeoutSeconds: z.number().positive().default(30),
   }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
+  backfill: z.strictObject({
+    /** Progress of `walrelay backfill`; relative paths are relative to the configuration file. */
+    stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json'),
+  }).default({ stateFile: 'walrelay-backfill.json' }),
   http: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: port,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // walrelay's command line (contract section 1). Exit codes: 0 success,
 // 2 bad configuration or usage, 1 runtime failure.
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -9,6 +10,8 @@ import { configError, describeError, exitCodeOf } from './errors.js';
 import { backfillTables } from './ops/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
 import { startRelay } from './ops/daemon.js';
+import { privilegeSql } from './ops/print-sql.js';
+import { checkAgainstSource } from './ops/coverage.js';
 
 const program = new Command('walrelay')
   .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
@@ -40,8 +43,13 @@ program.command('run').description('stream changes to every configured sink unti
 
 program.command('setup').description('create the publication and slot if missing (idempotent) and check the server')
   .option(...configOption)
-  .action(async (options: { config?: string }) => {
+  .option('--print-sql', 'print the SQL a superuser runs so that a least-privilege role can use walrelay; connects to nothing')
+  .action(async (options: { config?: string; printSql?: boolean }) => {
     const config = loadConfig(options.config);
+    if (options.printSql) {
+      console.log(privilegeSql(config));
+      return;
+    }
     const logger = createLogger('warn');
     await setupReplication(config, logger, (line) => console.log(line));
   });
@@ -65,23 +73,30 @@ program.command('teardown').description('drop the slot, and the publication if w
 
 program.command('validate').description('check the configuration file only')
   .option(...configOption)
-  .action((options: { config?: string }) => {
+  .action(async (options: { config?: string }) => {
     const config: Config = loadConfig(options.config);
     console.log(`configuration is valid: ${config.sinks.length} sink(s): ${config.sinks.map((sink) => sink.type).join(', ')}`);
+    // Against the database too, when it answers: patterns and tables that match nothing.
+    const source = await checkAgainstSource(config);
+    if (!source.reached) console.log(`note: tables and patterns not checked against PostgreSQL (${source.reason})`);
+    else for (const warning of source.warnings) console.log(`warning: ${warning}`);
   });
 
 program.command('backfill').description('re-emit the current rows of tables as op "read" while streaming goes on (no table lock, resumable)')
   .argument('<tables...>', 'schema.table names')
   .option(...configOption)
   .option('--chunk-rows <n>', 'rows per chunk (one transaction each)', '1000')
-  .option('--state <file>', 'progress file; an interrupted backfill resumes from it', 'walrelay-backfill.json')
-  .action(async (tables: string[], options: { config?: string; chunkRows: string; state: string }) => {
+  .option('--state <file>', 'progress file; an interrupted backfill resumes from it (default: backfill.stateFile, next to the configuration file)')
+  .option('--restart', 'backfill the tables from the start, even those the progress file marks as done')
+  .action(async (tables: string[], options: { config?: string; chunkRows: string; state?: string; restart?: boolean }) => {
     const config = loadConfig(options.config);
     const chunkRows = Number(options.chunkRows);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw configError(`--chunk-rows: expected a positive integer, got '${options.chunkRows}'`);
     const invalid = tables.filter((table) => !/^[^.\s*]+\.[^.\s*]+$/.test(table));
     if (invalid.length > 0) throw configError(`tables: expected schema.table names, got ${invalid.join(', ')}`);
-    await backfillTables(config, tables, { chunkRows, stateFile: options.state, say: (line) => console.log(line) });
+    const configFile = options.config ?? process.env.WALRELAY_CONFIG ?? '.';
+    const stateFile = options.state ?? resolve(dirname(configFile), config.backfill.stateFile);
+    await backfillTables(config, tables, { chunkRows, stateFile, restart: options.restart, say: (line) => console.log(line) });
   });
 
 program.command('demo').description('embedded PostgreSQL, a writer, and a live page at http://127.0.0.1:8080')

@@ -2,7 +2,7 @@
 // concurrent writes (the newest event per key always carries the newest row).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -73,7 +73,7 @@ describe('backfill (PostgreSQL 15)', () => {
     await writer;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /public\.accounts: 2500 rows, done/);
-    assert.equal(JSON.parse(readFileSync(state, 'utf8'))['public.accounts'].done, true);
+    assert.deepEqual(Object.values(JSON.parse(readFileSync(state, 'utf8')).tables).map((progress: any) => [progress.table, progress.done]), [['public.accounts', true]]);
 
     const truth = new Map<number, string>((await pgServer.query('SELECT id, balance::text AS balance FROM accounts')).map((row: any) => [row.id, row.balance]));
     await waitForStreamLength(client, 'walrelay:public.accounts', 2500);
@@ -100,5 +100,86 @@ describe('backfill (PostgreSQL 15)', () => {
     const result = await runCli(['backfill', '-c', configFile, '--state', join(tmpdir(), `none-${process.pid}.json`), 'public.nope']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /public\.nope does not exist/);
+  });
+});
+
+describe('backfill progress is kept per database and table, next to the configuration (PostgreSQL 15 and 18)', () => {
+  let first: TestPostgres;
+  let second: TestPostgres;
+  let dir: string;
+
+  before(async () => {
+    [first, second] = await Promise.all([startPostgres('pg15'), startPostgres('pg18')]);
+    await first.query(`CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3); CREATE TABLE other (id int PRIMARY KEY); CREATE PUBLICATION walrelay FOR TABLE t`);
+    await second.query(`CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 5)`);
+    dir = mkdtempSync(join(tmpdir(), 'walrelay-state-'));
+  });
+
+  after(async () => {
+    await Promise.all([first?.stop(), second?.stop()]);
+  });
+
+  const configIn = (server: TestPostgres, name: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, JSON.stringify({ source: { url: server.url }, sinks: [{ type: 'stdout' }] }));
+    return file;
+  };
+
+  it('does not skip the same table name in another database, and says why it skips a finished one', async () => {
+    const configA = configIn(first, 'a.json');
+    const configB = configIn(second, 'b.json');
+    const a = await runCli(['backfill', '-c', configA, 'public.t']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /public\.t: 3 rows, done/);
+    assert.ok(existsSync(join(dir, 'walrelay-backfill.json')), 'state file next to the configuration file');
+    assert.ok(!existsSync(join(process.cwd(), 'walrelay-backfill.json')), 'nothing written to the working folder');
+
+    const b = await runCli(['backfill', '-c', configB, 'public.t']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, /public\.t: 5 rows, done/, 'another database: not skipped');
+    assert.match(b.stdout, /progress for a table of this name in another database/);
+
+    const again = await runCli(['backfill', '-c', configA, 'public.t']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /public\.t: skipped: already backfilled \(3 rows, finished .*\) .*--restart/);
+    assert.doesNotMatch(again.stdout, /rows, done/);
+
+    const forced = await runCli(['backfill', '-c', configA, '--restart', 'public.t']);
+    assert.match(forced.stdout, /public\.t: 3 rows, done/);
+  });
+
+  it('backfills a table again after it was dropped and created anew', async () => {
+    await first.query(`DROP TABLE t; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 4); ALTER PUBLICATION walrelay ADD TABLE t`);
+    const result = await runCli(['backfill', '-c', join(dir, 'a.json'), 'public.t']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /public\.t: 4 rows, done/);
+  });
+
+  it('keeps the state where backfill.stateFile says, relative to the configuration file', async () => {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ source: { url: first.url }, sinks: [{ type: 'stdout' }], backfill: { stateFile: 'state/progress.json' } }));
+    const result = await runCli(['backfill', '-c', file, 'public.t']);
+    assert.equal(result.code, 0, result.stderr);
+    const state = JSON.parse(readFileSync(join(dir, 'state', 'progress.json'), 'utf8'));
+    const [key] = Object.keys(state.tables);
+    const oid = (await first.query(`SELECT 'public.t'::regclass::oid::int AS oid`))[0].oid;
+    const sysid = (await first.query('SELECT system_identifier::text AS id FROM pg_control_system()'))[0].id;
+    assert.equal(key, `${sysid}/postgres/walrelay/${oid}`);
+  });
+
+  it('ignores a progress file of the old format (keyed by table name only), saying so', async () => {
+    const file = join(dir, 'old.json');
+    writeFileSync(file, JSON.stringify({ source: { url: first.url }, sinks: [{ type: 'stdout' }], backfill: { stateFile: 'old-state.json' } }));
+    writeFileSync(join(dir, 'old-state.json'), JSON.stringify({ 'public.t': { after: null, rows: 100000, done: true } }));
+    const result = await runCli(['backfill', '-c', file, 'public.t']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /old-state\.json: written by an older walrelay .*ignoring it and starting over/);
+    assert.match(result.stdout, /public\.t: 4 rows, done/);
+  });
+
+  it('warns when a backfilled table is not in the publication', async () => {
+    const result = await runCli(['backfill', '-c', join(dir, 'a.json'), 'public.other']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /warning: public\.other is not in publication walrelay: .*later changes will not arrive/);
   });
 });

@@ -6,7 +6,7 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { writeConfig, runCli } from './harness/relay.js';
 
 describe('configuration errors exit 2 and name the key path', () => {
-  const base = { source: { url: 'postgres://u@127.0.0.1:5432/app' }, sinks: [{ type: 'stdout' }] };
+  const base = { source: { url: 'postgres://u@127.0.0.1:1/app' }, sinks: [{ type: 'stdout' }] };
 
   it('accepts a valid file', async () => {
     const result = await runCli(['validate', '-c', writeConfig(base)]);
@@ -34,7 +34,7 @@ describe('configuration errors exit 2 and name the key path', () => {
 
   it('reads YAML, WALRELAY_CONFIG and DATABASE_URL', async () => {
     const file = writeConfig({ source: { slot: 'from_file' }, sinks: [{ type: 'stdout' }] });
-    const result = await runCli(['validate'], { WALRELAY_CONFIG: file, DATABASE_URL: 'postgres://u@127.0.0.1/app' });
+    const result = await runCli(['validate'], { WALRELAY_CONFIG: file, DATABASE_URL: 'postgres://u@127.0.0.1:1/app' });
     assert.equal(result.code, 0, result.stderr);
   });
 

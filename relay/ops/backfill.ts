@@ -8,12 +8,19 @@
 // the chunk's commit, so it always arrives after the read of that row, never
 // before (no stale reads). Because the chunk lives in the WAL, a relay that
 // crashes re-delivers it with the same ids. Progress is kept in a state file
-// after every chunk, so an interrupted backfill resumes where it stopped.
+// after every chunk (backfill-state.ts), so an interrupted backfill resumes
+// where it stopped.
+//
+// FOR SHARE is why backfill needs UPDATE privilege (PostgreSQL's rule for
+// row locks): without the lock, an update committed between the chunk's read
+// and its commit would reach consumers before the older read of that row.
 import pg from 'pg';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent } from './sql.js';
+import { quoteIdent, redact } from './sql.js';
+import { fromPgError } from './pg-errors.js';
+import { checkBackfillPrivileges, inspectTables } from './preflight.js';
+import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';
 
@@ -31,18 +38,17 @@ export interface BackfillChunk {
   rows: (string | null)[][];
 }
 
-export interface BackfillProgress {
-  [table: string]: { after: (string | null)[] | null; rows: number; done: boolean };
-}
-
 export interface BackfillOptions {
   chunkRows: number;
-  /** Progress file; an existing one is resumed. */
+  /** Progress file; an existing one is resumed. Without one, progress is not kept. */
   stateFile?: string;
+  /** Start the named tables over, ignoring saved progress. */
+  restart?: boolean;
   say(line: string): void;
 }
 
 interface TableShape {
+  oid: number;
   schema: string;
   table: string;
   columns: string[];
@@ -56,30 +62,54 @@ interface TableShape {
 const textTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
 export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
-  const progress: BackfillProgress = options.stateFile ? readProgress(options.stateFile) : {};
+  const state = BackfillState.open(options.stateFile);
+  if (state.ignoredOldFormat) options.say(`${options.stateFile}: written by an older walrelay (progress by table name only, whatever the database); ignoring it and starting over`);
   const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-backfill', types: textTypes });
-  await client.connect();
+  client.on('error', () => undefined);
   try {
-    for (const name of tables) {
-      const shape = await describeTable(client, name);
-      const state = progress[name] ?? { after: null, rows: 0, done: false };
-      progress[name] = state;
-      if (state.done) {
-        options.say(`${name}: already backfilled (${state.rows} rows); delete ${options.stateFile} to run it again`);
-        continue;
-      }
-      for (;;) {
-        const rows = await emitChunkWhenUnlocked(client, shape, state.after, options.chunkRows, options.say);
-        if (rows.length > 0) {
-          state.after = rows[rows.length - 1].slice(shape.columns.length);
-          state.rows += rows.length;
-        }
-        state.done = rows.length < options.chunkRows;
-        if (options.stateFile) writeProgress(options.stateFile, progress);
-        options.say(`${name}: ${state.rows} rows${state.done ? ', done' : ''}`);
-        if (state.done) break;
+    await client.connect();
+  } catch (error) {
+    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
+  }
+  try {
+    // Everything is checked before the first chunk: a missing table or grant is one clear error, not a half-done backfill.
+    const shapes: TableShape[] = [];
+    for (const name of tables) shapes.push(await describeTable(client, name));
+    await checkBackfillPrivileges(client, tables);
+    for (const table of await inspectTables(client, config.source.publication, tables)) {
+      if (!table.published) {
+        options.say(`warning: ${table.name} is not in publication ${config.source.publication}: its rows are sent as "read" events, but its later changes will not arrive; add it to source.tables (or the publication)`);
       }
     }
+    const identity = await databaseIdentity(client, config.source.slot);
+    for (const shape of shapes) {
+      const name = `${shape.schema}.${shape.table}`;
+      const key = progressKey(identity, shape.oid);
+      const saved = options.restart ? undefined : state.get(key);
+      if (saved?.done) {
+        options.say(`${name}: skipped: already backfilled (${saved.rows} rows, finished ${saved.updatedAt}) for this table in database ${identity.database} through slot ${identity.slot} (state ${options.stateFile}); add --restart to backfill it again`);
+        continue;
+      }
+      if (!saved && state.othersNamed(name, key).length > 0) {
+        options.say(`${name}: ${options.stateFile} has progress for a table of this name in another database, slot, or before the table was recreated; it does not apply here`);
+      }
+      const progress: TableProgress = saved ?? { table: name, after: null, rows: 0, done: false, updatedAt: new Date().toISOString() };
+      if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
+      for (;;) {
+        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say);
+        if (rows.length > 0) {
+          progress.after = rows[rows.length - 1].slice(shape.columns.length);
+          progress.rows += rows.length;
+        }
+        progress.done = rows.length < options.chunkRows;
+        progress.updatedAt = new Date().toISOString();
+        state.set(key, progress);
+        options.say(`${name}: ${progress.rows} rows${progress.done ? ', done' : ''}`);
+        if (progress.done) break;
+      }
+    }
+  } catch (error) {
+    throw fromPgError(error, 'backfill failed');
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -148,6 +178,7 @@ async function describeTable(client: pg.Client, name: string): Promise<TableShap
     : found.relreplident === 'i' ? await indexColumns(client, found.oid, 'indisreplident')
     : found.relreplident === 'n' ? [] : primary;
   return {
+    oid: Number(found.oid),
     schema: found.nspname,
     table: found.relname,
     columns: names,
@@ -167,25 +198,14 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
   const client = new pg.Client({ connectionString: config.source.url });
-  await client.connect();
+  client.on('error', () => undefined);
   try {
+    await client.connect();
     const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
     return rows.map((row) => row.name as string);
+  } catch (error) {
+    throw fromPgError(error, `listing the tables of publication ${config.source.publication}`);
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-function readProgress(file: string): BackfillProgress {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as BackfillProgress;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new WalrelayError('BACKFILL_STATE', `cannot read backfill state ${file}: ${(error as Error).message}`, { hint: 'delete the file to start the backfill over' });
-  }
-}
-
-function writeProgress(file: string, progress: BackfillProgress): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(progress, null, 2));
-  renameSync(`${file}.tmp`, file);
 }

@@ -16,6 +16,7 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { coverageWarnings } from './coverage.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -42,6 +43,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   await withSourceClient(config, async (client) => {
     await checkServer(client);
     await checkSlot(client, config.source.slot);
+    for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
   });
   for (const sink of sinks) await sink.start();
 

@@ -1,44 +1,36 @@
-// Preflight, setup, status and teardown of the publication and slot. Every
-// finding that stops the relay says what to run to fix it.
+// Setup, status and teardown of the publication and slot. Preflight checks
+// (preflight.ts) come first, so that nothing is half done when the role lacks
+// a privilege, and every finding that stops setup says what to run to fix it.
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
-import { quoteIdent, quoteQualified, redact } from './sql.js';
+import { quoteIdent, quoteQualified, redact, sqlName, sqlQualified } from './sql.js';
+import { fromPgError, step } from './pg-errors.js';
+import { createPublicationSql } from './print-sql.js';
+import {
+  CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, serverVersion,
+  type TableAccess,
+} from './preflight.js';
 
-/** Marks publications walrelay created, so teardown drops only those. */
-const CREATED_BY = 'created by walrelay';
+export { checkServer } from './preflight.js';
 
+/** Runs `work` on an admin connection; every PostgreSQL error leaves as a WalrelayError with a code and a hint. */
 export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin', connectionTimeoutMillis: config.source.timeoutSeconds * 1000 });
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
-    throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
-      hint: 'check source.url (or DATABASE_URL), that PostgreSQL is running, and pg_hba.conf', cause: error, retriable: true,
-    });
+    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
   }
   try {
     return await work(client);
+  } catch (error) {
+    throw fromPgError(error, 'PostgreSQL refused a statement');
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-/** Checks that logical replication can work at all; throws the first problem with its fix. */
-export async function checkServer(client: pg.Client): Promise<void> {
-  const walLevel = (await client.query('SHOW wal_level')).rows[0].wal_level as string;
-  if (walLevel !== 'logical') {
-    throw new WalrelayError('WAL_LEVEL', `wal_level is '${walLevel}'`, { hint: 'run ALTER SYSTEM SET wal_level = logical and restart PostgreSQL' });
-  }
-  const maxSlots = Number((await client.query('SHOW max_replication_slots')).rows[0].max_replication_slots);
-  if (maxSlots < 1) {
-    throw new WalrelayError('NO_REPLICATION_SLOTS', 'max_replication_slots is 0', { hint: 'run ALTER SYSTEM SET max_replication_slots = 10 and restart PostgreSQL' });
-  }
-  const role = (await client.query('SELECT current_user AS name, rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0];
-  if (!role.rolreplication && !role.rolsuper) {
-    throw new WalrelayError('NO_REPLICATION_PRIVILEGE', `role ${role.name} lacks the REPLICATION privilege`, { hint: `run ALTER ROLE ${quoteIdent(role.name)} REPLICATION as a superuser` });
   }
 }
 
@@ -47,36 +39,52 @@ export async function setupReplication(config: Config, logger: Logger, say: (lin
   let slotCreated = false;
   await withSourceClient(config, async (client) => {
     await checkServer(client);
-    const existing = (await client.query('SELECT pubviaroot FROM pg_publication WHERE pubname = $1', [publication])).rows[0];
-    if (!existing) {
-      const target = tables ? `FOR TABLE ${tables.map(quoteQualified).join(', ')}` : 'FOR ALL TABLES';
-      const options = publishViaPartitionRoot ? ' WITH (publish_via_partition_root = true)' : '';
-      try {
-        await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} ${target}${options}`);
-      } catch (error) {
-        throw publicationError(error as Error, publication, tables === undefined);
+    // Everything is checked before anything is created: a missing privilege must not leave a slot without its snapshot.
+    const access = tables ? await inspectTables(client, publication, tables) : undefined;
+    const existing = await inspectPublication(client, publication);
+    if (!existing.exists) {
+      const blockers = await publicationBlockers(client, access);
+      if (blockers.length > 0) {
+        throw new WalrelayError('PUBLICATION_PRIVILEGE', `cannot create publication ${publication}: ${blockers.join('; ')}`, {
+          hint: `have a superuser (or the tables' owner) run: ${createPublicationSql(config)} (every grant walrelay needs: walrelay setup --print-sql -c FILE), then run setup again`,
+        });
       }
-      await client.query(`COMMENT ON PUBLICATION ${quoteIdent(publication)} IS '${CREATED_BY}'`);
-      say(`created publication ${publication} ${target}${options}`);
     } else {
-      say(`publication ${publication} exists`);
-      if (existing.pubviaroot !== publishViaPartitionRoot) {
-        await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = ${publishViaPartitionRoot})`);
-        say(`set publish_via_partition_root = ${publishViaPartitionRoot} on publication ${publication}`);
-      }
-      if (tables) await addMissingTables(client, publication, tables, say);
+      checkPublicationChangeable(config, existing, access);
     }
-    for (const warning of await identityWarnings(client, publication)) say(`warning: ${warning}`);
-
     const slotRow = (await client.query('SELECT plugin, slot_type, database FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0];
-    if (!slotRow) {
-      const created = (await client.query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows[0];
-      say(`created replication slot ${slot} (pgoutput) at ${created.lsn}`);
-      slotCreated = true;
-    } else if (slotRow.plugin !== 'pgoutput' || slotRow.slot_type !== 'logical') {
+    if (slotRow && (slotRow.plugin !== 'pgoutput' || slotRow.slot_type !== 'logical')) {
       throw new WalrelayError('SLOT_WRONG_PLUGIN', `slot ${slot} exists but is a ${slotRow.slot_type} slot with plugin ${slotRow.plugin}`, {
         hint: 'choose another source.slot, or drop that slot with pg_drop_replication_slot if nothing needs it',
       });
+    }
+    if (!slotRow && config.source.snapshot === 'initial') {
+      const toSnapshot = existing.exists ? await publishedTableNames(client, publication) : tables;
+      if (toSnapshot) await checkBackfillPrivileges(client, toSnapshot);
+    }
+
+    if (!existing.exists) {
+      await step(`creating publication ${publication}`, () => client.query(createPublicationSql(config).replace(/;$/, '')));
+      await client.query(`COMMENT ON PUBLICATION ${quoteIdent(publication)} IS '${CREATED_BY}'`);
+      say(`created publication ${publication} ${tables ? `FOR TABLE ${tables.join(', ')}` : 'FOR ALL TABLES'}${publishViaPartitionRoot ? ' WITH (publish_via_partition_root = true)' : ''}`);
+    } else {
+      say(`publication ${publication} exists`);
+      if (existing.viaRoot !== publishViaPartitionRoot) {
+        await step(`changing publication ${publication}`, () => client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = ${publishViaPartitionRoot})`));
+        say(`set publish_via_partition_root = ${publishViaPartitionRoot} on publication ${publication}`);
+      }
+      const missing = (access ?? []).filter((table) => !table.published).map((table) => table.name);
+      if (missing.length > 0) {
+        await step(`adding tables to publication ${publication}`, () => client.query(`ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${missing.map(quoteQualified).join(', ')}`));
+        say(`added ${missing.join(', ')} to publication ${publication}`);
+      }
+    }
+    for (const warning of await identityWarnings(client, publication)) say(`warning: ${warning}`);
+
+    if (!slotRow) {
+      const created = await step(`creating replication slot ${slot}`, async () => (await client.query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows[0]);
+      say(`created replication slot ${slot} (pgoutput) at ${created.lsn}`);
+      slotCreated = true;
     } else {
       say(`replication slot ${slot} exists`);
     }
@@ -89,25 +97,34 @@ export async function setupReplication(config: Config, logger: Logger, say: (lin
   }
 }
 
-async function addMissingTables(client: pg.Client, publication: string, tables: readonly string[], say: (line: string) => void): Promise<void> {
-  const published = new Set((await client.query('SELECT schemaname || \'.\' || tablename AS name FROM pg_publication_tables WHERE pubname = $1', [publication])).rows.map((row) => row.name as string));
-  const all = (await client.query('SELECT puballtables FROM pg_publication WHERE pubname = $1', [publication])).rows[0].puballtables;
-  const missing = all ? [] : tables.filter((table) => !published.has(table));
-  if (missing.length === 0) return;
-  await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${missing.map(quoteQualified).join(', ')}`);
-  say(`added ${missing.join(', ')} to publication ${publication}`);
+/**
+ * An existing publication that lacks configured tables, or has another
+ * publish_via_partition_root, can only be changed by its owner (who must also
+ * own the tables to add). Anyone else gets the ALTER to hand to its owner.
+ */
+function checkPublicationChangeable(config: Config, existing: { owned: boolean; allTables: boolean; viaRoot: boolean }, access: TableAccess[] | undefined): void {
+  const { publication, publishViaPartitionRoot } = config.source;
+  const name = sqlName(publication);
+  const fixes: string[] = [];
+  const problems: string[] = [];
+  if (existing.viaRoot !== publishViaPartitionRoot && !existing.owned) {
+    problems.push(`it has publish_via_partition_root = ${existing.viaRoot}, source.publishViaPartitionRoot is ${publishViaPartitionRoot}`);
+    fixes.push(`ALTER PUBLICATION ${name} SET (publish_via_partition_root = ${publishViaPartitionRoot});`);
+  }
+  const missing = (access ?? []).filter((table) => !table.published);
+  if (missing.length > 0 && (!existing.owned || missing.some((table) => !table.owned))) {
+    problems.push(`it does not publish ${missing.map((table) => table.name).join(', ')}`);
+    fixes.push(`ALTER PUBLICATION ${name} ADD TABLE ${missing.map((table) => sqlQualified(table.name)).join(', ')};`);
+  }
+  if (fixes.length === 0) return;
+  throw new WalrelayError('PUBLICATION_MISMATCH', `publication ${publication} does not match the configuration: ${problems.join('; ')}`, {
+    hint: `have its owner or a superuser run: ${fixes.join(' ')} (or correct source.tables / source.publishViaPartitionRoot)`,
+  });
 }
 
-/** Published tables whose UPDATE and DELETE PostgreSQL would reject for lack of a replica identity. */
-async function identityWarnings(client: pg.Client, publication: string): Promise<string[]> {
-  const rows = (await client.query(`
-    SELECT pt.schemaname || '.' || pt.tablename AS name
-    FROM pg_publication_tables pt
-    JOIN pg_class c ON c.relname = pt.tablename
-    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = pt.schemaname
-    WHERE pt.pubname = $1 AND c.relreplident = 'd'
-      AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)`, [publication])).rows;
-  return rows.map((row) => `${row.name} has no primary key: UPDATE and DELETE on it fail while it is published; run ALTER TABLE ${row.name} REPLICA IDENTITY FULL (or add a primary key)`);
+async function publishedTableNames(client: pg.Client, publication: string): Promise<string[]> {
+  const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows;
+  return rows.map((row) => row.name as string);
 }
 
 export interface SlotStatus {
@@ -128,6 +145,7 @@ export interface SlotStatus {
 export async function readStatus(config: Config): Promise<SlotStatus> {
   const { slot, publication } = config.source;
   return withSourceClient(config, async (client) => {
+    await serverVersion(client);
     const current = (await client.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
     const row = (await client.query(`
       SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart, wal_status,
@@ -160,14 +178,14 @@ export async function teardownReplication(config: Config, say: (line: string) =>
       throw new WalrelayError('SLOT_ACTIVE', `slot ${slot} is in use by PID ${slotRow.active_pid}`, { hint: 'stop the walrelay (or other consumer) streaming from it, then run teardown again' });
     }
     if (slotRow) {
-      await client.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      await step(`dropping replication slot ${slot}`, () => client.query('SELECT pg_drop_replication_slot($1)', [slot]));
       say(`dropped replication slot ${slot}`);
     } else {
       say(`replication slot ${slot} does not exist`);
     }
     const comment = (await client.query(`SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`, [publication])).rows[0];
     if (comment?.comment === CREATED_BY) {
-      await client.query(`DROP PUBLICATION ${quoteIdent(publication)}`);
+      await step(`dropping publication ${publication}`, () => client.query(`DROP PUBLICATION ${quoteIdent(publication)}`));
       say(`dropped publication ${publication}`);
     } else if (comment) {
       say(`kept publication ${publication} (walrelay did not create it)`);
@@ -185,14 +203,4 @@ export async function checkSlot(client: pg.Client, slot: string): Promise<{ conf
     });
   }
   return { confirmedFlushLsn: row.confirmed };
-}
-
-function publicationError(error: Error, publication: string, allTables: boolean): WalrelayError {
-  if (allTables && /must be superuser/.test(error.message)) {
-    return new WalrelayError('PUBLICATION_DENIED', error.message, { hint: `list source.tables, or create publication ${publication} FOR ALL TABLES as a superuser` });
-  }
-  if (/does not exist/.test(error.message)) {
-    return new WalrelayError('TABLE_MISSING', error.message, { hint: 'create the table first or correct source.tables' });
-  }
-  return new WalrelayError('PUBLICATION_FAILED', error.message, { cause: error });
 }

@@ -1,0 +1,50 @@
+// Mistakes that would otherwise pass in silence: a sink `tables` pattern that
+// matches no published table (that sink never receives those changes), a
+// table of source.tables that does not exist or is not published. `run` logs
+// these at start, `validate` prints them when it can reach PostgreSQL.
+import pg from 'pg';
+import type { Config } from '../../config/schema.js';
+import { compileTablePattern } from '../route/table-pattern.js';
+
+export async function coverageWarnings(client: pg.Client, config: Config): Promise<string[]> {
+  const { publication, tables } = config.source;
+  const warnings: string[] = [];
+  const exists = (await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).rowCount === 1;
+  if (!exists) return [`publication ${publication} does not exist; run "walrelay setup -c FILE"`];
+  // The names events carry: leaf partitions, or the root with publish_via_partition_root.
+  const published = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows
+    .map((row) => row.name as string);
+  const shown = published.length > 8 ? `${published.slice(0, 8).join(', ')}, …` : published.join(', ') || 'none';
+
+  for (const name of tables ?? []) {
+    const dot = name.indexOf('.');
+    const found = (await client.query(`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+      [name.slice(0, dot), name.slice(dot + 1)])).rowCount === 1;
+    if (!found) warnings.push(`source.tables: table ${name} does not exist (setup will fail until it does)`);
+  }
+  config.sinks.forEach((sink, index) => {
+    for (const pattern of sink.tables ?? []) {
+      const matches = compileTablePattern(pattern);
+      if (!published.some((name) => matches(name))) {
+        warnings.push(`sinks[${index}].tables: "${pattern}" matches no table of publication ${publication} (published: ${shown}); sink ${sink.name ?? `${sink.type}#${index}`} receives nothing for it`);
+      }
+    }
+  });
+  return warnings;
+}
+
+export type SourceCheck = { reached: true; warnings: string[] } | { reached: false; reason: string };
+
+/** For `validate`: the warnings above when PostgreSQL answers within a few seconds, else why it was not checked. */
+export async function checkAgainstSource(config: Config): Promise<SourceCheck> {
+  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return { reached: true, warnings: await coverageWarnings(client, config) };
+  } catch (error) {
+    return { reached: false, reason: (error as Error).message };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
