@@ -16,6 +16,7 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
@@ -146,6 +147,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     try {
       client = await pool.connect();
     } catch (error) {
+      if ((error as { code?: string }).code) throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
       throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
         retriable: true, cause: error,
         hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
@@ -156,7 +158,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       return await checkSlot(client, config.source.slot);
     } catch (error) {
       failure = error as Error;
-      throw error;
+      throw fromPgError(error, `reading replication slot ${config.source.slot}`);
     } finally {
       client.release(failure); // a failed connection is not reused
     }
