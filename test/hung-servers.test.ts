@@ -38,7 +38,7 @@ function warnings(relay: RelayProcess, pattern: RegExp): string[] {
   return relay.logs().split('\n').filter((line) => line.includes('"level":40') && pattern.test(line));
 }
 
-async function startRelayOn(pgServer: TestPostgres, sourceUrl: string, sinks: unknown[]): Promise<{ relay: RelayProcess; httpPort: number }> {
+async function startRelayOn(sourceUrl: string, sinks: unknown[]): Promise<{ relay: RelayProcess; httpPort: number }> {
   const httpPort = await freePort();
   const configFile = writeConfig({
     source: { url: sourceUrl, timeoutSeconds: TIMEOUT_SECONDS },
@@ -82,7 +82,7 @@ describe('hung servers are noticed, reported and survived', () => {
 
   it('notices a Redis stopped with SIGSTOP, idle or busy, confirms nothing while it hangs, and delivers everything after SIGCONT (PostgreSQL 15)', async () => {
     await pg15.query('CREATE TABLE hung_redis (id int PRIMARY KEY, note text)');
-    const { relay, httpPort } = await startRelayOn(pg15, pg15.url, [{ type: 'redis', url: redis.url, timeoutSeconds: TIMEOUT_SECONDS }]);
+    const { relay, httpPort } = await startRelayOn(pg15.url, [{ type: 'redis', url: redis.url, timeoutSeconds: TIMEOUT_SECONDS }]);
     relays.push(relay);
     const timeoutWarnings = () => warnings(relay, /sinks\[0\]\.timeoutSeconds/);
     assert.equal((await readiness(httpPort)).status, 200);
@@ -134,7 +134,7 @@ describe('hung servers are noticed, reported and survived', () => {
     await pg18.query('CREATE TABLE partitioned_away (id int PRIMARY KEY, note text)');
     proxy = await startTcpProxy(pg18.port);
     const viaProxy = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
-    const { relay, httpPort } = await startRelayOn(pg18, viaProxy, [{ type: 'redis', url: redis.url, stream: 'partition:{table}' }]);
+    const { relay, httpPort } = await startRelayOn(viaProxy, [{ type: 'redis', url: redis.url, stream: 'partition:{table}' }]);
     relays.push(relay);
     const writer = startRowWriter(pg18.url, 'partitioned_away');
     await waitForStreamLength(client, 'partition:partitioned_away', 200);
@@ -165,7 +165,7 @@ describe('hung servers are noticed, reported and survived', () => {
 
   it('notices a Kafka broker stopped with SIGSTOP after its configured timeout and delivers everything after SIGCONT (PostgreSQL 18)', async () => {
     await pg18.query('CREATE TABLE hung_kafka (id int PRIMARY KEY, note text)');
-    const { relay, httpPort } = await startRelayOn(pg18, pg18.url, [{
+    const { relay, httpPort } = await startRelayOn(pg18.url, [{
       type: 'kafka', brokers: kafka.brokers, topic: 'hung.{table}', timeoutSeconds: TIMEOUT_SECONDS,
       tables: ['public.hung_kafka'], createTopics: { partitions: 1, replicationFactor: 1 },
     }]);
