@@ -182,7 +182,7 @@ function permanentKafkaError(error: unknown): Error | null {
 /** A TLS failure's message names OpenSSL's view of it, a timeout the broker: add which settings fix it. */
 function describeKafkaFailure(error: unknown, sink: string, timeoutKey: string): string {
   const message = (error as Error).message;
-  if (/no response within|Request timed out|Connection timeout/i.test(message)) {
+  if (/no response within|timed out|Connection timeout/i.test(message)) {
     return `${message} (the broker is hung or unreachable; walrelay reconnects and sends the batch again; raise ${timeoutKey} if it is only slow)`;
   }
   if (!/certificate|SSL routines|self[- ]signed|unable to verify/i.test(message)) return message;
