@@ -117,6 +117,10 @@ export const configSchema = z.strictObject({
     statusIntervalSeconds: z.number().positive().default(10),
     /** Silence from PostgreSQL longer than this (no data, no answer to a keepalive request) ends the connection; walrelay reconnects. */
     timeoutSeconds: serverTimeoutSeconds,
+    /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
+    onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
+    /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */
+    slotHealthIntervalSeconds: z.number().positive().default(5),
   }),
   sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
   // Measured (bench/): small batches with few in flight keep fewer events alive between

@@ -7,8 +7,12 @@
 // (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
 // walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
 // Debezium's schema-driven encodings (epoch micros, base64 decimals).
-import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
+// Debezium has no gap event: a gap is rendered as a logical-decoding message
+// (op "m", prefix "walrelay.gap", content the base64 of
+// {"slot","fromLsn","toLsn"}), which Debezium consumers already handle.
+import { eventJson, keyJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
+import { GAP_PREFIX } from '../relay/route/gap.js';
 
 export type Format = 'walrelay' | 'debezium' | 'cloudevents';
 
@@ -17,7 +21,7 @@ export interface FormatContext {
   database?: string;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm' };
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm' };
 
 /** Debezium text per event, with the database name it was built for (one per daemon in practice). */
 const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();
@@ -29,7 +33,7 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
     const database = context?.database;
     const cached = debeziumCache.get(event);
     if (cached !== undefined && cached.database === database) return cached.text;
-    const text = JSON.stringify(debeziumEnvelope(event, context));
+    const text = debeziumJson(event, context);
     debeziumCache.set(event, { database, text });
     return text;
   }
@@ -40,6 +44,18 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
   }
   return text;
 }
+
+/**
+ * A row change's before/after are spliced in as walrelay wrote them, not
+ * parsed and serialised again, which would round big numbers in json columns.
+ */
+function debeziumJson(event: ChangeEvent, context?: FormatContext): string {
+  if (!(event instanceof RowChange)) return JSON.stringify(debeziumEnvelope(event, context));
+  const withoutRows = JSON.stringify(debeziumEnvelope({ ...event, key: null, new: null, old: null }, context));
+  return `{"before":${event.oldJson ?? 'null'},"after":${event.newJson ?? 'null'}${withoutRows.slice(ROWLESS_HEAD.length)}`;
+}
+
+const ROWLESS_HEAD = '{"before":null,"after":null';
 
 export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): Record<string, unknown> {
   const commitMillis = event.commitTime ? Date.parse(event.commitTime) : Date.now();
@@ -60,6 +76,10 @@ export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): R
     const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
     return { op: 'm', ts_ms: Date.now(), source, message: { prefix: event.prefix, content } };
   }
+  if (event.op === 'gap') {
+    const content = Buffer.from(JSON.stringify({ slot: event.slot, fromLsn: event.fromLsn, toLsn: event.toLsn }), 'utf8').toString('base64');
+    return { op: 'm', ts_ms: Date.now(), source, message: { prefix: GAP_PREFIX, content } };
+  }
   return {
     before: event.old ?? null,
     after: event.new ?? null,
@@ -76,7 +96,7 @@ export function cloudEventJson(event: ChangeEvent): string {
   const head = JSON.stringify({
     specversion: '1.0',
     id: event.id,
-    source: event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
+    source: event.op === 'gap' ? '/walrelay/gap' : event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
     type: `io.walrelay.${event.op}`,
     ...(key ? { subject: key } : {}),
     ...(event.commitTime ? { time: event.commitTime } : {}),

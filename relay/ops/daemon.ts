@@ -10,6 +10,8 @@ import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
+import { watchSlotHealth } from './slot-health.js';
+import { isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
@@ -40,16 +42,28 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
+  // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
+  const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
-    await checkSlot(client, config.source.slot);
+    await checkSlot(client, config.source.slot).catch((error: unknown) => {
+      // A slot lost while walrelay was stopped: recreated by the first session in recreate mode.
+      if (isSlotGone(error) && (error as WalrelayError).code === 'SLOT_LOST') {
+        if (config.source.onSlotLost === 'recreate') return;
+        throw slotGoneError(error as WalrelayError, config.source.slot, false);
+      }
+      throw error;
+    });
     for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
   });
   for (const sink of sinks) await sink.start();
 
   let stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
+  /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
+  let lastCheckpoint: Checkpoint | null = null;
+  let resnapshotting = false;
   let streaming = false;
   /** Why the last replication session ended, for /readyz while not streaming. */
   let replicationProblem: string | null = null;
@@ -77,6 +91,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
   }
 
+  const stopSlotHealth = watchSlotHealth(pool, config.source.slot, config.source.slotHealthIntervalSeconds, metrics, logger);
   const gauges = setInterval(() => {
     metrics.streaming.set(streaming ? 1 : 0);
     for (const sink of sinks) {
@@ -105,7 +120,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       current.sendStatus(confirmed);
       logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
-    const session = new Pipeline(routes, checkpoint, new TypeCatalog(pool), current, config.pipeline, (error) => {
+    lastCheckpoint = checkpoint;
+    await catalog.learnPublished(config.source.publication);
+    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
       ended(error);
     });
     pipeline = session;
@@ -170,16 +187,48 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
-      if (failure && !failure.retriable) throw failure;
-      replicationProblem = failure ? describeError(failure) : 'the connection ended';
-      logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+      if (failure && isSlotGone(failure)) {
+        if (config.source.onSlotLost === 'fail') throw slotGoneError(failure, config.source.slot, lastCheckpoint !== null);
+        const recoveryError = await recoverSlot(failure).then(() => undefined, (e: Error) => e);
+        if (recoveryError === undefined) {
+          backoff = 500;
+          continue;
+        }
+        if (!(recoveryError instanceof WalrelayError && recoveryError.retriable)) throw recoveryError;
+        replicationProblem = describeError(recoveryError);
+        logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
+      } else {
+        if (failure && !failure.retriable) throw failure;
+        replicationProblem = failure ? describeError(failure) : 'the connection ended';
+        logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+      }
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
   }
 
+  /** onSlotLost: recreate: a new slot, a gap event (through the WAL) and a re-snapshot in the background. */
+  async function recoverSlot(failure: WalrelayError): Promise<void> {
+    const { slot } = config.source;
+    logger.error({ err: describeError(failure) }, 'the replication slot is gone; recreating it (source.onSlotLost: recreate)');
+    const recreated = await recreateSlot(config, lastCheckpoint?.confirmed ?? null);
+    if (!recreated.byUs) {
+      logger.warn({ slot }, 'another instance recreated the replication slot first; streaming from it');
+      return;
+    }
+    logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
+      'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
+    resnapshotting = true;
+    resnapshot(config, logger).then(
+      (tables) => logger.info({ tables }, 're-snapshot done'),
+      (error: unknown) => logger.error({ err: describeError(error) }, 're-snapshot failed: run "walrelay backfill -c FILE" for the published tables'),
+    ).finally(() => { resnapshotting = false; });
+  }
+
   async function shutdown(): Promise<void> {
+    if (resnapshotting) logger.warn('stopped during the re-snapshot after a slot recreation: run "walrelay backfill -c FILE" for the published tables to complete it');
     clearInterval(gauges);
+    stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));
     await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
     http?.closeAllConnections?.();

@@ -30,7 +30,8 @@ export class SinkRoute {
 
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
   deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
-    const selected = this.everything ? events : events.filter((event) => event.table !== undefined && this.matches(`${event.schema}.${event.table}`));
+    // A gap concerns every table, so every sink gets it whatever its `tables`.
+    const selected = this.everything ? events : events.filter((event) => event.op === 'gap' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
     if (selected.length === 0) return undefined;
     const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events: selected, resolve, reject }));
     if (!this.writing) void this.writeLoop();
