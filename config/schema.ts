@@ -16,6 +16,9 @@ const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(
 const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
 const hostPort = z.string().regex(/^[^\s:]+:\d+$/);
 
+/** How long a server may stay silent before walrelay counts it as hung (logs, /readyz 503, reconnects, retries). */
+const serverTimeoutSeconds = z.number({ error: 'expected a number of seconds' }).positive({ error: 'expected a positive number of seconds' }).default(30);
+
 const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
 
 const sinkCommon = {
@@ -32,6 +35,8 @@ export const redisSinkSchema = z.strictObject({
   /** Stream for pg_logical_emit_message events, which belong to no table. */
   messageStream: z.string().default('walrelay:messages'),
   maxLen: positiveInt.optional(),
+  /** Redis must answer a write (or the idle PING) within this many seconds. */
+  timeoutSeconds: serverTimeoutSeconds,
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -42,6 +47,8 @@ export const kafkaSinkSchema = z.strictObject({
   topic: z.string().default('walrelay.{schema}.{table}'),
   messageTopic: z.string().default('walrelay.messages'),
   clientId: z.string().default('walrelay'),
+  /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
+  timeoutSeconds: serverTimeoutSeconds,
   compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
   batch: z.strictObject({
     size: positiveInt.default(10000),
@@ -109,6 +116,8 @@ export const configSchema = z.strictObject({
     publishViaPartitionRoot: z.boolean().default(false),
     /** Seconds between standby status updates sent to PostgreSQL. */
     statusIntervalSeconds: z.number().positive().default(10),
+    /** Silence from PostgreSQL longer than this (no data, no answer to a keepalive request) ends the connection; walrelay reconnects. */
+    timeoutSeconds: serverTimeoutSeconds,
     /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
     onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
     /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */

@@ -18,6 +18,7 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { WalrelayError, describeError } from '../errors.js';
@@ -38,7 +39,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const metrics = new Metrics();
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
-  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
+  const timeoutMs = config.source.timeoutSeconds * 1000;
+  // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
+  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
@@ -66,6 +69,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let streamedOnce = false;
   /** Another instance holds the slot: this one is a hot standby. */
   let waitingForSlot = false;
+  /** Why the last replication session ended, for /readyz while not streaming. */
+  let replicationProblem: string | null = null;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -79,8 +84,15 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push(waitingForSlot ? 'hot standby: waiting for the slot, which another walrelay holds' : 'replication is not streaming');
-        for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
+        if (!streaming) {
+          if (waitingForSlot) reasons.push('hot standby: waiting for the slot, which another walrelay holds');
+          else reasons.push(replicationProblem ? `replication is not streaming: ${replicationProblem}` : 'replication is not streaming');
+        }
+        for (const sink of sinks) {
+          if (sink.isReady()) continue;
+          const why = sink.notReadyReason?.();
+          reasons.push(why ? `sink ${sink.name} is not connected: ${why}` : `sink ${sink.name} is not connected`);
+        }
         return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
     });
@@ -104,9 +116,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
-    const slot = await withSourceClient(config, (client) => checkSlot(client, config.source.slot));
+    const slot = await readSlot();
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    const current = new ReplicationStream(config.source.url);
+    const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
@@ -129,9 +141,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onKeepalive: (message) => session.onKeepalive(message),
         onClose: (error) => ended(error),
       });
+      current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
       streaming = true;
       streamedOnce = true;
       waitingForSlot = false;
+      replicationProblem = null;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -156,6 +170,29 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
   }
 
+  /** The slot's state, read over the pool: its timeouts keep a hung server from stalling the supervisor. */
+  async function readSlot(): Promise<{ confirmedFlushLsn: string | null }> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      if ((error as { code?: string }).code) throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
+      throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
+        retriable: true, cause: error,
+        hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
+      });
+    }
+    let failure: Error | undefined;
+    try {
+      return await checkSlot(client, config.source.slot);
+    } catch (error) {
+      failure = error as Error;
+      throw fromPgError(error, `reading replication slot ${config.source.slot}`);
+    } finally {
+      client.release(failure); // a failed connection is not reused
+    }
+  }
+
   async function supervise(): Promise<void> {
     let backoff = 500;
     let waitingLogged = false;
@@ -171,10 +208,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
           continue;
         }
         if (!(recoveryError instanceof WalrelayError && recoveryError.retriable)) throw recoveryError;
+        replicationProblem = describeError(recoveryError);
         logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
       } else {
         if (failure && !failure.retriable) throw failure;
         waitingForSlot = failure?.code === 'SLOT_IN_USE';
+        replicationProblem = failure ? describeError(failure) : 'the connection ended';
         if (waitingForSlot) {
           // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
           const holder = await findSlotHolder(config).catch(() => null);
