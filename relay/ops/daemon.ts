@@ -11,7 +11,7 @@ import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
@@ -185,12 +185,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     resnapshotting = true;
     resnapshot(config, logger).then(
       (tables) => logger.info({ tables }, 're-snapshot done'),
-      (error: unknown) => logger.error({ err: describeError(error) }, 're-snapshot failed: run "walrelay backfill -c FILE" for the published tables'),
+      (error: unknown) => logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`),
     ).finally(() => { resnapshotting = false; });
   }
 
   async function shutdown(): Promise<void> {
-    if (resnapshotting) logger.warn('stopped during the re-snapshot after a slot recreation: run "walrelay backfill -c FILE" for the published tables to complete it');
+    if (resnapshotting) logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
     clearInterval(gauges);
     stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));
