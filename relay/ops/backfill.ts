@@ -17,8 +17,8 @@
 import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent, redact } from './sql.js';
-import { fromPgError } from './pg-errors.js';
+import { quoteIdent } from './sql.js';
+import { withSourceClient } from './source-client.js';
 import { checkBackfillPrivileges, inspectTables } from './preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
@@ -64,14 +64,7 @@ const textTypes = { getTypeParser: () => (value: string) => value } as unknown a
 export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
   const state = BackfillState.open(options.stateFile);
   if (state.ignoredOldFormat) options.say(`${options.stateFile}: written by an older walrelay (progress by table name only, whatever the database); ignoring it and starting over`);
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-backfill', types: textTypes });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
+  await withSourceClient(config, async (client) => {
     // Everything is checked before the first chunk: a missing table or grant is one clear error, not a half-done backfill.
     const shapes: TableShape[] = [];
     for (const name of tables) shapes.push(await describeTable(client, name));
@@ -108,11 +101,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
         if (progress.done) break;
       }
     }
-  } catch (error) {
-    throw fromPgError(error, 'backfill failed');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  }, { applicationName: 'walrelay-backfill', types: textTypes, doing: 'backfill failed' });
 }
 
 /**
@@ -197,15 +186,8 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
-  const client = new pg.Client({ connectionString: config.source.url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
+  return withSourceClient(config, async (client) => {
     const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
     return rows.map((row) => row.name as string);
-  } catch (error) {
-    throw fromPgError(error, `listing the tables of publication ${config.source.publication}`);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  }, { doing: `listing the tables of publication ${config.source.publication}` });
 }

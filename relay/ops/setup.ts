@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
-import { quoteIdent, quoteQualified, redact, sqlName, sqlQualified } from './sql.js';
-import { fromPgError, step } from './pg-errors.js';
+import { quoteIdent, quoteQualified, sqlName, sqlQualified } from './sql.js';
+import { step } from './pg-errors.js';
+import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
 import {
   CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, serverVersion,
@@ -15,24 +16,7 @@ import {
 } from './preflight.js';
 
 export { checkServer } from './preflight.js';
-
-/** Runs `work` on an admin connection; every PostgreSQL error leaves as a WalrelayError with a code and a hint. */
-export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin' });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
-    return await work(client);
-  } catch (error) {
-    throw fromPgError(error, 'PostgreSQL refused a statement');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+export { withSourceClient } from './source-client.js';
 
 export async function setupReplication(config: Config, logger: Logger, say: (line: string) => void = (line) => logger.info(line)): Promise<void> {
   const { slot, publication, tables, publishViaPartitionRoot } = config.source;
