@@ -19,7 +19,7 @@ import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { quoteIdent } from './sql.js';
 import { withSourceClient } from './source-client.js';
-import { checkBackfillPrivileges, inspectTables } from './preflight.js';
+import { checkBackfillPrivileges, inspectTables, publishedTableNames } from './preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';
@@ -186,8 +186,6 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
-  return withSourceClient(config, async (client) => {
-    const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
-    return rows.map((row) => row.name as string);
-  }, { doing: `listing the tables of publication ${config.source.publication}` });
+  return withSourceClient(config, (client) => publishedTableNames(client, config.source.publication),
+    { doing: `listing the tables of publication ${config.source.publication}` });
 }

@@ -128,6 +128,12 @@ export async function publicationBlockers(client: pg.Client, tables: readonly Ta
   return reasons;
 }
 
+/** The names events carry for a publication's tables ("schema.table"): leaf partitions, or the root with publish_via_partition_root. */
+export async function publishedTableNames(client: pg.Client, publication: string): Promise<string[]> {
+  const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows;
+  return rows.map((row) => row.name as string);
+}
+
 /** Published tables whose UPDATE and DELETE PostgreSQL would reject for lack of a replica identity. */
 export async function identityWarnings(client: pg.Client, publication: string): Promise<string[]> {
   const rows = (await client.query(`

@@ -11,7 +11,7 @@ import { step } from './pg-errors.js';
 import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
 import {
-  CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, serverVersion,
+  CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, publishedTableNames, serverVersion,
   type TableAccess,
 } from './preflight.js';
 
@@ -106,11 +106,6 @@ function checkPublicationChangeable(config: Config, existing: { owned: boolean; 
   });
 }
 
-async function publishedTableNames(client: pg.Client, publication: string): Promise<string[]> {
-  const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows;
-  return rows.map((row) => row.name as string);
-}
-
 export interface SlotStatus {
   slot: string;
   exists: boolean;
@@ -136,7 +131,7 @@ export async function readStatus(config: Config): Promise<SlotStatus> {
              (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint AS lag
       FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0];
     const publicationExists = (await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).rowCount === 1;
-    const tables = (await client.query('SELECT schemaname || \'.\' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1', [publication])).rows.map((r) => r.name as string);
+    const tables = await publishedTableNames(client, publication);
     return {
       slot,
       exists: row !== undefined,
