@@ -79,8 +79,8 @@ export function timeToIso(text: string, withZone: boolean): string {
 /** A commit time (microseconds since 2000-01-01) as ISO 8601 UTC with six fractional digits, as timestamptz values. */
 export function formatPgTimestamp(pgMicros: bigint): string {
   const unixMicros = pgMicros + PG_EPOCH_MICROS;
-  const millis = unixMicros / 1000n;
-  const micros = Number(((unixMicros % 1000n) + 1000n) % 1000n);
+  const micros = ((unixMicros % 1000n) + 1000n) % 1000n;
+  const millis = (unixMicros - micros) / 1000n; // floor, also before 1970 (BigInt division truncates toward zero)
   const iso = new Date(Number(millis)).toISOString();
   return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
 }
