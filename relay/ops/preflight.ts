@@ -4,7 +4,8 @@
 // that stops setup names the SQL that fixes it.
 import type pg from 'pg';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent, sqlName, sqlQualified } from './sql.js';
+import { quoteIdent, sqlName } from './sql.js';
+import { backfillGrantSql } from './print-sql.js';
 
 /**
  * PostgreSQL 14: START_REPLICATION with `messages 'true'` (pgoutput logical
@@ -171,5 +172,5 @@ export async function checkBackfillPrivileges(client: pg.Client, tables: readonl
 function backfillGrant(tables: readonly string[], role: string): string {
   const schemas = [...new Set(tables.map((table) => table.slice(0, table.indexOf('.'))))];
   const usage = schemas.filter((schema) => schema !== 'public').map((schema) => `GRANT USAGE ON SCHEMA ${sqlName(schema)} TO ${sqlName(role)}; `).join('');
-  return `${usage}GRANT SELECT, UPDATE ON ${tables.map(sqlQualified).join(', ')} TO ${sqlName(role)};`;
+  return `${usage}${backfillGrantSql(tables, role)}`;
 }
