@@ -45,6 +45,8 @@ export interface BackfillOptions {
   /** Start the named tables over, ignoring saved progress. */
   restart?: boolean;
   say(line: string): void;
+  /** Ends the backfill between chunks (BACKFILL_STOPPED): the relay stopping during a re-snapshot. */
+  signal?: AbortSignal;
 }
 
 interface TableShape {
@@ -89,7 +91,8 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       const progress: TableProgress = saved ?? { table: name, after: null, rows: 0, done: false, updatedAt: new Date().toISOString() };
       if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
       for (;;) {
-        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say);
+        if (options.signal?.aborted) throw stopped(name, progress.rows);
+        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal);
         if (rows.length > 0) {
           progress.after = rows[rows.length - 1].slice(shape.columns.length);
           progress.rows += rows.length;
@@ -109,13 +112,15 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  * it can never be part of a deadlock and never makes an application
  * transaction fail. When a chunk row is locked, the chunk is retried shortly.
  */
-async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void): Promise<(string | null)[][]> {
+async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
+  signal: AbortSignal | undefined): Promise<(string | null)[][]> {
   let delay = 10;
   for (let attempt = 1; ; attempt++) {
     try {
       return await emitChunk(client, shape, after, limit);
     } catch (error) {
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
       if (attempt % 50 === 0) say(`${shape.schema}.${shape.table}: rows of the next chunk stay locked by writers; still retrying (${attempt} attempts)`);
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(1000, delay * 2);
@@ -124,6 +129,12 @@ async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after
 }
 
 const LOCK_NOT_AVAILABLE = '55P03';
+
+function stopped(table: string, rows: number | null): WalrelayError {
+  return new WalrelayError('BACKFILL_STOPPED', `backfill of ${table} stopped${rows === null ? '' : ` after ${rows} rows`}: walrelay is stopping`, {
+    hint: 'run the backfill again to complete it',
+  });
+}
 
 async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number): Promise<(string | null)[][]> {
   const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;

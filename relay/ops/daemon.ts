@@ -60,7 +60,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let pipeline: Pipeline | null = null;
   /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
   let lastCheckpoint: Checkpoint | null = null;
-  let resnapshotting = false;
+  /** The re-snapshot after a slot recreation, running in the background; stop() ends it between chunks. */
+  let resnapshotting: { abort: AbortController; done: Promise<void> } | null = null;
   let streaming = false;
   let stopping = false;
   let wake: (() => void) | null = null;
@@ -182,15 +183,22 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
     logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
       'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
-    resnapshotting = true;
-    resnapshot(config, logger).then(
+    const abort = new AbortController();
+    const done = resnapshot(config, logger, abort.signal).then(
       (tables) => logger.info({ tables }, 're-snapshot done'),
-      (error: unknown) => logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`),
-    ).finally(() => { resnapshotting = false; });
+      (error: unknown) => {
+        if (!abort.signal.aborted) logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`);
+      },
+    ).finally(() => { resnapshotting = null; });
+    resnapshotting = { abort, done };
   }
 
   async function shutdown(): Promise<void> {
-    if (resnapshotting) logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
+    if (resnapshotting) {
+      logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
+      resnapshotting.abort.abort();
+      await resnapshotting.done;
+    }
     clearInterval(gauges);
     stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));

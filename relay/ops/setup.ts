@@ -178,7 +178,7 @@ export async function checkSlot(client: pg.Client, slot: string): Promise<{ conf
   if (!row) throw new WalrelayError('SLOT_MISSING', `replication slot ${slot} does not exist`, { hint: 'run "walrelay setup -c FILE" to create it' });
   if (row.wal_status === 'lost') {
     throw new WalrelayError('SLOT_LOST', `replication slot ${slot} has wal_status 'lost': PostgreSQL removed WAL it still needed`, {
-      hint: 'changes were lost upstream; raise max_slot_wal_keep_size, then "walrelay teardown", "walrelay setup" and backfill the tables',
+      hint: 'changes were lost upstream; raise max_slot_wal_keep_size, then run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" for the published tables (--restart: the new slot has the old name)',
     });
   }
   return { confirmedFlushLsn: row.confirmed };

@@ -80,10 +80,10 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
 }
 
 /** Re-emits every published table's rows as read events (after the gap message, so after the gap event). */
-export async function resnapshot(config: Config, logger: Logger): Promise<string[]> {
+export async function resnapshot(config: Config, logger: Logger, signal: AbortSignal): Promise<string[]> {
   const tables = await publishedTables(config);
   logger.info({ tables }, 're-snapshot: emitting the current rows of the published tables');
-  await backfillTables(config, tables, { chunkRows: 1000, say: (line) => logger.info(`re-snapshot: ${line}`) });
+  await backfillTables(config, tables, { chunkRows: 1000, say: (line) => logger.info(`re-snapshot: ${line}`), signal });
   return tables;
 }
 
