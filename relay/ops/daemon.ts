@@ -19,6 +19,7 @@ import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
 import { coverageWarnings } from './coverage.js';
+import { withTimeout } from '../with-timeout.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -32,6 +33,8 @@ export interface RunningRelay {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** How long stop() waits for the re-snapshot's chunk under way. */
+const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
@@ -197,7 +200,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     if (resnapshotting) {
       logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
       resnapshotting.abort.abort();
-      await resnapshotting.done;
+      await withTimeout(resnapshotting.done, RESNAPSHOT_STOP_MS); // the chunk under way ends; a hung server must not hold the stop
     }
     clearInterval(gauges);
     stopSlotHealth();
