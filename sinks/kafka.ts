@@ -10,10 +10,12 @@
 // creating topics.
 //
 // Durability: acks=all, idempotent producer, and a batch counts as delivered
-// only when Kafka acknowledged all of it. When the broker is unreachable the
-// batch is retried whole with backoff under a fresh producer id; records that
-// had already landed appear again with the same walrelay-id (at-least-once),
-// never out of order, never dropped.
+// only when Kafka acknowledged all of it. Retries keep the producer id and
+// sequence numbers (kafka-protocol/producer.ts), so the broker drops batches
+// it already has: a lost answer, a leader change or a broker outage cost no
+// duplicate. A walrelay restart still re-sends what was not yet confirmed to
+// PostgreSQL (at-least-once, same walrelay-id), never out of order, never
+// dropped.
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
@@ -68,6 +70,7 @@ export class KafkaSink implements Sink {
       maxRequestRecords: config.batch.size,
       connectTimeoutMs: 3000,
       requestTimeoutMs: 30_000,
+      logger: logger.child({ sink: this.name }),
     });
   }
 
@@ -108,12 +111,15 @@ export class KafkaSink implements Sink {
     await this.producer.connect();
   }
 
-  /** After a failure: fresh connections and a new producer id, so stale sequence numbers cannot wedge it. */
+  /**
+   * After a failure: fresh connections. The producer keeps its id, sequence
+   * numbers and unfinished batches, so the retry is recognised by the broker.
+   */
   private async disconnect(): Promise<void> {
     const admin = this.admin;
     this.admin = null;
     this.knownTopics.clear(); // a topic deleted meanwhile is reported as KAFKA_TOPIC_MISSING, not retried forever
-    this.producer.reset();
+    this.producer.disconnect();
     await admin?.disconnect().catch(() => undefined);
   }
 
@@ -153,6 +159,7 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     this.closed = true;
     await this.disconnect();
+    this.producer.close();
   }
 }
 

@@ -1,29 +1,33 @@
 // The Kafka sink's data path: an idempotent producer (acks=all) that writes
-// each send as one Produce request per partition leader, record batches
+// each send as Produce requests to the partition leaders, record batches
 // encoded straight into the request buffer.
 //
-// Failure model, kept deliberately simple: any error (connection, timeout,
-// error code) fails the whole send; the caller resets the producer and sends
-// everything again under a fresh producer id. Records that had landed appear
-// twice with identical content (at-least-once); nothing is dropped or
-// reordered, because a send covers a prefix of the stream and the next send
-// starts only after it succeeded.
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+// Idempotence as Kafka defines it (the Java client's enable.idempotence):
+// a send is cut into per-partition batches whose sequence numbers are fixed
+// once (partition-batches.ts). Retries re-send those same batches, in order,
+// under the same producer id and epoch, so the broker drops what it already
+// appended: a lost response, a killed leader or a timeout cost no duplicate.
+// When a leader moves the producer refreshes metadata at once and re-sends to
+// the new leader without waiting; when the whole cluster is unreachable, or a
+// delivery makes no progress for a while, the error goes to the sink's retry
+// (logged, with backoff), and the next send of the same records resumes the
+// unfinished batches. Only when the broker refuses this producer's identity
+// (produce-errors.ts) does it take a new producer id, and it logs that.
 import type tls from 'node:tls';
+import type { Logger } from 'pino';
 import { KafkaConnection } from './connection.js';
 import { partitionForKey } from './checksums.js';
-import { writeRecords, writeRecordBatch, type OutgoingRecord } from './record-batch.js';
-import { Writer, utf8Length } from './encoding.js';
+import { writeRecordBatch, type OutgoingRecord } from './record-batch.js';
+import { utf8Length } from './encoding.js';
 import type { SaslCredentials } from './sasl.js';
 import {
-  API, KafkaResponseError, type BrokerAddress, type TopicMetadata,
+  API, KafkaResponseError, errorName, type BrokerAddress, type TopicMetadata,
   writeMetadataRequest, readMetadataResponse,
   writeInitProducerIdRequest, readInitProducerIdResponse, readProduceResponse,
 } from './messages.js';
+import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch } from './partition-batches.js';
+import { produceOutcome } from './produce-errors.js';
 
-const gzipAsync = promisify(gzip);
-const DUPLICATE_SEQUENCE_NUMBER = 46;
 const LEADER_NOT_AVAILABLE = 5;
 
 export interface ProducerOptions {
@@ -37,6 +41,8 @@ export interface ProducerOptions {
   maxRequestRecords: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Receives the warning when the producer must take a new producer id. */
+  logger?: Logger;
 }
 
 export interface AddressedRecord extends OutgoingRecord {
@@ -48,21 +54,29 @@ export function addressedRecord(topic: string, key: string | null, value: string
   return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: Buffer.byteLength(value), headers };
 }
 
-/** The records bound for one partition leader, with their partitions. */
-interface LeaderRecords {
-  records: AddressedRecord[];
-  partitions: number[];
+/** One send in progress: its records (to recognise a retry of it) and each partition's batches in order. */
+interface Delivery {
+  records: readonly AddressedRecord[];
+  queues: Map<string, PartitionBatch[]>;
 }
 
-/** topic → partition → records in send order: the body of one Produce request. */
-type TopicPartitions = Map<string, Map<number, OutgoingRecord[]>>;
+/** What one round of requests ran into, deciding what the next round does first. */
+interface RoundOutcome {
+  moved: boolean;
+  transient: boolean;
+  reset: string | null;
+  failure: Error | null;
+  lastError: Error | null;
+}
 
 /** Topic metadata is reloaded after this long (as the Java client's metadata.max.age.ms), so added partitions are used. */
 const METADATA_MAX_AGE_MS = 5 * 60_000;
 /** Requests pipelined per broker connection; Kafka keeps idempotence for up to five. */
 const MAX_IN_FLIGHT = 5;
-/** Record framing and the three walrelay headers. */
-const RECORD_OVERHEAD = 120;
+/** Pause before re-sending after transient errors, or while no new leader is known yet (the Java client's retry.backoff.ms). */
+const RETRY_BACKOFF_MS = 100;
+/** A delivery that acknowledges nothing for this long reports its last error to the sink (which logs it and retries). */
+const STALL_REPORT_MS = 10_000;
 
 export class KafkaProducer {
   private bootstrap: KafkaConnection | null = null;
@@ -72,6 +86,7 @@ export class KafkaProducer {
   private identity: { producerId: bigint; producerEpoch: number } | null = null;
   /** Next sequence number per `topic\0partition`, as the broker expects it for this producer id. */
   private readonly sequences = new Map<string, number>();
+  private delivery: Delivery | null = null;
   private nextUnkeyedPartition = 0;
 
   constructor(private readonly options: ProducerOptions) {}
@@ -80,109 +95,240 @@ export class KafkaProducer {
     return this.identity !== null && this.bootstrap !== null && !this.bootstrap.broken;
   }
 
-  /** Connects to the first reachable bootstrap broker and obtains a producer id. */
+  /** The producer id and epoch in use (tests check that retries keep them). */
+  get producerIdentity(): { producerId: bigint; producerEpoch: number } | null {
+    return this.identity;
+  }
+
+  /** Reaches a broker (keeping the producer id across reconnections) and obtains a producer id once. */
   async connect(): Promise<void> {
-    if (this.connected) return;
-    this.reset();
-    const failures: string[] = [];
-    for (const broker of this.options.brokers) {
-      const separator = broker.lastIndexOf(':');
-      try {
-        this.bootstrap = await this.open(broker.slice(0, separator), Number(broker.slice(separator + 1)));
-        break;
-      } catch (error) {
-        if (error instanceof KafkaResponseError) throw error; // authentication refused: another broker will say the same
-        failures.push((error as Error).message);
-      }
-    }
-    if (!this.bootstrap) throw new Error(`no Kafka broker reachable (${failures.join('; ')})`);
-    const response = readInitProducerIdResponse(await this.bootstrap.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
+    await this.metadataConnection();
+    if (this.identity) return;
+    const response = readInitProducerIdResponse(await this.bootstrap!.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
     if (response.errorCode !== 0) throw new KafkaResponseError(response.errorCode, 'InitProducerId');
     this.identity = { producerId: response.producerId, producerEpoch: response.producerEpoch };
+    this.sequences.clear();
   }
 
   /**
    * Delivers `records`; resolves once every partition leader acknowledged them
-   * with acks=all. Each leader gets requests of at most `maxRequestBytes` and
-   * `maxRequestRecords`, up to MAX_IN_FLIGHT of them pipelined on its connection.
+   * with acks=all. Called again with the same array after it threw, it
+   * resumes the same batches with the same sequence numbers.
    */
   async send(records: readonly AddressedRecord[]): Promise<void> {
     await this.connect();
+    if (this.delivery && this.delivery.records !== records) {
+      // An abandoned delivery left sequence numbers the broker never saw: start over as a new producer.
+      this.delivery = null;
+      this.identity = null;
+      await this.connect();
+    }
+    this.delivery ??= await this.prepare(records);
+    await this.deliver(this.delivery);
+    this.delivery = null;
+  }
+
+  /** Partitions the records (murmur2 of the key, as the Java client) and cuts each partition's share into numbered batches. */
+  private async prepare(records: readonly AddressedRecord[]): Promise<Delivery> {
     const now = Date.now();
     const fresh = (topic: string) => now - (this.topics.get(topic)?.loadedAt ?? -Infinity) < METADATA_MAX_AGE_MS;
     const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !fresh(topic));
     if (stale.length > 0) await this.loadMetadata(stale);
-    const byLeader = new Map<number, LeaderRecords>();
+    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>();
     for (const record of records) {
-      const metadata = this.topics.get(record.topic)!;
-      const partitions = metadata.leaders.length;
+      const partitions = this.topics.get(record.topic)!.leaders.length;
       const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
-      const leader = metadata.leaders[partition];
-      if (leader === undefined || leader < 0) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `${record.topic}[${partition}]`);
-      let routed = byLeader.get(leader);
-      if (!routed) byLeader.set(leader, (routed = { records: [], partitions: [] }));
-      routed.records.push(record);
-      routed.partitions.push(partition);
+      const key = partitionKey(record.topic, partition);
+      let share = byPartition.get(key);
+      if (!share) byPartition.set(key, (share = { topic: record.topic, partition, records: [] }));
+      share.records.push(record);
     }
-    await Promise.all([...byLeader].map(([leader, routed]) => this.produceTo(leader, routed)));
+    const limits = { maxBytes: this.options.maxRequestBytes, maxRecords: this.options.maxRequestRecords };
+    const queues = new Map<string, PartitionBatch[]>();
+    for (const [key, share] of byPartition) {
+      const batches = makeBatches(share.topic, share.partition, share.records, limits, this.sequences);
+      if (this.options.gzip) for (const batch of batches) await compressBatch(batch);
+      queues.set(key, batches);
+    }
+    return { records, queues };
   }
 
-  private async produceTo(leader: number, routed: LeaderRecords): Promise<void> {
-    const connection = await this.connectionTo(leader);
+  /** Sends rounds of requests until every batch is acknowledged, following moved leaders at once. */
+  private async deliver(delivery: Delivery): Promise<void> {
+    let lastProgress = Date.now();
+    for (;;) {
+      for (const [key, queue] of delivery.queues) {
+        const remaining = queue.filter((batch) => !batch.acknowledged);
+        if (remaining.length === 0) delivery.queues.delete(key);
+        else if (remaining.length < queue.length) { delivery.queues.set(key, remaining); lastProgress = Date.now(); }
+      }
+      if (delivery.queues.size === 0) return;
+      const outcome: RoundOutcome = { moved: false, transient: false, reset: null, failure: null, lastError: null };
+      const byLeader = new Map<number, PartitionBatch[][]>();
+      for (const queue of delivery.queues.values()) {
+        const leader = this.topics.get(queue[0].topic)?.leaders[queue[0].partition] ?? -1;
+        if (leader < 0) { outcome.moved = true; outcome.lastError = new KafkaResponseError(LEADER_NOT_AVAILABLE, `${queue[0].topic}[${queue[0].partition}]`); continue; }
+        let queues = byLeader.get(leader);
+        if (!queues) byLeader.set(leader, (queues = []));
+        queues.push(queue);
+      }
+      await Promise.all([...byLeader].map(([leader, queues]) => this.sendRound(leader, queues, outcome)));
+      if (outcome.failure) throw outcome.failure;
+      if (outcome.reset) await this.takeNewProducerId(delivery, outcome.reset);
+      if ([...delivery.queues.values()].every((queue) => queue.every((batch) => batch.acknowledged))) continue;
+      if (Date.now() - lastProgress > STALL_REPORT_MS) throw outcome.lastError ?? new Error('kafka delivery made no progress');
+      let wait = outcome.transient;
+      if (outcome.moved) {
+        const before = this.leaderMap(delivery);
+        await this.loadMetadata([...new Set([...delivery.queues.values()].map((queue) => queue[0].topic))]);
+        // Re-send at once to a new leader; while the cluster still names the old one, pause briefly.
+        if (this.leaderMap(delivery) === before) wait = true;
+      }
+      if (wait) await sleep(RETRY_BACKOFF_MS);
+    }
+  }
+
+  /**
+   * One leader's share of a round: request k carries the k-th unacknowledged
+   * batch of each of its partitions (a Produce request holds one batch per
+   * partition), up to MAX_IN_FLIGHT requests pipelined. A partition stops at
+   * its first batch that failed; later ones wait for the next round.
+   */
+  private async sendRound(leader: number, queues: PartitionBatch[][], outcome: RoundOutcome): Promise<void> {
+    let connection: KafkaConnection;
+    try {
+      connection = await this.connectionTo(leader);
+    } catch (error) {
+      outcome.moved = true;
+      outcome.lastError = error as Error;
+      return;
+    }
+    const cursors = queues.map(() => 0);
+    const stopped = new Set<string>();
     const inFlight: Promise<void>[] = [];
-    const { maxRequestBytes, maxRequestRecords } = this.options;
-    const { records } = routed;
-    let start = 0;
-    while (start < records.length) {
-      let end = start;
+    for (;;) {
+      const request: PartitionBatch[] = [];
       let bytes = 0;
-      while (end < records.length && end - start < maxRequestRecords && (end === start || bytes + wireBytes(records[end]) <= maxRequestBytes)) bytes += wireBytes(records[end++]);
-      const request = groupByPartition(routed, start, end);
-      start = end;
-      const compressed = this.options.gzip ? await compressAll(request) : null;
+      for (let q = 0; q < queues.length; q++) {
+        const batch = queues[q][cursors[q]];
+        if (!batch || stopped.has(partitionKey(batch.topic, batch.partition)) || (request.length > 0 && bytes + batch.bytes > this.options.maxRequestBytes)) continue;
+        request.push(batch);
+        bytes += batch.bytes;
+        cursors[q]++;
+      }
+      if (request.length === 0 || connection.broken) break;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
-      inFlight.push(this.produceRequest(connection, request, compressed, bytes));
-      // Awaited below. After a failed batch the broker refuses later ones of that partition (sequence gap).
-      inFlight[inFlight.length - 1].catch(() => undefined);
+      inFlight.push(this.produceRequest(connection, request, bytes).then(
+        (results) => this.judge(request, results, queues, stopped, outcome, connection.address),
+        (error: Error) => { outcome.moved = true; outcome.lastError = error; },
+      ));
     }
     await Promise.all(inFlight);
   }
 
-  /** Encodes and sends one Produce request now (reserving its sequence numbers); resolves when it is acknowledged. */
-  private async produceRequest(connection: KafkaConnection, request: TopicPartitions, compressed: Map<readonly OutgoingRecord[], Buffer> | null, sizeHint: number): Promise<void> {
+  /** Applies one Produce response: acknowledges batches and records what the next round must do. */
+  private judge(request: PartitionBatch[], errorCodes: Map<PartitionBatch, { code: number; message: string | null }>, queues: PartitionBatch[][], stopped: Set<string>, outcome: RoundOutcome, address: string): void {
+    for (const batch of request) {
+      const { code, message } = errorCodes.get(batch)!;
+      const key = partitionKey(batch.topic, batch.partition);
+      const action = produceOutcome(code);
+      if (action === 'delivered' && !stopped.has(key)) { batch.acknowledged = true; continue; }
+      if (action === 'delivered') continue; // cannot happen: the broker refuses batches after a gap
+      stopped.add(key);
+      const error = new KafkaResponseError(code, `producing to ${batch.topic}[${batch.partition}] on ${address}`, message);
+      outcome.lastError = error;
+      if (action === 'moved') outcome.moved = true;
+      else if (action === 'transient') outcome.transient = true;
+      else if (action === 'out-of-order') {
+        const queue = queues.find((candidate) => candidate.includes(batch))!;
+        const oldest = queue.find((candidate) => !candidate.acknowledged);
+        // An earlier batch of this partition failed in this round: the broker wants that one first.
+        if (oldest === batch) outcome.reset = errorName(code);
+        else outcome.transient = true;
+      } else if (action === 'reset-producer') outcome.reset = errorName(code);
+      else outcome.failure = error;
+    }
+  }
+
+  /** Encodes and sends one Produce request; resolves with each batch's error code. */
+  private async produceRequest(connection: KafkaConnection, request: PartitionBatch[], sizeHint: number): Promise<Map<PartitionBatch, { code: number; message: string | null }>> {
     const { producerId, producerEpoch } = this.identity!;
-    const timestamp = Date.now();
-    const response = connection.request(API.produce, (w) => {
+    const byTopic = new Map<string, PartitionBatch[]>();
+    for (const batch of request) {
+      let batches = byTopic.get(batch.topic);
+      if (!batches) byTopic.set(batch.topic, (batches = []));
+      batches.push(batch);
+    }
+    const response = await connection.request(API.produce, (w) => {
       w.string(null).int16(-1).int32(this.options.requestTimeoutMs); // no transactional id, acks=all, timeout
-      w.int32(request.size);
-      for (const [topic, partitions] of request) {
-        w.string(topic).int32(partitions.size);
-        for (const [partition, records] of partitions) {
-          w.int32(partition);
+      w.int32(byTopic.size);
+      for (const [topic, batches] of byTopic) {
+        w.string(topic).int32(batches.length);
+        for (const batch of batches) {
+          w.int32(batch.partition);
           const sizePosition = w.reserveInt32();
-          const key = `${topic}\0${partition}`;
-          const baseSequence = this.sequences.get(key) ?? 0;
-          this.sequences.set(key, nextSequence(baseSequence, records.length));
-          writeRecordBatch(w, { producerId, producerEpoch, baseSequence, timestamp, codec: compressed ? 1 : 0 }, records, compressed?.get(records) ?? null);
+          const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.compressed ? 1 : 0 };
+          writeRecordBatch(w, header, batch.records, batch.compressed);
           w.fillInt32(sizePosition, w.offset - sizePosition - 4);
         }
       }
     }, sizeHint);
-    for (const result of readProduceResponse(await response)) {
-      // A duplicate sequence means the broker already holds this batch from an earlier attempt.
-      if (result.errorCode !== 0 && result.errorCode !== DUPLICATE_SEQUENCE_NUMBER) {
-        throw new KafkaResponseError(result.errorCode, `producing to ${result.topic}[${result.partition}] on ${connection.address}`, result.errorMessage);
-      }
+    const results = new Map<PartitionBatch, { code: number; message: string | null }>();
+    for (const result of readProduceResponse(response)) {
+      const batch = request.find((candidate) => candidate.topic === result.topic && candidate.partition === result.partition);
+      if (batch) results.set(batch, { code: result.errorCode, message: result.errorMessage });
     }
+    for (const batch of request) if (!results.has(batch)) results.set(batch, { code: -1, message: 'no answer for this partition' });
+    return results;
+  }
+
+  /** The broker refused this producer's identity: new producer id, the unacknowledged batches renumbered from 0. */
+  private async takeNewProducerId(delivery: Delivery, reason: string): Promise<void> {
+    const previous = this.identity;
+    this.identity = null;
+    await this.connect();
+    renumber(delivery.queues.values(), this.sequences);
+    this.options.logger?.warn({ reason, previousProducerId: String(previous?.producerId), producerId: String(this.identity!.producerId) },
+      'kafka producer took a new producer id: batches sent but not acknowledged before may appear twice');
+  }
+
+  /** The current leaders of the delivery's partitions, as a string to compare before and after a metadata refresh. */
+  private leaderMap(delivery: Delivery): string {
+    return [...delivery.queues.values()].map((queue) => this.topics.get(queue[0].topic)?.leaders[queue[0].partition]).join(',');
   }
 
   private async loadMetadata(topics: readonly string[]): Promise<void> {
-    const metadata = readMetadataResponse(await this.bootstrap!.request(API.metadata, (w) => writeMetadataRequest(w, topics)));
+    const connection = await this.metadataConnection();
+    const metadata = readMetadataResponse(await connection.request(API.metadata, (w) => writeMetadataRequest(w, topics)));
     for (const broker of metadata.brokers) this.brokers.set(broker.nodeId, broker);
     for (const topic of metadata.topics) {
       if (topic.errorCode !== 0) throw new KafkaResponseError(topic.errorCode, `metadata of topic ${topic.name}`);
       this.topics.set(topic.name, { ...topic, loadedAt: Date.now() });
     }
+  }
+
+  /** A live connection for metadata and producer ids: any broker of the cluster or of the configuration will do. */
+  private async metadataConnection(): Promise<KafkaConnection> {
+    if (this.bootstrap && !this.bootstrap.broken) return this.bootstrap;
+    this.bootstrap = null;
+    const candidates = [
+      ...[...this.brokers.values()].map((broker) => ({ host: broker.host, port: broker.port })),
+      ...this.options.brokers.map((broker) => {
+        const separator = broker.lastIndexOf(':');
+        return { host: broker.slice(0, separator), port: Number(broker.slice(separator + 1)) };
+      }),
+    ];
+    const failures: string[] = [];
+    for (const { host, port } of candidates) {
+      try {
+        this.bootstrap = await this.open(host, port);
+        return this.bootstrap;
+      } catch (error) {
+        if (error instanceof KafkaResponseError) throw error; // authentication refused: another broker will say the same
+        failures.push((error as Error).message);
+      }
+    }
+    throw new Error(`no Kafka broker reachable (${[...new Set(failures)].join('; ')})`);
   }
 
   private async connectionTo(nodeId: number): Promise<KafkaConnection> {
@@ -204,54 +350,24 @@ export class KafkaProducer {
     return KafkaConnection.open({ host, port, clientId, tls, sasl, connectTimeoutMs, requestTimeoutMs });
   }
 
-  /** Forgets connections, metadata and the producer id: the next send starts over as a new producer. */
-  reset(): void {
+  /** Closes every connection; the producer id, sequence numbers and an unfinished delivery are kept. */
+  disconnect(): void {
     this.bootstrap?.close();
     this.bootstrap = null;
     for (const opening of this.connections.values()) opening.then((connection) => connection.close(), () => undefined);
     this.connections.clear();
     this.topics.clear();
+  }
+
+  /** Forgets everything: the next send starts over as a new producer. */
+  close(): void {
+    this.disconnect();
     this.sequences.clear();
     this.identity = null;
-  }
-
-  close(): void {
-    this.reset();
+    this.delivery = null;
   }
 }
 
-/** Kafka's sequence numbers wrap from Integer.MAX_VALUE to 0 (DefaultRecordBatch.incrementSequence). */
-function nextSequence(sequence: number, increment: number): number {
-  return sequence > 0x7fffffff - increment ? increment - (0x7fffffff - sequence) - 1 : sequence + increment;
-}
-
-/** Approximate bytes of a record on the wire, for sizing requests. */
-function wireBytes(record: OutgoingRecord): number {
-  return record.valueBytes + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
-}
-
-function groupByPartition(routed: LeaderRecords, start: number, end: number): TopicPartitions {
-  const request: TopicPartitions = new Map();
-  for (let i = start; i < end; i++) {
-    const record = routed.records[i];
-    const partition = routed.partitions[i];
-    let partitions = request.get(record.topic);
-    if (!partitions) request.set(record.topic, (partitions = new Map()));
-    let records = partitions.get(partition);
-    if (!records) partitions.set(partition, (records = []));
-    records.push(record);
-  }
-  return request;
-}
-
-async function compressAll(request: TopicPartitions): Promise<Map<readonly OutgoingRecord[], Buffer>> {
-  const compressed = new Map<readonly OutgoingRecord[], Buffer>();
-  for (const partitions of request.values()) {
-    for (const records of partitions.values()) {
-      const writer = new Writer();
-      writeRecords(writer, records);
-      compressed.set(records, await gzipAsync(writer.toBuffer()));
-    }
-  }
-  return compressed;
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -15,6 +15,8 @@ const LIBS = join(ROOT, '.cache', 'kafka', 'libs');
 
 export interface TestKafka {
   brokers: string[];
+  /** The folder of Kafka jars (for the Java tools and Admin API). */
+  libs: string;
   port: number;
   /** Stops the broker process, keeping its data (an outage). */
   pause(): Promise<void>;
@@ -35,6 +37,10 @@ export interface KafkaOptions {
    * that client certificate (mutual TLS) and trusts no other.
    */
   tls?: { cert: string; key: string; client?: { cert: string; key: string } };
+  /** Client port to listen on (default: a free one). */
+  port?: number;
+  /** Port the broker tells clients to use, e.g. a proxy's in front of it (plaintext only). */
+  advertisedPort?: number;
 }
 
 export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
@@ -42,7 +48,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     execFileSync('bash', [join(ROOT, 'scripts', 'kafka-jars.sh')], { stdio: 'inherit' });
   }
   const dir = mkdtempSync(join(tmpdir(), 'walrelay-kafka-'));
-  const [port, controllerPort, internalPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, controllerPort, internalPort] = [options.port ?? await freePort(), await freePort(), await freePort()];
   const properties = join(dir, 'server.properties');
   const user = options.saslUser;
   const protocol = options.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT';
@@ -68,7 +74,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
       ]
     : [
         `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}`,
         'inter.broker.listener.name=PLAINTEXT',
         'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
       ];
@@ -146,6 +152,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
   await launch();
   return {
     brokers,
+    libs: LIBS,
     port,
     pause: halt,
     resume: launch,
