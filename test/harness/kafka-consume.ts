@@ -10,6 +10,8 @@ export interface ConsumedRecord {
   key: string | null;
   value: string;
   headers: Record<string, string>;
+  /** Milliseconds since 1970: the producer's time, or the leader's append time on LogAppendTime topics. */
+  timestamp: number;
 }
 
 export interface ConsumeOptions {
@@ -49,7 +51,7 @@ export async function consumeToEnd(brokers: string[], topics: string[], options:
         const offset = BigInt(message.offset);
         const end = ends.get(`${topic}/${partition}`);
         if (end === undefined || offset >= end) return;
-        records.push({ topic, partition, offset, key: message.key?.toString() ?? null, value: message.value!.toString(), headers });
+        records.push({ topic, partition, offset, key: message.key?.toString() ?? null, value: message.value!.toString(), headers, timestamp: Number(message.timestamp) });
         // Transaction markers and aborted records occupy offsets too: the last readable one may sit below end - 1.
         if (offset + 1n >= end) { remaining.delete(`${topic}/${partition}`); if (remaining.size === 0) finish(); }
       },

@@ -43,10 +43,30 @@ export interface KafkaOptions {
   advertisedPort?: number;
 }
 
-export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
+/** The folder of Kafka jars, fetched from Maven Central on first use. */
+export function kafkaLibs(): string {
   if (!existsSync(LIBS) || readdirSync(LIBS).length === 0) {
     execFileSync('bash', [join(ROOT, 'scripts', 'kafka-jars.sh')], { stdio: 'inherit' });
   }
+  return LIBS;
+}
+
+/** Writes a log4j2 configuration into `dir` (warnings only, to stdout) and returns the JVM arguments for a broker there. */
+export function brokerJvm(dir: string, heap: string): string[] {
+  const log4j = join(dir, 'log4j2.properties');
+  writeFileSync(log4j, [
+    'appender.out.type=Console',
+    'appender.out.name=STDOUT',
+    'appender.out.layout.type=PatternLayout',
+    'appender.out.layout.pattern=[%d] %p %m (%c)%n',
+    'rootLogger.level=WARN',
+    'rootLogger.appenderRef.out.ref=STDOUT',
+  ].join('\n') + '\n');
+  return [`-Xmx${heap}`, '-Xms128m', '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`, '-cp', join(kafkaLibs(), '*')];
+}
+
+export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
+  kafkaLibs();
   const dir = mkdtempSync(join(tmpdir(), 'walrelay-kafka-'));
   const [port, controllerPort, internalPort] = [options.port ?? await freePort(), await freePort(), await freePort()];
   const properties = join(dir, 'server.properties');
@@ -95,17 +115,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
   ].join('\n') + '\n');
-  const log4j = join(dir, 'log4j2.properties');
-  writeFileSync(log4j, [
-    'appender.out.type=Console',
-    'appender.out.name=STDOUT',
-    'appender.out.layout.type=PatternLayout',
-    'appender.out.layout.pattern=[%d] %p %m (%c)%n',
-    'rootLogger.level=WARN',
-    'rootLogger.appenderRef.out.ref=STDOUT',
-  ].join('\n') + '\n');
-  const classpath = join(LIBS, '*');
-  const jvm = ['-Xmx512m', '-Xms256m', '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`, '-cp', classpath];
+  const jvm = [...brokerJvm(dir, '512m'), '-Xms256m'];
   const clusterId = execFileSync('java', [...jvm, 'kafka.tools.StorageTool', 'random-uuid'], { encoding: 'utf8' }).trim().split('\n').pop()!.trim();
   // SCRAM credentials live in the cluster metadata: written when the storage is formatted.
   const scram = user ? ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((mechanism) => ['--add-scram', `${mechanism}=[name=${user.username},password=${user.password}]`]) : [];
