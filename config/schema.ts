@@ -62,6 +62,12 @@ export const kafkaSinkSchema = z.strictObject({
     z.literal(false),
     z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
   ]).default(false),
+  /** Each batch and walrelay's checkpoint in one Kafka transaction: read_committed consumers see every change once. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Transactional id of the exactly-once producer; default walrelay-<slot>-<sink name>. */
+  transactionalId: z.string().min(1).optional(),
+  /** Compacted topic holding each exactly-once sink's last committed event id (created when missing). */
+  checkpointTopic: z.string().min(1).default('walrelay.checkpoints'),
 });
 
 export const stdoutSinkSchema = z.strictObject({

@@ -28,6 +28,8 @@ import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
+import { ExactlyOnceWriter } from './kafka-exactly-once.js';
+import type { SinkContext } from './index.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
@@ -42,9 +44,12 @@ export class KafkaSink implements Sink {
   private readonly knownTopics = new Set<string>();
   private closed = false;
   private failing = false;
+  /** Exactly-once mode only (`exactlyOnce: true`). */
+  private readonly exactlyOnce: ExactlyOnceWriter | null = null;
 
-  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `kafka#${index}`;
+    const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
     this.topics = new NameTemplate(config.topic, config.messageTopic);
     this.kafka = new Kafka({
       clientId: config.clientId,
@@ -71,7 +76,9 @@ export class KafkaSink implements Sink {
       connectTimeoutMs: 3000,
       requestTimeoutMs: 30_000,
       logger: logger.child({ sink: this.name }),
+      ...(config.exactlyOnce ? { transactionalId } : {}),
     });
+    if (config.exactlyOnce) this.exactlyOnce = new ExactlyOnceWriter(this.producer, config.checkpointTopic, transactionalId, logger.child({ sink: this.name }));
   }
 
   async start(): Promise<void> {
@@ -91,7 +98,10 @@ export class KafkaSink implements Sink {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
     const records = this.toRecords(events);
-    await deliverWithRetry(() => this.send(records), {
+    const exactlyOnce = this.exactlyOnce;
+    const ids = exactlyOnce ? events.map((event) => event.id) : [];
+    const lsns = exactlyOnce ? events.map((event) => event.lsn) : [];
+    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, records, ids, lsns) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -134,6 +144,29 @@ export class KafkaSink implements Sink {
     await this.connect();
     for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
     await this.producer.send(records);
+  }
+
+  /** One transaction: the records Kafka does not have yet and the checkpoint (kafka-exactly-once.ts). */
+  private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+    await this.connect();
+    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    await this.ensureCheckpointTopic();
+    await writer.deliver(records, ids, lsns);
+  }
+
+  /** The compacted checkpoint topic: one partition, replicated like the cluster allows (up to 3). */
+  private async ensureCheckpointTopic(): Promise<void> {
+    const topic = this.config.checkpointTopic;
+    if (this.knownTopics.has(topic)) return;
+    if (!(await this.admin!.listTopics()).includes(topic)) {
+      const { brokers } = await this.admin!.describeCluster();
+      await this.admin!.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers.length), configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      }).catch((error) => { if (!/already exists/i.test((error as Error).message)) throw error; });
+      this.logger.info({ sink: this.name, topic }, 'created kafka checkpoint topic (compacted)');
+    }
+    this.knownTopics.add(topic);
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {

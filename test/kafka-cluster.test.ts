@@ -161,7 +161,7 @@ describe(`Kafka cluster failover (3 nodes, RF 3, ${FULL ? 'full: leader kill, re
     const ids = new Set(records.map((record) => record.headers['walrelay-id']));
     const duplicates = records.length - ids.size;
     const [{ total }] = await pgServer.query(`SELECT sum(version)::int AS total FROM accounts`);
-    t.diagnostic(`steps:\n  ${steps.join('\n  ')}`);
+    for (const line of steps) t.diagnostic(line);
     t.diagnostic(`${written} rows written, ${records.length} records in Kafka, ${duplicates} duplicates; longest commit-to-Kafka delay ${longestDelay.ms} ms (commit at ${longestDelay.at})`);
     const logs = relay.logs();
     const errorsSeen = [...knownErrorCodes().values()].filter((name) => name !== 'NONE' && logs.includes(name));

@@ -32,7 +32,7 @@ const MAX_BACKOFF_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot })));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
   pool.on('error', () => undefined);

@@ -27,6 +27,8 @@ import {
 } from './messages.js';
 import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch } from './partition-batches.js';
 import { produceOutcome } from './produce-errors.js';
+import { TransactionCoordinator } from './transaction-coordinator.js';
+import { readLastCommittedValue } from './checkpoint-reader.js';
 
 const LEADER_NOT_AVAILABLE = 5;
 
@@ -43,6 +45,9 @@ export interface ProducerOptions {
   requestTimeoutMs: number;
   /** Receives the warning when the producer must take a new producer id. */
   logger?: Logger;
+  /** Makes it a transactional producer (exactly-once mode): see sendTransaction. */
+  transactionalId?: string;
+  transactionTimeoutMs?: number;
 }
 
 export interface AddressedRecord extends OutgoingRecord {
@@ -88,8 +93,12 @@ export class KafkaProducer {
   private readonly sequences = new Map<string, number>();
   private delivery: Delivery | null = null;
   private nextUnkeyedPartition = 0;
+  private readonly coordinator: TransactionCoordinator | null;
 
-  constructor(private readonly options: ProducerOptions) {}
+  constructor(private readonly options: ProducerOptions) {
+    this.coordinator = options.transactionalId === undefined ? null : new TransactionCoordinator(
+      options.transactionalId, options.transactionTimeoutMs ?? 60_000, () => this.metadataConnection(), (host, port) => this.open(host, port));
+  }
 
   get connected(): boolean {
     return this.identity !== null && this.bootstrap !== null && !this.bootstrap.broken;
@@ -104,6 +113,12 @@ export class KafkaProducer {
   async connect(): Promise<void> {
     await this.metadataConnection();
     if (this.identity) return;
+    if (this.coordinator) {
+      const { producerId, producerEpoch } = await this.coordinator.initProducerId();
+      this.identity = { producerId, producerEpoch };
+      this.sequences.clear();
+      return;
+    }
     const response = readInitProducerIdResponse(await this.bootstrap!.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
     if (response.errorCode !== 0) throw new KafkaResponseError(response.errorCode, 'InitProducerId');
     this.identity = { producerId: response.producerId, producerEpoch: response.producerEpoch };
@@ -126,6 +141,46 @@ export class KafkaProducer {
     this.delivery ??= await this.prepare(records);
     await this.deliver(this.delivery);
     this.delivery = null;
+  }
+
+  /**
+   * Exactly-once mode: delivers `records` as one Kafka transaction
+   * (AddPartitionsToTxn, Produce, EndTxn commit) under the transactional id's
+   * current epoch. Throws on any failure; the caller then calls
+   * abandonTransaction, and the next call starts a new epoch, which aborts
+   * what the failed attempt left open, so nothing of it becomes visible.
+   */
+  async sendTransaction(records: readonly AddressedRecord[]): Promise<void> {
+    await this.connect();
+    const delivery = await this.prepare(records);
+    this.delivery = delivery;
+    const partitions = new Map<string, number[]>();
+    for (const queue of delivery.queues.values()) {
+      const { topic, partition } = queue[0];
+      partitions.set(topic, [...(partitions.get(topic) ?? []), partition]);
+    }
+    const identity = { transactionalId: this.options.transactionalId!, ...this.identity! };
+    await this.coordinator!.addPartitions(identity, partitions);
+    await this.deliver(delivery);
+    await this.coordinator!.end(identity, true);
+    this.delivery = null;
+  }
+
+  /** After a failed transaction: forget the epoch (the next transaction re-initialises, fencing and aborting this one). */
+  abandonTransaction(): void {
+    this.identity = null;
+    this.delivery = null;
+    this.sequences.clear();
+    this.coordinator?.close();
+  }
+
+  /** The value of the newest committed record with `key` in `topic` (read_committed), or null. */
+  async readLastCommitted(topic: string, key: string): Promise<string | null> {
+    await this.loadMetadata([topic]);
+    const partition = partitionForKey(key, this.topics.get(topic)!.leaders.length);
+    const leader = this.topics.get(topic)!.leaders[partition];
+    if (leader < 0) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `${topic}[${partition}]`);
+    return readLastCommittedValue(await this.connectionTo(leader), topic, partition, key);
   }
 
   /** Partitions the records (murmur2 of the key, as the Java client) and cuts each partition's share into numbered batches. */
@@ -243,10 +298,14 @@ export class KafkaProducer {
         const queue = queues.find((candidate) => candidate.includes(batch))!;
         const oldest = queue.find((candidate) => !candidate.acknowledged);
         // An earlier batch of this partition failed in this round: the broker wants that one first.
-        if (oldest === batch) outcome.reset = errorName(code);
-        else outcome.transient = true;
-      } else if (action === 'reset-producer') outcome.reset = errorName(code);
-      else outcome.failure = error;
+        if (oldest !== batch) outcome.transient = true;
+        else if (this.coordinator) outcome.failure = error; // a transaction is abandoned, never renumbered
+        else outcome.reset = errorName(code);
+      } else if (action === 'reset-producer') {
+        // Transactional: fenced by a newer epoch (another walrelay, or ours after a timeout); the caller re-initialises.
+        if (this.coordinator) outcome.failure = error;
+        else outcome.reset = errorName(code);
+      } else outcome.failure = error;
     }
   }
 
@@ -260,14 +319,14 @@ export class KafkaProducer {
       batches.push(batch);
     }
     const response = await connection.request(API.produce, (w) => {
-      w.string(null).int16(-1).int32(this.options.requestTimeoutMs); // no transactional id, acks=all, timeout
+      w.string(this.options.transactionalId ?? null).int16(-1).int32(this.options.requestTimeoutMs); // acks=all, timeout
       w.int32(byTopic.size);
       for (const [topic, batches] of byTopic) {
         w.string(topic).int32(batches.length);
         for (const batch of batches) {
           w.int32(batch.partition);
           const sizePosition = w.reserveInt32();
-          const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.compressed ? 1 : 0 };
+          const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.compressed ? 1 : 0, transactional: this.coordinator !== null };
           writeRecordBatch(w, header, batch.records, batch.compressed);
           w.fillInt32(sizePosition, w.offset - sizePosition - 4);
         }
@@ -362,6 +421,7 @@ export class KafkaProducer {
   /** Forgets everything: the next send starts over as a new producer. */
   close(): void {
     this.disconnect();
+    this.coordinator?.close();
     this.sequences.clear();
     this.identity = null;
     this.delivery = null;

@@ -21,6 +21,8 @@ export interface BatchHeader {
   timestamp: number;
   /** 0 none, 1 gzip. */
   codec: number;
+  /** Part of a Kafka transaction (attribute bit 4): invisible to read_committed consumers until committed. */
+  transactional?: boolean;
 }
 
 /** Byte lengths of the current record's header strings, measured once for sizing and writing. */
@@ -60,7 +62,7 @@ export function writeRecordBatch(writer: Writer, header: BatchHeader, records: r
   writer.int8(2); // magic
   const crcPosition = writer.reserveInt32();
   const crcStart = writer.offset;
-  writer.int16(header.codec);
+  writer.int16(header.codec | (header.transactional ? 0x10 : 0));
   writer.int32(records.length - 1); // last offset delta
   writer.int64(BigInt(header.timestamp)).int64(BigInt(header.timestamp));
   writer.int64(header.producerId).int16(header.producerEpoch).int32(header.baseSequence);

@@ -44,6 +44,12 @@ export async function consumeToEnd(brokers: string[], topics: string[], options:
     const remaining = new Set(ends.keys());
     let finish!: () => void;
     const done = new Promise<void>((resolve) => { finish = resolve; });
+    // A batch's last offset counts transaction markers and aborted records too, which eachMessage never sees.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const key = `${payload.topic}/${payload.partition}`;
+      const end = ends.get(key);
+      if (end !== undefined && BigInt(payload.lastOffset) + 1n >= end && remaining.delete(key) && remaining.size === 0) finish();
+    });
     await consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
         const headers: Record<string, string> = {};
@@ -52,8 +58,6 @@ export async function consumeToEnd(brokers: string[], topics: string[], options:
         const end = ends.get(`${topic}/${partition}`);
         if (end === undefined || offset >= end) return;
         records.push({ topic, partition, offset, key: message.key?.toString() ?? null, value: message.value!.toString(), headers, timestamp: Number(message.timestamp) });
-        // Transaction markers and aborted records occupy offsets too: the last readable one may sit below end - 1.
-        if (offset + 1n >= end) { remaining.delete(`${topic}/${partition}`); if (remaining.size === 0) finish(); }
       },
     });
     const timeoutMs = options.timeoutMs ?? 120_000;
