@@ -32,6 +32,10 @@ export const redisSinkSchema = z.strictObject({
   /** Stream for pg_logical_emit_message events, which belong to no table. */
   messageStream: z.string().default('walrelay:messages'),
   maxLen: positiveInt.optional(),
+  /** Each batch and the checkpoint in one atomic script: every event id once per stream, whatever crashes. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
+  checkpointKey: z.string().min(1).optional(),
 });
 
 export const kafkaSinkSchema = z.strictObject({

@@ -11,7 +11,7 @@ export interface SinkContext {
 
 export async function createSink(config: SinkConfig, index: number, logger: Logger, context: SinkContext = { slot: 'walrelay' }): Promise<Sink> {
   switch (config.type) {
-    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger);
+    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger, context);
     case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index);
     case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger, context);
     case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);

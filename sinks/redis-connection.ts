@@ -14,6 +14,9 @@ export class RedisConnection {
   private buffer = '';
   private pending: { expected: number; seen: number; firstError: string | null; resolve(): void; reject(error: Error): void } | null = null;
 
+  /** The value of the newest integer reply (the exactly-once script reports how many events it appended). */
+  lastIntegerReply = 0;
+
   constructor(private readonly url: string) {}
 
   get connected(): boolean {
@@ -84,7 +87,9 @@ export class RedisConnection {
         }
       } else if (type === '-' && pending && pending.firstError === null) {
         pending.firstError = this.buffer.slice(position + 1, lineEnd);
-      } else if (type !== '+' && type !== ':') {
+      } else if (type === ':') {
+        this.lastIntegerReply = Number(this.buffer.slice(position + 1, lineEnd));
+      } else if (type !== '+') {
         this.fail(new Error(`unexpected reply from redis: ${JSON.stringify(this.buffer.slice(position, lineEnd))}`));
         return;
       }

@@ -1,7 +1,9 @@
 // Redis Streams: one XADD per event (field `event`), a batch sent as one
 // pipelined payload over redis-connection.ts.
 // At-least-once: a batch that fails part-way is sent again whole, so a
-// re-delivered event appears twice with the same `id`.
+// re-delivered event appears twice with the same `id`. With `exactlyOnce:
+// true` a batch is one atomic script guarded by a checkpoint key instead
+// (redis-exactly-once.ts): every event id once per stream.
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
@@ -11,6 +13,8 @@ import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
+import { exactlyOnceCommand } from './redis-exactly-once.js';
+import type { SinkContext } from './index.js';
 
 export class RedisSink implements Sink {
   readonly name: string;
@@ -19,9 +23,12 @@ export class RedisSink implements Sink {
   private readonly streams: NameTemplate;
   private closed = false;
   private failing = false;
+  /** Exactly-once mode only: the key holding the last event id written. */
+  private readonly checkpointKey: string | null;
 
-  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
+    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.streams = new NameTemplate(config.stream, config.messageStream);
     this.connection = new RedisConnection(config.url);
   }
@@ -44,6 +51,8 @@ export class RedisSink implements Sink {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
+    const checkpointKey = this.checkpointKey;
+    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const payload = this.encode(events);
     const count = events.length;
     await deliverWithRetry(() => this.connection.exec(payload, count), {
@@ -54,6 +63,20 @@ export class RedisSink implements Sink {
       onFailure: () => { this.failing = true; },
       onSuccess: () => { this.failing = false; },
     });
+  }
+
+  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
+    const command = exactlyOnceCommand(checkpointKey, events.map((event) => ({ stream: this.streams.nameFor(event), id: event.id, json: encodeEvent(event, this.config.format) })), this.config.maxLen);
+    const count = events.length;
+    const appended = await deliverWithRetry(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; }, {
+      sink: this.name,
+      logger: this.logger,
+      isClosed: () => this.closed,
+      permanent: permanentRedisError,
+      onFailure: () => { this.failing = true; },
+      onSuccess: () => { this.failing = false; },
+    });
+    if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
   /** One XADD per event, as a single pipelined RESP payload. */

@@ -1,6 +1,7 @@
 // A loopback TCP proxy in front of a real server that can swallow the next
-// answer: the request reaches the server and takes effect, the client sees
-// its connection drop instead of the answer (a response lost on the network).
+// answer (the request reaches the server and takes effect, the client sees
+// its connection drop instead: a response lost on the network), or hold the
+// client's requests back and release them later (a write delayed in flight).
 import net from 'node:net';
 
 export interface TcpProxy {
@@ -9,12 +10,20 @@ export interface TcpProxy {
   loseNextAnswer(): void;
   /** How many answers were lost so far. */
   readonly lostAnswers: number;
+  /** From now on, requests are kept in the proxy instead of reaching the server. */
+  hold(): void;
+  /** Bytes of requests held back so far. */
+  readonly heldBytes: number;
+  /** Sends the held requests on and forwards again. */
+  release(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(port: number, targetPort: number): Promise<TcpProxy> {
   let loseNext = false;
   let lost = 0;
+  let holding = false;
+  const held: { upstream: net.Socket; chunk: Buffer }[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
@@ -23,7 +32,7 @@ export async function startTcpProxy(port: number, targetPort: number): Promise<T
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
-    client.on('data', (chunk) => upstream.write(chunk));
+    client.on('data', (chunk) => { if (holding) held.push({ upstream, chunk }); else upstream.write(chunk); });
     upstream.on('data', (chunk) => {
       if (loseNext) {
         loseNext = false;
@@ -45,6 +54,12 @@ export async function startTcpProxy(port: number, targetPort: number): Promise<T
     port,
     loseNextAnswer: () => { loseNext = true; },
     get lostAnswers() { return lost; },
+    hold: () => { holding = true; },
+    get heldBytes() { return held.reduce((sum, item) => sum + item.chunk.length, 0); },
+    release: () => {
+      holding = false;
+      for (const { upstream, chunk } of held.splice(0)) upstream.write(chunk);
+    },
     close: () => new Promise<void>((resolve) => {
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());

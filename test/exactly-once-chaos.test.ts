@@ -1,42 +1,49 @@
-// exactlyOnce: true on a Kafka sink. Two writers change rows without pause
-// while walrelay is killed (-9) twelve times at random moments and the broker
-// is restarted once; a read_committed consumer must then see every committed
-// change exactly once, and replaying each key's events must give the table.
+// exactlyOnce: true on a Kafka sink and a Redis sink at once. Two writers
+// change rows without pause while walrelay is killed (-9) twelve times at
+// random moments and the Kafka broker is restarted once; a read_committed
+// consumer (kafkajs, and Kafka's own Java consumer) must then see every
+// committed change exactly once, the Redis stream must hold every event id
+// once, and replaying each key's events must give the table.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { appendFileSync } from 'node:fs';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
+import { startRedis, type TestRedis } from './harness/redis.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
 import { javaConsume } from './harness/java-consumer.js';
-import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
+import { writeConfig, runCli, spawnRelay, readStream } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseLsn } from '../relay/lsn.js';
 
 const KEYS = 300;
 const KILLS = 12;
 
-describe('exactly-once into Kafka across kill -9 and a broker restart (PostgreSQL 18, Apache Kafka 4)', () => {
+describe('exactly-once into Kafka and Redis across kill -9 and a broker restart (PostgreSQL 18, Apache Kafka 4, Redis 7)', () => {
   let pgServer: TestPostgres;
   let kafka: TestKafka;
+  let redis: TestRedis;
   let configFile: string;
 
   before(async () => {
-    [pgServer, kafka] = await Promise.all([startPostgres('pg18'), startKafka()]);
+    [pgServer, kafka, redis] = await Promise.all([startPostgres('pg18'), startKafka(), startRedis()]);
     await pgServer.query(`CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL)`);
     configFile = writeConfig({
       source: { url: pgServer.url, tables: ['public.items'] },
-      sinks: [{ type: 'kafka', brokers: kafka.brokers, topic: 'eo.{schema}.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true }],
+      sinks: [
+        { type: 'kafka', brokers: kafka.brokers, topic: 'eo.{schema}.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true },
+        { type: 'redis', url: redis.url, exactlyOnce: true },
+      ],
     });
     assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
   });
 
   after(async () => {
-    await Promise.all([pgServer?.stop(), kafka?.stop()]);
+    await Promise.all([pgServer?.stop(), kafka?.stop(), redis?.stop()]);
   });
 
-  it('a read_committed consumer sees every committed change once; per-key replay equals the table', async (t) => {
+  it('every committed change once in Kafka (read_committed) and in Redis; per-key replay equals the table', async (t) => {
     let stop = false;
     let committedChanges = 0;
     const writer = async (seed: number) => {
@@ -124,5 +131,21 @@ describe('exactly-once into Kafka across kill -9 and a broker restart (PostgreSQ
     }
     const table = new Map((await pgServer.query(`SELECT id, v FROM items`)).map((row: { id: number; v: number }) => [row.id, row.v]));
     assert.deepEqual(new Map([...replay].sort((a, b) => a[0] - b[0])), new Map([...table].sort((a, b) => a[0] - b[0])));
+
+    const client = redis.client();
+    try {
+      const stream = await readStream(client, 'walrelay:public.items');
+      const streamIds = stream.map((event) => event.id);
+      assert.equal(new Set(streamIds).size, stream.length, `${stream.length - new Set(streamIds).size} events twice in the Redis stream`);
+      assert.equal(stream.length, committedChanges, 'every committed change is in Redis');
+      const redisReplay = new Map<number, number>();
+      for (const event of stream) {
+        if (event.op === 'delete') redisReplay.delete((event.key as { id: number }).id);
+        else redisReplay.set((event.new as { id: number }).id, (event.new as { v: number }).v);
+      }
+      assert.deepEqual(new Map([...redisReplay].sort((a, b) => a[0] - b[0])), new Map([...table].sort((a, b) => a[0] - b[0])));
+    } finally {
+      client.disconnect();
+    }
   });
 });
