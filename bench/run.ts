@@ -59,7 +59,9 @@ async function main(): Promise<void> {
       const publication = `bench_${index}`;
       await pool.query(scenario.create);
       await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
-      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : [])].filter((name) => onlySinks === null || onlySinks.includes(name));
+      // The exactly-once modes run in full benchmarks, or with --quick when --sinks names them.
+      const exactlyOnce = ['redis-exactly-once', ...(kafka ? ['kafka-exactly-once'] : [])].filter((name) => !quick || onlySinks?.includes(name));
+      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
       // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
       // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
       const slots = sinkNames.flatMap((name) => [`recv_${name}_${index}`, `${name}_${index}`]);
@@ -80,6 +82,8 @@ async function main(): Promise<void> {
         stdout: { type: 'stdout' },
         redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
         kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
+        'redis-exactly-once': { type: 'redis', url: redis.url, stream: `bench-eo:${index}`, exactlyOnce: true, checkpointKey: `bench-eo-checkpoint:${index}` },
+        'kafka-exactly-once': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-eo.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, transactionalId: `bench-${index}` },
       };
       for (const consumer of sinkNames) {
         const recvSteal = startStealMeter();
@@ -96,9 +100,9 @@ async function main(): Promise<void> {
         await relay.stop();
         relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
         log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
-        if (consumer === 'redis') {
+        if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
-          await cleaner.del(`bench:${index}`);
+          await cleaner.del(`bench:${index}`, `bench-eo:${index}`);
           cleaner.disconnect();
         }
       }
