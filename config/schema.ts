@@ -72,6 +72,8 @@ export const kafkaSinkSchema = z.strictObject({
   transactionalId: z.string().min(1).optional(),
   /** Compacted topic holding each exactly-once sink's last committed event id (created when missing). */
   checkpointTopic: z.string().min(1).default('walrelay.checkpoints'),
+  /** Experimental (benchmark): send through @platformatic/kafka instead of walrelay's own producer. */
+  producer: z.enum(['own', 'platformatic'], { error: 'expected own or platformatic' }).default('own'),
 });
 
 export const stdoutSinkSchema = z.strictObject({

@@ -29,6 +29,7 @@ import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 import { ExactlyOnceWriter } from './kafka-exactly-once.js';
+import { PlatformaticKafkaProducer } from './kafka-platformatic.js';
 import type { SinkContext } from './index.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
@@ -46,6 +47,8 @@ export class KafkaSink implements Sink {
   private failing = false;
   /** Exactly-once mode only (`exactlyOnce: true`). */
   private readonly exactlyOnce: ExactlyOnceWriter | null = null;
+  /** `producer: platformatic` only (an experiment for the benchmark). */
+  private readonly platformatic: PlatformaticKafkaProducer | null = null;
 
   constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `kafka#${index}`;
@@ -78,6 +81,10 @@ export class KafkaSink implements Sink {
       logger: logger.child({ sink: this.name }),
       ...(config.exactlyOnce ? { transactionalId } : {}),
     });
+    if (config.producer === 'platformatic') {
+      if (config.exactlyOnce) throw new WalrelayError('CONFIG_INVALID', `${this.name}: producer: platformatic does not support exactlyOnce`, { hint: 'remove one of them' });
+      this.platformatic = new PlatformaticKafkaProducer(config.brokers, config.clientId);
+    }
     if (config.exactlyOnce) this.exactlyOnce = new ExactlyOnceWriter(this.producer, config.checkpointTopic, transactionalId, logger.child({ sink: this.name }));
   }
 
@@ -91,7 +98,7 @@ export class KafkaSink implements Sink {
   }
 
   isReady(): boolean {
-    return this.producer.connected && !this.failing;
+    return (this.platformatic ?? this.producer).connected && !this.failing;
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
@@ -118,7 +125,7 @@ export class KafkaSink implements Sink {
       await admin.connect();
       this.admin = admin;
     }
-    await this.producer.connect();
+    await (this.platformatic ?? this.producer).connect();
   }
 
   /**
@@ -130,6 +137,7 @@ export class KafkaSink implements Sink {
     this.admin = null;
     this.knownTopics.clear(); // a topic deleted meanwhile is reported as KAFKA_TOPIC_MISSING, not retried forever
     this.producer.disconnect();
+    this.platformatic?.disconnect();
     await admin?.disconnect().catch(() => undefined);
   }
 
@@ -143,7 +151,8 @@ export class KafkaSink implements Sink {
     if (lingerMs > 0 && records.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
     await this.connect();
     for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
-    await this.producer.send(records);
+    if (this.platformatic) await this.platformatic.send(records);
+    else await this.producer.send(records);
   }
 
   /** One transaction: the records Kafka does not have yet and the checkpoint (kafka-exactly-once.ts). */
