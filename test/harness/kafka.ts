@@ -41,6 +41,12 @@ export interface KafkaOptions {
   port?: number;
   /** Port the broker tells clients to use, e.g. a proxy's in front of it (plaintext only). */
   advertisedPort?: number;
+  /**
+   * A second plaintext listener: clients that bootstrap on `port` are told to
+   * use `advertisedPort` (e.g. a proxy in front of it), while clients of the
+   * first listener keep talking to the broker directly.
+   */
+  secondListener?: { port: number; advertisedPort: number };
 }
 
 /** The folder of Kafka jars, fetched from Maven Central on first use. */
@@ -71,6 +77,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
   const [port, controllerPort, internalPort] = [options.port ?? await freePort(), await freePort(), await freePort()];
   const properties = join(dir, 'server.properties');
   const user = options.saslUser;
+  const second = options.secondListener;
   const protocol = options.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT';
   const listener = protocol.toLowerCase();
   // Java properties read "\n" in a value as a newline: the PEM texts fit on one line each.
@@ -93,10 +100,10 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
           : []),
       ]
     : [
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}`,
+        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${second ? `,SECOND://127.0.0.1:${second.port}` : ''}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}${second ? `,SECOND://127.0.0.1:${second.advertisedPort}` : ''}`,
         'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${second ? ',SECOND:PLAINTEXT' : ''}`,
       ];
   writeFileSync(properties, [
     'process.roles=broker,controller',
