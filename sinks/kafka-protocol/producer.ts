@@ -13,17 +13,19 @@
 // (logged, with backoff), and the next send of the same records resumes the
 // unfinished batches. Only when the broker refuses this producer's identity
 // (produce-errors.ts) does it take a new producer id, and it logs that.
-import type tls from 'node:tls';
+// With a transactional id (exactly-once mode) each send is one Kafka
+// transaction (sendTransaction), and a refused identity is not renumbered
+// but handed to the caller, which starts a new epoch (kafka-exactly-once.ts).
 import type { Logger } from 'pino';
-import { KafkaConnection } from './connection.js';
+import type { KafkaConnection } from './connection.js';
+import { KafkaCluster, type ClusterOptions } from './cluster.js';
 import { partitionForKey } from './checksums.js';
-import { writeRecordBatch, type OutgoingRecord } from './record-batch.js';
+import type { OutgoingRecord } from './record-batch.js';
+import { sendProduceRequest, type ProducerHeader, type BatchResult } from './produce-request.js';
 import { utf8Length } from './encoding.js';
-import type { SaslCredentials } from './sasl.js';
 import {
-  API, KafkaResponseError, errorName, type BrokerAddress, type TopicMetadata,
-  writeMetadataRequest, readMetadataResponse,
-  writeInitProducerIdRequest, readInitProducerIdResponse, readProduceResponse,
+  API, KafkaResponseError, errorName,
+  writeInitProducerIdRequest, readInitProducerIdResponse,
 } from './messages.js';
 import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch } from './partition-batches.js';
 import { produceOutcome } from './produce-errors.js';
@@ -32,17 +34,11 @@ import { readLastCommittedValue } from './checkpoint-reader.js';
 
 const LEADER_NOT_AVAILABLE = 5;
 
-export interface ProducerOptions {
-  brokers: readonly string[];
-  clientId: string;
-  tls?: tls.ConnectionOptions;
-  sasl?: SaslCredentials;
+export interface ProducerOptions extends ClusterOptions {
   gzip: boolean;
   /** Request size bound: keeps each batch under the broker's message.max.bytes (1 MiB by default). */
   maxRequestBytes: number;
   maxRequestRecords: number;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
   /** Receives the warning when the producer must take a new producer id. */
   logger?: Logger;
   /** Makes it a transactional producer (exactly-once mode): see sendTransaction. */
@@ -74,8 +70,6 @@ interface RoundOutcome {
   lastError: Error | null;
 }
 
-/** Topic metadata is reloaded after this long (as the Java client's metadata.max.age.ms), so added partitions are used. */
-const METADATA_MAX_AGE_MS = 5 * 60_000;
 /** Requests pipelined per broker connection; Kafka keeps idempotence for up to five. */
 const MAX_IN_FLIGHT = 5;
 /** Pause before re-sending after transient errors, or while no new leader is known yet (the Java client's retry.backoff.ms). */
@@ -84,10 +78,7 @@ const RETRY_BACKOFF_MS = 100;
 const STALL_REPORT_MS = 10_000;
 
 export class KafkaProducer {
-  private bootstrap: KafkaConnection | null = null;
-  private readonly connections = new Map<number, Promise<KafkaConnection>>();
-  private readonly brokers = new Map<number, BrokerAddress>();
-  private readonly topics = new Map<string, TopicMetadata & { loadedAt: number }>();
+  private readonly cluster: KafkaCluster;
   private identity: { producerId: bigint; producerEpoch: number } | null = null;
   /** Next sequence number per `topic\0partition`, as the broker expects it for this producer id. */
   private readonly sequences = new Map<string, number>();
@@ -96,22 +87,18 @@ export class KafkaProducer {
   private readonly coordinator: TransactionCoordinator | null;
 
   constructor(private readonly options: ProducerOptions) {
+    this.cluster = new KafkaCluster(options);
     this.coordinator = options.transactionalId === undefined ? null : new TransactionCoordinator(
-      options.transactionalId, options.transactionTimeoutMs ?? 60_000, () => this.metadataConnection(), (host, port) => this.open(host, port));
+      options.transactionalId, options.transactionTimeoutMs ?? 60_000, () => this.cluster.anyBroker(), (host, port) => this.cluster.open(host, port));
   }
 
   get connected(): boolean {
-    return this.identity !== null && this.bootstrap !== null && !this.bootstrap.broken;
-  }
-
-  /** The producer id and epoch in use (tests check that retries keep them). */
-  get producerIdentity(): { producerId: bigint; producerEpoch: number } | null {
-    return this.identity;
+    return this.identity !== null && this.cluster.reachable;
   }
 
   /** Reaches a broker (keeping the producer id across reconnections) and obtains a producer id once. */
   async connect(): Promise<void> {
-    await this.metadataConnection();
+    const broker = await this.cluster.anyBroker();
     if (this.identity) return;
     if (this.coordinator) {
       const { producerId, producerEpoch } = await this.coordinator.initProducerId();
@@ -119,7 +106,7 @@ export class KafkaProducer {
       this.sequences.clear();
       return;
     }
-    const response = readInitProducerIdResponse(await this.bootstrap!.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
+    const response = readInitProducerIdResponse(await broker.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
     if (response.errorCode !== 0) throw new KafkaResponseError(response.errorCode, 'InitProducerId');
     this.identity = { producerId: response.producerId, producerEpoch: response.producerEpoch };
     this.sequences.clear();
@@ -176,22 +163,20 @@ export class KafkaProducer {
 
   /** The value of the newest committed record with `key` in `topic` (read_committed), or null. */
   async readLastCommitted(topic: string, key: string): Promise<string | null> {
-    await this.loadMetadata([topic]);
-    const partition = partitionForKey(key, this.topics.get(topic)!.leaders.length);
-    const leader = this.topics.get(topic)!.leaders[partition];
+    await this.cluster.loadMetadata([topic]);
+    const partition = partitionForKey(key, this.cluster.partitionCount(topic));
+    const leader = this.cluster.leaderOf(topic, partition);
     if (leader < 0) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `${topic}[${partition}]`);
-    return readLastCommittedValue(await this.connectionTo(leader), topic, partition, key);
+    return readLastCommittedValue(await this.cluster.connectionTo(leader), topic, partition, key);
   }
 
   /** Partitions the records (murmur2 of the key, as the Java client) and cuts each partition's share into numbered batches. */
   private async prepare(records: readonly AddressedRecord[]): Promise<Delivery> {
-    const now = Date.now();
-    const fresh = (topic: string) => now - (this.topics.get(topic)?.loadedAt ?? -Infinity) < METADATA_MAX_AGE_MS;
-    const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !fresh(topic));
-    if (stale.length > 0) await this.loadMetadata(stale);
+    const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !this.cluster.isFresh(topic));
+    if (stale.length > 0) await this.cluster.loadMetadata(stale);
     const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>();
     for (const record of records) {
-      const partitions = this.topics.get(record.topic)!.leaders.length;
+      const partitions = this.cluster.partitionCount(record.topic);
       const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
       const key = partitionKey(record.topic, partition);
       let share = byPartition.get(key);
@@ -221,7 +206,7 @@ export class KafkaProducer {
       const outcome: RoundOutcome = { moved: false, transient: false, reset: null, failure: null, lastError: null };
       const byLeader = new Map<number, PartitionBatch[][]>();
       for (const queue of delivery.queues.values()) {
-        const leader = this.topics.get(queue[0].topic)?.leaders[queue[0].partition] ?? -1;
+        const leader = this.cluster.leaderOf(queue[0].topic, queue[0].partition);
         if (leader < 0) { outcome.moved = true; outcome.lastError = new KafkaResponseError(LEADER_NOT_AVAILABLE, `${queue[0].topic}[${queue[0].partition}]`); continue; }
         let queues = byLeader.get(leader);
         if (!queues) byLeader.set(leader, (queues = []));
@@ -235,7 +220,7 @@ export class KafkaProducer {
       let wait = outcome.transient;
       if (outcome.moved) {
         const before = this.leaderMap(delivery);
-        await this.loadMetadata([...new Set([...delivery.queues.values()].map((queue) => queue[0].topic))]);
+        await this.cluster.loadMetadata([...new Set([...delivery.queues.values()].map((queue) => queue[0].topic))]);
         // Re-send at once to a new leader; while the cluster still names the old one, pause briefly.
         if (this.leaderMap(delivery) === before) wait = true;
       }
@@ -252,7 +237,7 @@ export class KafkaProducer {
   private async sendRound(leader: number, queues: PartitionBatch[][], outcome: RoundOutcome): Promise<void> {
     let connection: KafkaConnection;
     try {
-      connection = await this.connectionTo(leader);
+      connection = await this.cluster.connectionTo(leader);
     } catch (error) {
       outcome.moved = true;
       outcome.lastError = error as Error;
@@ -273,7 +258,7 @@ export class KafkaProducer {
       }
       if (request.length === 0 || connection.broken) break;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
-      inFlight.push(this.produceRequest(connection, request, bytes).then(
+      inFlight.push(sendProduceRequest(connection, request, this.producerHeader(), bytes).then(
         (results) => this.judge(request, results, queues, stopped, outcome, connection.address),
         (error: Error) => { outcome.moved = true; outcome.lastError = error; },
       ));
@@ -282,7 +267,7 @@ export class KafkaProducer {
   }
 
   /** Applies one Produce response: acknowledges batches and records what the next round must do. */
-  private judge(request: PartitionBatch[], errorCodes: Map<PartitionBatch, { code: number; message: string | null }>, queues: PartitionBatch[][], stopped: Set<string>, outcome: RoundOutcome, address: string): void {
+  private judge(request: PartitionBatch[], errorCodes: Map<PartitionBatch, BatchResult>, queues: PartitionBatch[][], stopped: Set<string>, outcome: RoundOutcome, address: string): void {
     for (const batch of request) {
       const { code, message } = errorCodes.get(batch)!;
       const key = partitionKey(batch.topic, batch.partition);
@@ -309,36 +294,9 @@ export class KafkaProducer {
     }
   }
 
-  /** Encodes and sends one Produce request; resolves with each batch's error code. */
-  private async produceRequest(connection: KafkaConnection, request: PartitionBatch[], sizeHint: number): Promise<Map<PartitionBatch, { code: number; message: string | null }>> {
-    const { producerId, producerEpoch } = this.identity!;
-    const byTopic = new Map<string, PartitionBatch[]>();
-    for (const batch of request) {
-      let batches = byTopic.get(batch.topic);
-      if (!batches) byTopic.set(batch.topic, (batches = []));
-      batches.push(batch);
-    }
-    const response = await connection.request(API.produce, (w) => {
-      w.string(this.options.transactionalId ?? null).int16(-1).int32(this.options.requestTimeoutMs); // acks=all, timeout
-      w.int32(byTopic.size);
-      for (const [topic, batches] of byTopic) {
-        w.string(topic).int32(batches.length);
-        for (const batch of batches) {
-          w.int32(batch.partition);
-          const sizePosition = w.reserveInt32();
-          const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.compressed ? 1 : 0, transactional: this.coordinator !== null };
-          writeRecordBatch(w, header, batch.records, batch.compressed);
-          w.fillInt32(sizePosition, w.offset - sizePosition - 4);
-        }
-      }
-    }, sizeHint);
-    const results = new Map<PartitionBatch, { code: number; message: string | null }>();
-    for (const result of readProduceResponse(response)) {
-      const batch = request.find((candidate) => candidate.topic === result.topic && candidate.partition === result.partition);
-      if (batch) results.set(batch, { code: result.errorCode, message: result.errorMessage });
-    }
-    for (const batch of request) if (!results.has(batch)) results.set(batch, { code: -1, message: 'no answer for this partition' });
-    return results;
+  private producerHeader(): ProducerHeader {
+    const { transactionalId, requestTimeoutMs } = this.options;
+    return { ...this.identity!, transactionalId: transactionalId ?? null, timeoutMs: requestTimeoutMs };
   }
 
   /** The broker refused this producer's identity: new producer id, the unacknowledged batches renumbered from 0. */
@@ -353,69 +311,12 @@ export class KafkaProducer {
 
   /** The current leaders of the delivery's partitions, as a string to compare before and after a metadata refresh. */
   private leaderMap(delivery: Delivery): string {
-    return [...delivery.queues.values()].map((queue) => this.topics.get(queue[0].topic)?.leaders[queue[0].partition]).join(',');
-  }
-
-  private async loadMetadata(topics: readonly string[]): Promise<void> {
-    const connection = await this.metadataConnection();
-    const metadata = readMetadataResponse(await connection.request(API.metadata, (w) => writeMetadataRequest(w, topics)));
-    for (const broker of metadata.brokers) this.brokers.set(broker.nodeId, broker);
-    for (const topic of metadata.topics) {
-      if (topic.errorCode !== 0) throw new KafkaResponseError(topic.errorCode, `metadata of topic ${topic.name}`);
-      this.topics.set(topic.name, { ...topic, loadedAt: Date.now() });
-    }
-  }
-
-  /** A live connection for metadata and producer ids: any broker of the cluster or of the configuration will do. */
-  private async metadataConnection(): Promise<KafkaConnection> {
-    if (this.bootstrap && !this.bootstrap.broken) return this.bootstrap;
-    this.bootstrap = null;
-    const candidates = [
-      ...[...this.brokers.values()].map((broker) => ({ host: broker.host, port: broker.port })),
-      ...this.options.brokers.map((broker) => {
-        const separator = broker.lastIndexOf(':');
-        return { host: broker.slice(0, separator), port: Number(broker.slice(separator + 1)) };
-      }),
-    ];
-    const failures: string[] = [];
-    for (const { host, port } of candidates) {
-      try {
-        this.bootstrap = await this.open(host, port);
-        return this.bootstrap;
-      } catch (error) {
-        if (error instanceof KafkaResponseError) throw error; // authentication refused: another broker will say the same
-        failures.push((error as Error).message);
-      }
-    }
-    throw new Error(`no Kafka broker reachable (${[...new Set(failures)].join('; ')})`);
-  }
-
-  private async connectionTo(nodeId: number): Promise<KafkaConnection> {
-    const existing = this.connections.get(nodeId);
-    if (existing) {
-      const connection = await existing;
-      if (!connection.broken) return connection;
-    }
-    const broker = this.brokers.get(nodeId);
-    if (!broker) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `broker ${nodeId} is not in the cluster metadata`);
-    const opening = this.open(broker.host, broker.port);
-    this.connections.set(nodeId, opening);
-    opening.catch(() => this.connections.delete(nodeId));
-    return opening;
-  }
-
-  private open(host: string, port: number): Promise<KafkaConnection> {
-    const { clientId, tls, sasl, connectTimeoutMs, requestTimeoutMs } = this.options;
-    return KafkaConnection.open({ host, port, clientId, tls, sasl, connectTimeoutMs, requestTimeoutMs });
+    return [...delivery.queues.values()].map((queue) => this.cluster.leaderOf(queue[0].topic, queue[0].partition)).join(',');
   }
 
   /** Closes every connection; the producer id, sequence numbers and an unfinished delivery are kept. */
   disconnect(): void {
-    this.bootstrap?.close();
-    this.bootstrap = null;
-    for (const opening of this.connections.values()) opening.then((connection) => connection.close(), () => undefined);
-    this.connections.clear();
-    this.topics.clear();
+    this.cluster.disconnect();
   }
 
   /** Forgets everything: the next send starts over as a new producer. */
