@@ -46,7 +46,7 @@ export const kafkaSinkSchema = z.strictObject({
   topic: z.string().default('walrelay.{schema}.{table}'),
   messageTopic: z.string().default('walrelay.messages'),
   clientId: z.string().default('walrelay'),
-  compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
+  compression: z.enum(['none', 'gzip', 'lz4'], { error: 'expected none, gzip or lz4' }).default('none'),
   batch: z.strictObject({
     size: positiveInt.default(10000),
     lingerMs: z.number().int().min(0).default(0),

@@ -73,7 +73,7 @@ export class KafkaSink implements Sink {
       clientId: config.clientId,
       tls: tlsOptions(config),
       sasl: config.sasl,
-      gzip: config.compression === 'gzip',
+      compression: config.compression,
       maxRequestBytes: MAX_REQUEST_BYTES,
       maxRequestRecords: config.batch.size,
       connectTimeoutMs: 3000,

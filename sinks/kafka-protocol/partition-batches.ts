@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Writer } from './encoding.js';
 import { writeRecords, type OutgoingRecord } from './record-batch.js';
+import { lz4Frame } from './lz4.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -23,8 +24,10 @@ export interface PartitionBatch {
   baseSequence: number;
   /** Fixed at creation so a re-sent batch is byte-identical but for the CRC-free header fields. */
   timestamp: number;
-  /** The gzip of the records, made once; null when uncompressed. */
+  /** The compressed records, made once; null when uncompressed. */
   compressed: Buffer | null;
+  /** Kafka's codec id of `compressed`: 0 none, 1 gzip, 3 lz4. */
+  codec: number;
   acknowledged: boolean;
 }
 
@@ -63,7 +66,7 @@ export function makeBatches(
     const baseSequence = sequences.get(key) ?? 0;
     const slice = start === 0 && end === records.length ? records : records.slice(start, end);
     sequences.set(key, nextSequence(baseSequence, slice.length));
-    batches.push({ topic, partition, records: slice, bytes, baseSequence, timestamp, compressed: null, acknowledged: false });
+    batches.push({ topic, partition, records: slice, bytes, baseSequence, timestamp, compressed: null, codec: 0, acknowledged: false });
     start = end;
   }
   return batches;
@@ -85,8 +88,13 @@ export function renumber(queues: Iterable<PartitionBatch[]>, sequences: Map<stri
   }
 }
 
-export async function compressBatch(batch: PartitionBatch): Promise<void> {
+export type Compression = 'none' | 'gzip' | 'lz4';
+
+export async function compressBatch(batch: PartitionBatch, compression: Compression): Promise<void> {
+  if (compression === 'none') return;
   const writer = new Writer();
   writeRecords(writer, batch.records);
-  batch.compressed = await gzipAsync(writer.toBuffer());
+  const records = writer.buffer.subarray(0, writer.offset);
+  batch.compressed = compression === 'gzip' ? await gzipAsync(records) : lz4Frame(records);
+  batch.codec = compression === 'gzip' ? 1 : 3;
 }

@@ -36,7 +36,7 @@ export async function sendProduceRequest(connection: KafkaConnection, request: r
       for (const batch of batches) {
         w.int32(batch.partition);
         const sizePosition = w.reserveInt32();
-        const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.compressed ? 1 : 0, transactional: transactionalId !== null };
+        const header = { producerId, producerEpoch, baseSequence: batch.baseSequence, timestamp: batch.timestamp, codec: batch.codec, transactional: transactionalId !== null };
         writeRecordBatch(w, header, batch.records, batch.compressed);
         w.fillInt32(sizePosition, w.offset - sizePosition - 4);
       }

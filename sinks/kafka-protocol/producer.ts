@@ -27,7 +27,7 @@ import {
   API, KafkaResponseError, errorName,
   writeInitProducerIdRequest, readInitProducerIdResponse,
 } from './messages.js';
-import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch } from './partition-batches.js';
+import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch, type Compression } from './partition-batches.js';
 import { produceOutcome } from './produce-errors.js';
 import { TransactionCoordinator } from './transaction-coordinator.js';
 import { readLastCommittedValue } from './checkpoint-reader.js';
@@ -35,7 +35,7 @@ import { readLastCommittedValue } from './checkpoint-reader.js';
 const LEADER_NOT_AVAILABLE = 5;
 
 export interface ProducerOptions extends ClusterOptions {
-  gzip: boolean;
+  compression: Compression;
   /** Request size bound: keeps each batch under the broker's message.max.bytes (1 MiB by default). */
   maxRequestBytes: number;
   maxRequestRecords: number;
@@ -187,7 +187,7 @@ export class KafkaProducer {
     const queues = new Map<string, PartitionBatch[]>();
     for (const [key, share] of byPartition) {
       const batches = makeBatches(share.topic, share.partition, share.records, limits, this.sequences);
-      if (this.options.gzip) for (const batch of batches) await compressBatch(batch);
+      if (this.options.compression !== 'none') for (const batch of batches) await compressBatch(batch, this.options.compression);
       queues.set(key, batches);
     }
     return { records, queues };

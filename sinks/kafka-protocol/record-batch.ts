@@ -19,7 +19,7 @@ export interface BatchHeader {
   producerEpoch: number;
   baseSequence: number;
   timestamp: number;
-  /** 0 none, 1 gzip. */
+  /** 0 none, 1 gzip, 3 lz4. */
   codec: number;
   /** Part of a Kafka transaction (attribute bit 4): invisible to read_committed consumers until committed. */
   transactional?: boolean;
@@ -52,8 +52,8 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
 }
 
 /**
- * Writes one record batch. `compressedRecords` is the gzip of writeRecords'
- * output when the codec is gzip; null writes the records uncompressed.
+ * Writes one record batch. `compressedRecords` is writeRecords' output
+ * compressed with the header's codec; null writes the records uncompressed.
  */
 export function writeRecordBatch(writer: Writer, header: BatchHeader, records: readonly OutgoingRecord[], compressedRecords: Buffer | null): void {
   writer.int64(0n); // base offset: the broker assigns offsets
