@@ -37,6 +37,10 @@ export const redisSinkSchema = z.strictObject({
   maxLen: positiveInt.optional(),
   /** Redis must answer a write (or the idle PING) within this many seconds. */
   timeoutSeconds: serverTimeoutSeconds,
+  /** Each batch and the checkpoint in one atomic script: every event id once per stream, whatever crashes. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
+  checkpointKey: z.string().min(1).optional(),
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -49,7 +53,7 @@ export const kafkaSinkSchema = z.strictObject({
   clientId: z.string().default('walrelay'),
   /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
   timeoutSeconds: serverTimeoutSeconds,
-  compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
+  compression: z.enum(['none', 'gzip', 'lz4'], { error: 'expected none, gzip or lz4' }).default('none'),
   batch: z.strictObject({
     size: positiveInt.default(10000),
     lingerMs: z.number().int().min(0).default(0),
@@ -69,6 +73,14 @@ export const kafkaSinkSchema = z.strictObject({
     z.literal(false),
     z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
   ]).default(false),
+  /** Each batch and walrelay's checkpoint in one Kafka transaction: read_committed consumers see every change once. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Transactional id of the exactly-once producer; default walrelay-<slot>-<sink name>. */
+  transactionalId: z.string().min(1).optional(),
+  /** Compacted topic holding each exactly-once sink's last committed event id (created when missing). */
+  checkpointTopic: z.string().min(1).default('walrelay.checkpoints'),
+  /** Experimental (benchmark): send through @platformatic/kafka instead of walrelay's own producer. */
+  producer: z.enum(['own', 'platformatic'], { error: 'expected own or platformatic' }).default('own'),
 });
 
 export const stdoutSinkSchema = z.strictObject({

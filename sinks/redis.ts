@@ -4,6 +4,8 @@
 // re-delivered event appears twice with the same `id`.
 // A hung Redis is noticed by the connection's reply timeout during writes,
 // and by a PING when the sink has had nothing to write for a while.
+// With `exactlyOnce: true` a batch is one atomic script guarded by a
+// checkpoint key instead (redis-exactly-once.ts): every event id once per stream.
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
@@ -13,6 +15,8 @@ import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
+import { exactlyOnceCommand } from './redis-exactly-once.js';
+import type { SinkContext } from './index.js';
 
 export class RedisSink implements Sink {
   readonly name: string;
@@ -27,9 +31,12 @@ export class RedisSink implements Sink {
   private probeTimer: NodeJS.Timeout | null = null;
   /** An idle connection is pinged after this much silence, so a hung Redis is noticed within the timeout. */
   private readonly probeAfterMs: number;
+  /** Exactly-once mode only: the key holding the last event id written. */
+  private readonly checkpointKey: string | null;
 
-  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
+    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.streams = new NameTemplate(config.stream, config.messageStream);
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
@@ -89,6 +96,8 @@ export class RedisSink implements Sink {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
+    const checkpointKey = this.checkpointKey;
+    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const payload = this.encode(events);
     const count = events.length;
     this.writing = true;
@@ -104,6 +113,26 @@ export class RedisSink implements Sink {
     } finally {
       this.writing = false;
     }
+  }
+
+  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
+    const command = exactlyOnceCommand(checkpointKey, events.map((event) => ({ stream: this.streams.nameFor(event), id: event.id, json: encodeEvent(event, this.config.format) })), this.config.maxLen);
+    const count = events.length;
+    this.writing = true;
+    let appended: number;
+    try {
+      appended = await deliverWithRetry(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; }, {
+        sink: this.name,
+        logger: this.logger,
+        isClosed: () => this.closed,
+        permanent: permanentRedisError,
+        onFailure: (error) => this.noteFailure(error),
+        onSuccess: () => this.noteSuccess(),
+      });
+    } finally {
+      this.writing = false;
+    }
+    if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
   /** One XADD per event, as a single pipelined RESP payload. */

@@ -40,7 +40,7 @@ const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot })));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
