@@ -25,6 +25,7 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
@@ -131,7 +132,10 @@ export class KafkaSink implements Sink {
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
+    return events.map((event) => {
+      const domain = domainRecordOf(event);
+      return domain ? addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat()) : addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]);
+    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {

@@ -10,6 +10,7 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
 
 export class RedisSink implements Sink {
@@ -62,6 +63,11 @@ export class RedisSink implements Sink {
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
     for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        continue;
+      }
       const stream = this.streams.nameFor(event);
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
@@ -73,6 +79,14 @@ export class RedisSink implements Sink {
     this.closed = true;
     this.connection.close();
   }
+}
+
+/** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
+function encodeDomainEntry(domain: NonNullable<ReturnType<typeof domainRecordOf>>, trim: string): string {
+  const fields = ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
+  let entry = `*${3 + fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(domain.destination)}\r\n${domain.destination}\r\n${trim}$1\r\n*\r\n`;
+  for (const field of fields) entry += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
+  return entry;
 }
 
 function permanentRedisError(error: unknown): Error | null {
