@@ -10,7 +10,7 @@
 // Debezium has no gap event: a gap is rendered as a logical-decoding message
 // (op "m", prefix "walrelay.gap", content the base64 of
 // {"slot","fromLsn","toLsn"}), which Debezium consumers already handle.
-import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
+import { eventJson, keyJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 import { GAP_PREFIX } from '../relay/route/gap.js';
 
@@ -33,7 +33,7 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
     const database = context?.database;
     const cached = debeziumCache.get(event);
     if (cached !== undefined && cached.database === database) return cached.text;
-    const text = JSON.stringify(debeziumEnvelope(event, context));
+    const text = debeziumJson(event, context);
     debeziumCache.set(event, { database, text });
     return text;
   }
@@ -44,6 +44,18 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
   }
   return text;
 }
+
+/**
+ * A row change's before/after are spliced in as walrelay wrote them, not
+ * parsed and serialised again, which would round big numbers in json columns.
+ */
+function debeziumJson(event: ChangeEvent, context?: FormatContext): string {
+  if (!(event instanceof RowChange)) return JSON.stringify(debeziumEnvelope(event, context));
+  const withoutRows = JSON.stringify(debeziumEnvelope({ ...event, key: null, new: null, old: null }, context));
+  return `{"before":${event.oldJson ?? 'null'},"after":${event.newJson ?? 'null'}${withoutRows.slice(ROWLESS_HEAD.length)}`;
+}
+
+const ROWLESS_HEAD = '{"before":null,"after":null';
 
 export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): Record<string, unknown> {
   const commitMillis = event.commitTime ? Date.parse(event.commitTime) : Date.now();

@@ -43,6 +43,13 @@ describe('debezium format', () => {
     });
   });
 
+  it('copies the rows as walrelay wrote them, so json numbers keep every digit', () => {
+    const doc = '{"id":1,"doc":{"n":12345678901234567890,"f":1.000}}';
+    const text = encodeEvent(rowChange('update', '{"id":1}', doc, '{"id":1,"doc":[1.50]}'), 'debezium');
+    assert.ok(text.startsWith(`{"before":{"id":1,"doc":[1.50]},"after":${doc},"source":{`), text);
+    assert.deepEqual(Object.keys(JSON.parse(text)), ['before', 'after', 'source', 'op', 'ts_ms', 'transaction']);
+  });
+
   it('maps update, delete and read to u, d and r with before and after', () => {
     const updated = JSON.parse(encodeEvent(update(), 'debezium'));
     assert.equal(updated.op, 'u');

@@ -42,6 +42,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)));
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
   pool.on('error', () => undefined);
+  // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
+  const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
@@ -114,7 +116,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
     lastCheckpoint = checkpoint;
-    const session = new Pipeline(routes, checkpoint, new TypeCatalog(pool), current, config.pipeline, (error) => {
+    await catalog.learnPublished(config.source.publication);
+    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
       ended(error);
     });
     pipeline = session;

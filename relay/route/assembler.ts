@@ -2,16 +2,31 @@
 // the current transaction (Begin carries the commit LSN, xid and time that
 // every event of the transaction is stamped with, so events can be sent
 // before the Commit arrives and memory stays bounded on huge transactions).
-import { type PgoutputMessage } from '../source/pgoutput.js';
+//
+// Event ids sort, as plain strings, strictly in delivery order. PostgreSQL
+// delivers a transaction when it decodes its commit record, and a
+// non-transactional message when it decodes the message's record, so the
+// order of delivery is the order of those records in the WAL:
+// - an event of a transaction: the commit record's LSN (the final LSN of
+//   Begin) in 16 hex digits, '-', its position in the transaction in 10
+//   digits ("00000000016B37D8-0000000003");
+// - a non-transactional message: the LSN where its record ends, 16 hex digits
+//   and nothing else ("00000000016B37D8"). The next record starts there or
+//   later, and a string sorts before every longer string it begins, so a
+//   transaction whose commit record directly follows the message still sorts
+//   after it.
+// Both come from the WAL alone, so a re-delivered event has the same id.
+import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, type ChangeEvent, type Op, type Row } from './event.js';
+import { RowChange, type ChangeEvent, type Op } from './event.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
+import { BACKFILL_PREFIX } from '../ops/backfill.js';
+import { readBackfillChunk } from './backfill-chunk.js';
 import { GAP_PREFIX, gapEvent } from './gap.js';
-import { converterFor } from '../source/values.js';
+import { jsonConverterFor } from '../source/values.js';
 
 export interface AssemblerOutput {
   event(event: ChangeEvent): void;
@@ -75,9 +90,11 @@ export class TransactionAssembler {
       }
       case 'update': {
         const relation = this.relation(message.relationId);
-        const row = relation.encodeRow(message.newTuple);
+        // An unchanged TOASTed value is not sent in the new row, but the old row (FULL) or old key may carry it.
+        const newTuple = relation.withKnownValues(message.newTuple, message.oldTuple, message.keyTuple);
+        const row = relation.encodeRow(newTuple);
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : message.keyTuple ? relation.encodeKey(message.keyTuple) : null;
-        this.emitRowChange('update', relation, walStart, relation.encodeKey(message.newTuple), row.json, old, row.unchanged);
+        this.emitRowChange('update', relation, walStart, relation.encodeKey(newTuple), row.json, old, row.unchanged);
         return;
       }
       case 'delete': {
@@ -121,24 +138,26 @@ export class TransactionAssembler {
     }
   }
 
-  /** A chunk written by `walrelay backfill` becomes one "read" event per row, at the chunk's commit position. */
+  /**
+   * A chunk written by `walrelay backfill` becomes one "read" event per row, at
+   * the chunk's commit position, its values converted by the same JSON
+   * converters as streamed rows.
+   */
   private applyBackfill(content: Buffer, walStart: Lsn): Promise<void> {
-    const chunk = JSON.parse(utf8.decode(content)) as BackfillChunk;
+    const chunk = readBackfillChunk(content);
     return this.catalog.ensure(chunk.types).then(() => {
-      const convert = chunk.types.map((oid) => converterFor(oid, this.catalog));
+      const tx = this.requireTx();
+      const convert = chunk.types.map((oid) => jsonConverterFor(oid, this.catalog));
+      const names = chunk.columns.map((column) => `${JSON.stringify(column)}:`);
+      const keyIndexes = chunk.key.map((column) => chunk.columns.indexOf(column)).filter((index) => index >= 0);
+      const qualifiedJson = `"schema":${JSON.stringify(chunk.schema)},"table":${JSON.stringify(chunk.table)}`;
+      const lsn = formatLsn(walStart);
       for (const values of chunk.rows) {
-        const row: Row = {};
-        for (let i = 0; i < chunk.columns.length; i++) {
-          const text = values[i];
-          row[chunk.columns[i]] = text === null ? null : convert[i](text);
-        }
-        let key: Row | null = null;
-        if (chunk.key.length > 0) {
-          key = {};
-          for (const column of chunk.key) key[column] = row[column];
-        }
-        const event = this.stamp('read', walStart);
-        this.output.event({ id: event.id, op: 'read', schema: chunk.schema, table: chunk.table, key, new: row, old: null, lsn: event.lsn, commitLsn: event.commitLsn, xid: event.xid, commitTime: event.commitTime });
+        const fragments = values.map((text, i) => (text === null ? 'null' : convert[i](text)));
+        const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
+        const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
+        const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime));
       }
     });
   }
@@ -162,9 +181,7 @@ export class TransactionAssembler {
   private relation(relationId: number): RelationDecoder {
     const relation = this.relations.get(relationId);
     if (!relation) {
-      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, {
-        retriable: true, hint: 'walrelay reconnects; PostgreSQL re-sends Relation messages on a new connection',
-      });
+      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, { hint: DECODE_ERROR_HINT });
     }
     return relation;
   }
@@ -187,13 +204,13 @@ export class TransactionAssembler {
     };
   }
 
-  /** A non-transactional message belongs to no transaction; its own LSN identifies it. */
+  /** A non-transactional message belongs to no transaction: the end of its record identifies it (see the rule above). */
   private nonTransactional(lsn: Lsn): ChangeEvent {
-    return { id: lsnKey(lsn) + '-m', op: 'message', lsn: formatLsn(lsn), commitLsn: null, xid: null, commitTime: null };
+    return { id: lsnKey(lsn), op: 'message', lsn: formatLsn(lsn), commitLsn: null, xid: null, commitTime: null };
   }
 
   private requireTx(): OpenTransaction {
-    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { retriable: true, hint: 'walrelay reconnects and resumes from the last confirmed LSN' });
+    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { hint: DECODE_ERROR_HINT });
     return this.tx;
   }
 }

@@ -9,6 +9,7 @@
 import pg from 'pg';
 import { type Lsn, formatLsn, readLsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
+import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
@@ -81,6 +82,7 @@ export class ReplicationStream {
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
       if (this.closed) return; // stopping: what still arrives is sent again after a restart
       const tag = chunk[0];
+      if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) return finish(shortHeader(chunk)); // thrown here, it would crash the process
       if (tag === 0x77) {
         handlers.onData({ kind: 'data', walStart: readLsn(chunk, 1), walEnd: readLsn(chunk, 9), payload: chunk.subarray(25) });
       } else if (tag === 0x6b) {
@@ -184,4 +186,10 @@ export function classifyStreamError(error: Error & { code?: string }, options?: 
     return new WalrelayError('AUTH_FAILED', message, { hint: 'check the user, password and REPLICATION privilege in source.url and pg_hba.conf', cause: error });
   }
   return new WalrelayError('REPLICATION_FAILED', message, { retriable: true, hint: 'walrelay reconnects with backoff', cause: error });
+}
+
+/** An XLogData ('w', 25-byte header) or keepalive ('k', 18 bytes) message too short to read. */
+function shortHeader(chunk: Buffer): WalrelayError {
+  const [what, size] = chunk[0] === 0x77 ? ['an XLogData', 25] : ['a keepalive', 18];
+  return new WalrelayError('PGOUTPUT_MALFORMED', `${what} message of ${chunk.length} bytes, shorter than its ${size}-byte header`, { hint: DECODE_ERROR_HINT });
 }
