@@ -26,6 +26,8 @@ const sinkCommon = {
   format: format.default('walrelay'),
   /** Column policies (relay/route/column-policy.ts). */
   columns: z.record(columnPattern, z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
+  /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
+  transactionEvents: z.boolean().default(false),
 };
 
 /** Outbox tables turned into domain events (relay/route/outbox.ts); column names default to Debezium's. */

@@ -117,7 +117,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);
-    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
+    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
       ended(error);
     });
     pipeline = session;

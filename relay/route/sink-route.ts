@@ -32,8 +32,8 @@ export class SinkRoute {
 
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
   deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
-    // A gap concerns every table, so every sink gets it whatever its `tables`.
-    const filtered = this.everything ? events : events.filter((event) => event.op === 'gap' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
+    // A gap concerns every table, so every sink gets it whatever its `tables`; so does a commit marker (sink-stages.ts).
+    const filtered = this.everything ? events : events.filter((event) => event.op === 'gap' || event.op === 'commit' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
     let selected = filtered;
     if (this.stage && filtered.length > 0) {
       try {

@@ -2,6 +2,8 @@
 //   1. domain routing (shared by all sinks): outbox inserts and routed
 //      messages become domain events, other outbox changes are dropped;
 //   2. the sink's column policies;
+//   3. begin / commit events around each transaction (transactionEvents: true),
+//      and removal of the pipeline's commit markers for every other sink.
 // Each step maps a batch to a batch in the same order, so ordering and the
 // checkpoint are untouched; a sink without any step gets the batch as is.
 import type { Config, SinkConfig } from '../../config/schema.js';
@@ -9,6 +11,7 @@ import type { ChangeEvent } from './event.js';
 import { OutboxRouter } from './outbox.js';
 import { MessageRouter } from './message-routing.js';
 import { ColumnPolicy } from './column-policy.js';
+import { TransactionEvents, isCommitMarker } from './transaction-events.js';
 
 export type EventStage = (events: readonly ChangeEvent[]) => readonly ChangeEvent[];
 
@@ -43,15 +46,28 @@ export class DomainRouter {
 
 export function sinkStage(config: Config, sink: SinkConfig, index: number, router: DomainRouter): EventStage | undefined {
   const policy = sink.columns && Object.keys(sink.columns).length > 0 ? new ColumnPolicy(sink.columns, config.columnHashKey, `sinks[${index}].columns`) : null;
-  if (!router.active && policy === null) return undefined;
+  const markers = config.sinks.some((other) => other.transactionEvents);
+  const transactions = sink.transactionEvents ? new TransactionEvents({ debeziumTopicPrefix: sink.format === 'debezium' ? debeziumTopicPrefix(sink) : undefined }) : null;
+  if (!router.active && policy === null && !markers) return undefined;
   return (events) => {
     const out: ChangeEvent[] = [];
     for (const event of events) {
-      const routed = router.active ? router.apply(event) : event;
+      if (isCommitMarker(event)) {
+        transactions?.push(event, out);
+        continue;
+      }
+      let routed = router.active ? router.apply(event) : event;
       if (routed === null) continue;
       // Domain events carry the application's payload, which no column policy describes.
-      out.push(policy === null || 'domain' in routed ? routed : policy.apply(routed));
+      if (policy !== null && !('domain' in routed)) routed = policy.apply(routed);
+      if (transactions) transactions.push(routed, out);
+      else out.push(routed);
     }
     return out;
   };
+}
+
+/** Debezium's topic.prefix for this sink (the `debezium` options, when the configuration has them). */
+function debeziumTopicPrefix(sink: SinkConfig): string {
+  return (sink as { debezium?: { topicPrefix?: string } }).debezium?.topicPrefix ?? 'walrelay';
 }
