@@ -4,6 +4,7 @@
 //   2. the sink's column policies;
 //   3. begin / commit events around each transaction (transactionEvents: true),
 //      and removal of the pipeline's commit markers for every other sink.
+//   0. read events of `backfill --sink` reach only their sink (rebuild-target.ts);
 // Each step maps a batch to a batch in the same order, so ordering and the
 // checkpoint are untouched; a sink without any step gets the batch as is.
 import type { Config, SinkConfig } from '../../config/schema.js';
@@ -12,6 +13,7 @@ import { OutboxRouter } from './outbox.js';
 import { MessageRouter } from './message-routing.js';
 import { ColumnPolicy } from './column-policy.js';
 import { TransactionEvents, isCommitMarker } from './transaction-events.js';
+import { RebuildTargeting } from './rebuild-target.js';
 
 export type EventStage = (events: readonly ChangeEvent[]) => readonly ChangeEvent[];
 
@@ -44,22 +46,26 @@ export class DomainRouter {
   }
 }
 
-export function sinkStage(config: Config, sink: SinkConfig, index: number, router: DomainRouter): EventStage | undefined {
+export function sinkStage(config: Config, sink: SinkConfig, index: number, router: DomainRouter): EventStage {
   const policy = sink.columns && Object.keys(sink.columns).length > 0 ? new ColumnPolicy(sink.columns, config.columnHashKey, `sinks[${index}].columns`) : null;
   const markers = config.sinks.some((other) => other.transactionEvents);
   const transactions = sink.transactionEvents ? new TransactionEvents({ debeziumTopicPrefix: sink.format === 'debezium' ? debeziumTopicPrefix(sink) : undefined }) : null;
-  if (!router.active && policy === null && !markers) return undefined;
+  const targeting = new RebuildTargeting(sink.name ?? `${sink.type}#${index}`);
+  const plain = !router.active && policy === null && !markers;
   return (events) => {
+    if (plain && !events.some((event) => event.target !== undefined)) return events;
     const out: ChangeEvent[] = [];
     for (const event of events) {
       if (isCommitMarker(event)) {
         transactions?.push(event, out);
         continue;
       }
+      if (!targeting.accepts(event)) continue;
       let routed = router.active ? router.apply(event) : event;
       if (routed === null) continue;
       // Domain events carry the application's payload, which no column policy describes.
       if (policy !== null && !('domain' in routed)) routed = policy.apply(routed);
+      if (event.target !== undefined) routed = targeting.address(routed, event);
       if (transactions) transactions.push(routed, out);
       else out.push(routed);
     }
