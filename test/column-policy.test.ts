@@ -11,6 +11,7 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { CLI, writeConfig, runCli, readStream, waitForStreamLength } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
+import { parseLsn } from '../relay/lsn.js';
 
 const HASH_KEY = 'test-hash-key';
 /** The key comes from the environment here; `columnHashKey` in the file works too. */
@@ -111,5 +112,46 @@ describe('column policies (PostgreSQL 15, Redis, stdout)', () => {
     assert.equal(validate.code, 2);
     assert.match(validate.stderr, /sinks\[0\]\.columns: a hash policy needs a key/);
     assert.equal((await runCli(['validate', '-c', file], { WALRELAY_COLUMN_HASH_KEY: 'k' })).code, 0);
+  });
+});
+
+describe('column policies: a key dropped on a table published later (PostgreSQL 18)', () => {
+  let pgServer: TestPostgres;
+
+  before(async () => {
+    pgServer = await startPostgres('pg18');
+  });
+
+  after(async () => {
+    await pgServer?.stop();
+  });
+
+  it('stops with COLUMN_POLICY_DROPS_KEY (exit 2) on its first event and confirms nothing past it', async () => {
+    // ALL TABLES: the table does not exist when walrelay starts, so the startup check cannot see it.
+    const file = writeConfig({ source: { url: pgServer.url }, sinks: [{ type: 'stdout', columns: { 'public.late.id': 'drop' } }] });
+    assert.equal((await runCli(['setup', '-c', file])).code, 0);
+    const child = spawn(process.execPath, [CLI, 'run', '-c', file], { env: { ...process.env, WALRELAY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => { stdout += chunk; });
+    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let beforeInsert = 0n;
+    try {
+      await waitFor(() => /"msg":"streaming"/.test(stderr), { what: `the relay streaming (logs: ${stderr})` });
+      await pgServer.query(`CREATE TABLE late (id int PRIMARY KEY, v text)`);
+      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`); // the harness may commit asynchronously
+      beforeInsert = parseLsn(lsn);
+      await pgServer.query(`INSERT INTO late VALUES (1, 'a')`);
+      assert.equal(await exited, 2, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(stderr, /COLUMN_POLICY_DROPS_KEY/);
+    assert.match(stderr, /key column id of public\.late/);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(stdout, '', 'nothing of the table was written');
+    const [{ lsn: after }] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
+    assert.ok(parseLsn(after) <= beforeInsert, `the slot did not move past the refused change (confirmed ${after}, insert after ${beforeInsert.toString(16)})`);
   });
 });

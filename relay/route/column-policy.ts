@@ -77,6 +77,8 @@ export class ColumnPolicy {
     if (event.table === undefined) return event;
     const table = this.tableFor(`${event.schema}.${event.table}`);
     if (table === null) return event;
+    const columns = (event as { columns?: unknown }).columns;
+    if (Array.isArray(columns)) return this.applyToColumnList(table, event, columns); // a schema event's column list
     if (event.key == null && event.new == null && event.old == null) return event; // truncate: no rows
     // toJSON keeps every field (and their order) of whatever shape the event has.
     const out = (typeof (event as { toJSON?: unknown }).toJSON === 'function' ? (event as unknown as { toJSON(): ChangeEvent }).toJSON() : { ...event }) as ChangeEvent;
@@ -85,6 +87,12 @@ export class ColumnPolicy {
     out.old = this.applyToRow(table, out.old ?? null);
     if (out.unchanged) out.unchanged = out.unchanged.filter((column) => table.actionFor(column) !== 'drop');
     return out;
+  }
+
+  /** A dropped column is not announced either: its name leaves the list. */
+  private applyToColumnList(table: TablePolicy, event: ChangeEvent, columns: { name?: unknown }[]): ChangeEvent {
+    const kept = columns.filter((column) => typeof column.name !== 'string' || table.actionFor(column.name) !== 'drop');
+    return kept.length === columns.length ? event : { ...event, columns: kept } as ChangeEvent;
   }
 
   private tableFor(qualified: string): TablePolicy | null {
