@@ -20,7 +20,9 @@ import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
+import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -40,7 +42,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)));
-  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
+  const timeoutMs = config.source.timeoutSeconds * 1000;
+  // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
+  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
@@ -66,6 +70,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let lastCheckpoint: Checkpoint | null = null;
   let resnapshotting = false;
   let streaming = false;
+  let streamedOnce = false;
+  /** Another instance holds the slot: this one is a hot standby. */
+  let waitingForSlot = false;
+  /** Why the last replication session ended, for /readyz while not streaming. */
+  let replicationProblem: string | null = null;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -79,9 +88,16 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push('replication is not streaming');
-        for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
-        return { ready: reasons.length === 0, reasons };
+        if (!streaming) {
+          if (waitingForSlot) reasons.push('hot standby: waiting for the slot, which another walrelay holds');
+          else reasons.push(replicationProblem ? `replication is not streaming: ${replicationProblem}` : 'replication is not streaming');
+        }
+        for (const sink of sinks) {
+          if (sink.isReady()) continue;
+          const why = sink.notReadyReason?.();
+          reasons.push(why ? `sink ${sink.name} is not connected: ${why}` : `sink ${sink.name} is not connected`);
+        }
+        return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
     });
   }
@@ -104,9 +120,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
-    const slot = await withSourceClient(config, (client) => checkSlot(client, config.source.slot));
+    const slot = await readSlot();
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    const current = new ReplicationStream(config.source.url);
+    const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
@@ -129,7 +145,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onKeepalive: (message) => session.onKeepalive(message),
         onClose: (error) => ended(error),
       });
+      current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
       streaming = true;
+      streamedOnce = true;
+      waitingForSlot = false;
+      replicationProblem = null;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -140,8 +160,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       clearInterval(statusTimer);
       if (stopping) {
         session.closeIntake();
-        // Deliver what was already received, confirm it, then close.
+        // Deliver what was already received, confirm it, then close. Say at once what a down sink makes us wait for.
+        const sinkDown = routes.some((route) => route.unacknowledged > 0 && !route.sink.isReady());
+        const notice = setTimeout(() => announceDrainWait(routes, config.pipeline.drainTimeoutSeconds, logger), sinkDown ? 0 : 1000);
         const drained = await session.drain(Date.now() + config.pipeline.drainTimeoutSeconds * 1000);
+        clearTimeout(notice);
         if (!drained) logger.warn('shutdown: sinks did not acknowledge everything in time; unconfirmed changes will be re-sent on restart');
         current.sendStatus(checkpoint.confirmed);
         logger.info({ confirmed: formatLsn(checkpoint.confirmed) }, 'stopped streaming');
@@ -151,8 +174,32 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
   }
 
+  /** The slot's state, read over the pool: its timeouts keep a hung server from stalling the supervisor. */
+  async function readSlot(): Promise<{ confirmedFlushLsn: string | null }> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      if ((error as { code?: string }).code) throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
+      throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
+        retriable: true, cause: error,
+        hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
+      });
+    }
+    let failure: Error | undefined;
+    try {
+      return await checkSlot(client, config.source.slot);
+    } catch (error) {
+      failure = error as Error;
+      throw fromPgError(error, `reading replication slot ${config.source.slot}`);
+    } finally {
+      client.release(failure); // a failed connection is not reused
+    }
+  }
+
   async function supervise(): Promise<void> {
     let backoff = 500;
+    let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
@@ -165,10 +212,24 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
           continue;
         }
         if (!(recoveryError instanceof WalrelayError && recoveryError.retriable)) throw recoveryError;
+        replicationProblem = describeError(recoveryError);
         logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
       } else {
         if (failure && !failure.retriable) throw failure;
-        logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+        waitingForSlot = failure?.code === 'SLOT_IN_USE';
+        replicationProblem = failure ? describeError(failure) : 'the connection ended';
+        if (waitingForSlot) {
+          // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
+          const holder = await findSlotHolder(config).catch(() => null);
+          logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
+            'waiting for the slot; another walrelay holds it');
+          waitingLogged = true;
+        } else {
+          waitingLogged = false;
+          logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, streamedOnce
+            ? 'replication interrupted; resuming from the confirmed LSN'
+            : 'replication could not start; trying again');
+        }
       }
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
@@ -228,4 +289,16 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
     done,
   };
+}
+
+/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
+function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
+  const waiting = routes.filter((route) => route.unacknowledged > 0)
+    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
+  if (waiting.length === 0) return;
+  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
+  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
+  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
+  logger[level]({ waitingFor: waiting, timeoutSeconds },
+    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

@@ -23,11 +23,19 @@ export class SinkRoute {
   private readonly everything: boolean;
   private readonly pending: Pending[] = [];
   private writing = false;
+  private writingEvents = 0;
 
   /** `stage`: routing and column policies of this sink (sink-stages.ts), applied after the `tables` filter. */
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics, private readonly stage?: EventStage) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
+  }
+
+  /** Events handed to this route and not yet acknowledged by its sink (what a shutdown waits for). */
+  get unacknowledged(): number {
+    let count = this.writingEvents;
+    for (const item of this.pending) count += item.events.length;
+    return count;
   }
 
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
@@ -64,6 +72,7 @@ export class SinkRoute {
         batches.push(events);
         count += events.length;
       }
+      this.writingEvents = count;
       try {
         // Nothing here holds the events while the sink works on them: a sink
         // that encodes them up front lets them be collected young.
@@ -76,6 +85,7 @@ export class SinkRoute {
         // The sink gave up (closed, or a permanent failure): nothing after this may be delivered out of order.
         for (const item of [...settlers, ...this.pending.splice(0)]) item.reject(error as Error);
       }
+      this.writingEvents = 0;
     }
     this.writing = false;
   }
