@@ -11,6 +11,8 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { CLI, writeConfig, runCli, readStream, waitForStreamLength } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
+import { freePort } from './harness/ports.js';
+import { WebSocket } from 'ws';
 import { parseLsn } from '../relay/lsn.js';
 
 const HASH_KEY = 'test-hash-key';
@@ -19,17 +21,20 @@ const hashEnv = { WALRELAY_COLUMN_HASH_KEY: HASH_KEY };
 const hmac = (text: string) => createHmac('sha256', HASH_KEY).update(text).digest('hex');
 const policy = { 'public.users.ssn': 'drop', 'public.users.email': 'hash', 'public.users.note': 'mask' };
 
-describe('column policies (PostgreSQL 15, Redis, stdout)', () => {
+describe('column policies (PostgreSQL 15, Redis, stdout, websocket)', () => {
   let pgServer: TestPostgres;
   let redis: TestRedis;
   let client: Redis;
   let relay: ChildProcess | undefined;
   let stdout = '';
   let configFile: string;
+  let socket: WebSocket | undefined;
+  const frames: any[] = [];
 
   before(async () => {
     [pgServer, redis] = await Promise.all([startPostgres('pg15'), startRedis()]);
     client = redis.client();
+    const wsPort = await freePort();
     await pgServer.query(`
       CREATE TABLE users (id int PRIMARY KEY, email text, ssn text, note text, big text);
       ALTER TABLE users REPLICA IDENTITY FULL;
@@ -41,6 +46,7 @@ describe('column policies (PostgreSQL 15, Redis, stdout)', () => {
         { type: 'redis', url: redis.url, stream: 'dbz:{schema}.{table}', format: 'debezium', columns: policy },
         { type: 'redis', url: redis.url, stream: 'raw:{schema}.{table}' },
         { type: 'stdout', format: 'cloudevents', columns: { 'public.*.ssn': 'drop', 'public.users.e*': 'hash', '*.users.note': 'mask' } },
+        { type: 'websocket', port: wsPort, auth: 'none', columns: policy },
       ],
     });
     assert.equal((await runCli(['setup', '-c', configFile], hashEnv)).code, 0);
@@ -49,9 +55,15 @@ describe('column policies (PostgreSQL 15, Redis, stdout)', () => {
     relay.stdout!.on('data', (chunk) => { stdout += chunk; });
     relay.stderr!.on('data', (chunk) => { logs += chunk; });
     await waitFor(() => /"msg":"streaming"/.test(logs), { what: `the relay streaming (logs: ${logs})` });
+    socket = new WebSocket(`ws://127.0.0.1:${wsPort}/`);
+    socket.on('message', (data) => frames.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => { socket!.once('open', resolve); socket!.once('error', reject); });
+    socket.send(JSON.stringify({ type: 'subscribe', id: 's', table: 'public.users' }));
+    await waitFor(() => frames.some((frame) => frame.type === 'subscribed'), { what: 'the websocket subscription' });
   });
 
   after(async () => {
+    socket?.terminate();
     relay?.kill('SIGKILL');
     client?.disconnect();
     await Promise.all([pgServer?.stop(), redis?.stop()]);
@@ -81,6 +93,11 @@ describe('column policies (PostgreSQL 15, Redis, stdout)', () => {
     assert.deepEqual(cloud[0].data.new, { id: 2, email: hmac('ann@example.com'), note: '****', big: 'y' });
     assert.equal(stdout.includes('222-22-2222'), false, 'the ssn never reaches stdout');
     assert.equal(stdout.includes('secret note'), false);
+
+    await waitFor(() => frames.filter((frame) => frame.type === 'change').length >= 3, { what: 'three websocket changes' });
+    const changes = frames.filter((frame) => frame.type === 'change').map((frame) => frame.event);
+    assert.deepEqual(changes[0].new, { id: 2, email: hmac('ann@example.com'), note: '****', big: 'y' });
+    assert.deepEqual(changes[2].old, { id: 2, email: hmac('ann@example.org'), note: '****', big: 'y' });
 
     // A sink without policies still gets the whole row.
     const [raw] = await readStream(client, 'raw:public.users');
