@@ -21,14 +21,15 @@ const serverTimeoutSeconds = z.number({ error: 'expected a number of seconds' })
 
 const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
 
-const columnPattern = z.string().regex(/^[^.\s]+\.[^.\s]+\.[^.\s]+$/, { error: 'expected a column pattern of the form schema.table.column ("*" allowed)' });
+/** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */
+const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
 
 const sinkCommon = {
   name: z.string().optional(),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
   /** Column policies (relay/route/column-policy.ts). */
-  columns: z.record(columnPattern, z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
+  columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
   /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
   transactionEvents: z.boolean().default(false),
 };
@@ -174,7 +175,15 @@ export const configSchema = z.strictObject({
   outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),
   messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional(),
 }).superRefine((config, context) => {
+  config.messages?.forEach((route, index) => {
+    for (const [, name] of route.destination.matchAll(/\{([^{}]+)\}/g)) {
+      if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });
+    }
+  });
   config.sinks.forEach((sink, index) => {
+    for (const pattern of Object.keys(sink.columns ?? {})) {
+      if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
+    }
     if (!config.columnHashKey && Object.values(sink.columns ?? {}).includes('hash')) {
       context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });
     }
