@@ -19,8 +19,9 @@ interface Received {
   headers: Record<string, string>;
 }
 
-/** Reads topics from the beginning until `expected` records arrived (more would show up in the assertions on counts). */
-async function consume(brokers: string[], topics: string[], expected: number): Promise<Received[]> {
+/** Reads topics from the beginning until `expected` records arrived, or until `expected` says so. */
+async function consume(brokers: string[], topics: string[], expected: number | ((received: Received[]) => boolean)): Promise<Received[]> {
+  const enough = typeof expected === 'number' ? (received: Received[]) => received.length >= expected : expected;
   const kafka = new Kafka({ brokers, clientId: 'walrelay-test', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -41,7 +42,7 @@ async function consume(brokers: string[], topics: string[], expected: number): P
         received.push({ topic, key: message.key?.toString() ?? null, value: JSON.parse(message.value!.toString()), headers });
       },
     });
-    await waitFor(() => received.length >= expected, { what: `${expected} records on ${topics.join(', ')}`, timeoutMs: 90_000 });
+    await waitFor(() => enough(received), { what: `${typeof expected === 'number' ? expected : 'the expected'} records on ${topics.join(', ')}`, timeoutMs: 90_000 });
   } finally {
     await consumer.disconnect();
   }
@@ -70,7 +71,7 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
       ],
       messages: [{ prefix: 'billing', destination: 'domain.{prefix}' }],
       sinks: [
-        { type: 'kafka', brokers: kafka.brokers, createTopics: { partitions: 1, replicationFactor: 1 } },
+        { type: 'kafka', brokers: kafka.brokers, createTopics: { partitions: 1, replicationFactor: 1 }, transactionEvents: true },
         { type: 'redis', url: redis.url },
       ],
     });
@@ -155,5 +156,24 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
     const [plain] = await readStream(client, 'walrelay:messages');
     assert.equal(plain.prefix, 'audit');
     assert.equal(plain.content, 'not routed');
+  });
+
+  it('brackets a transaction on Kafka with begin and commit counting its domain events and row changes', async () => {
+    await pgServer.query(`
+      BEGIN;
+      INSERT INTO orders VALUES (7, 'placed');
+      INSERT INTO orders VALUES (8, 'placed');
+      INSERT INTO outbox VALUES ('0b8f3c1e-8a53-4c39-9d55-3a3bd0a0e111', 'order', '7', 'OrderPlaced', '{"id": 7}');
+      COMMIT;`);
+    const isOurs = (record: Received) => (record.value as { op?: string; tables?: Record<string, number> }).op === 'commit' && (record.value as { tables: Record<string, number> }).tables['public.orders'] === 2;
+    const records = await consume(kafka.brokers, ['walrelay.messages'], (received) => received.some(isOurs));
+    const commit = records.find(isOurs)!;
+    const value = commit.value as { xid: number; eventCount: number; tables: Record<string, number>; commitLsn: string };
+    assert.equal(value.eventCount, 3);
+    assert.deepEqual(value.tables, { 'public.orders': 2, 'public.outbox': 1 });
+    assert.equal(commit.headers['walrelay-op'], 'commit');
+    const begin = records.find((record) => (record.value as { op?: string; xid?: number }).op === 'begin' && (record.value as { xid: number }).xid === value.xid)!;
+    assert.equal((begin.value as { commitLsn: string }).commitLsn, value.commitLsn);
+    assert.ok(begin.headers['walrelay-id'] < commit.headers['walrelay-id']);
   });
 });
