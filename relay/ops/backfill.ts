@@ -17,9 +17,9 @@
 import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent, redact } from './sql.js';
-import { fromPgError } from './pg-errors.js';
-import { checkBackfillPrivileges, inspectTables } from './preflight.js';
+import { quoteIdent } from './sql.js';
+import { withSourceClient } from './source-client.js';
+import { checkBackfillPrivileges, inspectTables, publishedTableNames } from './preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';
@@ -54,6 +54,8 @@ export interface BackfillOptions {
   say(line: string): void;
   /** `--sink NAME [--stream-template T]`: a projection rebuild into one sink. */
   target?: BackfillTarget;
+  /** Ends the backfill between chunks (BACKFILL_STOPPED): the relay stopping during a re-snapshot. */
+  signal?: AbortSignal;
 }
 
 interface TableShape {
@@ -73,14 +75,7 @@ const textTypes = { getTypeParser: () => (value: string) => value } as unknown a
 export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
   const state = BackfillState.open(options.stateFile);
   if (state.ignoredOldFormat) options.say(`${options.stateFile}: written by an older walrelay (progress by table name only, whatever the database); ignoring it and starting over`);
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-backfill', types: textTypes });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
+  await withSourceClient(config, async (client) => {
     // Everything is checked before the first chunk: a missing table or grant is one clear error, not a half-done backfill.
     const shapes: TableShape[] = [];
     for (const name of tables) shapes.push(await describeTable(client, name));
@@ -106,7 +101,8 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       const progress: TableProgress = saved ?? { table: name, after: null, rows: 0, done: false, updatedAt: new Date().toISOString() };
       if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
       for (;;) {
-        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.target);
+        if (options.signal?.aborted) throw stopped(name, progress.rows);
+        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal, options.target);
         if (rows.length > 0) {
           progress.after = rows[rows.length - 1].slice(shape.columns.length);
           progress.rows += rows.length;
@@ -118,11 +114,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
         if (progress.done) break;
       }
     }
-  } catch (error) {
-    throw fromPgError(error, 'backfill failed');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  }, { applicationName: 'walrelay-backfill', types: textTypes, doing: 'backfill failed' });
 }
 
 /**
@@ -130,13 +122,15 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  * it can never be part of a deadlock and never makes an application
  * transaction fail. When a chunk row is locked, the chunk is retried shortly.
  */
-async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void, target?: BackfillTarget): Promise<(string | null)[][]> {
+async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
+  signal: AbortSignal | undefined, target?: BackfillTarget): Promise<(string | null)[][]> {
   let delay = 10;
   for (let attempt = 1; ; attempt++) {
     try {
       return await emitChunk(client, shape, after, limit, target);
     } catch (error) {
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
       if (attempt % 50 === 0) say(`${shape.schema}.${shape.table}: rows of the next chunk stay locked by writers; still retrying (${attempt} attempts)`);
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(1000, delay * 2);
@@ -145,6 +139,12 @@ async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after
 }
 
 const LOCK_NOT_AVAILABLE = '55P03';
+
+function stopped(table: string, rows: number | null): WalrelayError {
+  return new WalrelayError('BACKFILL_STOPPED', `backfill of ${table} stopped${rows === null ? '' : ` after ${rows} rows`}: walrelay is stopping`, {
+    hint: 'run the backfill again to complete it',
+  });
+}
 
 async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, rebuild?: BackfillTarget): Promise<(string | null)[][]> {
   const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;
@@ -208,15 +208,6 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
-  const client = new pg.Client({ connectionString: config.source.url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
-    return rows.map((row) => row.name as string);
-  } catch (error) {
-    throw fromPgError(error, `listing the tables of publication ${config.source.publication}`);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withSourceClient(config, (client) => publishedTableNames(client, config.source.publication),
+    { doing: `listing the tables of publication ${config.source.publication}` });
 }

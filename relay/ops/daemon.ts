@@ -13,7 +13,7 @@ import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
@@ -23,6 +23,7 @@ import { redact } from './sql.js';
 import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
+import { withTimeout } from '../with-timeout.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -36,6 +37,8 @@ export interface RunningRelay {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** How long stop() waits for the re-snapshot's chunk under way. */
+const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
@@ -68,7 +71,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let pipeline: Pipeline | null = null;
   /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
   let lastCheckpoint: Checkpoint | null = null;
-  let resnapshotting = false;
+  /** The re-snapshot after a slot recreation, running in the background; stop() ends it between chunks. */
+  let resnapshotting: { abort: AbortController; done: Promise<void> } | null = null;
   let streaming = false;
   let streamedOnce = false;
   /** Another instance holds the slot: this one is a hot standby. */
@@ -247,15 +251,22 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
     logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
       'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
-    resnapshotting = true;
-    resnapshot(config, logger).then(
+    const abort = new AbortController();
+    const done = resnapshot(config, logger, abort.signal).then(
       (tables) => logger.info({ tables }, 're-snapshot done'),
-      (error: unknown) => logger.error({ err: describeError(error) }, 're-snapshot failed: run "walrelay backfill -c FILE" for the published tables'),
-    ).finally(() => { resnapshotting = false; });
+      (error: unknown) => {
+        if (!abort.signal.aborted) logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`);
+      },
+    ).finally(() => { resnapshotting = null; });
+    resnapshotting = { abort, done };
   }
 
   async function shutdown(): Promise<void> {
-    if (resnapshotting) logger.warn('stopped during the re-snapshot after a slot recreation: run "walrelay backfill -c FILE" for the published tables to complete it');
+    if (resnapshotting) {
+      logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
+      resnapshotting.abort.abort();
+      await withTimeout(resnapshotting.done, RESNAPSHOT_STOP_MS); // the chunk under way ends; a hung server must not hold the stop
+    }
     clearInterval(gauges);
     stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));
