@@ -21,11 +21,38 @@ const serverTimeoutSeconds = z.number({ error: 'expected a number of seconds' })
 
 const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
 
+/** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */
+const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
+
 const sinkCommon = {
   name: z.string().optional(),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
+  /** Column policies (relay/route/column-policy.ts). */
+  columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
+  /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
+  transactionEvents: z.boolean().default(false),
 };
+
+/** Outbox tables turned into domain events (relay/route/outbox.ts); column names default to Debezium's. */
+const outboxSchema = z.strictObject({
+  table: tableName,
+  columns: z.strictObject({
+    id: z.string().default('id'),
+    aggregatetype: z.string().default('aggregatetype'),
+    aggregateid: z.string().default('aggregateid'),
+    type: z.string().default('type'),
+    payload: z.string().default('payload'),
+    timestamp: z.string().optional(),
+  }).default({ id: 'id', aggregatetype: 'aggregatetype', aggregateid: 'aggregateid', type: 'type', payload: 'payload' }),
+  destination: z.string().min(1).default('outbox.event.{aggregatetype}'),
+});
+
+/** Transactional logical messages routed by prefix (relay/route/message-routing.ts). */
+const messageRouteSchema = z.strictObject({
+  prefix: z.string().min(1),
+  destination: z.string().min(1),
+});
 
 export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
@@ -155,6 +182,24 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   }).default({ level: 'info' }),
+  /** Key of the columns "hash" policy (or WALRELAY_COLUMN_HASH_KEY). */
+  columnHashKey: z.string().min(1).optional(),
+  outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),
+  messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional(),
+}).superRefine((config, context) => {
+  config.messages?.forEach((route, index) => {
+    for (const [, name] of route.destination.matchAll(/\{([^{}]+)\}/g)) {
+      if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });
+    }
+  });
+  config.sinks.forEach((sink, index) => {
+    for (const pattern of Object.keys(sink.columns ?? {})) {
+      if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
+    }
+    if (!config.columnHashKey && Object.values(sink.columns ?? {}).includes('hash')) {
+      context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });
+    }
+  });
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -21,7 +21,7 @@ export interface FormatContext {
   database?: string;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm' };
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm', begin: 'm', commit: 'm' };
 
 /** Debezium text per event, with the database name it was built for (one per daemon in practice). */
 const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();

@@ -27,6 +27,7 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 import { ExactlyOnceWriter } from './kafka-exactly-once.js';
 import { PlatformaticKafkaProducer } from './kafka-platformatic.js';
@@ -187,7 +188,10 @@ export class KafkaSink implements Sink {
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
+    return events.map((event) => {
+      const domain = domainRecordOf(event);
+      return domain ? addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat()) : addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]);
+    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {

@@ -10,22 +10,31 @@
 // stream of the sink and the checkpoint key must share one (hash tags).
 import { encodeCommand } from './redis-connection.js';
 
+// ARGV: maxLen, then per entry: stream key index, event id, field count n,
+// n field/value strings (the entry's fields, as the at-least-once XADD has them).
 const SCRIPT = `
 local last = redis.call('GET', KEYS[1])
 local maxLen = ARGV[1]
 local appended = 0
 local newest = last
-for i = 2, #ARGV, 3 do
+local i = 2
+while i <= #ARGV do
   local id = ARGV[i + 1]
+  local count = tonumber(ARGV[i + 2])
   if (not newest) or id > newest then
-    if maxLen == '' then
-      redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', 'event', ARGV[i + 2])
-    else
-      redis.call('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', maxLen, '*', 'event', ARGV[i + 2])
+    local command = { 'XADD', KEYS[tonumber(ARGV[i])] }
+    if maxLen ~= '' then
+      table.insert(command, 'MAXLEN')
+      table.insert(command, '~')
+      table.insert(command, maxLen)
     end
+    table.insert(command, '*')
+    for f = 1, count do table.insert(command, ARGV[i + 2 + f]) end
+    redis.call(unpack(command))
     newest = id
     appended = appended + 1
   end
+  i = i + 3 + count
 end
 if newest and newest ~= last then redis.call('SET', KEYS[1], newest) end
 return appended
@@ -34,7 +43,8 @@ return appended
 export interface StreamEntry {
   stream: string;
   id: string;
-  json: string;
+  /** Field/value pairs of the stream entry, flattened: ['event', json] for a change event. */
+  fields: readonly string[];
 }
 
 /** The EVAL command (RESP) that appends `entries` after the checkpoint in `checkpointKey`. */
@@ -49,7 +59,7 @@ export function exactlyOnceCommand(checkpointKey: string, entries: readonly Stre
       index = keys.length; // Lua's KEYS is 1-based
       keyIndex.set(entry.stream, index);
     }
-    args.push(String(index), entry.id, entry.json);
+    args.push(String(index), entry.id, String(entry.fields.length), ...entry.fields);
   }
   return encodeCommand(['EVAL', SCRIPT, String(keys.length), ...keys, ...args]);
 }

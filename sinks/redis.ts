@@ -14,8 +14,9 @@ import { WalrelayError, describeError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
-import { exactlyOnceCommand } from './redis-exactly-once.js';
+import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
 import type { SinkContext } from './index.js';
 
 export class RedisSink implements Sink {
@@ -116,7 +117,7 @@ export class RedisSink implements Sink {
   }
 
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
-    const command = exactlyOnceCommand(checkpointKey, events.map((event) => ({ stream: this.streams.nameFor(event), id: event.id, json: encodeEvent(event, this.config.format) })), this.config.maxLen);
+    const command = exactlyOnceCommand(checkpointKey, events.map((event) => this.streamEntry(event)), this.config.maxLen);
     const count = events.length;
     this.writing = true;
     let appended: number;
@@ -135,12 +136,24 @@ export class RedisSink implements Sink {
     if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
+  /** What one event appends in exactly-once mode: the same stream and fields as the at-least-once XADD. */
+  private streamEntry(event: ChangeEvent): StreamEntry {
+    const domain = domainRecordOf(event);
+    if (domain) return { stream: domain.destination, id: event.id, fields: domainFields(domain) };
+    return { stream: this.streams.nameFor(event), id: event.id, fields: ['event', encodeEvent(event, this.config.format)] };
+  }
+
   /** One XADD per event, as a single pipelined RESP payload. */
   private encode(events: readonly ChangeEvent[]): string {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
     for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        continue;
+      }
       const stream = this.streams.nameFor(event);
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
@@ -153,6 +166,18 @@ export class RedisSink implements Sink {
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
   }
+}
+
+/** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
+function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): string[] {
+  return ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
+}
+
+function encodeDomainEntry(domain: NonNullable<ReturnType<typeof domainRecordOf>>, trim: string): string {
+  const fields = domainFields(domain);
+  let entry = `*${3 + fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(domain.destination)}\r\n${domain.destination}\r\n${trim}$1\r\n*\r\n`;
+  for (const field of fields) entry += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
+  return entry;
 }
 
 const PING = encodeCommand(['PING']);

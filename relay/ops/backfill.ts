@@ -36,6 +36,13 @@ export interface BackfillChunk {
   key: string[];
   /** Values in PostgreSQL text form, null for NULL. */
   rows: (string | null)[][];
+  /** `backfill --sink`: only this sink receives the rows, into `stream` (a name template) when given. */
+  target?: BackfillTarget;
+}
+
+export interface BackfillTarget {
+  sink: string;
+  stream?: string;
 }
 
 export interface BackfillOptions {
@@ -45,6 +52,8 @@ export interface BackfillOptions {
   /** Start the named tables over, ignoring saved progress. */
   restart?: boolean;
   say(line: string): void;
+  /** `--sink NAME [--stream-template T]`: a projection rebuild into one sink. */
+  target?: BackfillTarget;
   /** Ends the backfill between chunks (BACKFILL_STOPPED): the relay stopping during a re-snapshot. */
   signal?: AbortSignal;
 }
@@ -79,7 +88,8 @@ export async function backfillTables(config: Config, tables: readonly string[], 
     const identity = await databaseIdentity(client, config.source.slot);
     for (const shape of shapes) {
       const name = `${shape.schema}.${shape.table}`;
-      const key = progressKey(identity, shape.oid);
+      // A rebuild into one sink keeps its own progress, apart from backfills into every sink.
+      const key = progressKey(identity, shape.oid) + (options.target ? ` sink=${options.target.sink} stream=${options.target.stream ?? ''}` : '');
       const saved = options.restart ? undefined : state.get(key);
       if (saved?.done) {
         options.say(`${name}: skipped: already backfilled (${saved.rows} rows, finished ${saved.updatedAt}) for this table in database ${identity.database} through slot ${identity.slot} (state ${options.stateFile}); add --restart to backfill it again`);
@@ -92,7 +102,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
       for (;;) {
         if (options.signal?.aborted) throw stopped(name, progress.rows);
-        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal);
+        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal, options.target);
         if (rows.length > 0) {
           progress.after = rows[rows.length - 1].slice(shape.columns.length);
           progress.rows += rows.length;
@@ -113,11 +123,11 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  * transaction fail. When a chunk row is locked, the chunk is retried shortly.
  */
 async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
-  signal: AbortSignal | undefined): Promise<(string | null)[][]> {
+  signal: AbortSignal | undefined, target?: BackfillTarget): Promise<(string | null)[][]> {
   let delay = 10;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await emitChunk(client, shape, after, limit);
+      return await emitChunk(client, shape, after, limit, target);
     } catch (error) {
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
       if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
@@ -136,7 +146,7 @@ function stopped(table: string, rows: number | null): WalrelayError {
   });
 }
 
-async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number): Promise<(string | null)[][]> {
+async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, rebuild?: BackfillTarget): Promise<(string | null)[][]> {
   const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;
   const order = shape.order.map((column) => (column === 'ctid' ? 'ctid' : quoteIdent(column)));
   const select = [...shape.columns.map(quoteIdent), ...order].join(', ');
@@ -151,6 +161,7 @@ async function emitChunk(client: pg.Client, shape: TableShape, after: (string | 
       const chunk: BackfillChunk = {
         v: 1, schema: shape.schema, table: shape.table, columns: shape.columns, types: shape.types, key: shape.key,
         rows: rows.map((row) => row.slice(0, shape.columns.length)),
+        ...(rebuild ? { target: rebuild } : {}),
       };
       await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [BACKFILL_PREFIX, JSON.stringify(chunk)]);
     }

@@ -8,6 +8,8 @@ import type { Config } from '../../config/schema.js';
 import type { Sink } from '../../sinks/sink.js';
 import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
+import { DomainRouter, sinkStage } from '../route/sink-stages.js';
+import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
@@ -41,7 +43,8 @@ const RESNAPSHOT_STOP_MS = 10_000;
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot })));
-  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
+  const router = new DomainRouter(config);
+  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
@@ -51,6 +54,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
+    await checkColumnPolicyKeys(client, config);
     await checkSlot(client, config.source.slot).catch((error: unknown) => {
       // A slot lost while walrelay was stopped: recreated by the first session in recreate mode.
       if (isSlotGone(error) && (error as WalrelayError).code === 'SLOT_LOST') {
@@ -133,7 +137,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);
-    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
+    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
       ended(error);
     });
     pipeline = session;

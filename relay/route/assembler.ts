@@ -157,7 +157,9 @@ export class TransactionAssembler {
         const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
         const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
         const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime));
+        const event: ChangeEvent = new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime);
+        if (chunk.target) event.target = chunk.target; // backfill --sink (sink-stages.ts)
+        this.output.event(event);
       }
     });
   }
