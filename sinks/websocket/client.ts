@@ -1,4 +1,4 @@
-// One connected client: its claims, subscriptions and outgoing queue.
+// One connected client, of either protocol: its claims and outgoing queue.
 //
 // Frames go straight to the socket while it keeps up. When the socket's
 // buffer is full they wait in a bounded queue; past `maxQueue` the client is
@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { Claims } from './auth.js';
-import { Subscription } from './subscription.js';
+import type { Subscription } from './subscription.js';
 
 /** Bytes buffered in the socket above which frames are queued instead. */
 const SOCKET_HIGH_WATER = 1 << 20;
@@ -20,10 +20,11 @@ interface Queued {
   frame: string;
   /** For conflation: subscription + table + key; null when not conflatable. */
   conflationKey: string | null;
+  /** The change's position in the replay ring, for a Realtime client's resume. */
+  position?: number;
 }
 
 export class Client {
-  readonly subscriptions = new Map<string, Subscription>();
   /** Frames waiting for the socket; `head` is the next to send (indices stay stable for conflation). */
   private queue: (Queued | undefined)[] = [];
   private head = 0;
@@ -60,6 +61,20 @@ export class Client {
 
   sendControl(frame: string): void {
     this.enqueue({ frame, conflationKey: null });
+  }
+
+  /** A change frame built by a protocol that does not conflate (Realtime), with the change's ring position. */
+  sendFrame(frame: string, position: number): void {
+    this.enqueue({ frame, conflationKey: null, position });
+  }
+
+  /** The ring position of the oldest change still waiting in the queue, or null. */
+  firstUnsentPosition(): number | null {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const position = this.queue[i]?.position;
+      if (position !== undefined) return position;
+    }
+    return null;
   }
 
   sendChange(subscription: Subscription, event: ChangeEvent, eventJson: string): void {
