@@ -16,8 +16,11 @@ const SOCKET_HIGH_WATER = 1 << 20;
 /** While a batch is corked, frames are handed to the kernel every this many bytes. */
 const CORKED_WRITE_BYTES = 64 * 1024;
 
+const TEXT_FRAME = { binary: false };
+
 interface Queued {
-  frame: string;
+  /** Text, or UTF-8 bytes shared by many clients (Realtime frames). */
+  frame: string | Buffer;
   /** For conflation: subscription + table + key; null when not conflatable. */
   conflationKey: string | null;
   /** The change's position in the replay ring, for a Realtime client's resume. */
@@ -64,7 +67,7 @@ export class Client {
   }
 
   /** A change frame built by a protocol that does not conflate (Realtime), with the change's ring position. */
-  sendFrame(frame: string, position: number): void {
+  sendFrame(frame: Buffer, position: number): void {
     this.enqueue({ frame, conflationKey: null, position });
   }
 
@@ -90,12 +93,18 @@ export class Client {
       const item = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
       if (item.conflationKey) this.conflated.delete(item.conflationKey);
-      this.socket.send(item.frame);
+      this.send(item.frame);
     }
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
     }
+  }
+
+  /** Every frame goes out as a text frame, also those held as UTF-8 bytes. */
+  private send(frame: string | Buffer): void {
+    if (typeof frame === 'string') this.socket.send(frame);
+    else this.socket.send(frame, TEXT_FRAME);
   }
 
   /** Past the queue bound: this client cannot keep up. */
@@ -105,7 +114,7 @@ export class Client {
 
   private enqueue(item: Queued): void {
     if (this.queued === 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
-      this.socket.send(item.frame);
+      this.send(item.frame);
       if (this.corked && this.transport.writableLength >= CORKED_WRITE_BYTES) {
         this.transport.uncork(); // hand what is coalesced so far to the kernel
         this.transport.cork();

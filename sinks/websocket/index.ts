@@ -24,6 +24,7 @@ import { NativeSession } from './protocols/native.js';
 import { RealtimeSession, type RealtimeShared } from './protocols/realtime/session.js';
 import { isVsn } from './protocols/realtime/serializer.js';
 import { ResumePoints } from './protocols/realtime/resume.js';
+import { FrameCache } from './protocols/realtime/frame-cache.js';
 import { RowChange, type ColumnType } from '../../relay/route/event.js';
 
 const HEARTBEAT_MS = 30_000;
@@ -47,7 +48,7 @@ export class WebsocketSink implements Sink {
   constructor(private readonly config: WebsocketSinkConfig, index: number, private readonly logger: Logger) {
     this.name = config.name ?? `websocket#${index}`;
     this.ring = new ReplayRing(config.ringSize);
-    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>() };
+    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache() };
   }
 
 

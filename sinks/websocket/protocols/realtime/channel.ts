@@ -6,6 +6,7 @@ import { mayReceive, type Claims } from '../../auth.js';
 import type { Binding } from './bindings.js';
 import type { RealtimeType } from './change.js';
 import { encode, type Vsn } from './serializer.js';
+import type { FrameCache } from './frame-cache.js';
 
 export class Channel {
   readonly topicJson: string;
@@ -27,15 +28,20 @@ export class Channel {
   }
 
   /** The frames that carry this change to the channel (none when nothing matches or the claims hide it). */
-  frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string): string[] {
+  frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string, cache: FrameCache): Buffer[] {
     let ids = '';
     for (const binding of this.bindings) {
       if (!binding.matches(event, type)) continue;
       ids += (ids === '' ? '' : ',') + binding.id;
     }
     if (ids === '' || !mayReceive(this.claims, event, name)) return [];
-    if (this.legacy) return [encode(vsn, null, null, this.topicJson, type, data()), encode(vsn, null, null, this.topicJson, '*', data())];
-    return [encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`)];
+    if (this.legacy) {
+      return [
+        cache.get(event, `${vsn} ${this.topic} ${type}`, () => encode(vsn, null, null, this.topicJson, type, data())),
+        cache.get(event, `${vsn} ${this.topic} *`, () => encode(vsn, null, null, this.topicJson, '*', data())),
+      ];
+    }
+    return [cache.get(event, `${vsn} ${this.topic} ${ids}`, () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
   }
 
   /** Realtime's `system` push: {"extension","status","message","channel"}. */

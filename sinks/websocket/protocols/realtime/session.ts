@@ -13,12 +13,14 @@ import { Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindin
 import { Channel } from './channel.js';
 import { changeData, columnsOf, realtimeType } from './change.js';
 import type { ResumePoints } from './resume.js';
+import type { FrameCache } from './frame-cache.js';
 
 /** What every Realtime session of a sink shares. */
 export interface RealtimeShared {
   resume: ResumePoints<RealtimeSession>;
   /** The columns of each table as last seen in the stream, to check filter columns at join time. */
   columns: Map<string, readonly ColumnType[]>;
+  frames: FrameCache;
 }
 
 export class RealtimeSession implements Session {
@@ -73,7 +75,7 @@ export class RealtimeSession implements Session {
     if (type === null) return;
     const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
     for (const channel of this.channels.values()) {
-      for (const frame of channel.frames(this.vsn, event, type, name, data)) this.client.sendFrame(frame, position);
+      for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position);
     }
   }
 
@@ -163,7 +165,7 @@ export class RealtimeSession implements Session {
       const type = realtimeType(event);
       if (name === null || type === null) return;
       const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
-      for (const frame of channel.frames(this.vsn, event, type, name, data)) this.client.sendFrame(frame, position + index);
+      for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position + index);
     });
   }
 
