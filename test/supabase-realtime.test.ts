@@ -442,6 +442,52 @@ describe('Realtime upgrade', () => {
   });
 });
 
+describe('Realtime protocol details (raw vsn 2.0.0 frames)', () => {
+  it('answers what the clients rarely send: forbidden tables, unknown filter columns, unjoined topics, a second join', async () => {
+    const [allowed, forbidden] = [await rt.newTable(), await rt.newTable()];
+    const key = await mintKey({ tables: [`public.${allowed}`] });
+    const ws = new WebSocket(`ws://127.0.0.1:${rt.port}/socket/websocket?apikey=${key}&vsn=2.0.0`);
+    const frames: any[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+    await new Promise<void>((resolve, reject) => { ws.on('open', () => resolve()); ws.on('error', reject); });
+    const send = (frame: unknown[]) => ws.send(JSON.stringify(frame));
+    const next = async (predicate: (frame: any[]) => boolean, what: string) => {
+      await waitFor(() => frames.some(predicate), { what });
+      return frames.splice(frames.findIndex(predicate), 1)[0];
+    };
+    const join = (ref: string, topic: string, entries: object[]) => send([ref, ref, topic, 'phx_join', { config: { postgres_changes: entries } }]);
+
+    // A second join of a topic closes the first; walrelay learns the table's columns from the change it streams.
+    join('1', 'realtime:c', [{ event: 'INSERT', schema: 'public', table: allowed }]);
+    await next((f) => f[1] === '1', 'reply 1');
+    join('2', 'realtime:c', [{ event: 'INSERT', schema: 'public', table: allowed }]);
+    assert.deepEqual(await next((f) => f[3] === 'phx_close' && f[2] === 'realtime:c', 'the first join closed'), ['1', '1', 'realtime:c', 'phx_close', {}]);
+    await next((f) => f[1] === '2', 'reply 2');
+    await insert(allowed, 1);
+    const change = await next((f) => f[3] === 'postgres_changes', 'a change on the second join');
+    assert.equal(change[2], 'realtime:c');
+    assert.equal(change[4].data.record.id, 1);
+    assert.deepEqual(change[4].data.columns.slice(0, 3), [{ name: 'id', type: 'int4' }, { name: 'task', type: 'text' }, { name: 'done', type: 'bool' }]);
+
+    join('3', 'realtime:a', [{ event: '*', schema: 'public', table: forbidden }]);
+    assert.equal((await next((f) => f[1] === '3', 'reply 3'))[4].status, 'ok');
+    assert.match((await next((f) => f[3] === 'system' && f[2] === 'realtime:a', 'system a'))[4].message, /^Unauthorized: your token does not allow reading public\.todos_\d+$/);
+
+    join('4', 'realtime:b', [{ event: '*', schema: 'public', table: allowed, filter: 'nope=eq.1' }]);
+    const reply = await next((f) => f[1] === '4', 'reply 4');
+    assert.deepEqual(reply[4].response.postgres_changes.map(({ id, ...entry }: any) => (assert.ok(id > 0), entry)), [{ event: '*', schema: 'public', table: allowed, filter: 'nope=eq.1' }]);
+    assert.match((await next((f) => f[3] === 'system' && f[2] === 'realtime:b', 'system b'))[4].message, /column nope does not exist/);
+
+    send([null, '5', 'realtime:never-joined', 'access_token', { access_token: key }]);
+    assert.deepEqual((await next((f) => f[1] === '5', 'reply 5'))[4], { status: 'error', response: { reason: 'unmatched topic' } });
+
+    await insert(allowed, 2, 3);
+    await waitFor(() => frames.filter((f) => f[3] === 'postgres_changes').length === 2, { what: 'rows 2 and 3 on realtime:c' });
+    assert.ok(frames.every((f) => f[3] !== 'postgres_changes' || f[2] === 'realtime:c'), 'nothing on the refused channels');
+    ws.close();
+  });
+});
+
 describe('walrelay_client: resume after a dropped connection', () => {
   it('replays what was committed while the client was away; a client without the parameter loses it, as with Realtime', async () => {
     const table = await rt.newTable();

@@ -51,7 +51,6 @@ export class WebsocketSink implements Sink {
     this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache() };
   }
 
-
   /** The port actually listened on (config port 0 picks a free one). */
   get port(): number {
     const address = this.server?.address();

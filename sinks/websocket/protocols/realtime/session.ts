@@ -51,6 +51,16 @@ export class RealtimeSession implements Session {
       if (error instanceof ProtocolError) this.context.logger.debug({ reason: error.message }, 'realtime frame ignored');
       return;
     }
+    try {
+      await this.handle(message);
+    } catch (error) {
+      // A defect must not take the relay down with it: the push is answered with an error, the socket stays.
+      this.context.logger.warn({ err: (error as Error).message, topic: message.topic, event: message.event }, 'realtime frame failed');
+      if (message.ref !== null) this.client.sendControl(reply(this.vsn, message, 'error', { reason: 'internal error' }));
+    }
+  }
+
+  private async handle(message: PhoenixMessage): Promise<void> {
     if (message.topic === 'phoenix' && message.event === 'heartbeat') {
       this.client.sendControl(reply(this.vsn, message, 'ok', {}));
       return;
