@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out DIR] [--only SCENARIO] [--sinks stdout,redis,kafka] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka] [--cpu-prof DIR]
 //
 // Starts its own PostgreSQL 15, Redis and (when its jars are cached) Kafka,
 // writes each scenario's backlog once, and lets every consumer drain the same
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       await pool.query(`DROP TABLE ${scenario.table}`);
     }
 
-    if (only === null || 'live'.includes(only)) live = await liveLatency(postgres.url, redis.url, pool);
+    if (only === null || 'live'.includes(only) || only === 'realtime') live = await liveLatency(postgres.url, redis.url, pool);
     const report = [
       '# walrelay benchmarks',
       '',
@@ -184,6 +184,12 @@ async function liveLatency(url: string, redisUrl: string, pool: pg.Pool): Promis
   await pool.query('CREATE TABLE bench_live (id bigint PRIMARY KEY, account int, note text, amount numeric, at timestamptz)');
   await pool.query('CREATE PUBLICATION bench_live FOR TABLE bench_live');
   const results: LiveResults = { redis: [], websocket: [], realtime: [] };
+  if (only !== 'realtime') await redisAndFanOut(url, redisUrl, pool, results);
+  results.realtime.push(await realtimeLatency(url, pool));
+  return results;
+}
+
+async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, results: LiveResults): Promise<void> {
 
   await pool.query(`SELECT pg_create_logical_replication_slot('live', 'pgoutput')`);
   const relay = startRelayProcess({ source: { url, slot: 'live', publication: 'bench_live' }, sinks: [{ type: 'redis', url: redisUrl, stream: 'bench:live' }] });
@@ -219,7 +225,10 @@ async function liveLatency(url: string, redisUrl: string, pool: pg.Pool): Promis
     await pool.query(`SELECT pg_drop_replication_slot('live_ws')`);
   }
 
-  // Supabase Realtime protocol clients, one table at 100 rows/s, on a relay of its own (no backlog left by the runs above).
+}
+
+/** Supabase Realtime protocol clients, one table at 100 rows/s, on a relay of its own (no backlog left by the runs before it). */
+async function realtimeLatency(url: string, pool: pg.Pool): Promise<LatencyResult> {
   await pool.query(`SELECT pg_create_logical_replication_slot('live_rt', 'pgoutput')`);
   const realtimePort = await freePort();
   const realtimeRelay = startRelayProcess({ source: { url, slot: 'live_rt', publication: 'bench_live' }, sinks: [{ type: 'websocket', port: realtimePort, auth: 'none', supabase: true }] });
@@ -228,12 +237,11 @@ async function liveLatency(url: string, redisUrl: string, pool: pg.Pool): Promis
     const realtime = await realtimeArrivals(`ws://127.0.0.1:${realtimePort}/realtime/v1`, 'public', 'bench_live', REALTIME_CLIENTS);
     const result = await measureLatency(url, 'bench_live', 100, quick ? 3 : 20, realtime);
     log(`live → ${REALTIME_CLIENTS} Realtime clients 100 rows/s: p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.disconnected} disconnected`);
-    results.realtime.push(result);
+    return result;
   } finally {
     await realtimeRelay.stop();
     await pool.query(`SELECT pg_drop_replication_slot('live_rt')`);
   }
-  return results;
 }
 
 function listening(port: number): Promise<void> {
