@@ -65,7 +65,7 @@ describe('Realtime value rendering (PostgreSQL 15)', () => {
   });
 
   it('renders bytea as hex digits without \\x, as wal2json hands it to Realtime', () => {
-    // Realtime casts wal2json's value, which drops the "\x" of bytea's hex output (SUPABASE.md section 6).
+    // Realtime casts wal2json's value, which drops the "\x" of bytea's hex output, so the client sees hex digits.
     assert.equal(rendererFor('bytea')(Buffer.from([1, 2, 3, 4, 5]).toString('base64')), '"0102030405"');
     assert.equal(rendererFor('_bytea')([Buffer.from([255]).toString('base64'), null]), '["ff",null]');
   });

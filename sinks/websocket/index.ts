@@ -129,7 +129,7 @@ export class WebsocketSink implements Sink {
     this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims, (client) => new NativeSession(client, this.context)));
   }
 
-  /** Supabase Realtime (SUPABASE.md section 1): the apikey is the credential, vsn picks the frame format. */
+  /** Supabase Realtime (README "Moving from Supabase Realtime"): the apikey is the credential, vsn picks the frame format. */
   private async upgradeRealtime(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const refuse = (status: string, message: string) => {
       const body = JSON.stringify({ error: message });

@@ -1,4 +1,4 @@
-// What a channel streams (SUPABASE.md sections 4, 7 and 9): the entries of
+// What a channel streams: the entries of
 // `config.postgres_changes` ({event, schema, table?, filter?}), or for a
 // legacy join the topic itself (realtime:<schema>[:<table>[:<filter>]]).
 // Each entry gets a server id that its matching changes carry in `ids`.

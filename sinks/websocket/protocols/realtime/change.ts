@@ -1,5 +1,5 @@
 // A walrelay change event as Realtime's postgres_changes `data` object
-// (SUPABASE.md sections 5 and 12), serialised once per event and shared by
+// (what realtime-js reads from a postgres_changes push), serialised once per event and shared by
 // every channel and serializer that sends it.
 import type { ChangeEvent, ColumnType, Row } from '../../../../relay/route/event.js';
 import { RowChange } from '../../../../relay/route/event.js';

@@ -1,4 +1,4 @@
-// Phoenix channel frames (SUPABASE.md section 2), in both of realtime-js's
+// Phoenix channel frames, in both of realtime-js's
 // serializers: vsn 1.0.0 sends objects {join_ref, ref, topic, event, payload},
 // vsn 2.0.0 sends arrays [join_ref, ref, topic, event, payload]. Outgoing
 // frames are built as text around payload JSON that is already serialised,

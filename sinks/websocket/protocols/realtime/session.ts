@@ -1,4 +1,4 @@
-// One Supabase Realtime connection (SUPABASE.md): Phoenix heartbeats,
+// One Supabase Realtime connection (as realtime-js and the Realtime server speak it): Phoenix heartbeats,
 // phx_join of postgres_changes or legacy topics, access_token refresh,
 // phx_leave, and each change pushed to every channel it matches. What a
 // channel may see is decided by walrelay's claims (tables, rowFilter, exp)

@@ -1,7 +1,9 @@
-// Values as Supabase Realtime renders them (SUPABASE.md section 6): Realtime
-// builds records with to_jsonb(value), so int8 and numeric are JSON numbers
-// with every digit, timestamptz ends in "+00:00", intervals are in the
-// "postgres" style and bytea is hex without "\x". walrelay's own mapping
+// Values as Supabase Realtime renders them: Realtime builds records with
+// to_jsonb of each value as wal2json printed it, so int8 and numeric are
+// JSON numbers with every digit, timestamptz ends in "+00:00", intervals are
+// in the "postgres" style and bytea is hex without the "\x" that wal2json
+// drops (test/realtime-values.test.ts checks the rest against PostgreSQL's
+// own to_jsonb). walrelay's own mapping
 // (relay/source/values.ts) differs on exactly those, so they are rewritten
 // here, from the walrelay value and the column's pg_type name; everything
 // else is the same in both.
