@@ -138,6 +138,10 @@ export const websocketSinkSchema = z.strictObject({
   maxFrameBytes: positiveInt.default(65536),
   /** Static files served next to the socket (the demo page); omitted = none. */
   staticDir: z.string().optional(),
+  /** Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket. */
+  supabase: z.boolean().default(false),
+  /** How long a Realtime client that names itself (walrelay_client) may rejoin and still get what it missed. */
+  resumeWindowSeconds: z.number().positive().default(120),
 });
 
 export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema], {

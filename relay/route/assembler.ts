@@ -191,7 +191,9 @@ export class TransactionAssembler {
   private emitRowChange(op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined): void {
     const tx = this.requireTx();
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-    this.output.event(new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime));
+    const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime);
+    change.columnTypes = relation.columnTypes;
+    this.output.event(change);
   }
 
   private stamp(op: Op, walStart: Lsn): ChangeEvent {

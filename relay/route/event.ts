@@ -3,6 +3,12 @@ export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read
 
 export type Row = Record<string, unknown>;
 
+/** A column as PostgreSQL's catalog names it: `{name: "id", type: "int4"}` (type = pg_type.typname). */
+export interface ColumnType {
+  name: string;
+  type: string;
+}
+
 export interface ChangeEvent {
   /** Unique, identical on re-delivery, sorts strictly in delivery order: commit LSN (16 hex digits) '-' position in the transaction (10 digits); a non-transactional message: its end LSN alone (assembler.ts). */
   id: string;
@@ -47,6 +53,8 @@ export interface ChangeEvent {
 export class RowChange implements ChangeEvent {
   readonly json: string;
   readonly keyJson: string | null;
+  /** The table's columns and their pg_type names, shared by every change of the relation (not serialised; the Realtime protocol sends them). */
+  columnTypes?: readonly ColumnType[];
   private parsed: { key: Row | null; new: Row | null; old: Row | null } | null = null;
 
   constructor(

@@ -15,7 +15,7 @@ import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from '
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
-import type { Row } from '../route/event.js';
+import type { ColumnType, Row } from '../route/event.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
 
@@ -24,6 +24,8 @@ export class RelationDecoder {
   readonly table: string;
   readonly columns: readonly string[];
   readonly keyColumns: readonly string[];
+  /** Column names with their pg_type names, in table order. */
+  readonly columnTypes: readonly ColumnType[];
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
@@ -53,6 +55,7 @@ export class RelationDecoder {
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
     this.catalog = catalog;
     this.types = relation.columns.map((column) => column.typeOid);
+    this.columnTypes = relation.columns.map((column) => ({ name: column.name, type: catalog.info(column.typeOid)?.name ?? String(column.typeOid) }));
     this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
     this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
     this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;

@@ -4,6 +4,7 @@ import { jwtVerify, createRemoteJWKSet, importSPKI, type JWTPayload, type JWTVer
 import type { WebsocketSinkConfig } from '../../config/schema.js';
 import { compileTablePatterns, compileTablePattern, type TableMatcher } from '../../relay/route/table-pattern.js';
 import { parseFilter, type RowPredicate } from './filter.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 
 export interface Claims {
   /** Tables the holder may subscribe to. */
@@ -64,4 +65,14 @@ function claimsOf(payload: JWTPayload): Claims {
     rowFilters,
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
   };
+}
+
+/** The claims' tables and row filters, applied to one event (`name` is schema.table, null for messages). */
+export function mayReceive(claims: Claims, event: ChangeEvent, name: string | null): boolean {
+  if (name === null) return true;
+  if (!claims.mayRead(name)) return false;
+  for (const rule of claims.rowFilters) {
+    if (rule.matches(name) && !rule.predicate(event)) return false;
+  }
+  return true;
 }

@@ -1,4 +1,4 @@
-// One connected client: its claims, subscriptions and outgoing queue.
+// One connected client, of either protocol: its claims and outgoing queue.
 //
 // Frames go straight to the socket while it keeps up. When the socket's
 // buffer is full they wait in a bounded queue; past `maxQueue` the client is
@@ -9,21 +9,25 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { Claims } from './auth.js';
-import { Subscription } from './subscription.js';
+import type { Subscription } from './subscription.js';
 
 /** Bytes buffered in the socket above which frames are queued instead. */
 const SOCKET_HIGH_WATER = 1 << 20;
 /** While a batch is corked, frames are handed to the kernel every this many bytes. */
 const CORKED_WRITE_BYTES = 64 * 1024;
 
+const TEXT_FRAME = { binary: false };
+
 interface Queued {
-  frame: string;
+  /** Text, or UTF-8 bytes shared by many clients (Realtime frames). */
+  frame: string | Buffer;
   /** For conflation: subscription + table + key; null when not conflatable. */
   conflationKey: string | null;
+  /** The change's position in the replay ring, for a Realtime client's resume. */
+  position?: number;
 }
 
 export class Client {
-  readonly subscriptions = new Map<string, Subscription>();
   /** Frames waiting for the socket; `head` is the next to send (indices stay stable for conflation). */
   private queue: (Queued | undefined)[] = [];
   private head = 0;
@@ -62,6 +66,20 @@ export class Client {
     this.enqueue({ frame, conflationKey: null });
   }
 
+  /** A change frame built by a protocol that does not conflate (Realtime), with the change's ring position. */
+  sendFrame(frame: Buffer, position: number): void {
+    this.enqueue({ frame, conflationKey: null, position });
+  }
+
+  /** The ring position of the oldest change still waiting in the queue, or null. */
+  firstUnsentPosition(): number | null {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const position = this.queue[i]?.position;
+      if (position !== undefined) return position;
+    }
+    return null;
+  }
+
   sendChange(subscription: Subscription, event: ChangeEvent, eventJson: string): void {
     const frame = subscription.framePrefix + eventJson + '}';
     const key = subscription.conflate ? keyJson(event) : null;
@@ -75,12 +93,18 @@ export class Client {
       const item = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
       if (item.conflationKey) this.conflated.delete(item.conflationKey);
-      this.socket.send(item.frame);
+      this.send(item.frame);
     }
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
     }
+  }
+
+  /** Every frame goes out as a text frame, also those held as UTF-8 bytes. */
+  private send(frame: string | Buffer): void {
+    if (typeof frame === 'string') this.socket.send(frame);
+    else this.socket.send(frame, TEXT_FRAME);
   }
 
   /** Past the queue bound: this client cannot keep up. */
@@ -90,7 +114,7 @@ export class Client {
 
   private enqueue(item: Queued): void {
     if (this.queued === 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
-      this.socket.send(item.frame);
+      this.send(item.frame);
       if (this.corked && this.transport.writableLength >= CORKED_WRITE_BYTES) {
         this.transport.uncork(); // hand what is coalesced so far to the kernel
         this.transport.cork();

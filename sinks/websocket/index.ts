@@ -1,7 +1,10 @@
 // The websocket sink (contract section 5): a live feed for browsers.
 // Best-effort by design: write() fans a batch out and returns at once, so
 // the LSN checkpoint never waits for a browser; clients that reconnect catch
-// up from the replay ring with "since".
+// up from the replay ring. One port speaks two protocols side by side
+// (protocols/): walrelay's own on `path`, and with `supabase: true` Supabase
+// Realtime on every path ending in /websocket. Both share the fan-out, the
+// ring, the per-client queues and authentication.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -11,15 +14,18 @@ import type { Logger } from 'pino';
 import type { Sink, ClientStats } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
 import type { WebsocketSinkConfig } from '../../config/schema.js';
-import { encodeEvent } from '../formats.js';
 import { WalrelayError } from '../../relay/errors.js';
 import { createVerifier, AuthError, type Claims, type Verifier } from './auth.js';
 import { Client } from './client.js';
-import { Subscription } from './subscription.js';
-import { parseClientFrame, errorFrame, FrameError, type SubscribeFrame } from './protocol.js';
 import { ReplayRing } from './ring.js';
-import { FilterSyntaxError } from './filter.js';
 import { serveStatic } from './static-files.js';
+import type { Session, SessionContext } from './protocols/session.js';
+import { NativeSession } from './protocols/native.js';
+import { RealtimeSession, type RealtimeShared } from './protocols/realtime/session.js';
+import { isVsn } from './protocols/realtime/serializer.js';
+import { ResumePoints } from './protocols/realtime/resume.js';
+import { FrameCache } from './protocols/realtime/frame-cache.js';
+import { RowChange, type ColumnType } from '../../relay/route/event.js';
 
 const HEARTBEAT_MS = 30_000;
 const FLUSH_MS = 20;
@@ -29,15 +35,20 @@ export class WebsocketSink implements Sink {
   readonly durable = false;
   private server: Server | null = null;
   private readonly sockets = new WebSocketServer({ noServer: true, maxPayload: 16 << 20 });
-  private readonly clients = new Set<Client>();
+  private readonly sessions = new Set<Session>();
+  private readonly sessionOf = new Map<Client, Session>();
   private readonly closedByCode = new Map<number, number>();
   private readonly ring: ReplayRing;
+  private readonly realtime: RealtimeShared;
   private verify: Verifier | null = null;
+  /** What the protocol sessions use of the sink (set by start). */
+  private context!: SessionContext;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly config: WebsocketSinkConfig, index: number, private readonly logger: Logger) {
     this.name = config.name ?? `websocket#${index}`;
     this.ring = new ReplayRing(config.ringSize);
+    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache() };
   }
 
   /** The port actually listened on (config port 0 picks a free one). */
@@ -48,6 +59,7 @@ export class WebsocketSink implements Sink {
 
   async start(): Promise<void> {
     this.verify = await createVerifier(this.config.auth);
+    this.context = { config: this.config, ring: this.ring, verify: this.verify, logger: this.logger, drop: (client, code, reason) => this.drop(client, code, reason) };
     const handler = (request: IncomingMessage, response: ServerResponse) => {
       if (this.config.staticDir) void serveStatic(this.config.staticDir, request, response);
       else response.writeHead(426, { 'content-type': 'text/plain' }).end('websocket endpoint: connect with a WebSocket client\n');
@@ -71,36 +83,37 @@ export class WebsocketSink implements Sink {
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
-    const batch = [...this.clients];
-    for (const client of batch) client.beginBatch();
+    const batch = [...this.sessions];
+    for (const session of batch) session.client.beginBatch();
     try {
       for (const event of events) {
+        const position = this.ring.position;
         this.ring.push(event);
-        if (this.clients.size > 0) this.fanOut(event);
+        if (this.config.supabase && event instanceof RowChange && event.columnTypes) this.realtime.columns.set(`${event.schema}.${event.table}`, event.columnTypes);
+        if (this.sessions.size > 0) this.fanOut(event, position);
       }
     } finally {
-      for (const client of batch) client.endBatch();
+      for (const session of batch) session.client.endBatch();
     }
   }
 
-  private fanOut(event: ChangeEvent): void {
+  private fanOut(event: ChangeEvent, position: number): void {
     const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-    let json: string | null = null;
-    for (const client of this.clients) {
-      if (!visible(client.claims, event, name)) continue;
-      for (const subscription of client.subscriptions.values()) {
-        if (!subscription.matches(event, name)) continue;
-        json ??= encodeEvent(event, this.config.format);
-        client.sendChange(subscription, event, json);
-      }
-      if (client.overloaded()) this.drop(client, 1013, 'client cannot keep up: too many undelivered changes');
+    for (const session of this.sessions) {
+      session.deliver(event, name, position);
+      if (session.client.overloaded()) this.drop(session.client, 1013, 'client cannot keep up: too many undelivered changes');
     }
   }
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== this.config.path) {
+    const realtime = url.pathname !== this.config.path && this.config.supabase && url.pathname.endsWith('/websocket');
+    if (url.pathname !== this.config.path && !realtime) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    if (realtime) {
+      await this.upgradeRealtime(request, socket, head, url);
       return;
     }
     const header = request.headers.authorization;
@@ -113,98 +126,46 @@ export class WebsocketSink implements Sink {
       socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${reason}\n`);
       return;
     }
-    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims));
+    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims, (client) => new NativeSession(client, this.context)));
   }
 
-  private accept(ws: WebSocket, transport: Duplex, claims: Claims): void {
+  /** Supabase Realtime (README "Moving from Supabase Realtime"): the apikey is the credential, vsn picks the frame format. */
+  private async upgradeRealtime(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const refuse = (status: string, message: string) => {
+      const body = JSON.stringify({ error: message });
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    };
+    const vsn = url.searchParams.get('vsn') ?? '1.0.0';
+    if (!isVsn(vsn)) {
+      refuse('400 Bad Request', `unsupported vsn ${vsn}: expected 1.0.0 or 2.0.0`);
+      return;
+    }
+    const header = request.headers['x-api-key'];
+    const apikey = url.searchParams.get('apikey') ?? (typeof header === 'string' ? header : null);
+    let claims: Claims;
+    try {
+      claims = await this.verify!(apikey);
+    } catch (error) {
+      refuse('401 Unauthorized', error instanceof AuthError ? error.message : 'authentication failed');
+      return;
+    }
+    const clientName = url.searchParams.get('walrelay_client');
+    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims, (client) => new RealtimeSession(client, this.context, vsn, clientName, this.realtime)));
+  }
+
+  private accept(ws: WebSocket, transport: Duplex, claims: Claims, open: (client: Client) => Session): void {
     const client = new Client(ws, transport, claims, this.config.maxClientQueue);
-    this.clients.add(client);
-    this.scheduleExpiry(client);
+    const session = open(client);
+    this.sessions.add(session);
+    this.sessionOf.set(client, session);
     ws.on('pong', () => { client.alive = true; });
-    ws.on('message', (data: RawData, isBinary: boolean) => { void this.onFrame(client, data, isBinary); });
+    ws.on('message', (data: RawData, isBinary: boolean) => { void session.receive(data, isBinary); });
     ws.on('close', () => this.forget(client));
     ws.on('error', () => this.forget(client));
   }
 
-  private async onFrame(client: Client, data: RawData, isBinary: boolean): Promise<void> {
-    const size = Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : (data as Buffer).byteLength;
-    if (size > this.config.maxFrameBytes) {
-      client.sendControl(errorFrame('too_large', `frame of ${size} bytes exceeds maxFrameBytes ${this.config.maxFrameBytes}`));
-      return;
-    }
-    if (isBinary) {
-      client.sendControl(errorFrame('bad_request', 'binary frames are not understood; send JSON text frames'));
-      return;
-    }
-    try {
-      const frame = parseClientFrame(data.toString());
-      if (frame.type === 'subscribe') this.subscribe(client, frame);
-      else if (frame.type === 'unsubscribe') {
-        if (!client.subscriptions.delete(frame.id)) throw new FrameError('unknown_subscription', `no subscription ${frame.id}`, frame.id);
-        client.sendControl(JSON.stringify({ type: 'unsubscribed', id: frame.id }));
-      } else {
-        await this.reauthenticate(client, frame.token);
-      }
-    } catch (error) {
-      if (error instanceof FrameError) client.sendControl(errorFrame(error.code, error.message, error.id));
-      else client.sendControl(errorFrame('internal', (error as Error).message));
-    }
-  }
-
-  private subscribe(client: Client, frame: SubscribeFrame): void {
-    if (!frame.table.includes('*') && !client.claims.mayRead(frame.table)) {
-      throw new FrameError('forbidden', `your token does not allow reading ${frame.table}`, frame.id);
-    }
-    if (client.subscriptions.has(frame.id)) throw new FrameError('bad_request', `subscription ${frame.id} exists; unsubscribe first`, frame.id);
-    let subscription: Subscription;
-    try {
-      subscription = new Subscription(frame);
-    } catch (error) {
-      if (error instanceof FilterSyntaxError) throw new FrameError('bad_request', error.message, frame.id);
-      throw error;
-    }
-    let replay: ChangeEvent[] = [];
-    if (frame.since !== undefined) {
-      const missed = this.ring.after(frame.since);
-      if (missed === null) throw new FrameError('resume_gap', `event ${frame.since} is no longer held (ring of ${this.config.ringSize}); reload the current state, then subscribe without since`, frame.id);
-      replay = missed;
-    }
-    // Registered, replayed and acknowledged in one turn of the event loop: nothing written after "subscribed" is missed, nothing is sent twice.
-    client.subscriptions.set(frame.id, subscription);
-    client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
-    for (const event of replay) {
-      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      if (visible(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, this.config.format));
-    }
-  }
-
-  private async reauthenticate(client: Client, token: string): Promise<void> {
-    try {
-      client.claims = await this.verify!(token);
-    } catch (error) {
-      throw new FrameError('unauthorized', (error as Error).message);
-    }
-    this.scheduleExpiry(client);
-    for (const [id, subscription] of client.subscriptions) {
-      // Subscriptions the new token no longer allows end here (patterns stay: events are filtered one by one).
-      if (!subscription.tablePattern.includes('*') && !client.claims.mayRead(subscription.tablePattern)) {
-        client.subscriptions.delete(id);
-        client.sendControl(errorFrame('forbidden', `your new token does not allow reading ${subscription.tablePattern}; subscription ended`, id));
-      }
-    }
-    client.sendControl(JSON.stringify({ type: 'authenticated', expiresAt: client.claims.expiresAt === null ? null : new Date(client.claims.expiresAt).toISOString() }));
-  }
-
-  private scheduleExpiry(client: Client): void {
-    if (client.expiryTimer) clearTimeout(client.expiryTimer);
-    client.expiryTimer = null;
-    const expiresAt = client.claims.expiresAt;
-    if (expiresAt === null) return;
-    client.expiryTimer = setTimeout(() => this.drop(client, 4001, 'token expired: reconnect or send {"type":"auth","token":…} before expiry'), Math.max(0, expiresAt - Date.now()));
-  }
-
   private flushAll(): void {
-    for (const client of this.clients) {
+    for (const { client } of this.sessions) {
       if (client.queued === 0) continue;
       client.flush();
       if (client.overloaded()) this.drop(client, 1013, 'client cannot keep up: too many undelivered changes');
@@ -212,7 +173,7 @@ export class WebsocketSink implements Sink {
   }
 
   private heartbeat(): void {
-    for (const client of this.clients) {
+    for (const { client } of this.sessions) {
       if (!client.alive) {
         client.socket.terminate();
         this.forget(client);
@@ -224,7 +185,7 @@ export class WebsocketSink implements Sink {
   }
 
   clientStats(): ClientStats {
-    return { connected: this.clients.size, closedByCode: this.closedByCode };
+    return { connected: this.sessions.size, closedByCode: this.closedByCode };
   }
 
   private drop(client: Client, code: number, reason: string): void {
@@ -237,13 +198,16 @@ export class WebsocketSink implements Sink {
   }
 
   private forget(client: Client): void {
-    this.clients.delete(client);
-    if (client.expiryTimer) clearTimeout(client.expiryTimer);
+    const session = this.sessionOf.get(client);
+    if (!session) return;
+    this.sessionOf.delete(client);
+    this.sessions.delete(session);
+    session.end();
   }
 
   async close(): Promise<void> {
     this.timers.forEach((timer) => clearInterval(timer));
-    for (const client of [...this.clients]) {
+    for (const { client } of [...this.sessions]) {
       this.forget(client);
       client.socket.close(1001, 'walrelay is stopping');
       client.socket.terminate();
@@ -251,14 +215,4 @@ export class WebsocketSink implements Sink {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
   }
-}
-
-/** The token's tables and row filters, enforced on every event. */
-function visible(claims: Claims, event: ChangeEvent, name: string | null): boolean {
-  if (name === null) return true;
-  if (!claims.mayRead(name)) return false;
-  for (const rule of claims.rowFilters) {
-    if (rule.matches(name) && !rule.predicate(event)) return false;
-  }
-  return true;
 }

@@ -1,20 +1,27 @@
-// The recent events a reconnecting client can resume from ("since").
+// The recent events a reconnecting client can resume from: by event id
+// ("since", walrelay's protocol) or by position (a Realtime client that
+// named itself with walrelay_client). A position counts every event ever
+// pushed, so "everything from position p on" is exact even after the ring
+// has wrapped, and a position the ring no longer holds is a detectable gap.
 import type { ChangeEvent } from '../../relay/route/event.js';
 
 export class ReplayRing {
   private readonly events: (ChangeEvent | undefined)[];
-  private next = 0;
-  private size = 0;
+  /** Events pushed since the sink started: the position the next one gets. */
+  private pushed = 0;
 
   constructor(private readonly capacity: number) {
     this.events = new Array(capacity);
   }
 
+  /** The position the next pushed event will have (so the newest held one is position - 1). */
+  get position(): number {
+    return this.pushed;
+  }
+
   push(event: ChangeEvent): void {
-    if (this.capacity === 0) return;
-    this.events[this.next] = event;
-    this.next = (this.next + 1) % this.capacity;
-    this.size = Math.min(this.size + 1, this.capacity);
+    if (this.capacity > 0) this.events[this.pushed % this.capacity] = event;
+    this.pushed++;
   }
 
   /**
@@ -22,15 +29,26 @@ export class ReplayRing {
    * `id` (the client would miss events: a resume gap).
    */
   after(id: string): ChangeEvent[] | null {
-    const ordered = this.ordered();
-    const index = ordered.findIndex((event) => event.id === id);
-    return index < 0 ? null : ordered.slice(index + 1);
+    const oldest = this.oldestPosition();
+    for (let position = this.pushed - 1; position >= oldest; position--) {
+      if (this.at(position).id === id) return this.from(position + 1);
+    }
+    return null;
   }
 
-  private ordered(): ChangeEvent[] {
-    const start = (this.next - this.size + this.capacity) % this.capacity;
+  /** The events at `position` and later, oldest first; null when some of them are no longer held. */
+  from(position: number): ChangeEvent[] | null {
+    if (position < this.oldestPosition() || position > this.pushed) return null;
     const out: ChangeEvent[] = [];
-    for (let i = 0; i < this.size; i++) out.push(this.events[(start + i) % this.capacity]!);
+    for (let at = position; at < this.pushed; at++) out.push(this.at(at));
     return out;
+  }
+
+  private oldestPosition(): number {
+    return Math.max(0, this.pushed - this.capacity);
+  }
+
+  private at(position: number): ChangeEvent {
+    return this.events[position % this.capacity]!;
   }
 }

@@ -1,0 +1,116 @@
+// walrelay's own websocket protocol (contract section 5, README "WebSocket
+// protocol"): subscribe / unsubscribe / auth frames in, change frames out.
+import type { RawData } from 'ws';
+import type { ChangeEvent } from '../../../relay/route/event.js';
+import { encodeEvent } from '../../formats.js';
+import { mayReceive } from '../auth.js';
+import type { Client } from '../client.js';
+import { Subscription } from '../subscription.js';
+import { parseClientFrame, errorFrame, FrameError, type SubscribeFrame } from '../protocol.js';
+import { FilterSyntaxError } from '../filter.js';
+import { frameSize, type Session, type SessionContext } from './session.js';
+
+export class NativeSession implements Session {
+  private readonly subscriptions = new Map<string, Subscription>();
+
+  constructor(readonly client: Client, private readonly context: SessionContext) {
+    this.scheduleExpiry();
+  }
+
+  async receive(data: RawData, isBinary: boolean): Promise<void> {
+    const client = this.client;
+    const { maxFrameBytes } = this.context.config;
+    const size = frameSize(data);
+    if (size > maxFrameBytes) {
+      client.sendControl(errorFrame('too_large', `frame of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`));
+      return;
+    }
+    if (isBinary) {
+      client.sendControl(errorFrame('bad_request', 'binary frames are not understood; send JSON text frames'));
+      return;
+    }
+    try {
+      const frame = parseClientFrame(data.toString());
+      if (frame.type === 'subscribe') this.subscribe(frame);
+      else if (frame.type === 'unsubscribe') {
+        if (!this.subscriptions.delete(frame.id)) throw new FrameError('unknown_subscription', `no subscription ${frame.id}`, frame.id);
+        client.sendControl(JSON.stringify({ type: 'unsubscribed', id: frame.id }));
+      } else {
+        await this.reauthenticate(frame.token);
+      }
+    } catch (error) {
+      if (error instanceof FrameError) client.sendControl(errorFrame(error.code, error.message, error.id));
+      else client.sendControl(errorFrame('internal', (error as Error).message));
+    }
+  }
+
+  deliver(event: ChangeEvent, name: string | null): void {
+    if (!mayReceive(this.client.claims, event, name)) return;
+    let json: string | null = null;
+    for (const subscription of this.subscriptions.values()) {
+      if (!subscription.matches(event, name)) continue;
+      json ??= encodeEvent(event, this.context.config.format);
+      this.client.sendChange(subscription, event, json);
+    }
+  }
+
+  end(): void {
+    if (this.client.expiryTimer) clearTimeout(this.client.expiryTimer);
+    this.client.expiryTimer = null;
+  }
+
+  private subscribe(frame: SubscribeFrame): void {
+    const { client, context } = this;
+    if (!frame.table.includes('*') && !client.claims.mayRead(frame.table)) {
+      throw new FrameError('forbidden', `your token does not allow reading ${frame.table}`, frame.id);
+    }
+    if (this.subscriptions.has(frame.id)) throw new FrameError('bad_request', `subscription ${frame.id} exists; unsubscribe first`, frame.id);
+    let subscription: Subscription;
+    try {
+      subscription = new Subscription(frame);
+    } catch (error) {
+      if (error instanceof FilterSyntaxError) throw new FrameError('bad_request', error.message, frame.id);
+      throw error;
+    }
+    let replay: ChangeEvent[] = [];
+    if (frame.since !== undefined) {
+      const missed = context.ring.after(frame.since);
+      if (missed === null) throw new FrameError('resume_gap', `event ${frame.since} is no longer held (ring of ${context.config.ringSize}); reload the current state, then subscribe without since`, frame.id);
+      replay = missed;
+    }
+    // Registered, replayed and acknowledged in one turn of the event loop: nothing written after "subscribed" is missed, nothing is sent twice.
+    this.subscriptions.set(frame.id, subscription);
+    client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
+    for (const event of replay) {
+      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
+      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, context.config.format));
+    }
+  }
+
+  private async reauthenticate(token: string): Promise<void> {
+    const client = this.client;
+    try {
+      client.claims = await this.context.verify(token);
+    } catch (error) {
+      throw new FrameError('unauthorized', (error as Error).message);
+    }
+    this.scheduleExpiry();
+    for (const [id, subscription] of this.subscriptions) {
+      // Subscriptions the new token no longer allows end here (patterns stay: events are filtered one by one).
+      if (!subscription.tablePattern.includes('*') && !client.claims.mayRead(subscription.tablePattern)) {
+        this.subscriptions.delete(id);
+        client.sendControl(errorFrame('forbidden', `your new token does not allow reading ${subscription.tablePattern}; subscription ended`, id));
+      }
+    }
+    client.sendControl(JSON.stringify({ type: 'authenticated', expiresAt: client.claims.expiresAt === null ? null : new Date(client.claims.expiresAt).toISOString() }));
+  }
+
+  private scheduleExpiry(): void {
+    const client = this.client;
+    if (client.expiryTimer) clearTimeout(client.expiryTimer);
+    client.expiryTimer = null;
+    const expiresAt = client.claims.expiresAt;
+    if (expiresAt === null) return;
+    client.expiryTimer = setTimeout(() => this.context.drop(client, 4001, 'token expired: reconnect or send {"type":"auth","token":…} before expiry'), Math.max(0, expiresAt - Date.now()));
+  }
+}

@@ -1,0 +1,56 @@
+// One joined Realtime channel: its topic, the join_ref its lifecycle frames
+// carry, what it streams (bindings), the claims it reads with (the join's
+// access_token, else the socket's apikey), and how a change becomes its frames.
+import type { ChangeEvent } from '../../../../relay/route/event.js';
+import { mayReceive, type Claims } from '../../auth.js';
+import type { Binding } from './bindings.js';
+import type { RealtimeType } from './change.js';
+import { encode, type Vsn } from './serializer.js';
+import type { FrameCache } from './frame-cache.js';
+
+export class Channel {
+  readonly topicJson: string;
+  /** The channel name Realtime's system messages carry: the topic without "realtime:". */
+  readonly name: string;
+  expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly topic: string,
+    readonly joinRef: string | null,
+    /** A legacy join (no `config`): changes go out with event = their type, and again as "*" for 0.x clients. */
+    readonly legacy: boolean,
+    /** Empty when an entry was unusable (Realtime then delivers nothing on the channel). */
+    readonly bindings: readonly Binding[],
+    public claims: Claims,
+  ) {
+    this.topicJson = JSON.stringify(topic);
+    this.name = topic.startsWith('realtime:') ? topic.slice('realtime:'.length) : topic;
+  }
+
+  /** The frames that carry this change to the channel (none when nothing matches or the claims hide it). */
+  frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string, cache: FrameCache): Buffer[] {
+    let ids = '';
+    for (const binding of this.bindings) {
+      if (!binding.matches(event, type)) continue;
+      ids += (ids === '' ? '' : ',') + binding.id;
+    }
+    if (ids === '' || !mayReceive(this.claims, event, name)) return [];
+    if (this.legacy) {
+      return [
+        cache.get(event, `${vsn} ${this.topic} ${type}`, () => encode(vsn, null, null, this.topicJson, type, data())),
+        cache.get(event, `${vsn} ${this.topic} *`, () => encode(vsn, null, null, this.topicJson, '*', data())),
+      ];
+    }
+    return [cache.get(event, `${vsn} ${this.topic} ${ids}`, () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
+  }
+
+  /** Realtime's `system` push: {"extension","status","message","channel"}. */
+  system(vsn: Vsn, extension: string, status: 'ok' | 'error', message: string): string {
+    return encode(vsn, null, null, this.topicJson, 'system', JSON.stringify({ extension, status, message, channel: this.name }));
+  }
+
+  /** The server ends the channel: phx_close with ref = join_ref (the client reports CLOSED and does not rejoin). */
+  close(vsn: Vsn): string {
+    return encode(vsn, this.joinRef, this.joinRef, this.topicJson, 'phx_close', '{}');
+  }
+}

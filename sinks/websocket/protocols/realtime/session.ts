@@ -1,0 +1,247 @@
+// One Supabase Realtime connection (as realtime-js and the Realtime server speak it): Phoenix heartbeats,
+// phx_join of postgres_changes or legacy topics, access_token refresh,
+// phx_leave, and each change pushed to every channel it matches. What a
+// channel may see is decided by walrelay's claims (tables, rowFilter, exp)
+// from the apikey or the join's access_token, not by RLS.
+import type { RawData } from 'ws';
+import type { ChangeEvent, ColumnType } from '../../../../relay/route/event.js';
+import type { Claims } from '../../auth.js';
+import type { Client } from '../../client.js';
+import { frameSize, type Session, type SessionContext } from '../session.js';
+import { decode, reply, ProtocolError, type PhoenixMessage, type Vsn } from './serializer.js';
+import { Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindingId } from './bindings.js';
+import { Channel } from './channel.js';
+import { changeData, columnsOf, realtimeType } from './change.js';
+import type { ResumePoints } from './resume.js';
+import type { FrameCache } from './frame-cache.js';
+
+/** What every Realtime session of a sink shares. */
+export interface RealtimeShared {
+  resume: ResumePoints<RealtimeSession>;
+  /** The columns of each table as last seen in the stream, to check filter columns at join time. */
+  columns: Map<string, readonly ColumnType[]>;
+  frames: FrameCache;
+}
+
+export class RealtimeSession implements Session {
+  private readonly channels = new Map<string, Channel>();
+
+  constructor(
+    readonly client: Client,
+    private readonly context: SessionContext,
+    private readonly vsn: Vsn,
+    /** The walrelay_client socket parameter: set = this client resumes after reconnecting. */
+    private readonly clientName: string | null,
+    private readonly shared: RealtimeShared,
+  ) {
+    if (clientName !== null) {
+      // The same name connecting again: its previous socket is dead even if the server has not noticed; end it so its resume point is taken now.
+      const previous = shared.resume.connected(clientName, this);
+      if (previous) context.drop(previous.client, 4000, 'replaced: the same walrelay_client connected again');
+    }
+  }
+
+  async receive(data: RawData, isBinary: boolean): Promise<void> {
+    // Binary frames are vsn 2.0.0 broadcasts, which walrelay does not carry; oversized ones are not parsed.
+    if (isBinary || frameSize(data) > this.context.config.maxFrameBytes) return;
+    let message: PhoenixMessage;
+    try {
+      message = decode(this.vsn, data.toString());
+    } catch (error) {
+      if (error instanceof ProtocolError) this.context.logger.debug({ reason: error.message }, 'realtime frame ignored');
+      return;
+    }
+    try {
+      await this.handle(message);
+    } catch (error) {
+      // A defect must not take the relay down with it: the push is answered with an error, the socket stays.
+      this.context.logger.warn({ err: (error as Error).message, topic: message.topic, event: message.event }, 'realtime frame failed');
+      if (message.ref !== null) this.client.sendControl(reply(this.vsn, message, 'error', { reason: 'internal error' }));
+    }
+  }
+
+  private async handle(message: PhoenixMessage): Promise<void> {
+    if (message.topic === 'phoenix' && message.event === 'heartbeat') {
+      this.client.sendControl(reply(this.vsn, message, 'ok', {}));
+      return;
+    }
+    if (message.event === 'phx_join') {
+      await this.join(message);
+      return;
+    }
+    const channel = this.channels.get(message.topic);
+    if (!channel) {
+      if (message.ref !== null) this.client.sendControl(reply(this.vsn, message, 'error', { reason: 'unmatched topic' }));
+      return;
+    }
+    if (message.event === 'phx_leave') this.leave(channel, message);
+    else if (message.event === 'access_token') await this.refresh(channel, message);
+    // broadcast, presence and anything else: not carried, ignored without reply as Realtime does with unknown events.
+  }
+
+  deliver(event: ChangeEvent, name: string | null, position: number): void {
+    if (name === null || this.channels.size === 0) return;
+    const type = realtimeType(event);
+    if (type === null) return;
+    const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
+    for (const channel of this.channels.values()) {
+      for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position);
+    }
+  }
+
+  end(): void {
+    for (const channel of this.channels.values()) this.stopTimer(channel);
+    if (this.clientName === null) return;
+    const position = this.client.firstUnsentPosition() ?? this.context.ring.position;
+    this.shared.resume.ended(this.clientName, this, new Map([...this.channels.keys()].map((topic) => [topic, position])));
+    this.channels.clear();
+  }
+
+  private async join(message: PhoenixMessage): Promise<void> {
+    const { payload, topic } = message;
+    const legacy = !('config' in payload);
+    if (!topic.startsWith('realtime:')) {
+      this.client.sendControl(reply(this.vsn, message, 'error', { reason: `unknown topic ${topic}: Realtime topics start with realtime:` }));
+      return;
+    }
+    const token = legacy ? payload.user_token : payload.access_token;
+    let claims = this.client.claims;
+    if (isJwt(token)) {
+      try {
+        claims = await this.context.verify(token);
+      } catch (error) {
+        this.client.sendControl(reply(this.vsn, message, 'error', { reason: (error as Error).message }));
+        return;
+      }
+    }
+    if (expired(claims)) {
+      this.client.sendControl(reply(this.vsn, message, 'error', { reason: `Token has expired ${secondsAgo(claims)} seconds ago` }));
+      return;
+    }
+
+    // From here on nothing awaits: the channel is registered, answered and caught up in one turn of the event loop.
+    const previous = this.channels.get(topic);
+    if (previous) this.closeChannel(previous);
+    let bindings: Binding[] = [];
+    let echo: Record<string, unknown>[] = [];
+    let problem: string | null = null;
+    try {
+      if (legacy) {
+        bindings = [bindingFromLegacyTopic(topic.slice('realtime:'.length))];
+      } else {
+        const config = payload.config as Record<string, unknown> | null;
+        const entries = config?.postgres_changes ?? [];
+        if (!Array.isArray(entries) || !entries.every((entry) => entry !== null && typeof entry === 'object' && !Array.isArray(entry))) {
+          throw new BindingError('Unable to subscribe to changes: config.postgres_changes must be a list of {event, schema, table, filter}');
+        }
+        // Echoed exactly as sent (the client compares event, schema, table and filter) plus the server id.
+        echo = entries.map((entry) => ({ ...entry, id: bindingId(entry.event, entry.schema, entry.table, entry.filter) }));
+        bindings = entries.map((entry) => bindingFromEntry(entry));
+      }
+      for (const binding of bindings) {
+        const table = binding.qualifiedTable;
+        if (table !== null) {
+          if (!claims.mayRead(table)) throw new BindingError(`Unauthorized: your token does not allow reading ${table}`);
+          binding.checkColumns(this.shared.columns.get(table));
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof BindingError)) throw error;
+      problem = error.message;
+      bindings = [];
+    }
+    const channel = new Channel(topic, message.joinRef ?? message.ref, legacy, bindings, claims);
+    this.channels.set(topic, channel);
+    this.client.sendControl(reply(this.vsn, message, 'ok', legacy ? {} : { postgres_changes: echo }));
+    if (problem !== null) this.client.sendControl(channel.system(this.vsn, 'postgres_changes', 'error', problem));
+    else if (legacy || echo.length > 0) this.client.sendControl(channel.system(this.vsn, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL'));
+    this.scheduleExpiry(channel);
+    this.catchUp(channel);
+  }
+
+  /** A rejoin of a client that named itself: what it missed while reconnecting, from the ring. */
+  private catchUp(channel: Channel): void {
+    if (this.clientName === null) return;
+    const position = this.shared.resume.take(this.clientName, channel.topic);
+    if (position === null) return;
+    const missed = this.context.ring.from(position);
+    if (missed === null) {
+      this.client.sendControl(channel.system(this.vsn, 'walrelay', 'error',
+        `changes committed while you were reconnecting are no longer held (ringSize ${this.context.config.ringSize}); reload the current state`));
+      return;
+    }
+    missed.forEach((event, index) => {
+      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
+      const type = realtimeType(event);
+      if (name === null || type === null) return;
+      const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
+      for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position + index);
+    });
+  }
+
+  private leave(channel: Channel, message: PhoenixMessage): void {
+    this.client.sendControl(reply(this.vsn, message, 'ok', {}));
+    this.closeChannel(channel);
+  }
+
+  /** A new token for a joined channel; a bad or expired one ends the channel as an expired one would. */
+  private async refresh(channel: Channel, message: PhoenixMessage): Promise<void> {
+    const token = message.payload.access_token;
+    if (!isJwt(token)) return; // 1.x pushes null on every heartbeat until it has a token
+    let claims: Claims;
+    try {
+      claims = await this.context.verify(token);
+    } catch (error) {
+      this.shut(channel, (error as Error).message);
+      return;
+    }
+    if (this.channels.get(channel.topic) !== channel) return;
+    const forbidden = channel.bindings.map((binding) => binding.qualifiedTable).find((table) => table !== null && !claims.mayRead(table));
+    if (forbidden) {
+      this.shut(channel, `Unauthorized: your new token does not allow reading ${forbidden}`);
+      return;
+    }
+    channel.claims = claims;
+    this.scheduleExpiry(channel);
+  }
+
+  private scheduleExpiry(channel: Channel): void {
+    this.stopTimer(channel);
+    const expiresAt = channel.claims.expiresAt;
+    if (expiresAt === null) return;
+    channel.expiryTimer = setTimeout(() => this.shut(channel, `Token has expired ${secondsAgo(channel.claims)} seconds ago`), Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+  }
+
+  /** Realtime's end of a channel whose token no longer holds: a system error, then phx_close. */
+  private shut(channel: Channel, message: string): void {
+    if (this.channels.get(channel.topic) !== channel) return;
+    this.client.sendControl(channel.system(this.vsn, 'system', 'error', message));
+    this.closeChannel(channel);
+  }
+
+  /** Stops delivering to the channel and tells the client it is closed. */
+  private closeChannel(channel: Channel): void {
+    this.stopTimer(channel);
+    this.channels.delete(channel.topic);
+    this.client.sendControl(channel.close(this.vsn));
+  }
+
+  private stopTimer(channel: Channel): void {
+    if (channel.expiryTimer) clearTimeout(channel.expiryTimer);
+    channel.expiryTimer = null;
+  }
+}
+
+/** A token to verify; "sb_…" API keys (not JWTs) and empty values mean "use the apikey", as in Realtime. */
+function isJwt(token: unknown): token is string {
+  return typeof token === 'string' && token !== '' && !token.startsWith('sb_');
+}
+
+function expired(claims: Claims): boolean {
+  return claims.expiresAt !== null && claims.expiresAt <= Date.now();
+}
+
+function secondsAgo(claims: Claims): number {
+  return Math.max(0, Math.round((Date.now() - (claims.expiresAt ?? Date.now())) / 1000));
+}
+

@@ -1,0 +1,36 @@
+// What a websocket protocol plugs into the sink: one Session per connected
+// socket. The sink owns the port, the replay ring, authentication and the
+// fan-out loop; a session turns client frames into subscriptions and each
+// change into the frames its protocol sends (walrelay's own: native.ts;
+// Supabase Realtime: realtime/session.ts).
+import type { RawData } from 'ws';
+import type { Logger } from 'pino';
+import type { ChangeEvent } from '../../../relay/route/event.js';
+import type { WebsocketSinkConfig } from '../../../config/schema.js';
+import type { Verifier } from '../auth.js';
+import type { Client } from '../client.js';
+import type { ReplayRing } from '../ring.js';
+
+export interface SessionContext {
+  readonly config: WebsocketSinkConfig;
+  readonly ring: ReplayRing;
+  readonly verify: Verifier;
+  readonly logger: Logger;
+  /** Closes the client's socket with a close code, counted in the metrics. */
+  drop(client: Client, code: number, reason: string): void;
+}
+
+export interface Session {
+  readonly client: Client;
+  /** A frame from the client. */
+  receive(data: RawData, isBinary: boolean): void | Promise<void>;
+  /** One change, already in the ring at `position`; `name` is schema.table, null for messages. */
+  deliver(event: ChangeEvent, name: string | null, position: number): void;
+  /** The socket is gone (closed by either side): stop timers, remember what resuming needs. */
+  end(): void;
+}
+
+/** Total bytes of a frame as ws hands it over. */
+export function frameSize(data: RawData): number {
+  return Array.isArray(data) ? data.reduce((total, part) => total + part.length, 0) : (data as Buffer).byteLength;
+}

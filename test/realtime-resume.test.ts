@@ -1,0 +1,41 @@
+// The pieces of the walrelay_client resume that the end-to-end test
+// (supabase-realtime.test.ts) does not reach: ring positions across a wrap
+// and the gap they reveal, the resume window, one resume per rejoin, and a
+// reconnecting name replacing its previous connection.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReplayRing } from '../sinks/websocket/ring.js';
+import { ResumePoints } from '../sinks/websocket/protocols/realtime/resume.js';
+import type { ChangeEvent } from '../relay/route/event.js';
+
+const event = (n: number): ChangeEvent => ({ id: `e${n}`, op: 'insert', schema: 'public', table: 't', key: { id: n }, new: { id: n }, old: null, lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: '2026-11-22T10:00:00.000000Z' });
+
+it('replays a ring from a position, and reports a gap once the ring has moved past it', () => {
+  const ring = new ReplayRing(3);
+  assert.deepEqual(ring.from(0), []);
+  for (let n = 0; n < 2; n++) ring.push(event(n));
+  const position = ring.position;
+  assert.equal(position, 2);
+  ring.push(event(2));
+  ring.push(event(3));
+  assert.deepEqual(ring.from(position)!.map((e) => e.id), ['e2', 'e3']);
+  assert.deepEqual(ring.after('e1')!.map((e) => e.id), ['e2', 'e3']);
+  ring.push(event(4));
+  ring.push(event(5)); // the ring (3) now holds e3..e5: position 2 is gone
+  assert.equal(ring.from(position), null);
+  assert.equal(ring.after('e1'), null);
+  assert.deepEqual(ring.from(3)!.map((e) => e.id), ['e3', 'e4', 'e5']);
+});
+
+it('resumes a topic once, only within the window, and hands over a name\'s previous connection', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const points = new ResumePoints<string>(60_000);
+  assert.equal(points.connected('tab', 'first'), undefined);
+  assert.equal(points.connected('tab', 'second'), 'first', 'the previous connection is returned for the caller to end');
+  points.ended('tab', 'first', new Map([['realtime:a', 7], ['realtime:b', 9]]));
+  assert.equal(points.take('tab', 'realtime:a'), 7);
+  assert.equal(points.take('tab', 'realtime:a'), null, 'a position is used once');
+  assert.equal(points.take('other', 'realtime:b'), null, 'only the same name resumes');
+  t.mock.timers.tick(60_001);
+  assert.equal(points.take('tab', 'realtime:b'), null, 'past the window nothing is replayed');
+});
