@@ -22,6 +22,8 @@ const sinkCommon = {
   name: z.string().optional(),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
+  /** Receive op "schema" events when a table's shape changes (relay/route/schema-event.ts). */
+  schemaEvents: z.boolean({ error: 'expected true or false' }).default(false),
 };
 
 export const redisSinkSchema = z.strictObject({

@@ -15,6 +15,7 @@ import type { ChangeEvent } from './event.js';
 import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
 import { withTimeout } from '../with-timeout.js';
+import type { AnnouncedShapes } from './schema-event.js';
 
 interface DataItem {
   kind: 'data';
@@ -64,11 +65,14 @@ export class Pipeline {
     private readonly flow: FlowControl,
     private readonly options: PipelineOptions,
     private readonly onFatal: (error: Error) => void,
+    /** Shapes announced by schema events, kept across the process's sessions (schema-event.ts); none: no schema events. */
+    shapes?: AnnouncedShapes,
   ) {
+    shapes?.forgetUnconfirmed(checkpoint.confirmed);
     this.assembler = new TransactionAssembler(catalog, {
       event: (event) => { this.batch.push(event); },
       commit: (endLsn) => { this.batchCommitEnd = endLsn; },
-    });
+    }, shapes);
   }
 
   /** Latest WAL end the server reported (for lag). */

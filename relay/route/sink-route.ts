@@ -22,14 +22,22 @@ export class SinkRoute {
   private readonly everything: boolean;
   private readonly pending: Pending[] = [];
   private writing = false;
+  /** `schemaEvents: true` on the sink: it takes op "schema" events (schema-event.ts). */
+  private schemaEvents = false;
 
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
   }
 
+  withSchemaEvents(enabled: boolean | undefined): this {
+    this.schemaEvents = enabled === true;
+    return this;
+  }
+
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
-  deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
+  deliver(all: readonly ChangeEvent[]): Promise<void> | undefined {
+    const events = this.schemaEvents ? all : withoutSchemaEvents(all);
     // A gap concerns every table, so every sink gets it whatever its `tables`.
     const selected = this.everything ? events : events.filter((event) => event.op === 'gap' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
     if (selected.length === 0) return undefined;
@@ -65,4 +73,9 @@ export class SinkRoute {
     }
     this.writing = false;
   }
+}
+
+function withoutSchemaEvents(events: readonly ChangeEvent[]): readonly ChangeEvent[] {
+  for (const event of events) if (event.op === 'schema') return events.filter((item) => item.op !== 'schema');
+  return events;
 }
