@@ -11,6 +11,12 @@ export type Kinds = (shape: PublishedShape) => ValueKind[];
 const ID = '^[0-9A-F]{16}-([0-9]{10}s?)?$';
 const LSN = '^[0-9A-F]{1,8}/[0-9A-F]{1,8}$';
 const NULL = { type: 'null' };
+const SCHEMA_COLUMN = {
+  type: 'object',
+  required: ['name', 'type', 'typeOid', 'typeMod', 'key'],
+  properties: { name: { type: 'string' }, type: { type: 'string' }, typeOid: { type: 'integer' }, typeMod: { type: 'integer' }, key: { type: 'boolean' } },
+  additionalProperties: false,
+};
 
 export function valueSchema(kind: ValueKind): Record<string, unknown> {
   switch (kind.kind) {
@@ -44,7 +50,11 @@ export function tableEventSchema(shape: PublishedShape, kinds: ValueKind[]): Rec
   const partialRow = rowSchema(shape, kinds, 'none');
   const key = shape.columns.some((column) => column.key) ? rowSchema(shape, kinds, 'key') : NULL;
   const names = shape.columns.map((column) => column.name);
-  const when = (ops: string[], then: Record<string, unknown>) => ({ if: { properties: { op: { enum: ops } } }, then });
+  // Every required field is also named under properties, so strict validators (ajv's strictRequired) accept the schema.
+  const when = (ops: string[], required: string[], properties: Record<string, unknown> = {}) => ({
+    if: { properties: { op: { enum: ops } } },
+    then: { required, properties: { ...Object.fromEntries(required.map((field) => [field, true])), ...properties } },
+  });
   return {
     title: `${shape.schema}.${shape.table} change event`,
     description: `columns: ${shape.columns.map((column) => `${column.name} ${column.sqlType}`).join(', ')}; schemaVersion ${shape.version}`,
@@ -62,7 +72,7 @@ export function tableEventSchema(shape: PublishedShape, kinds: ValueKind[]): Rec
       unchanged: { type: 'array', items: { enum: names }, uniqueItems: true },
       cascade: { type: 'boolean' },
       restartIdentity: { type: 'boolean' },
-      columns: { type: 'array', items: { type: 'object', required: ['name', 'type', 'typeOid', 'typeMod', 'key'] } },
+      columns: { type: 'array', items: SCHEMA_COLUMN },
       lsn: { type: 'string', pattern: LSN },
       commitLsn: { type: 'string', pattern: LSN },
       xid: { type: 'integer', minimum: 0, maximum: 4294967295 },
@@ -70,11 +80,11 @@ export function tableEventSchema(shape: PublishedShape, kinds: ValueKind[]): Rec
     },
     additionalProperties: false,
     allOf: [
-      when(['insert', 'read'], { required: ['schemaVersion', 'key', 'new', 'old'], properties: { new: fullRow, old: NULL } }),
-      when(['update'], { required: ['schemaVersion', 'key', 'new', 'old'], properties: { new: partialRow } }),
-      when(['delete'], { required: ['schemaVersion', 'key', 'new', 'old'], properties: { new: NULL } }),
-      when(['truncate'], { required: ['cascade', 'restartIdentity'], properties: { key: NULL, new: NULL, old: NULL } }),
-      when(['schema'], { required: ['schemaVersion', 'columns'] }),
+      when(['insert', 'read'], ['schemaVersion', 'key', 'new', 'old'], { new: fullRow, old: NULL }),
+      when(['update'], ['schemaVersion', 'key', 'new', 'old']),
+      when(['delete'], ['schemaVersion', 'key', 'new', 'old'], { new: NULL }),
+      when(['truncate'], ['cascade', 'restartIdentity'], { key: NULL, new: NULL, old: NULL }),
+      when(['schema'], ['schemaVersion', 'columns']),
     ],
   };
 }
