@@ -50,6 +50,9 @@ describe('walrelay schema (PostgreSQL 18)', () => {
     await pg.query(`DELETE FROM notes WHERE id = 1`);
     await pg.query('TRUNCATE notes');
     await waitFor(() => relay!.stdout().includes('"op":"truncate"'), { what: 'the truncate event' });
+    const backfill = await runCli(['backfill', '-c', configFile, 'public.orders']);
+    assert.equal(backfill.code, 0, backfill.stderr);
+    await waitFor(() => relay!.stdout().includes('"op":"read"'), { what: 'the read event' });
     events = relay.stdout().trim().split('\n').map((line) => JSON.parse(line));
   });
   after(async () => {
@@ -61,7 +64,8 @@ describe('walrelay schema (PostgreSQL 18)', () => {
   });
 
   it('prints a JSON Schema that validates every delivered event, and rejects wrong ones', async () => {
-    assert.deepEqual(events.map((event) => event.op), ['schema', 'insert', 'insert', 'update', 'delete', 'schema', 'insert', 'insert', 'update', 'delete', 'truncate']);
+    assert.deepEqual(events.map((event) => event.op), ['schema', 'insert', 'insert', 'update', 'delete', 'schema', 'insert', 'insert', 'update', 'delete', 'truncate', 'read']);
+    assert.equal(events[11].schemaVersion, events[1].schemaVersion, 'a backfill read carries the version of the streamed changes');
     const printed = await runCli(['schema', '-c', configFile]);
     assert.equal(printed.code, 0, printed.stderr);
     const schema = JSON.parse(printed.stdout);

@@ -27,6 +27,7 @@ import { BACKFILL_PREFIX } from '../ops/backfill.js';
 import { readBackfillChunk } from './backfill-chunk.js';
 import { GAP_PREFIX, gapEvent } from './gap.js';
 import { jsonConverterFor } from '../source/values.js';
+import { shapeVersion } from '../source/table-shape.js';
 import { type AnnouncedShapes, schemaEvent, schemaEventId } from './schema-event.js';
 
 export interface AssemblerOutput {
@@ -159,12 +160,13 @@ export class TransactionAssembler {
       const keyIndexes = chunk.key.map((column) => chunk.columns.indexOf(column)).filter((index) => index >= 0);
       const qualifiedJson = `"schema":${JSON.stringify(chunk.schema)},"table":${JSON.stringify(chunk.table)}`;
       const lsn = formatLsn(walStart);
+      const version = chunk.typeMods ? shapeVersion(chunk.columns.map((name, i) => ({ name, typeOid: chunk.types[i], typeMod: chunk.typeMods![i], key: chunk.key.includes(name) }))) : undefined;
       for (const values of chunk.rows) {
         const fragments = values.map((text, i) => (text === null ? 'null' : convert[i](text)));
         const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
         const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
         const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime));
+        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime, version));
       }
     });
   }
