@@ -6,7 +6,7 @@
 // slot) produces the same ids, so a re-delivery is identical.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { PG_FLAVORS, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import type { ChangeEvent } from '../relay/route/event.js';
@@ -22,12 +22,12 @@ function config(pg: TestPostgres, slot: string): string {
   });
 }
 
-describe('schema events (PostgreSQL 15)', () => {
+for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
   let pg: TestPostgres;
   const relays: RelayProcess[] = [];
 
   before(async () => {
-    pg = await startPostgres('pg15');
+    pg = await startPostgres(flavor);
     await pg.query('CREATE TABLE t (id int PRIMARY KEY, name text)');
     await pg.query('CREATE TABLE u (id int PRIMARY KEY)');
   });
