@@ -33,8 +33,11 @@ describe('walrelay schema (PostgreSQL 18)', () => {
       feeling mood, amount posint, note text)`);
     await pg.query('CREATE TABLE notes (id int, body text)');
     await pg.query('ALTER TABLE notes REPLICA IDENTITY FULL');
+    // A publication column list: pgoutput sends only id and a, and so must walrelay schema describe it.
+    await pg.query('CREATE TABLE partial (id int PRIMARY KEY, a text, secret text)');
+    await pg.query('CREATE PUBLICATION walrelay FOR TABLE orders, notes, partial (id, a)');
     configFile = writeConfig({
-      source: { url: pg.url, tables: ['public.orders', 'public.notes'] },
+      source: { url: pg.url, tables: ['public.orders', 'public.notes', 'public.partial'] },
       sinks: [{ type: 'stdout', schemaEvents: true }],
     });
     assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
@@ -49,6 +52,7 @@ describe('walrelay schema (PostgreSQL 18)', () => {
     await pg.query(`UPDATE notes SET body = 'm' WHERE id = 1`);
     await pg.query(`DELETE FROM notes WHERE id = 1`);
     await pg.query('TRUNCATE notes');
+    await pg.query(`INSERT INTO partial VALUES (1, 'x', 'hidden')`);
     await waitFor(() => relay!.stdout().includes('"op":"truncate"'), { what: 'the truncate event' });
     const backfill = await runCli(['backfill', '-c', configFile, 'public.orders']);
     assert.equal(backfill.code, 0, backfill.stderr);
@@ -64,12 +68,13 @@ describe('walrelay schema (PostgreSQL 18)', () => {
   });
 
   it('prints a JSON Schema that validates every delivered event, and rejects wrong ones', async () => {
-    assert.deepEqual(events.map((event) => event.op), ['schema', 'insert', 'insert', 'update', 'delete', 'schema', 'insert', 'insert', 'update', 'delete', 'truncate', 'read']);
-    assert.equal(events[11].schemaVersion, events[1].schemaVersion, 'a backfill read carries the version of the streamed changes');
+    assert.deepEqual(events.map((event) => event.op), ['schema', 'insert', 'insert', 'update', 'delete', 'schema', 'insert', 'insert', 'update', 'delete', 'truncate', 'schema', 'insert', 'read']);
+    assert.deepEqual(events[12].new, { id: 1, a: 'x' });
+    assert.equal(events[13].schemaVersion, events[1].schemaVersion, 'a backfill read carries the version of the streamed changes');
     const printed = await runCli(['schema', '-c', configFile]);
     assert.equal(printed.code, 0, printed.stderr);
     const schema = JSON.parse(printed.stdout);
-    assert.deepEqual(Object.keys(schema.$defs), ['public.notes', 'public.orders']);
+    assert.deepEqual(Object.keys(schema.$defs), ['public.notes', 'public.orders', 'public.partial']);
     const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema);
     for (const event of events) assert.ok(validate(event), `${JSON.stringify(event)}: ${JSON.stringify(validate.errors)}`);
 
@@ -134,6 +139,6 @@ export const wrong: WalrelayEvent = ${JSON.stringify({ ...events[1], new: { ...e
 
     const versions = Object.fromEntries([...printed.stdout.matchAll(/^ {2}"(public\.\w+)": "([0-9a-f]{12})",$/gm)].map((match) => [match[1], match[2]]));
     for (const event of events.filter((event) => event.schemaVersion)) assert.equal(event.schemaVersion, versions[`${event.schema}.${event.table}`]);
-    assert.equal(Object.keys(versions).length, 2);
+    assert.equal(Object.keys(versions).length, 3);
   });
 });

@@ -42,8 +42,7 @@ export function typeName(shape: PublishedShape): string {
   return /^[0-9]/.test(name) ? `T${name}` : name;
 }
 
-function tableTypes(shape: PublishedShape, kinds: ValueKind[]): string {
-  const name = typeName(shape);
+function tableTypes(shape: PublishedShape, kinds: ValueKind[], name: string): string {
   const field = (column: PublishedShape['columns'][number], index: number) => {
     const type = tsType(kinds[index]);
     return `  ${JSON.stringify(column.name)}: ${column.nullable ? `${type.includes('|') ? `(${type})` : type} | null` : type};`;
@@ -67,8 +66,16 @@ export type ${name}Event =
 }
 
 export function eventTypeScript(shapes: readonly PublishedShape[], kinds: Kinds): string {
-  const tables = shapes.map((shape) => tableTypes(shape, kinds(shape))).join('\n');
-  const union = shapes.length === 0 ? 'never' : shapes.map((shape) => `${typeName(shape)}Event`).join(' | ');
+  // public.order_items and public_order.items would both be PublicOrderItems: number the later ones.
+  const names: string[] = [];
+  for (const shape of shapes) {
+    const base = typeName(shape);
+    let name = base;
+    for (let n = 2; names.includes(name); n++) name = `${base}${n}`;
+    names.push(name);
+  }
+  const tables = shapes.map((shape, i) => tableTypes(shape, kinds(shape), names[i])).join('\n');
+  const union = shapes.length === 0 ? 'never' : names.map((name) => `${name}Event`).join(' | ');
   const versions = shapes.map((shape) => `  ${JSON.stringify(`${shape.schema}.${shape.table}`)}: ${JSON.stringify(shape.version)},`).join('\n');
   return `${PRELUDE}
 ${tables}
