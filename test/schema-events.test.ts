@@ -9,24 +9,33 @@ import assert from 'node:assert/strict';
 import { PG_FLAVORS, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
+import { startRedis, type TestRedis } from './harness/redis.js';
+import { readStream } from './harness/relay.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 
 function events(relay: RelayProcess): ChangeEvent[] {
   return relay.stdout().split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line));
 }
 
-function config(pg: TestPostgres, slot: string): string {
+function config(pg: TestPostgres, slot: string, redis?: TestRedis): string {
+  // With redis: one sink that takes schema events and one that does not.
+  const redisSinks = redis ? [
+    { type: 'redis', url: redis.url, stream: 'typed:{schema}.{table}', schemaEvents: true },
+    { type: 'redis', url: redis.url, stream: 'plain:{schema}.{table}' },
+  ] : [];
   return writeConfig({
     source: { url: pg.url, slot, publication: 'walrelay', tables: ['public.t', 'public.u'] },
-    sinks: [{ type: 'stdout', schemaEvents: true }],
+    sinks: [{ type: 'stdout', schemaEvents: true }, ...redisSinks],
   });
 }
 
 for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
   let pg: TestPostgres;
+  let redis: TestRedis;
   const relays: RelayProcess[] = [];
 
   before(async () => {
+    redis = await startRedis();
     pg = await startPostgres(flavor);
     await pg.query('CREATE TABLE t (id int PRIMARY KEY, name text)');
     await pg.query('CREATE TABLE u (id int PRIMARY KEY)');
@@ -34,6 +43,7 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
   after(async () => {
     for (const relay of relays) if (relay.child.exitCode === null) relay.signal('SIGKILL');
     await pg?.stop();
+    await redis?.stop();
   });
 
   function start(file: string): RelayProcess {
@@ -43,7 +53,7 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
   }
 
   it('announces each shape once, before its first change, with ids independent of the announcement', async () => {
-    const live = config(pg, 'walrelay');
+    const live = config(pg, 'walrelay', redis);
     assert.equal((await runCli(['setup', '-c', live])).code, 0);
     // A second slot at the same position: read later by a fresh relay, it sees the same WAL.
     await pg.query(`SELECT pg_copy_logical_replication_slot('walrelay', 'lagging')`);
@@ -113,5 +123,15 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
     await lagging.exited;
     const expected = [...beforeRestart, ...afterRestart.slice(1)];
     assert.deepEqual(events(lagging), expected);
+
+    // Redis: the sink with schemaEvents has them in the table's stream, in order; the other has the same changes without them.
+    const client = redis.client();
+    try {
+      const delivered = [...beforeRestart, ...afterRestart].filter((event) => event.table === 't');
+      assert.deepEqual(await readStream(client, 'typed:public.t'), delivered);
+      assert.deepEqual(await readStream(client, 'plain:public.t'), delivered.filter((event) => event.op !== 'schema'));
+    } finally {
+      client.disconnect();
+    }
   });
 });
