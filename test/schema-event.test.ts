@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TransactionAssembler } from '../relay/route/assembler.js';
 import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { AnnouncedShapes } from '../relay/route/schema-event.js';
+import { AnnouncedShapes, schemaEventId } from '../relay/route/schema-event.js';
 import { SinkRoute } from '../relay/route/sink-route.js';
 import { Metrics } from '../relay/ops/metrics.js';
 import { encodeEvent } from '../sinks/formats.js';
@@ -48,6 +48,17 @@ describe('schema events', () => {
     const altered = await session(shapes, lsn(0x2030n), 0x3000n, 24);
     assert.deepEqual(altered.map((event) => event.op), ['schema', 'insert']);
     assert.notEqual(altered[0].schemaVersion, first[0].schemaVersion);
+  });
+
+  it('have ids between the events around them, also around the "-.begin" and "-~commit" of transaction events', () => {
+    const prefix = '00000000016B37D8-';
+    const ordered = [
+      '00000000016B37D0-0000000009', '00000000016B37D8', prefix + '.begin', schemaEventId(prefix, 0), prefix + '0000000000',
+      schemaEventId(prefix, 1), prefix + '0000000001', schemaEventId(prefix, 10), prefix + '0000000010', prefix + '~commit', '00000000016B37E0-.begin',
+    ];
+    assert.deepEqual([...ordered].sort(), ordered);
+    assert.equal(schemaEventId(prefix, 0), '00000000016B37D8-.schema');
+    assert.equal(schemaEventId(prefix, 3), '00000000016B37D8-0000000002.schema');
   });
 
   it('are not made at all when no sink takes them', async () => {

@@ -65,7 +65,7 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
     await waitFor(() => events(relay).filter((event) => event.op === 'insert').length === 2, { what: 'two inserts' });
     const [first, insert1, insert2] = events(relay);
     assert.equal(first.op, 'schema');
-    assert.equal(first.id, insert1.id.slice(0, 17), 'the schema event before position 0 is the commit LSN and "-"');
+    assert.equal(first.id, insert1.id.slice(0, 17) + '.schema', 'the schema event before position 0: the commit LSN, "-" and ".schema"');
     assert.ok(first.id < insert1.id);
     assert.deepEqual(first.columns, [
       { name: 'id', type: 'int4', typeOid: 23, typeMod: -1, key: true },
@@ -83,7 +83,7 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
     const afterAlter = events(relay).slice(3);
     assert.deepEqual(afterAlter.map((event) => `${event.op} ${event.table}`), ['schema u', 'insert u', 'schema t', 'insert t', 'update t']);
     const [, insertU, schemaT, insertT, update] = afterAlter;
-    assert.equal(schemaT.id, insertU.id + 's', 'the schema event sorts between the position before and its change');
+    assert.equal(schemaT.id, insertU.id + '.schema', 'the schema event sorts between the position before and its change');
     assert.ok(insertU.id < schemaT.id && schemaT.id < insertT.id);
     assert.equal(insertT.id, insertU.id.slice(0, 17) + '0000000001', 'the schema event takes no position');
     const v2 = schemaT.schemaVersion!;

@@ -8,7 +8,7 @@ import type { ValueKind } from './value-kind.js';
 
 export type Kinds = (shape: PublishedShape) => ValueKind[];
 
-const ID = '^[0-9A-F]{16}-([0-9]{10}s?)?$';
+const ID = '^[0-9A-F]{16}-([0-9]{10}|([0-9]{10})?\\.schema)$';
 const LSN = '^[0-9A-F]{1,8}/[0-9A-F]{1,8}$';
 const NULL = { type: 'null' };
 const SCHEMA_COLUMN = {

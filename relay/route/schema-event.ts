@@ -12,11 +12,11 @@
 // The schema event's id must sort just before the change it precedes without
 // taking a position in the transaction: whether it exists can differ between
 // a first delivery and a re-delivery after a restart, and the ids of the
-// changes must not. So it is the id of the position before, followed by "s"
-// ("…-0000000002s" sorts after "…-0000000002" and before "…-0000000003"),
-// or, before the transaction's first position, the commit LSN and "-" alone
-// ("00000000016B37D8-", which sorts before "00000000016B37D8-0000000000" and
-// after every id of earlier records).
+// changes must not. So it is the id of the position before, followed by
+// ".schema" ("…-0000000002.schema" sorts after "…-0000000002" and before
+// "…-0000000003"), and before the transaction's first position the commit
+// LSN, "-" and ".schema" ("00000000016B37D8-.schema": "." sorts before every
+// digit, and after the "-.begin" of a transaction event).
 import type { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import type { ChangeEvent, SchemaColumn } from './event.js';
@@ -48,7 +48,7 @@ export class AnnouncedShapes {
 
 /** The id of a schema event placed before the event at `position` of a transaction whose ids start with `idPrefix`. */
 export function schemaEventId(idPrefix: string, position: number): string {
-  return position === 0 ? idPrefix : idPrefix + String(position - 1).padStart(10, '0') + 's';
+  return idPrefix + (position === 0 ? '' : String(position - 1).padStart(10, '0')) + '.schema';
 }
 
 export interface TransactionStamp {
