@@ -11,20 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { PG_FLAVORS, startPostgres, type TestPostgres } from './harness/postgres.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 
 const TSC = join(process.cwd(), 'node_modules', '.bin', 'tsc');
 
-describe('walrelay schema (PostgreSQL 18)', () => {
+for (const flavor of PG_FLAVORS) describe(`walrelay schema (${flavor})`, () => {
   let pg: TestPostgres;
   let relay: RelayProcess | undefined;
   let configFile: string;
   let events: any[] = [];
 
   before(async () => {
-    pg = await startPostgres('pg18');
+    pg = await startPostgres(flavor);
     await pg.query(`CREATE TYPE mood AS ENUM ('happy', 'sad')`);
     await pg.query(`CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`);
     await pg.query(`CREATE TABLE orders (
@@ -101,7 +101,18 @@ describe('walrelay schema (PostgreSQL 18)', () => {
     assert.match(missing.stderr, /public\.nope not in publication walrelay/);
   });
 
-  it('prints TypeScript that the delivered events and a consumer compile against, with the events\' schemaVersion', async () => {
+  it('refuses a wrong --format (exit 2) and a missing publication (exit 1, with the fix)', async () => {
+    const format = await runCli(['schema', '-c', configFile, '--format', 'avro']);
+    assert.equal(format.code, 2);
+    assert.match(format.stderr, /--format: expected json-schema or typescript/);
+    const other = writeConfig({ source: { url: pg.url, publication: 'nothing_here' }, sinks: [{ type: 'stdout' }] });
+    const missing = await runCli(['schema', '-c', other]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /PUBLICATION_MISSING.*walrelay setup/s);
+  });
+
+  // tsc is the slow part: once, on PostgreSQL 18.
+  if (flavor === 'pg18') it('prints TypeScript that the delivered events and a consumer compile against, with the events\' schemaVersion', async () => {
     const printed = await runCli(['schema', '-c', configFile, '--format', 'typescript']);
     assert.equal(printed.code, 0, printed.stderr);
     const dir = mkdtempSync(join(tmpdir(), 'walrelay-types-'));
