@@ -4,6 +4,7 @@
 // the event's key, chosen by the same rule as relation.ts. The version is
 // computed from the same inputs as a Relation message's (table-shape.ts), so
 // it equals the `schemaVersion` of the events while the table keeps its shape.
+import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { configError, WalrelayError } from '../errors.js';
 import { shapeVersion, type ShapeColumn } from '../source/table-shape.js';
@@ -22,6 +23,15 @@ export interface PublishedShape {
   table: string;
   version: string;
   columns: PublishedColumn[];
+}
+
+interface PublishedTableRow {
+  schemaname: string;
+  tablename: string;
+  /** The publication's column list; null when it publishes every column (or before PostgreSQL 15). */
+  attnames: string[] | null;
+  oid: string;
+  relreplident: string;
 }
 
 // attnames (the publication's column list) exists from PostgreSQL 15; to_jsonb reads it where it exists.
@@ -49,7 +59,7 @@ export async function readPublishedShapes(config: Config, only: readonly string[
     if (exists.rowCount === 0) {
       throw new WalrelayError('PUBLICATION_MISSING', `publication ${publication} does not exist`, { hint: 'run walrelay setup -c FILE first (or set source.publication)' });
     }
-    const tables = (await step('listing the published tables', () => client.query(PUBLISHED_TABLES, [publication]))).rows;
+    const tables = (await step('listing the published tables', () => client.query<PublishedTableRow>(PUBLISHED_TABLES, [publication]))).rows;
     const names = tables.map((row) => `${row.schemaname}.${row.tablename}`);
     const unknown = only.filter((name) => !names.includes(name));
     if (unknown.length > 0) throw configError(`tables: ${unknown.join(', ')} not in publication ${publication} (published: ${names.join(', ') || 'none'})`, 'name published tables as schema.table, or none for all');
@@ -64,8 +74,8 @@ export async function readPublishedShapes(config: Config, only: readonly string[
   });
 }
 
-async function readShape(client: Parameters<Parameters<typeof withSourceClient>[1]>[0], table: any): Promise<PublishedShape> {
-  const published: string[] | null = Array.isArray(table.attnames) ? table.attnames : null;
+async function readShape(client: pg.Client, table: PublishedTableRow): Promise<PublishedShape> {
+  const published = Array.isArray(table.attnames) ? table.attnames : null;
   const rows = (await step(`reading the columns of ${table.schemaname}.${table.tablename}`, () => client.query(COLUMNS, [table.oid]))).rows
     .filter((row) => published === null || published.includes(row.attname));
   const names = rows.map((row) => row.attname as string);
