@@ -89,7 +89,7 @@ function schemaVersionProblems(actual: Record<string, unknown>[], expected: Expe
   const columnsOf = new Map<string, string>();
   actual.forEach((event, index) => {
     const version = event.schemaVersion;
-    const rowChange = ['insert', 'update', 'delete'].includes(String(event.op));
+    const rowChange = ['insert', 'update', 'delete', 'read'].includes(String(event.op));
     if (rowChange !== (version !== undefined)) problems.push(`event ${index} (${String(event.op)}): schemaVersion ${show(version)}`);
     if (version === undefined) return;
     if (typeof version !== 'string' || !/^[0-9a-f]{12}$/.test(version)) problems.push(`event ${index}: schemaVersion ${show(version)} is not 12 hex digits`);
