@@ -23,7 +23,7 @@ export interface FormatContext {
   database?: string;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm', schema: 'm' };
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm', begin: 'm', commit: 'm', schema: 'm' };
 
 /** Debezium has no schema event either: it is a logical-decoding message with this prefix. */
 export const SCHEMA_MESSAGE_PREFIX = 'walrelay.schema';

@@ -4,11 +4,16 @@ import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
 import type { Sink } from './sink.js';
 
-export async function createSink(config: SinkConfig, index: number, logger: Logger): Promise<Sink> {
+/** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */
+export interface SinkContext {
+  slot: string;
+}
+
+export async function createSink(config: SinkConfig, index: number, logger: Logger, context: SinkContext = { slot: 'walrelay' }): Promise<Sink> {
   switch (config.type) {
-    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger);
+    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger, context);
     case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index);
-    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger);
+    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger, context);
     case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);
   }
 }

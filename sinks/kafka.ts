@@ -10,10 +10,12 @@
 // creating topics.
 //
 // Durability: acks=all, idempotent producer, and a batch counts as delivered
-// only when Kafka acknowledged all of it. When the broker is unreachable the
-// batch is retried whole with backoff under a fresh producer id; records that
-// had already landed appear again with the same walrelay-id (at-least-once),
-// never out of order, never dropped.
+// only when Kafka acknowledged all of it. Retries keep the producer id and
+// sequence numbers (kafka-protocol/producer.ts), so the broker drops batches
+// it already has: a lost answer, a leader change or a broker outage cost no
+// duplicate. A walrelay restart still re-sends what was not yet confirmed to
+// PostgreSQL (at-least-once, same walrelay-id), never out of order, never
+// dropped.
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
@@ -25,7 +27,11 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
+import { ExactlyOnceWriter } from './kafka-exactly-once.js';
+import { PlatformaticKafkaProducer } from './kafka-platformatic.js';
+import type { SinkContext } from './index.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
@@ -40,9 +46,17 @@ export class KafkaSink implements Sink {
   private readonly knownTopics = new Set<string>();
   private closed = false;
   private failing = false;
+  private lastFailure: string | undefined;
+  private readonly timeoutKey: string;
+  /** Exactly-once mode only (`exactlyOnce: true`). */
+  private readonly exactlyOnce: ExactlyOnceWriter | null = null;
+  /** `producer: platformatic` only (an experiment for the benchmark). */
+  private readonly platformatic: PlatformaticKafkaProducer | null = null;
 
-  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `kafka#${index}`;
+    this.timeoutKey = `sinks[${index}].timeoutSeconds`;
+    const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
     this.topics = new NameTemplate(config.topic, config.messageTopic);
     this.kafka = new Kafka({
       clientId: config.clientId,
@@ -50,7 +64,7 @@ export class KafkaSink implements Sink {
       ssl: tlsOptions(config),
       sasl: saslOptions(config),
       connectionTimeout: 3000,
-      requestTimeout: 10_000,
+      requestTimeout: config.timeoutSeconds * 1000,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
       logLevel: logLevel.WARN,
       logCreator: () => ({ level, log }) => {
@@ -63,12 +77,19 @@ export class KafkaSink implements Sink {
       clientId: config.clientId,
       tls: tlsOptions(config),
       sasl: config.sasl,
-      gzip: config.compression === 'gzip',
+      compression: config.compression,
       maxRequestBytes: MAX_REQUEST_BYTES,
       maxRequestRecords: config.batch.size,
       connectTimeoutMs: 3000,
-      requestTimeoutMs: 30_000,
+      requestTimeoutMs: config.timeoutSeconds * 1000,
+      logger: logger.child({ sink: this.name }),
+      ...(config.exactlyOnce ? { transactionalId } : {}),
     });
+    if (config.producer === 'platformatic') {
+      if (config.exactlyOnce) throw new WalrelayError('CONFIG_INVALID', `${this.name}: producer: platformatic does not support exactlyOnce`, { hint: 'remove one of them' });
+      this.platformatic = new PlatformaticKafkaProducer(config.brokers, config.clientId);
+    }
+    if (config.exactlyOnce) this.exactlyOnce = new ExactlyOnceWriter(this.producer, config.checkpointTopic, transactionalId, logger.child({ sink: this.name }));
   }
 
   async start(): Promise<void> {
@@ -76,26 +97,34 @@ export class KafkaSink implements Sink {
       await this.connect();
     } catch (error) {
       this.failing = true;
-      this.logger.warn({ sink: this.name, err: describeKafkaFailure(error, this.name) }, 'kafka not reachable yet; events wait until it is');
+      this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey);
+      this.logger.warn({ sink: this.name, err: this.lastFailure }, 'kafka not reachable yet; events wait until it is');
     }
   }
 
   isReady(): boolean {
-    return this.producer.connected && !this.failing;
+    return (this.platformatic ?? this.producer).connected && !this.failing;
+  }
+
+  notReadyReason(): string | undefined {
+    return this.lastFailure;
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
     const records = this.toRecords(events);
-    await deliverWithRetry(() => this.send(records), {
+    const exactlyOnce = this.exactlyOnce;
+    const ids = exactlyOnce ? events.map((event) => event.id) : [];
+    const lsns = exactlyOnce ? events.map((event) => event.lsn) : [];
+    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, records, ids, lsns) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
       permanent: (error) => permanentKafkaError(error),
-      describe: (error) => describeKafkaFailure(error, this.name),
-      onFailure: () => { this.failing = true; void this.disconnect(); },
-      onSuccess: () => { this.failing = false; },
+      describe: (error) => describeKafkaFailure(error, this.name, this.timeoutKey),
+      onFailure: (error) => { this.failing = true; this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey); void this.disconnect(); },
+      onSuccess: () => { this.failing = false; this.lastFailure = undefined; },
     });
   }
 
@@ -105,15 +134,19 @@ export class KafkaSink implements Sink {
       await admin.connect();
       this.admin = admin;
     }
-    await this.producer.connect();
+    await (this.platformatic ?? this.producer).connect();
   }
 
-  /** After a failure: fresh connections and a new producer id, so stale sequence numbers cannot wedge it. */
+  /**
+   * After a failure: fresh connections. The producer keeps its id, sequence
+   * numbers and unfinished batches, so the retry is recognised by the broker.
+   */
   private async disconnect(): Promise<void> {
     const admin = this.admin;
     this.admin = null;
     this.knownTopics.clear(); // a topic deleted meanwhile is reported as KAFKA_TOPIC_MISSING, not retried forever
-    this.producer.reset();
+    this.producer.disconnect();
+    this.platformatic?.disconnect();
     await admin?.disconnect().catch(() => undefined);
   }
 
@@ -127,11 +160,38 @@ export class KafkaSink implements Sink {
     if (lingerMs > 0 && records.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
     await this.connect();
     for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
-    await this.producer.send(records);
+    if (this.platformatic) await this.platformatic.send(records);
+    else await this.producer.send(records);
+  }
+
+  /** One transaction: the records Kafka does not have yet and the checkpoint (kafka-exactly-once.ts). */
+  private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+    await this.connect();
+    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    await this.ensureCheckpointTopic();
+    await writer.deliver(records, ids, lsns);
+  }
+
+  /** The compacted checkpoint topic: one partition, replicated like the cluster allows (up to 3). */
+  private async ensureCheckpointTopic(): Promise<void> {
+    const topic = this.config.checkpointTopic;
+    if (this.knownTopics.has(topic)) return;
+    if (!(await this.admin!.listTopics()).includes(topic)) {
+      const { brokers } = await this.admin!.describeCluster();
+      await this.admin!.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers.length), configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      }).catch((error) => { if (!/already exists/i.test((error as Error).message)) throw error; });
+      this.logger.info({ sink: this.name, topic }, 'created kafka checkpoint topic (compacted)');
+    }
+    this.knownTopics.add(topic);
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
+    return events.map((event) => {
+      const domain = domainRecordOf(event);
+      return domain ? addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat()) : addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]);
+    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {
@@ -153,6 +213,7 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     this.closed = true;
     await this.disconnect();
+    this.producer.close();
   }
 }
 
@@ -171,9 +232,12 @@ function permanentKafkaError(error: unknown): Error | null {
   return null;
 }
 
-/** A TLS failure's message names OpenSSL's view of it; add which settings fix it. */
-function describeKafkaFailure(error: unknown, sink: string): string {
+/** A TLS failure's message names OpenSSL's view of it, a timeout the broker: add which settings fix it. */
+function describeKafkaFailure(error: unknown, sink: string, timeoutKey: string): string {
   const message = (error as Error).message;
+  if (/no response within|timed out|Connection timeout/i.test(message)) {
+    return `${message} (the broker is hung or unreachable; walrelay reconnects and sends the batch again; raise ${timeoutKey} if it is only slow)`;
+  }
   if (!/certificate|SSL routines|self[- ]signed|unable to verify/i.test(message)) return message;
   return `${message} (TLS with the broker failed: check ${sink}'s ssl.ca for the broker's certificate, and ssl.cert and ssl.key when the broker requires client certificates)`;
 }

@@ -2,15 +2,22 @@
 // pipelined payload over redis-connection.ts.
 // At-least-once: a batch that fails part-way is sent again whole, so a
 // re-delivered event appears twice with the same `id`.
+// A hung Redis is noticed by the connection's reply timeout during writes,
+// and by a PING when the sink has had nothing to write for a while.
+// With `exactlyOnce: true` a batch is one atomic script guarded by a
+// checkpoint key instead (redis-exactly-once.ts): every event id once per stream.
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { RedisSinkConfig } from '../config/schema.js';
-import { WalrelayError } from '../relay/errors.js';
+import { WalrelayError, describeError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
+import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
+import type { SinkContext } from './index.js';
 
 export class RedisSink implements Sink {
   readonly name: string;
@@ -19,41 +26,121 @@ export class RedisSink implements Sink {
   private readonly streams: NameTemplate;
   private closed = false;
   private failing = false;
+  private lastFailure: string | undefined;
+  private writing = false;
+  private probing = false;
+  private probeTimer: NodeJS.Timeout | null = null;
+  /** An idle connection is pinged after this much silence, so a hung Redis is noticed within the timeout. */
+  private readonly probeAfterMs: number;
+  /** Exactly-once mode only: the key holding the last event id written. */
+  private readonly checkpointKey: string | null;
 
-  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
+    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.streams = new NameTemplate(config.stream, config.messageStream);
-    this.connection = new RedisConnection(config.url);
+    this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
+    this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
   }
 
   async start(): Promise<void> {
     try {
-      await this.connection.exec(encodeCommand(['PING']), 1);
+      await this.connection.exec(PING, 1);
     } catch (error) {
       // A Redis that is down at start is waited for like one that goes down later.
-      this.failing = true;
-      this.logger.warn({ sink: this.name, err: (error as Error).message }, 'redis not reachable yet; events wait until it is');
+      this.noteFailure(error);
+      this.logger.warn({ sink: this.name, err: describeError(error) }, 'redis not reachable yet; events wait until it is');
     }
+    this.probeTimer = setInterval(() => void this.probe(), Math.max(50, Math.min(1000, this.probeAfterMs / 2)));
+    this.probeTimer.unref();
   }
 
   isReady(): boolean {
     return this.connection.connected && !this.failing;
   }
 
+  notReadyReason(): string | undefined {
+    return this.lastFailure ?? (this.connection.connected ? undefined : `no connection to redis at ${this.connection.address}`);
+  }
+
+  /** While no write is under way: PING a quiet (or lost) connection, to notice a hang and a recovery without traffic. */
+  private async probe(): Promise<void> {
+    if (this.closed || this.writing || this.probing || this.connection.silentForMs < this.probeAfterMs) return;
+    this.probing = true;
+    try {
+      await this.connection.exec(PING, 1);
+      if (this.failing && !this.writing) {
+        this.logger.info({ sink: this.name }, 'redis answers again');
+        this.noteSuccess();
+      }
+    } catch (error) {
+      if (!this.failing && !this.writing) {
+        this.logger.warn({ sink: this.name, err: describeError(error) }, 'redis is not answering; /readyz reports the sink not ready until it does');
+      }
+      this.noteFailure(error);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private noteFailure(error: unknown): void {
+    this.failing = true;
+    this.lastFailure = describeError(error);
+  }
+
+  private noteSuccess(): void {
+    this.failing = false;
+    this.lastFailure = undefined;
+  }
+
   async write(events: readonly ChangeEvent[]): Promise<void> {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
+    const checkpointKey = this.checkpointKey;
+    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const payload = this.encode(events);
     const count = events.length;
-    await deliverWithRetry(() => this.connection.exec(payload, count), {
-      sink: this.name,
-      logger: this.logger,
-      isClosed: () => this.closed,
-      permanent: permanentRedisError,
-      onFailure: () => { this.failing = true; },
-      onSuccess: () => { this.failing = false; },
-    });
+    this.writing = true;
+    try {
+      await deliverWithRetry(() => this.connection.exec(payload, count), {
+        sink: this.name,
+        logger: this.logger,
+        isClosed: () => this.closed,
+        permanent: permanentRedisError,
+        onFailure: (error) => this.noteFailure(error),
+        onSuccess: () => this.noteSuccess(),
+      });
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
+    const command = exactlyOnceCommand(checkpointKey, events.map((event) => this.streamEntry(event)), this.config.maxLen);
+    const count = events.length;
+    this.writing = true;
+    let appended: number;
+    try {
+      appended = await deliverWithRetry(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; }, {
+        sink: this.name,
+        logger: this.logger,
+        isClosed: () => this.closed,
+        permanent: permanentRedisError,
+        onFailure: (error) => this.noteFailure(error),
+        onSuccess: () => this.noteSuccess(),
+      });
+    } finally {
+      this.writing = false;
+    }
+    if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
+  }
+
+  /** What one event appends in exactly-once mode: the same stream and fields as the at-least-once XADD. */
+  private streamEntry(event: ChangeEvent): StreamEntry {
+    const domain = domainRecordOf(event);
+    if (domain) return { stream: domain.destination, id: event.id, fields: domainFields(domain) };
+    return { stream: this.streams.nameFor(event), id: event.id, fields: ['event', encodeEvent(event, this.config.format)] };
   }
 
   /** One XADD per event, as a single pipelined RESP payload. */
@@ -62,6 +149,11 @@ export class RedisSink implements Sink {
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
     for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        continue;
+      }
       const stream = this.streams.nameFor(event);
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
@@ -71,9 +163,24 @@ export class RedisSink implements Sink {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
   }
 }
+
+/** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
+function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): string[] {
+  return ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
+}
+
+function encodeDomainEntry(domain: NonNullable<ReturnType<typeof domainRecordOf>>, trim: string): string {
+  const fields = domainFields(domain);
+  let entry = `*${3 + fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(domain.destination)}\r\n${domain.destination}\r\n${trim}$1\r\n*\r\n`;
+  for (const field of fields) entry += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
+  return entry;
+}
+
+const PING = encodeCommand(['PING']);
 
 function permanentRedisError(error: unknown): Error | null {
   const message = (error as Error)?.message ?? '';

@@ -4,6 +4,7 @@ import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { StdoutSinkConfig } from '../config/schema.js';
 import { encodeEvent } from './formats.js';
+import { domainRecordJson, domainRecordOf } from '../relay/route/domain-event.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;
@@ -21,7 +22,10 @@ export class StdoutSink implements Sink {
 
   write(events: readonly ChangeEvent[]): Promise<void> {
     let text = '';
-    for (const event of events) text += encodeEvent(event, this.config.format) + '\n';
+    for (const event of events) {
+      const domain = domainRecordOf(event);
+      text += (domain ? domainRecordJson(domain) : encodeEvent(event, this.config.format)) + '\n';
+    }
     return new Promise((resolve, reject) => {
       this.out.write(text, (error) => (error ? reject(error) : resolve()));
     });

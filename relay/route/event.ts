@@ -1,5 +1,5 @@
 // The change event of contract section 3, and its one shared serialisation.
-export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'schema';
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'begin' | 'commit' | 'schema';
 
 export type Row = Record<string, unknown>;
 
@@ -39,6 +39,11 @@ export interface ChangeEvent {
   slot?: string;
   fromLsn?: string;
   toLsn?: string;
+  /** read events of `backfill --sink`: the one sink that takes them, and its stream template for them (not serialised) */
+  target?: { sink: string; stream?: string };
+  /** begin / commit only (relay/route/transaction-events.ts): events of the transaction (null on begin), and per table */
+  eventCount?: number | null;
+  tables?: Record<string, number>;
   lsn: string;
   commitLsn: string | null;
   xid: number | null;
