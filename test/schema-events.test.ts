@@ -134,4 +134,25 @@ for (const flavor of PG_FLAVORS) describe(`schema events (${flavor})`, () => {
       client.disconnect();
     }
   });
+  it('sit inside begin/commit events without being counted, and a dropped column leaves their column list', async () => {
+    await pg.query('CREATE TABLE w (id int PRIMARY KEY, secret text)');
+    const file = writeConfig({
+      source: { url: pg.url, slot: 'with_tx', publication: 'with_tx', tables: ['public.w'] },
+      sinks: [{ type: 'stdout', schemaEvents: true, transactionEvents: true, columns: { 'public.w.secret': 'drop' } }],
+    });
+    assert.equal((await runCli(['setup', '-c', file])).code, 0);
+    const relay = start(file);
+    await relay.waitForLog(/"msg":"streaming"/);
+    await pg.query(`BEGIN; INSERT INTO w VALUES (1, 's'); INSERT INTO w VALUES (2, 't'); COMMIT`);
+    await waitFor(() => relay.stdout().includes('"op":"commit"'), { what: 'the commit event' });
+    const delivered = events(relay);
+    assert.deepEqual(delivered.map((event) => event.op), ['begin', 'schema', 'insert', 'insert', 'commit']);
+    for (let i = 1; i < delivered.length; i++) assert.ok(delivered[i - 1].id < delivered[i].id, `${delivered[i - 1].id} < ${delivered[i].id}`);
+    assert.deepEqual(delivered[1].columns!.map((column) => column.name), ['id']);
+    assert.deepEqual(delivered[2].new, { id: 1 });
+    assert.equal((delivered[4] as any).eventCount, 2);
+    assert.deepEqual((delivered[4] as any).tables, { 'public.w': 2 });
+    relay.signal('SIGTERM');
+    assert.equal(await relay.exited, 0);
+  });
 });
