@@ -32,6 +32,8 @@ const sinkCommon = {
   columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
   /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
   transactionEvents: z.boolean().default(false),
+  /** Receive op "schema" events when a table's shape changes (relay/route/schema-event.ts). */
+  schemaEvents: z.boolean({ error: 'expected true or false' }).default(false),
 };
 
 /** Outbox tables turned into domain events (relay/route/outbox.ts); column names default to Debezium's. */

@@ -110,6 +110,17 @@ program.command('backfill').description('re-emit the current rows of tables as o
     await backfillTables(config, tables, { chunkRows, stateFile, restart: options.restart, target, say: (line) => console.log(line) });
   });
 
+program.command('schema').description('print the event shapes of the published tables (JSON Schema or TypeScript) from the live catalog')
+  .argument('[tables...]', 'schema.table names (default: every published table)')
+  .option(...configOption)
+  .option('--format <format>', 'json-schema or typescript', 'json-schema')
+  .action(async (tables: string[], options: { config?: string; format: string }) => {
+    const config = loadConfig(options.config);
+    if (options.format !== 'json-schema' && options.format !== 'typescript') throw configError(`--format: expected json-schema or typescript, got '${options.format}'`);
+    const { printEventSchema } = await import('./ops/event-schema.js');
+    process.stdout.write(await printEventSchema(config, tables, options.format));
+  });
+
 program.command('demo').description('embedded PostgreSQL, a writer, and a live page at http://127.0.0.1:8080')
   .option('-p, --port <port>', 'HTTP port of the page', '8080')
   .action(async (options: { port: string }) => {

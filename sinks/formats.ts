@@ -10,6 +10,8 @@
 // Debezium has no gap event: a gap is rendered as a logical-decoding message
 // (op "m", prefix "walrelay.gap", content the base64 of
 // {"slot","fromLsn","toLsn"}), which Debezium consumers already handle.
+// A schema event likewise: prefix "walrelay.schema", content the base64 of
+// {"schema","table","schemaVersion","columns"}.
 import { eventJson, keyJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 import { GAP_PREFIX } from '../relay/route/gap.js';
@@ -21,7 +23,10 @@ export interface FormatContext {
   database?: string;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm', begin: 'm', commit: 'm' };
+const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm', gap: 'm', begin: 'm', commit: 'm', schema: 'm' };
+
+/** Debezium has no schema event either: it is a logical-decoding message with this prefix. */
+export const SCHEMA_MESSAGE_PREFIX = 'walrelay.schema';
 
 /** Debezium text per event, with the database name it was built for (one per daemon in practice). */
 const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();
@@ -75,6 +80,10 @@ export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): R
   if (event.op === 'message') {
     const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
     return { op: 'm', ts_ms: Date.now(), source, message: { prefix: event.prefix, content } };
+  }
+  if (event.op === 'schema') {
+    const content = Buffer.from(JSON.stringify({ schema: event.schema, table: event.table, schemaVersion: event.schemaVersion, columns: event.columns }), 'utf8').toString('base64');
+    return { op: 'm', ts_ms: Date.now(), source, message: { prefix: SCHEMA_MESSAGE_PREFIX, content } };
   }
   if (event.op === 'gap') {
     const content = Buffer.from(JSON.stringify({ slot: event.slot, fromLsn: event.fromLsn, toLsn: event.toLsn }), 'utf8').toString('base64');

@@ -34,6 +34,8 @@ export interface BackfillChunk {
   types: number[];
   /** Replica-identity columns (the event's `key`). */
   key: string[];
+  /** atttypmod of the columns, for the read events' schemaVersion (relay/source/table-shape.ts); absent from older writers. */
+  typeMods?: number[];
   /** Values in PostgreSQL text form, null for NULL. */
   rows: (string | null)[][];
   /** `backfill --sink`: only this sink receives the rows, into `stream` (a name template) when given. */
@@ -64,6 +66,7 @@ interface TableShape {
   table: string;
   columns: string[];
   types: number[];
+  typeMods: number[];
   key: string[];
   /** Columns that order the chunks: the primary key, or ctid when there is none. */
   order: string[];
@@ -159,7 +162,7 @@ async function emitChunk(client: pg.Client, shape: TableShape, after: (string | 
     const rows = result.rows as (string | null)[][];
     if (rows.length > 0) {
       const chunk: BackfillChunk = {
-        v: 1, schema: shape.schema, table: shape.table, columns: shape.columns, types: shape.types, key: shape.key,
+        v: 1, schema: shape.schema, table: shape.table, columns: shape.columns, types: shape.types, key: shape.key, typeMods: shape.typeMods,
         rows: rows.map((row) => row.slice(0, shape.columns.length)),
         ...(rebuild ? { target: rebuild } : {}),
       };
@@ -180,7 +183,7 @@ async function describeTable(client: pg.Client, name: string): Promise<TableShap
   if (!found) throw new WalrelayError('TABLE_MISSING', `table ${name} does not exist`, { kind: 'config', hint: 'name tables as schema.table' });
   // Generated columns are not replicated, so they are not backfilled either.
   const columns = (await client.query(`
-    SELECT attname, atttypid::int AS type FROM pg_attribute
+    SELECT attname, atttypid::int AS type, atttypmod FROM pg_attribute
     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`, [found.oid])).rows;
   const primary = await indexColumns(client, found.oid, 'indisprimary');
   const names = columns.map((column) => column.attname as string);
@@ -194,6 +197,7 @@ async function describeTable(client: pg.Client, name: string): Promise<TableShap
     table: found.relname,
     columns: names,
     types: columns.map((column) => Number(column.type)),
+    typeMods: columns.map((column) => Number(column.atttypmod)),
     key: names.filter((name) => identity.includes(name)),
     order: primary.length > 0 ? primary : ['ctid'],
   };

@@ -16,6 +16,7 @@ import { watchSlotHealth } from './slot-health.js';
 import { RESNAPSHOT_COMMAND, isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
+import { AnnouncedShapes } from '../route/schema-event.js';
 import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
@@ -44,13 +45,15 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const metrics = new Metrics();
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot })));
   const router = new DomainRouter(config);
-  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)));
+  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
+  // Schema events are made only when a sink takes them (schema-event.ts).
+  const shapes = config.sinks.some((sink) => sink.schemaEvents) ? new AnnouncedShapes() : undefined;
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
@@ -139,7 +142,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     await catalog.learnPublished(config.source.publication);
     const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
       ended(error);
-    });
+    }, shapes);
     pipeline = session;
     const statusTimer = setInterval(() => current.sendStatus(checkpoint.confirmed), config.source.statusIntervalSeconds * 1000);
     try {

@@ -20,13 +20,15 @@ import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, type ChangeEvent, type Op } from './event.js';
-import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
+import { type Lsn, formatLsn, lsnKey, parseLsn } from '../lsn.js';
 import { formatPgTimestamp } from '../source/datetime.js';
 import { WalrelayError } from '../errors.js';
 import { BACKFILL_PREFIX } from '../ops/backfill.js';
 import { readBackfillChunk } from './backfill-chunk.js';
 import { GAP_PREFIX, gapEvent } from './gap.js';
 import { jsonConverterFor } from '../source/values.js';
+import { shapeVersion } from '../source/table-shape.js';
+import { type AnnouncedShapes, schemaEvent, schemaEventId } from './schema-event.js';
 
 export interface AssemblerOutput {
   event(event: ChangeEvent): void;
@@ -47,8 +49,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export class TransactionAssembler {
   private readonly relations = new Map<number, RelationDecoder>();
   private tx: OpenTransaction | null = null;
+  /** Relations whose shape differs from the one last announced: their next change is preceded by a schema event (only with `shapes`, when a sink takes schema events). */
+  private readonly unannounced = new Set<RelationDecoder>();
 
-  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput) {}
+  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes) {}
 
   get inTransaction(): boolean {
     return this.tx !== null;
@@ -74,7 +78,11 @@ export class TransactionAssembler {
         const oids = message.columns.map((column) => column.typeOid);
         const primaryKey = message.replicaIdentity === 'f' ? this.catalog.primaryKey(message.relationId) : Promise.resolve([]);
         return Promise.all([this.catalog.ensure(oids), primaryKey]).then(([, key]) => {
-          this.relations.set(message.relationId, new RelationDecoder(message, this.catalog, key));
+          const relation = new RelationDecoder(message, this.catalog, key);
+          const previous = this.relations.get(message.relationId);
+          if (previous) this.unannounced.delete(previous);
+          this.relations.set(message.relationId, relation);
+          if (this.shapes && this.shapes.announced(message.relationId) !== relation.schemaVersion) this.unannounced.add(relation);
         });
       }
       case 'type':
@@ -152,12 +160,13 @@ export class TransactionAssembler {
       const keyIndexes = chunk.key.map((column) => chunk.columns.indexOf(column)).filter((index) => index >= 0);
       const qualifiedJson = `"schema":${JSON.stringify(chunk.schema)},"table":${JSON.stringify(chunk.table)}`;
       const lsn = formatLsn(walStart);
+      const version = chunk.typeMods ? shapeVersion(chunk.columns.map((name, i) => ({ name, typeOid: chunk.types[i], typeMod: chunk.typeMods![i], key: chunk.key.includes(name) }))) : undefined;
       for (const values of chunk.rows) {
         const fragments = values.map((text, i) => (text === null ? 'null' : convert[i](text)));
         const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
         const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
         const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-        const event: ChangeEvent = new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime);
+        const event: ChangeEvent = new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime, version);
         if (chunk.target) event.target = chunk.target; // backfill --sink (sink-stages.ts)
         this.output.event(event);
       }
@@ -190,10 +199,19 @@ export class TransactionAssembler {
 
   private emitRowChange(op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined): void {
     const tx = this.requireTx();
+    if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-    const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime);
+    const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);
     change.columnTypes = relation.columnTypes;
     this.output.event(change);
+  }
+
+  /** The schema event before the first change of a new shape (schema-event.ts); it takes no position, so other ids never depend on it. */
+  private announceShape(relation: RelationDecoder, tx: OpenTransaction, walStart: Lsn): void {
+    this.unannounced.delete(relation);
+    this.shapes!.announce(relation.relationId, relation.schemaVersion, parseLsn(tx.commitLsn));
+    const stamp = { id: schemaEventId(tx.idPrefix, tx.seq), lsn: formatLsn(walStart), commitLsn: tx.commitLsn, xid: tx.xid, commitTime: tx.commitTime };
+    this.output.event(schemaEvent(relation, this.catalog, stamp));
   }
 
   private stamp(op: Op, walStart: Lsn): ChangeEvent {

@@ -21,6 +21,9 @@ export function readBackfillChunk(content: Buffer): BackfillChunk {
   if (!Array.isArray(chunk.types) || chunk.types.length !== chunk.columns.length || !chunk.types.every(isOid)) {
     throw malformed('types is not one type OID per column');
   }
+  if (chunk.typeMods !== undefined && (!Array.isArray(chunk.typeMods) || chunk.typeMods.length !== chunk.columns.length || !chunk.typeMods.every(Number.isInteger))) {
+    throw malformed('typeMods is not one type modifier per column');
+  }
   if (!chunk.key.every((column: string) => chunk.columns.includes(column))) throw malformed('key names a column the chunk lacks');
   if (!Array.isArray(chunk.rows)) throw malformed('rows is not an array');
   for (const row of chunk.rows) {

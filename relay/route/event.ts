@@ -1,5 +1,5 @@
 // The change event of contract section 3, and its one shared serialisation.
-export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'begin' | 'commit';
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'begin' | 'commit' | 'schema';
 
 export type Row = Record<string, unknown>;
 
@@ -9,12 +9,25 @@ export interface ColumnType {
   type: string;
 }
 
+export interface SchemaColumn {
+  name: string;
+  /** Type name (schema-qualified outside pg_catalog), its OID and modifier as the Relation message gave them. */
+  type: string;
+  typeOid: number;
+  typeMod: number;
+  key: boolean;
+}
+
 export interface ChangeEvent {
   /** Unique, identical on re-delivery, sorts strictly in delivery order: commit LSN (16 hex digits) '-' position in the transaction (10 digits); a non-transactional message: its end LSN alone (assembler.ts). */
   id: string;
   op: Op;
   schema?: string;
   table?: string;
+  /** Short hash of the table's shape (relay/source/table-shape.ts); row changes, reads and schema events. */
+  schemaVersion?: string;
+  /** schema only (relay/route/schema-event.ts): the table's columns in order */
+  columns?: SchemaColumn[];
   key?: Row | null;
   new?: Row | null;
   old?: Row | null;
@@ -73,9 +86,11 @@ export class RowChange implements ChangeEvent {
     readonly commitLsn: string,
     readonly xid: number,
     readonly commitTime: string,
+    readonly schemaVersion?: string,
   ) {
     this.keyJson = keyJson;
-    this.json = `{"id":"${id}","op":"${op}",${qualifiedJson},"key":${keyJson ?? 'null'},"new":${newJson ?? 'null'},"old":${oldJson ?? 'null'}` +
+    const version = schemaVersion === undefined ? '' : `,"schemaVersion":"${schemaVersion}"`;
+    this.json = `{"id":"${id}","op":"${op}",${qualifiedJson}${version},"key":${keyJson ?? 'null'},"new":${newJson ?? 'null'},"old":${oldJson ?? 'null'}` +
       (unchanged ? `,"unchanged":${JSON.stringify(unchanged)}` : '') +
       `,"lsn":"${lsn}","commitLsn":"${commitLsn}","xid":${xid},"commitTime":"${commitTime}"}`;
   }

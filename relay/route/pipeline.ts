@@ -16,6 +16,7 @@ import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
 import { commitMarker } from './transaction-events.js';
 import { withTimeout } from '../with-timeout.js';
+import type { AnnouncedShapes } from './schema-event.js';
 
 interface DataItem {
   kind: 'data';
@@ -69,7 +70,10 @@ export class Pipeline {
     private readonly flow: FlowControl,
     private readonly options: PipelineOptions,
     private readonly onFatal: (error: Error) => void,
+    /** Shapes announced by schema events, kept across the process's sessions (schema-event.ts); none: no schema events. */
+    shapes?: AnnouncedShapes,
   ) {
+    shapes?.forgetUnconfirmed(checkpoint.confirmed);
     this.assembler = new TransactionAssembler(catalog, {
       event: (event) => { this.batch.push(event); this.lastEvent = event; },
       commit: (endLsn) => {
@@ -78,7 +82,7 @@ export class Pipeline {
         if (options.commitMarkers && this.lastEvent?.commitLsn) this.batch.push(commitMarker(this.lastEvent));
         this.lastEvent = null;
       },
-    });
+    }, shapes);
   }
 
   /** Latest WAL end the server reported (for lag). */

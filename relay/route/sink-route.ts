@@ -23,12 +23,19 @@ export class SinkRoute {
   private readonly everything: boolean;
   private readonly pending: Pending[] = [];
   private writing = false;
+  /** `schemaEvents: true` on the sink: it takes op "schema" events (schema-event.ts). */
+  private schemaEvents = false;
   private writingEvents = 0;
 
   /** `stage`: routing and column policies of this sink (sink-stages.ts), applied after the `tables` filter. */
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics, private readonly stage?: EventStage) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
+  }
+
+  withSchemaEvents(enabled: boolean | undefined): this {
+    this.schemaEvents = enabled === true;
+    return this;
   }
 
   /** Events handed to this route and not yet acknowledged by its sink (what a shutdown waits for). */
@@ -39,7 +46,8 @@ export class SinkRoute {
   }
 
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
-  deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
+  deliver(all: readonly ChangeEvent[]): Promise<void> | undefined {
+    const events = this.schemaEvents ? all : withoutSchemaEvents(all);
     // A gap concerns every table, so every sink gets it whatever its `tables`; so does a commit marker (sink-stages.ts).
     const filtered = this.everything ? events : events.filter((event) => event.op === 'gap' || event.op === 'commit' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
     let selected = filtered;
@@ -89,4 +97,9 @@ export class SinkRoute {
     }
     this.writing = false;
   }
+}
+
+function withoutSchemaEvents(events: readonly ChangeEvent[]): readonly ChangeEvent[] {
+  for (const event of events) if (event.op === 'schema') return events.filter((item) => item.op !== 'schema');
+  return events;
 }

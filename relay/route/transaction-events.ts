@@ -69,13 +69,15 @@ export class TransactionEvents {
       this.open = { commitLsn: event.commitLsn, xid: event.xid, commitTime: event.commitTime, lastId: event.id, count: 0, tables: {} };
       out.push(this.beginEvent(this.open, event));
     }
-    this.open.count++;
     this.open.lastId = event.id;
+    out.push(event);
+    // A schema event is not counted: whether one is sent can differ on re-delivery (schema-event.ts), the counts must not.
+    if (event.op === 'schema') return;
+    this.open.count++;
     if (event.table !== undefined) {
       const table = `${event.schema}.${event.table}`;
       this.open.tables[table] = (this.open.tables[table] ?? 0) + 1;
     }
-    out.push(event);
   }
 
   private beginEvent(tx: OpenTransaction, first: ChangeEvent): ChangeEvent {

@@ -16,16 +16,22 @@ import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
 import type { ColumnType, Row } from '../route/event.js';
+import { shapeVersion, type ShapeColumn } from './table-shape.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
 
 export class RelationDecoder {
+  readonly relationId: number;
   readonly schema: string;
   readonly table: string;
   readonly columns: readonly string[];
   readonly keyColumns: readonly string[];
   /** Column names with their pg_type names, in table order. */
   readonly columnTypes: readonly ColumnType[];
+  /** The columns as the Relation message describes them, with the key flag of the event's key. */
+  readonly shape: readonly ShapeColumn[];
+  /** Short hash of `shape` (table-shape.ts): the events' `schemaVersion`. */
+  readonly schemaVersion: string;
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
@@ -45,6 +51,7 @@ export class RelationDecoder {
    * row's events across Kafka partitions.
    */
   constructor(relation: RelationMessage, catalog: TypeCatalog, primaryKey: readonly string[] = []) {
+    this.relationId = relation.relationId;
     this.schema = relation.schema;
     this.table = relation.name;
     this.columns = relation.columns.map((column) => column.name);
@@ -59,6 +66,8 @@ export class RelationDecoder {
     this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
     this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
     this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;
+    this.shape = relation.columns.map((column) => ({ name: column.name, typeOid: column.typeOid, typeMod: column.typeMod, key: this.keyColumns.includes(column.name) }));
+    this.schemaVersion = shapeVersion(this.shape);
   }
 
   /** The row as a JSON object text, built from the text values directly; TOASTed values not sent are left out and listed. */
