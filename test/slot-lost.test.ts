@@ -211,6 +211,17 @@ for (const flavor of PG_FLAVORS) {
       assert.equal(await relay.exited, 0, relay.logs());
     });
 
+    it('teardown also drops the slot an unfinished recreation left', async () => {
+      const scenario = await startScenario('recreate', 0);
+      scenario.relay.signal('SIGTERM');
+      assert.equal(await scenario.relay.exited, 0, scenario.relay.logs());
+      await pgServer.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [`${scenario.slot}_recreating`]);
+      const teardown = await runCli(['teardown', '-c', scenario.configFile]);
+      assert.equal(teardown.code, 0, teardown.stderr);
+      assert.match(teardown.stdout, new RegExp(`dropped replication slot ${scenario.slot}_recreating \\(left by an unfinished slot recreation\\)`));
+      assert.deepEqual(await pgServer.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE $1 || '%'`, [scenario.slot]), []);
+    });
+
     it('stopped during the re-snapshot, it ends the re-snapshot too: no backfill connection outlives stop()', async () => {
       round++;
       const table = `big${round}`;
