@@ -98,6 +98,7 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
       const toLsn = parseLsn(underWay?.confirmed ?? old.confirmed ?? '0/0');
       return { fromLsn: toLsn, toLsn, byUs: underWay !== undefined, resnapshotOnly: underWay !== undefined };
     }
+    const interrupted = underWay !== undefined;
     if (underWay?.wal_status === 'lost') {
       // An interrupted recreation's slot lost WAL itself: it can no longer be copied; start over.
       await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [marker]);
@@ -106,8 +107,9 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
     const slotConfirmed = old?.confirmed ? parseLsn(old.confirmed) : null;
     let from = slotConfirmed !== null && delivered !== null ? maxLsn(slotConfirmed, delivered) : slotConfirmed ?? delivered;
     if (from === null) {
-      // A slot dropped by hand, then walrelay stopped mid-recreation: where it stopped is unknown, the gap starts at 0/0.
-      if (!underWay) throw new WalrelayError('SLOT_MISSING', `replication slot ${slot} does not exist and walrelay does not know where it stopped`, { hint: 'run "walrelay setup -c FILE" (with source.snapshot: initial to emit the existing rows)' });
+      // The old slot is gone (dropped by hand, or by step 3 whose copy then failed) and this process never streamed:
+      // where the gap starts is unknown, so it starts at 0/0.
+      if (!interrupted) throw new WalrelayError('SLOT_MISSING', `replication slot ${slot} does not exist and walrelay does not know where it stopped`, { hint: 'run "walrelay setup -c FILE" (with source.snapshot: initial to emit the existing rows)' });
       from = ZERO_LSN;
     }
     if (!underWay) {
