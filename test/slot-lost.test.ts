@@ -173,7 +173,35 @@ for (const flavor of PG_FLAVORS) {
       const gaps = (await readStream(client, scenario.messages)).filter((event) => event.op === 'gap') as (ChangeEvent & { fromLsn: string })[];
       assert.equal(gaps.length, 1, JSON.stringify(gaps));
       assert.equal(gaps[0].fromLsn, scenario.confirmed);
-      const slots = await pgServer.query(`SELECT slot_name, wal_status FROM pg_replication_slots WHERE slot_name = $1 OR slot_name LIKE $1 || '\_%' ORDER BY 1`, [scenario.slot]);
+      const slots = await pgServer.query(`SELECT slot_name, wal_status FROM pg_replication_slots WHERE slot_name = $1 OR slot_name LIKE $1 || '\\_%' ORDER BY 1`, [scenario.slot]);
+      assert.deepEqual(slots.map((row) => row.slot_name), [scenario.slot], 'a leftover slot after the recreation finished');
+      relay.signal('SIGTERM');
+      assert.equal(await relay.exited, 0, relay.logs());
+    });
+
+    it('the slot copy is refused after the gap message was written: the next start finishes, every gap names the same range', async () => {
+      const scenario = await lostWhileStopped(5);
+      await pgServer.query(`REVOKE EXECUTE ON FUNCTION pg_copy_logical_replication_slot(name, name) FROM PUBLIC`);
+      let refused: RelayProcess;
+      try {
+        refused = spawnRelay(scenario.roleConfig);
+        relays.push(refused);
+        assert.equal(await refused.exited, 1, refused.logs());
+      } finally {
+        await pgServer.query(`GRANT EXECUTE ON FUNCTION pg_copy_logical_replication_slot(name, name) TO PUBLIC`);
+      }
+      assert.match(refused.logs(), /PERMISSION_DENIED: .*permission denied for function pg_copy_logical_replication_slot/);
+      assert.doesNotMatch(refused.logs(), /\n\s+at /, 'a stack trace reached the operator');
+
+      const relay = spawnRelay(scenario.roleConfig);
+      relays.push(relay);
+      await relay.waitForLog(/"msg":"re-snapshot done"/, 60_000);
+      await waitFor(async () => new Set((await readStream(client, scenario.stream)).filter((event) => event.op === 'read').map((event) => event.key?.id)).size === 6,
+        { what: 'read events for the six rows', timeoutMs: 30_000 });
+      const gaps = (await readStream(client, scenario.messages)).filter((event) => event.op === 'gap') as (ChangeEvent & { fromLsn: string; toLsn: string })[];
+      assert.ok(gaps.length >= 1, 'no gap event');
+      assert.deepEqual(new Set(gaps.map((gap) => `${gap.fromLsn}-${gap.toLsn}`)), new Set([`${scenario.confirmed}-${gaps[0].toLsn}`]), JSON.stringify(gaps));
+      const slots = await pgServer.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1 OR slot_name LIKE $1 || '\\_%' ORDER BY 1`, [scenario.slot]);
       assert.deepEqual(slots.map((row) => row.slot_name), [scenario.slot], 'a leftover slot after the recreation finished');
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs());
@@ -205,7 +233,7 @@ for (const flavor of PG_FLAVORS) {
         { what: 'read events for the six rows', timeoutMs: 30_000 });
       const gaps = (await readStream(client, scenario.messages)).filter((event) => event.op === 'gap') as (ChangeEvent & { fromLsn: string })[];
       assert.equal(new Set(gaps.map((gap) => JSON.stringify(gap))).size, 1, `one gap (re-delivery repeats it exactly): ${JSON.stringify(gaps)}`);
-      const slots = await pgServer.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1 OR slot_name LIKE $1 || '\_%' ORDER BY 1`, [scenario.slot]);
+      const slots = await pgServer.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1 OR slot_name LIKE $1 || '\\_%' ORDER BY 1`, [scenario.slot]);
       assert.deepEqual(slots.map((row) => row.slot_name), [scenario.slot], 'a leftover slot after the re-snapshot finished');
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs());

@@ -126,8 +126,14 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
     const created = underWay!.confirmed!;
     const gap: GapMessage = { v: 1, slot, fromLsn: formatLsn(from), toLsn: created };
     await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [GAP_PREFIX, JSON.stringify(gap)]);
-    // One simple query: the server runs both even if walrelay dies after sending it, so the old slot is never
-    // dropped without its copy being made.
+    // The old slot is dropped only when its copy can be made: checked first, then one simple query, which the
+    // server runs through even if walrelay dies after sending it.
+    const copy = 'pg_copy_logical_replication_slot(name,name)';
+    if (!(await client.query('SELECT has_function_privilege($1, \'EXECUTE\') AS ok', [copy])).rows[0].ok) {
+      throw new WalrelayError('PERMISSION_DENIED', `permission denied for function pg_copy_logical_replication_slot, needed to recreate replication slot ${slot}`, {
+        hint: `have a superuser run: GRANT EXECUTE ON FUNCTION ${copy} TO the role of source.url; walrelay finishes the recreation when it starts again`,
+      });
+    }
     const name = client.escapeLiteral(slot);
     try {
       await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${name} AND wal_status = 'lost';
