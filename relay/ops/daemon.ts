@@ -13,7 +13,7 @@ import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { RESNAPSHOT_COMMAND, isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { AnnouncedShapes } from '../route/schema-event.js';
@@ -55,10 +55,14 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   // Schema events are made only when a sink takes them (schema-event.ts).
   const shapes = config.sinks.some((sink) => sink.schemaEvents) ? new AnnouncedShapes() : undefined;
 
+  /** A slot recreation that a crash or an error interrupted: finished before streaming (slot-recovery.ts). */
+  let interruptedRecreation = false;
   await withSourceClient(config, async (client) => {
     await checkServer(client);
     await checkColumnPolicyKeys(client, config);
+    interruptedRecreation = await recreationUnderWay(client, config.source.slot);
     await checkSlot(client, config.source.slot).catch((error: unknown) => {
+      if (interruptedRecreation && isSlotGone(error)) return;
       // A slot lost while walrelay was stopped: recreated by the first session in recreate mode.
       if (isSlotGone(error) && (error as WalrelayError).code === 'SLOT_LOST') {
         if (config.source.onSlotLost === 'recreate') return;
@@ -205,6 +209,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   }
 
   async function supervise(): Promise<void> {
+    if (interruptedRecreation) await recoverSlot(null);
     let backoff = 500;
     let waitingLogged = false;
     while (!stopping) {
@@ -244,29 +249,41 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   }
 
   /** onSlotLost: recreate: a new slot, a gap event (through the WAL) and a re-snapshot in the background. */
-  async function recoverSlot(failure: WalrelayError): Promise<void> {
+  /** `failure` null: at start, an interrupted recreation is left to finish. */
+  async function recoverSlot(failure: WalrelayError | null): Promise<void> {
     const { slot } = config.source;
-    logger.error({ err: describeError(failure) }, 'the replication slot is gone; recreating it (source.onSlotLost: recreate)');
+    if (failure) logger.error({ err: describeError(failure) }, 'the replication slot is gone; recreating it (source.onSlotLost: recreate)');
+    else logger.warn({ slot }, 'an earlier recreation of the replication slot was interrupted; finishing it');
     const recreated = await recreateSlot(config, lastCheckpoint?.confirmed ?? null);
     if (!recreated.byUs) {
       logger.warn({ slot }, 'another instance recreated the replication slot first; streaming from it');
       return;
     }
-    logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
-      'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
+    if (recreated.resnapshotOnly) {
+      logger.warn({ slot, toLsn: formatLsn(recreated.toLsn) },
+        'the gap event of the earlier recreation was already sent; the published tables are re-snapshotted again as read events, from the start');
+    } else {
+      logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
+        'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
+    }
     const abort = new AbortController();
     const done = resnapshot(config, logger, abort.signal).then(
-      (tables) => logger.info({ tables }, 're-snapshot done'),
-      (error: unknown) => {
-        if (!abort.signal.aborted) logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`);
+      async (tables) => {
+        await endRecreation(config); // only now: a crash before this runs the re-snapshot again at the next start
+        logger.info({ tables }, 're-snapshot done');
       },
-    ).finally(() => { resnapshotting = null; });
+    ).catch((error: unknown) => {
+      if (!abort.signal.aborted) {
+        logger.error({ err: describeError(error) },
+          `re-snapshot failed: it runs again from the start when walrelay restarts (or run ${RESNAPSHOT_COMMAND} for the published tables)`);
+      }
+    }).finally(() => { resnapshotting = null; });
     resnapshotting = { abort, done };
   }
 
   async function shutdown(): Promise<void> {
     if (resnapshotting) {
-      logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
+      logger.warn('stopped during the re-snapshot after a slot recreation: it runs again from the start when walrelay starts again');
       resnapshotting.abort.abort();
       await withTimeout(resnapshotting.done, RESNAPSHOT_STOP_MS); // the chunk under way ends; a hung server must not hold the stop
     }

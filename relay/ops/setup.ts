@@ -10,6 +10,7 @@ import { quoteIdent, quoteQualified, sqlName, sqlQualified } from './sql.js';
 import { step } from './pg-errors.js';
 import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
+import { recreatingSlotName } from './slot-recovery.js';
 import {
   CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, publishedTableNames, serverVersion,
   type TableAccess,
@@ -162,6 +163,11 @@ export async function teardownReplication(config: Config, say: (line: string) =>
     } else {
       say(`replication slot ${slot} does not exist`);
     }
+    // Left by a slot recreation walrelay did not finish (slot-recovery.ts): it would re-run the re-snapshot after a new setup.
+    const marker = recreatingSlotName(slot);
+    const dropped = await step(`dropping replication slot ${marker}`, () =>
+      client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [marker]));
+    if (dropped.rowCount) say(`dropped replication slot ${marker} (left by an unfinished slot recreation)`);
     const comment = (await client.query(`SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`, [publication])).rows[0];
     if (comment?.comment === CREATED_BY) {
       await step(`dropping publication ${publication}`, () => client.query(`DROP PUBLICATION ${quoteIdent(publication)}`));
