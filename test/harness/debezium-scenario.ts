@@ -1,0 +1,61 @@
+// The schema and DML that the Debezium comparison runs, once against the
+// real Debezium Server (live, `npm run test:debezium`) and once against
+// walrelay (live, and in the fast suite against the golden files the live
+// run wrote). Every column type of the README's value-mapping table, both
+// replica identities, a primary-key change, deletes, a truncate, logical
+// messages and an unchanged TOASTed column.
+
+export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk'];
+
+export const SCENARIO_SETUP = [
+  'CREATE EXTENSION IF NOT EXISTS hstore',
+  "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')",
+  `CREATE TABLE dbz_types (
+    id integer PRIMARY KEY,
+    c_smallint smallint, c_integer integer, c_bigint bigint, c_oid oid,
+    c_real real, c_double double precision,
+    c_numeric numeric(12,3), c_numeric_free numeric,
+    c_bool boolean, c_text text, c_varchar varchar(20), c_char char(4),
+    c_uuid uuid, c_enum mood,
+    c_date date, c_time time, c_time3 time(3), c_timetz timetz,
+    c_timestamp timestamp, c_timestamp3 timestamp(3), c_timestamptz timestamptz,
+    c_interval interval, c_json json, c_jsonb jsonb, c_bytea bytea,
+    c_int_array integer[], c_text_array text[],
+    c_inet inet, c_money money, c_point point, c_hstore hstore
+  )`,
+  'CREATE TABLE dbz_full (id integer PRIMARY KEY, name text, amount numeric(10,2))',
+  'ALTER TABLE dbz_full REPLICA IDENTITY FULL',
+  'CREATE TABLE dbz_toast (id integer PRIMARY KEY, note text, big text)',
+  'CREATE TABLE dbz_pk (id integer PRIMARY KEY, name text)',
+];
+
+/** One transaction per entry, run in order. */
+export const SCENARIO_STEPS: string[][] = [
+  [`INSERT INTO dbz_types VALUES (1,
+    -32768, 2147483647, 9223372036854775807, 4000000000,
+    1.5, 0.1,
+    12345.678, 1234.5600,
+    true, 'héllo "quoted"', 'varchar', 'ab',
+    'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'happy',
+    '2026-11-22', '10:15:30.123456', '10:15:30.123', '10:15:30.5+02',
+    '2026-11-22 10:00:00.123456', '2026-11-22 10:00:00.5', '2026-11-22 12:00:00.1+02',
+    '1 year 2 mons 3 days 04:05:06.789', '{"b": 1, "a": [1, 2.50]}', '{"b": 1, "a": [1, 2.50]}', '\\x00ff10',
+    '{1,NULL,3}', '{"a b",NULL,"c"}',
+    '192.168.0.1/24', 1234.56, '(1.5,-2)', 'a=>1, "b c"=>NULL'
+  )`],
+  ['INSERT INTO dbz_types (id) VALUES (2)'],
+  [`INSERT INTO dbz_types (id, c_smallint, c_integer, c_bigint, c_real, c_double, c_numeric, c_numeric_free, c_date, c_time, c_timestamp, c_timestamptz, c_interval, c_money, c_text)
+    VALUES (3, 0, -1, -9223372036854775808, 1e20, -1.25e-7, -0.001, 0, '1969-12-31', '00:00:00', '1960-01-01 00:00:00', '1970-01-01 00:00:00+00', '-1 day -00:00:01', -0.01, '')`],
+  ["UPDATE dbz_types SET c_text = 'changed', c_real = 100, c_double = 1e15 WHERE id = 1"],
+  ['DELETE FROM dbz_types WHERE id = 2'],
+  ["INSERT INTO dbz_full VALUES (1, 'one', 10.50), (2, 'two', 20)"],
+  ["UPDATE dbz_full SET name = 'uno', amount = 11 WHERE id = 1"],
+  ['DELETE FROM dbz_full WHERE id = 2'],
+  ["INSERT INTO dbz_toast VALUES (1, 'first', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) AS i))"],
+  ["UPDATE dbz_toast SET note = 'second' WHERE id = 1"],
+  ["INSERT INTO dbz_pk VALUES (1, 'a'), (2, 'b')"],
+  ['UPDATE dbz_pk SET id = 10 WHERE id = 1'],
+  ["SELECT pg_logical_emit_message(true, 'walrelay-test', 'transactional hello')", "INSERT INTO dbz_pk VALUES (3, 'c')"],
+  ["SELECT pg_logical_emit_message(false, 'walrelay-test', 'outside')"],
+  ['TRUNCATE dbz_pk'],
+];
