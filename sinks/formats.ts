@@ -3,36 +3,28 @@
 // and cloudevents (CloudEvents 1.0, structured mode). Each event is
 // serialised at most once per format, and shared by every sink using it.
 //
-// Debezium: the envelope's field names and op letters are Debezium's
-// (c u d r t m; before/after/source/op/ts_ms/transaction); the row values are
-// walrelay's mapping (ISO timestamps, int8 and numeric as strings), not
-// Debezium's schema-driven encodings (epoch micros, base64 decimals).
+// Debezium: Debezium Server 3.6's PostgreSQL connector output, values
+// included (sinks/debezium/); one event can be several records there
+// (delete + tombstone), so Redis and Kafka ask debeziumRecords for all of
+// them and this file's encodeEvent gives the main one.
 import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
-import { parseLsn } from '../relay/lsn.js';
+import { debeziumRenderer, type DebeziumRecord } from './debezium/envelope.js';
+import { debeziumOptions, type DebeziumOptions } from './debezium/options.js';
 
 export type Format = 'walrelay' | 'debezium' | 'cloudevents';
 
 export interface FormatContext {
   /** The source database's name: Debezium's `source.db`. */
   database?: string;
+  /** The sink's `debezium` knobs. */
+  debezium?: Partial<DebeziumOptions>;
 }
 
-const DEBEZIUM_OP: Record<ChangeEvent['op'], string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't', message: 'm' };
-
-/** Debezium text per event, with the database name it was built for (one per daemon in practice). */
-const debeziumCache = new WeakMap<ChangeEvent, { database: string | undefined; text: string }>();
 const cloudeventsCache = new WeakMap<ChangeEvent, string>();
 
 export function encodeEvent(event: ChangeEvent, format: Format, context?: FormatContext): string {
   if (format === 'walrelay') return eventJson(event);
-  if (format === 'debezium') {
-    const database = context?.database;
-    const cached = debeziumCache.get(event);
-    if (cached !== undefined && cached.database === database) return cached.text;
-    const text = JSON.stringify(debeziumEnvelope(event, context));
-    debeziumCache.set(event, { database, text });
-    return text;
-  }
+  if (format === 'debezium') return debeziumRecords(event, context).find((record) => record.value !== null)?.value ?? 'null';
   let text = cloudeventsCache.get(event);
   if (text === undefined) {
     text = cloudEventJson(event);
@@ -41,33 +33,15 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
   return text;
 }
 
-export function debeziumEnvelope(event: ChangeEvent, context?: FormatContext): Record<string, unknown> {
-  const commitMillis = event.commitTime ? Date.parse(event.commitTime) : Date.now();
-  const source = {
-    version: 'walrelay',
-    connector: 'postgresql',
-    name: 'walrelay',
-    ts_ms: commitMillis,
-    snapshot: event.op === 'read' ? 'true' : 'false',
-    ...(context?.database !== undefined ? { db: context.database } : {}),
-    schema: event.schema ?? null,
-    table: event.table ?? null,
-    txId: event.xid,
-    lsn: Number(parseLsn(event.lsn)),
-    xmin: null,
-  };
-  if (event.op === 'message') {
-    const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
-    return { op: 'm', ts_ms: Date.now(), source, message: { prefix: event.prefix, content } };
-  }
-  return {
-    before: event.old ?? null,
-    after: event.new ?? null,
-    source,
-    op: DEBEZIUM_OP[event.op],
-    ts_ms: Date.now(),
-    transaction: null,
-  };
+/** The Debezium records of an event (a delete is followed by its tombstone), computed once per options and database. */
+export function debeziumRecords(event: ChangeEvent, context?: FormatContext): DebeziumRecord[] {
+  return debeziumRenderer(debeziumOptions(context?.debezium), context?.database ?? '').records(event);
+}
+
+/** `<topicPrefix>.<schema>.<table>` / `<topicPrefix>.message`: Debezium's topic and Redis stream names. */
+export function debeziumTemplates(context?: FormatContext): { table: string; message: string } {
+  const prefix = debeziumOptions(context?.debezium).topicPrefix;
+  return { table: `${prefix}.{schema}.{table}`, message: `${prefix}.message` };
 }
 
 /** CloudEvents 1.0 structured mode, with the walrelay event (already serialised) as data. */

@@ -4,11 +4,12 @@ import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
 import type { Sink } from './sink.js';
 
-export async function createSink(config: SinkConfig, index: number, logger: Logger): Promise<Sink> {
+/** `database`: the source database's name (Debezium's source.db). */
+export async function createSink(config: SinkConfig, index: number, logger: Logger, context: { database?: string } = {}): Promise<Sink> {
   switch (config.type) {
-    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger);
-    case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index);
-    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger);
+    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger, context);
+    case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index, process.stdout, context.database);
+    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger, context);
     case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);
   }
 }

@@ -24,7 +24,7 @@ import type { KafkaSinkConfig } from '../config/schema.js';
 import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
-import { encodeEvent } from './formats.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
@@ -41,9 +41,13 @@ export class KafkaSink implements Sink {
   private closed = false;
   private failing = false;
 
-  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger) {
+  private readonly formatContext: FormatContext;
+
+  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: { database?: string } = {}) {
     this.name = config.name ?? `kafka#${index}`;
-    this.topics = new NameTemplate(config.topic, config.messageTopic);
+    this.formatContext = { database: context.database, debezium: config.debezium };
+    const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
+    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
@@ -131,6 +135,11 @@ export class KafkaSink implements Sink {
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
+    if (this.config.format === 'debezium') {
+      // Debezium's records: its key JSON, a tombstone (null value) after each delete.
+      return events.flatMap((event) => debeziumRecords(event, this.formatContext).map((record) =>
+        addressedRecord(this.topics.nameFor(event), record.key, record.value, ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id])));
+    }
     return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
   }
 

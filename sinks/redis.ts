@@ -9,7 +9,7 @@ import type { RedisSinkConfig } from '../config/schema.js';
 import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
-import { encodeEvent } from './formats.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
 
 export class RedisSink implements Sink {
@@ -20,9 +20,13 @@ export class RedisSink implements Sink {
   private closed = false;
   private failing = false;
 
-  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger) {
+  private readonly formatContext: FormatContext;
+
+  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: { database?: string } = {}) {
     this.name = config.name ?? `redis#${index}`;
-    this.streams = new NameTemplate(config.stream, config.messageStream);
+    this.formatContext = { database: context.database, debezium: config.debezium };
+    const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
+    this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url);
   }
 
@@ -44,8 +48,7 @@ export class RedisSink implements Sink {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
-    const payload = this.encode(events);
-    const count = events.length;
+    const { payload, count } = this.encode(events);
     await deliverWithRetry(() => this.connection.exec(payload, count), {
       sink: this.name,
       logger: this.logger,
@@ -57,16 +60,37 @@ export class RedisSink implements Sink {
   }
 
   /** One XADD per event, as a single pipelined RESP payload. */
-  private encode(events: readonly ChangeEvent[]): string {
+  private encode(events: readonly ChangeEvent[]): { payload: string; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
+    if (this.config.format === 'debezium') return this.encodeDebezium(events, head, trim);
     for (const event of events) {
       const stream = this.streams.nameFor(event);
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
     }
-    return payload;
+    return { payload, count: events.length };
+  }
+
+  /**
+   * Debezium Server's Redis layout: XADD <stream> * <key JSON> <value JSON>,
+   * with "default" standing for a missing key or value (a tombstone), as its
+   * redis.null.key / redis.null.value defaults.
+   */
+  private encodeDebezium(events: readonly ChangeEvent[], head: string, trim: string): { payload: string; count: number } {
+    let payload = '';
+    let count = 0;
+    for (const event of events) {
+      const stream = this.streams.nameFor(event);
+      for (const record of debeziumRecords(event, this.formatContext)) {
+        const key = record.key ?? DEBEZIUM_NULL;
+        const value = record.value ?? DEBEZIUM_NULL;
+        payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n$${Buffer.byteLength(value)}\r\n${value}\r\n`;
+        count++;
+      }
+    }
+    return { payload, count };
   }
 
   async close(): Promise<void> {
@@ -74,6 +98,9 @@ export class RedisSink implements Sink {
     this.connection.close();
   }
 }
+
+/** Debezium Server's redis.null.key and redis.null.value default. */
+const DEBEZIUM_NULL = 'default';
 
 function permanentRedisError(error: unknown): Error | null {
   const message = (error as Error)?.message ?? '';

@@ -33,7 +33,7 @@ const MAX_BACKOFF_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger)));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { database: databaseName(config.source.url) })));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
   pool.on('error', () => undefined);
@@ -176,4 +176,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
     done,
   };
+}
+
+/** The database of a postgres:// URL (Debezium's source.db); libpq's default is the user's name. */
+function databaseName(url: string): string {
+  const parsed = new URL(url);
+  return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';
 }

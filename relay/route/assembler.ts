@@ -5,7 +5,8 @@
 import { type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, type ChangeEvent, type Op, type Row } from './event.js';
+import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op, type Row } from './event.js';
+import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
@@ -31,6 +32,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export class TransactionAssembler {
   private readonly relations = new Map<number, RelationDecoder>();
   private tx: OpenTransaction | null = null;
+  /** The last commit this run saw (Debezium's source.sequence and a non-transactional message's time). */
+  private previousCommit: Pick<EventOrigin, 'previousCommitEnd' | 'previousCommitTime'> = { previousCommitEnd: null, previousCommitTime: null };
 
   constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput) {}
 
@@ -51,6 +54,7 @@ export class TransactionAssembler {
         };
         return;
       case 'commit':
+        this.previousCommit = { previousCommitEnd: formatLsn(message.endLsn), previousCommitTime: this.tx?.commitTime ?? null };
         this.tx = null;
         this.output.commit(message.endLsn);
         return;
@@ -69,14 +73,14 @@ export class TransactionAssembler {
       case 'insert': {
         const relation = this.relation(message.relationId);
         const row = relation.encodeRow(message.newTuple);
-        this.emitRowChange('insert', relation, walStart, relation.encodeKey(message.newTuple), row.json, null, row.unchanged);
+        this.emitRowChange('insert', relation, walStart, relation.encodeKey(message.newTuple), row.json, null, row.unchanged, message.newTuple, null);
         return;
       }
       case 'update': {
         const relation = this.relation(message.relationId);
         const row = relation.encodeRow(message.newTuple);
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : message.keyTuple ? relation.encodeKey(message.keyTuple) : null;
-        this.emitRowChange('update', relation, walStart, relation.encodeKey(message.newTuple), row.json, old, row.unchanged);
+        this.emitRowChange('update', relation, walStart, relation.encodeKey(message.newTuple), row.json, old, row.unchanged, message.newTuple, message.oldTuple ?? message.keyTuple ?? null, !message.oldTuple);
         return;
       }
       case 'delete': {
@@ -84,7 +88,7 @@ export class TransactionAssembler {
         const oldTuple = message.oldTuple ?? message.keyTuple;
         const key = oldTuple ? relation.encodeKey(oldTuple) : null;
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : key;
-        this.emitRowChange('delete', relation, walStart, key, null, old, undefined);
+        this.emitRowChange('delete', relation, walStart, key, null, old, undefined, null, oldTuple ?? null, !message.oldTuple);
         return;
       }
       case 'truncate':
@@ -98,7 +102,9 @@ export class TransactionAssembler {
           event.old = null;
           event.cascade = message.cascade;
           event.restartIdentity = message.restartIdentity;
-          this.output.event(reorder(event));
+          const ordered = reorder(event);
+          setOrigin(ordered, { ...this.previousCommit });
+          this.output.event(ordered);
         }
         return;
       case 'message': {
@@ -113,6 +119,9 @@ export class TransactionAssembler {
           event.content = Buffer.from(message.content).toString('base64');
           event.contentEncoding = 'base64';
         }
+        // Debezium counts a non-transactional message as a commit at its own LSN (source.sequence).
+        if (!message.transactional) this.previousCommit = { ...this.previousCommit, previousCommitEnd: event.lsn };
+        setOrigin(event, { ...this.previousCommit });
         this.output.event(event);
         return;
       }
@@ -151,10 +160,15 @@ export class TransactionAssembler {
     return relation;
   }
 
-  private emitRowChange(op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined): void {
+  private emitRowChange(
+    op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined,
+    newTuple: Tuple | null, oldTuple: Tuple | null, oldIsKey = false,
+  ): void {
     const tx = this.requireTx();
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-    this.output.event(new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime));
+    const event = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime);
+    event.origin = { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit };
+    this.output.event(event);
   }
 
   private stamp(op: Op, walStart: Lsn): ChangeEvent {

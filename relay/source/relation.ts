@@ -11,7 +11,7 @@ import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
-import type { Row } from '../route/event.js';
+import type { ColumnInfo, Row } from '../route/event.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
 
@@ -20,6 +20,8 @@ export class RelationDecoder {
   readonly table: string;
   readonly columns: readonly string[];
   readonly keyColumns: readonly string[];
+  /** Name, type, type modifier and key flag of every column (formats that need the types: Debezium). */
+  readonly columnInfo: readonly ColumnInfo[];
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
@@ -44,6 +46,7 @@ export class RelationDecoder {
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
+    this.columnInfo = relation.columns.map((column) => ({ name: column.name, typeOid: column.typeOid, typmod: column.typeMod, key: this.keyColumns.includes(column.name) }));
     this.catalog = catalog;
     this.types = relation.columns.map((column) => column.typeOid);
     this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));

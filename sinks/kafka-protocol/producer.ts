@@ -44,8 +44,8 @@ export interface AddressedRecord extends OutgoingRecord {
 }
 
 /** A record for `topic`, its UTF-8 lengths measured once (for sizing requests and for encoding). */
-export function addressedRecord(topic: string, key: string | null, value: string, headers: readonly string[]): AddressedRecord {
-  return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: Buffer.byteLength(value), headers };
+export function addressedRecord(topic: string, key: string | null, value: string | null, headers: readonly string[]): AddressedRecord {
+  return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: value === null ? -1 : Buffer.byteLength(value), headers };
 }
 
 /** The records bound for one partition leader, with their partitions. */
@@ -227,7 +227,7 @@ function nextSequence(sequence: number, increment: number): number {
 
 /** Approximate bytes of a record on the wire, for sizing requests. */
 function wireBytes(record: OutgoingRecord): number {
-  return record.valueBytes + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
+  return Math.max(record.valueBytes, 0) + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
 }
 
 function groupByPartition(routed: LeaderRecords, start: number, end: number): TopicPartitions {

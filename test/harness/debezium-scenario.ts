@@ -58,4 +58,9 @@ export const SCENARIO_STEPS: string[][] = [
   ["SELECT pg_logical_emit_message(true, 'walrelay-test', 'transactional hello')", "INSERT INTO dbz_pk VALUES (3, 'c')"],
   ["SELECT pg_logical_emit_message(false, 'walrelay-test', 'outside')"],
   ['TRUNCATE dbz_pk'],
+  // The last event: once both sides have it, they have everything before it.
+  ["INSERT INTO dbz_full VALUES (99, 'end', 0)"],
 ];
+
+export const SCENARIO_LAST_STREAM_SUFFIX = '.public.dbz_full';
+export const SCENARIO_LAST_KEY = '{"id":99}';

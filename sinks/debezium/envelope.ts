@@ -1,0 +1,163 @@
+// Debezium's change event envelope (JSON converter, schemas off), field by
+// field in Debezium Server 3.6's order, and the records one walrelay event
+// becomes: a delete is followed by a tombstone (same key, null value); an
+// update that changes the key is a delete, a tombstone and a create.
+//
+// Row values come from PostgreSQL's text (the event's origin, see
+// relay/route/event.ts) through values.ts; events without one (backfill
+// reads) carry walrelay's values.
+import { UNCHANGED, type Tuple } from '../../relay/source/pgoutput.js';
+import { originOf, type ChangeEvent, type ColumnInfo, type EventOrigin } from '../../relay/route/event.js';
+import { parseLsn } from '../../relay/lsn.js';
+import { debeziumConverter, type DebeziumConverter } from './values.js';
+import { timestampToEpochMicros } from './temporal.js';
+import type { DebeziumOptions } from './options.js';
+
+/** One Kafka record / Redis stream entry. A null value is a tombstone; a null key has none. */
+export interface DebeziumRecord {
+  key: string | null;
+  value: string | null;
+}
+
+export const UNAVAILABLE = '__debezium_unavailable_value';
+const UNAVAILABLE_JSON = JSON.stringify(UNAVAILABLE);
+const UNAVAILABLE_BYTES_JSON = JSON.stringify(Buffer.from(UNAVAILABLE).toString('base64'));
+
+const OP: Record<string, string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't' };
+
+interface Table {
+  columns: readonly ColumnInfo[];
+  converters: DebeziumConverter[];
+  names: string[];
+  keyIndexes: number[];
+}
+
+export class DebeziumRenderer {
+  private readonly tables = new WeakMap<readonly ColumnInfo[], Table>();
+  private readonly cache = new WeakMap<ChangeEvent, DebeziumRecord[]>();
+
+  constructor(readonly options: DebeziumOptions, private readonly database: string) {}
+
+  /** The records of one event, computed once per renderer. */
+  records(event: ChangeEvent): DebeziumRecord[] {
+    let records = this.cache.get(event);
+    if (records === undefined) {
+      records = this.render(event);
+      this.cache.set(event, records);
+    }
+    return records;
+  }
+
+  /** `<topicPrefix>.<schema>.<table>`, or `<topicPrefix>.message` for logical messages. */
+  topicOf(event: ChangeEvent): string {
+    return event.table === undefined ? `${this.options.topicPrefix}.message` : `${this.options.topicPrefix}.${event.schema}.${event.table}`;
+  }
+
+  private render(event: ChangeEvent): DebeziumRecord[] {
+    const origin = originOf(event);
+    const now = processingTime();
+    if (event.op === 'message') {
+      const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
+      const source = this.source(event, origin, event.transactional ? event.commitTime : origin?.previousCommitTime ?? null, '', '');
+      const value = `{"op":"m","ts_ms":${now.ms},"source":${source},"transaction":null,"message":${JSON.stringify({ prefix: event.prefix, content })}}`;
+      return [{ key: JSON.stringify({ prefix: event.prefix }), value }];
+    }
+    const source = this.source(event, origin, event.commitTime, event.schema ?? '', event.table ?? '');
+    const envelope = (op: string, before: string, after: string) =>
+      `{"before":${before},"after":${after},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now.ms},"ts_us":${now.us},"ts_ns":${now.ns}}`;
+    if (event.op === 'truncate') return [{ key: null, value: envelope('t', 'null', 'null') }];
+    if (!origin?.columns || !origin.catalog) return this.renderWithoutOrigin(event, envelope);
+
+    const table = this.table(origin);
+    const { newTuple, oldTuple } = origin;
+    const tombstone = (key: string | null): DebeziumRecord[] => (this.options.tombstonesOnDelete ? [{ key, value: null }] : []);
+    if (event.op === 'delete') {
+      const key = this.key(table, oldTuple!);
+      return [{ key, value: envelope('d', this.row(table, oldTuple!), 'null') }, ...tombstone(key)];
+    }
+    const after = this.row(table, newTuple!);
+    const key = this.key(table, newTuple!);
+    if (event.op === 'update' && oldTuple) {
+      const oldKey = this.key(table, oldTuple);
+      if (oldKey !== key) {
+        return [
+          { key: oldKey, value: envelope('d', this.row(table, oldTuple), 'null') },
+          ...tombstone(oldKey),
+          { key, value: envelope('c', 'null', after) },
+        ];
+      }
+      if (!origin.oldIsKey) return [{ key, value: envelope('u', this.row(table, oldTuple), after) }];
+    }
+    return [{ key, value: envelope(OP[event.op], 'null', after) }];
+  }
+
+  /** Backfill reads: walrelay's values under Debezium's envelope. */
+  private renderWithoutOrigin(event: ChangeEvent, envelope: (op: string, before: string, after: string) => string): DebeziumRecord[] {
+    const key = event.key ? JSON.stringify(event.key) : null;
+    const records: DebeziumRecord[] = [{ key, value: envelope(OP[event.op], JSON.stringify(event.old ?? null), JSON.stringify(event.new ?? null)) }];
+    if (event.op === 'delete' && this.options.tombstonesOnDelete) records.push({ key, value: null });
+    return records;
+  }
+
+  private table(origin: EventOrigin): Table {
+    const columns = origin.columns!;
+    let table = this.tables.get(columns);
+    if (!table) {
+      table = {
+        columns,
+        converters: columns.map((column) => debeziumConverter(column.typeOid, column.typmod, origin.catalog!, this.options)),
+        names: columns.map((column) => JSON.stringify(column.name) + ':'),
+        keyIndexes: columns.flatMap((column, index) => (column.key ? [index] : [])),
+      };
+      this.tables.set(columns, table);
+    }
+    return table;
+  }
+
+  private value(table: Table, tuple: Tuple, index: number): string {
+    const text = tuple[index];
+    if (text === null || text === undefined) return 'null';
+    if (text === UNCHANGED) return table.columns[index].typeOid === 17 ? UNAVAILABLE_BYTES_JSON : UNAVAILABLE_JSON;
+    return table.converters[index](text as string);
+  }
+
+  private row(table: Table, tuple: Tuple): string {
+    let json = '{';
+    for (let i = 0; i < table.columns.length; i++) json += (i === 0 ? '' : ',') + table.names[i] + this.value(table, tuple, i);
+    return json + '}';
+  }
+
+  private key(table: Table, tuple: Tuple): string | null {
+    if (table.keyIndexes.length === 0) return null;
+    return '{' + table.keyIndexes.map((i) => table.names[i] + this.value(table, tuple, i)).join(',') + '}';
+  }
+
+  private source(event: ChangeEvent, origin: EventOrigin | undefined, time: string | null, schema: string, table: string): string {
+    const micros = (time === null ? null : timestampToEpochMicros(time)) ?? processingTime().usNumber;
+    const lsn = parseLsn(event.lsn).toString();
+    const previous = origin?.previousCommitEnd ? `\\"${parseLsn(origin.previousCommitEnd).toString()}\\"` : 'null';
+    return `{"version":"walrelay","connector":"postgresql","name":${JSON.stringify(this.options.topicPrefix)},"ts_ms":${Math.floor(micros / 1000)},` +
+      `"snapshot":"${event.op === 'read' ? 'true' : 'false'}","db":${JSON.stringify(this.database)},"sequence":"[${previous},\\"${lsn}\\"]",` +
+      `"ts_us":${micros},"ts_ns":${micros}000,"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)},` +
+      `"txId":${event.xid ?? 'null'},"lsn":${lsn},"xmin":null,"origin":null,"origin_lsn":null}`;
+  }
+}
+
+/** Wall-clock time with microseconds (the envelope's processing time). */
+function processingTime(): { ms: number; us: string; ns: string; usNumber: number } {
+  const usNumber = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  return { ms: Math.floor(usNumber / 1000), us: String(usNumber), ns: `${usNumber}000`, usNumber };
+}
+
+const renderers = new Map<string, DebeziumRenderer>();
+
+/** One renderer (and cache) per distinct options and database, shared by the sinks using them. */
+export function debeziumRenderer(options: DebeziumOptions, database: string): DebeziumRenderer {
+  const id = JSON.stringify([options, database]);
+  let renderer = renderers.get(id);
+  if (!renderer) {
+    renderer = new DebeziumRenderer(options, database);
+    renderers.set(id, renderer);
+  }
+  return renderer;
+}

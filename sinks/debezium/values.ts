@@ -1,0 +1,140 @@
+// Column values as Debezium's PostgreSQL connector sends them (JSON
+// converter, schemas off), from PostgreSQL's text output and the column's
+// type and type modifier (pgoutput's Relation message):
+// - int2/int4/int8/oid → JSON numbers, every digit kept; float4/float8 → Java's
+//   Float/Double.toString; bool → true/false.
+// - numeric and money by decimal.handling.mode: precise → base64 of the
+//   unscaled two's-complement bytes (numeric without a scale: {scale, value},
+//   trailing zeros stripped); string → the digits PostgreSQL printed; double → a number.
+// - date → epoch days; time → µs (ms under adaptive for time(0..3) and under
+//   connect); timestamp → epoch µs (ms likewise); timestamptz → ISO UTC with
+//   six fractional digits; timetz → UTC "HH:MM:SS[.f]Z"; interval → µs.
+// - json, jsonb, xml, hstore (as a JSON object text) and every other type →
+//   a JSON string; bytea → base64; point → {x, y, wkb, srid}; arrays → arrays.
+import type { TypeCatalog } from '../../relay/source/type-catalog.js';
+import { joinJsonArray, parseArrayLiteral } from '../../relay/source/array-literal.js';
+import { byteaToBase64 } from '../../relay/source/values.js';
+import { javaDouble, javaFloat, parseDecimal, plainString, rescale, stripTrailingZeros, unscaledBase64 } from './java-numbers.js';
+import { dateToEpochDays, epochMicrosToZoned, intervalToMicros, timeToMicros, timestampToEpochMicros, timetzToUtc } from './temporal.js';
+import type { DebeziumOptions } from './options.js';
+
+/** PostgreSQL text → JSON text of Debezium's value. */
+export type DebeziumConverter = (text: string) => string;
+
+const quote = (text: string): string => JSON.stringify(text);
+const orNull = (value: number | null, render: (value: number) => string = String): string => (value === null ? 'null' : render(value));
+
+/** numeric(p,s) → s; unconstrained numeric → undefined. */
+function numericScale(typmod: number): number | undefined {
+  return typmod < 4 ? undefined : (typmod - 4) & 0xffff;
+}
+
+/** time(p)/timestamp(p) → p; no modifier → 6. */
+function fractionPrecision(typmod: number): number {
+  return typmod < 0 ? 6 : typmod;
+}
+
+function numeric(typmod: number, mode: DebeziumOptions['decimalHandlingMode']): DebeziumConverter {
+  const scale = numericScale(typmod);
+  return (text) => {
+    const decimal = parseDecimal(text);
+    if (mode === 'double') return decimal === null ? quote(text) : javaDouble(Number(text));
+    if (decimal === null) return 'null'; // NaN, ±Infinity: no BigDecimal holds them
+    if (mode === 'string') return quote(plainString(scale === undefined ? decimal : rescale(decimal, scale)));
+    if (scale !== undefined) return quote(unscaledBase64(rescale(decimal, scale).unscaled));
+    const stripped = stripTrailingZeros(decimal);
+    return `{"scale":${stripped.scale},"value":${quote(unscaledBase64(stripped.unscaled))}}`;
+  };
+}
+
+/** money prints with a currency symbol and group separators ("-$1,234.56"); Debezium reads it as a decimal of scale 2. */
+function money(mode: DebeziumOptions['decimalHandlingMode']): DebeziumConverter {
+  return (text) => {
+    const digits = text.replace(/[^0-9.]/g, '');
+    const negative = text.includes('-') || text.startsWith('(');
+    const decimal = parseDecimal((negative ? '-' : '') + digits);
+    if (decimal === null) return 'null';
+    const scaled = rescale(decimal, 2);
+    if (mode === 'double') return javaDouble(Number(plainString(scaled)));
+    if (mode === 'string') return quote(plainString(scaled));
+    return quote(unscaledBase64(scaled.unscaled));
+  };
+}
+
+function time(typmod: number, mode: DebeziumOptions['timePrecisionMode']): DebeziumConverter {
+  const millis = mode === 'connect' || (mode === 'adaptive' && fractionPrecision(typmod) <= 3);
+  return (text) => orNull(timeToMicros(text), (micros) => String(millis ? Math.floor(micros / 1000) : micros));
+}
+
+function timestamp(typmod: number, mode: DebeziumOptions['timePrecisionMode']): DebeziumConverter {
+  const millis = mode === 'connect' || fractionPrecision(typmod) <= 3;
+  return (text) => orNull(timestampToEpochMicros(text), (micros) => String(millis ? Math.floor(micros / 1000) : micros));
+}
+
+/** WKB of a point (little endian, type 1), as Debezium's Point struct carries it. */
+function point(text: string): string {
+  const match = /^\(([^,]+),([^)]+)\)$/.exec(text);
+  if (!match) return quote(text);
+  const x = Number(match[1]);
+  const y = Number(match[2]);
+  const wkb = Buffer.alloc(21);
+  wkb.writeUInt8(1, 0);
+  wkb.writeUInt32LE(1, 1);
+  wkb.writeDoubleLE(x, 5);
+  wkb.writeDoubleLE(y, 13);
+  return `{"x":${javaDouble(x)},"y":${javaDouble(y)},"wkb":"${wkb.toString('base64')}","srid":null}`;
+}
+
+/** hstore text ("a"=>"1", "b"=>NULL) → the JSON object's text, as a string (hstore.handling.mode=json). */
+function hstore(text: string): string {
+  const map: Record<string, string | null> = {};
+  const pair = /"((?:[^"\\]|\\.)*)"\s*=>\s*(?:NULL|"((?:[^"\\]|\\.)*)")/g;
+  const unescape = (value: string) => value.replace(/\\(.)/g, '$1');
+  for (const match of text.matchAll(pair)) map[unescape(match[1])] = match[2] === undefined ? null : unescape(match[2]);
+  return quote(JSON.stringify(map));
+}
+
+const float4: DebeziumConverter = (text) => javaFloat(Number(text));
+const float8: DebeziumConverter = (text) => javaDouble(Number(text));
+const copy: DebeziumConverter = (text) => text;
+
+function builtin(typeOid: number, typmod: number, options: DebeziumOptions): DebeziumConverter | undefined {
+  switch (typeOid) {
+    case 21: case 23: case 20: case 26: return copy;
+    case 700: return float4;
+    case 701: return float8;
+    case 1700: return numeric(typmod, options.decimalHandlingMode);
+    case 790: return money(options.decimalHandlingMode);
+    case 16: return (text) => (text === 't' ? 'true' : 'false');
+    case 17: return (text) => quote(byteaToBase64(text));
+    case 1082: return (text) => orNull(dateToEpochDays(text));
+    case 1083: return time(typmod, options.timePrecisionMode);
+    case 1266: return (text) => { const utc = timetzToUtc(text); return utc === null ? 'null' : quote(utc); };
+    case 1114: return timestamp(typmod, options.timePrecisionMode);
+    case 1184: return (text) => orNull(timestampToEpochMicros(text), (micros) => quote(epochMicrosToZoned(micros)));
+    case 1186: return (text) => orNull(intervalToMicros(text));
+    case 600: return point;
+    default: return undefined;
+  }
+}
+
+/** The converter of a column of type `typeOid` with modifier `typmod`. */
+export function debeziumConverter(typeOid: number, typmod: number, catalog: TypeCatalog, options: DebeziumOptions, depth = 0): DebeziumConverter {
+  const special = builtin(typeOid, typmod, options);
+  if (special) return special;
+  const info = catalog.info(typeOid);
+  if (!info || depth > 16) return quote;
+  if (info.kind === 'domain') return debeziumConverter(info.base, typmod, catalog, options, depth + 1);
+  if (info.kind === 'array') {
+    const element = debeziumConverter(info.element, typmod, catalog, options, depth + 1);
+    return (text) => {
+      try {
+        return joinJsonArray(parseArrayLiteral(text, element, info.delimiter));
+      } catch {
+        return quote(text);
+      }
+    };
+  }
+  if (info.name === 'hstore') return hstore;
+  return quote;
+}
