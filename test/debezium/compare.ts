@@ -84,9 +84,12 @@ export function symbolizePositions(entries: StreamEntry[]): StreamEntry[] {
     ...entry,
     value: entry.value
       .replace(/"source":\{(.*?)\},"(transaction|message)"/, (_all, source: string, next: string) => `"source":{${source
-        .replace(/"ts_ms":(\d+)/, (_m, v) => `"ts_ms":"${symbol('ms', v)}"`)
-        .replace(/"ts_us":(\d+)/, (_m, v) => `"ts_us":"${symbol('us', v)}"`)
-        .replace(/"ts_ns":(\d+)/, (_m, v) => `"ts_ns":"${symbol('ns', v)}"`)
+        // One commit time, three units: a symbol per µs value, the others checked against it.
+        .replace(/"ts_ms":(\d+)(.*)"ts_us":(\d+),"ts_ns":(\d+)/, (_m, ms: string, between: string, us: string, ns: string) => {
+          const commit = symbol('commit', us);
+          const consistent = String(Math.floor(Number(us) / 1000)) === ms && ns === us + '000';
+          return `"ts_ms":"${consistent ? commit : 'inconsistent ' + ms}"${between}"ts_us":"${commit}","ts_ns":"${consistent ? commit : 'inconsistent ' + ns}"`;
+        })
         .replace(/"txId":(\d+)/, (_m, v) => `"txId":"${symbol('tx', v)}"`)
         .replace(/"lsn":(\d+)/, (_m, v) => `"lsn":"${symbol('lsn', v)}"`)
         .replace(/\\"(\d+)\\"/g, (_m, v) => `\\"${symbol('lsn', v)}\\"`)}},"${next}"`),
