@@ -1,7 +1,9 @@
 // Debezium's change event envelope (JSON converter, schemas off), field by
 // field in Debezium Server 3.6's order, and the records one walrelay event
 // becomes: a delete is followed by a tombstone (same key, null value); an
-// update that changes the key is a delete, a tombstone and a create.
+// update that changes the key is a delete, a tombstone and a create. An
+// unchanged TOASTed value is "__debezium_unavailable_value", unless the old
+// row (REPLICA IDENTITY FULL) holds it.
 //
 // Row values come from PostgreSQL's text (the event's origin, see
 // relay/route/event.ts) through values.ts; events without one (backfill
@@ -75,8 +77,10 @@ export class DebeziumRenderer {
       const key = this.key(table, oldTuple!);
       return [{ key, value: envelope('d', this.row(table, oldTuple!), 'null') }, ...tombstone(key)];
     }
-    const after = this.row(table, newTuple!);
-    const key = this.key(table, newTuple!);
+    // REPLICA IDENTITY FULL: the old row holds the TOASTed values the new one did not send.
+    const complete = oldTuple && !origin.oldIsKey ? newTuple!.map((value, i) => (value === UNCHANGED ? oldTuple[i] : value)) : newTuple!;
+    const after = this.row(table, complete);
+    const key = this.key(table, complete);
     if (event.op === 'update' && oldTuple) {
       const oldKey = this.key(table, oldTuple);
       if (oldKey !== key) {

@@ -13,7 +13,7 @@ function javaLayout(value: number, exponential: string): string {
   if (value === 0) return Object.is(value, -0) ? '-0.0' : '0.0';
   const negative = exponential.startsWith('-');
   const [mantissa, exponentText] = (negative ? exponential.slice(1) : exponential).split('e');
-  const digits = mantissa.replace('.', '');
+  const digits = mantissa.replace('.', '').replace(/(.)0+$/, '$1');
   const exponent = Number(exponentText);
   let text: string;
   if (exponent >= -3 && exponent < 7) {
@@ -29,9 +29,19 @@ function javaLayout(value: number, exponential: string): string {
   return negative ? '-' + text : text;
 }
 
+/**
+ * Java picks the shortest digits that read back, but never fewer than two:
+ * when one digit would do, the two-digit decimal closest to the value
+ * (4.9E-324, not 5.0E-324).
+ */
+function shortestJavaDigits(value: number, shortest: string): string {
+  return /^-?\de/.test(shortest) ? value.toExponential(1) : shortest;
+}
+
 /** JSON text of a Java double (NaN and infinities quoted, as Jackson writes them by default). */
 export function javaDouble(value: number): string {
-  return javaLayout(value, value.toExponential());
+  if (!Number.isFinite(value) || value === 0) return javaLayout(value, '');
+  return javaLayout(value, shortestJavaDigits(value, value.toExponential()));
 }
 
 /** JSON text of a Java float holding `value` (a float4 read back as a double). */
@@ -40,7 +50,7 @@ export function javaFloat(value: number): string {
   const single = Math.fround(value);
   for (let precision = 1; precision <= 9; precision++) {
     const candidate = Number(single.toPrecision(precision));
-    if (Math.fround(candidate) === single) return javaLayout(candidate, candidate.toExponential());
+    if (Math.fround(candidate) === single) return javaLayout(candidate, precision === 1 ? single.toExponential(1) : candidate.toExponential());
   }
   return javaLayout(single, single.toExponential());
 }

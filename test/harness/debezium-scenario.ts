@@ -5,7 +5,7 @@
 // replica identities, a primary-key change, deletes, a truncate, logical
 // messages and an unchanged TOASTed column.
 
-export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk'];
+export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk', 'public.dbz_arrays', 'public.dbz_full_toast'];
 
 export const SCENARIO_SETUP = [
   'CREATE EXTENSION IF NOT EXISTS hstore',
@@ -27,6 +27,12 @@ export const SCENARIO_SETUP = [
   'ALTER TABLE dbz_full REPLICA IDENTITY FULL',
   'CREATE TABLE dbz_toast (id integer PRIMARY KEY, note text, big text)',
   'CREATE TABLE dbz_pk (id integer PRIMARY KEY, name text)',
+  `CREATE TABLE dbz_arrays (
+    id integer PRIMARY KEY, a_numeric numeric(6,2)[], a_timestamptz timestamptz[], a_uuid uuid[], a_date date[],
+    a_bool boolean[], a_double double precision[], a_jsonb jsonb[], a_enum mood[], a_bigint bigint[], a_empty integer[]
+  )`,
+  'CREATE TABLE dbz_full_toast (id integer PRIMARY KEY, note text, big text)',
+  'ALTER TABLE dbz_full_toast REPLICA IDENTITY FULL',
 ];
 
 /** One transaction per entry, run in order. */
@@ -46,6 +52,9 @@ export const SCENARIO_STEPS: string[][] = [
   ['INSERT INTO dbz_types (id) VALUES (2)'],
   [`INSERT INTO dbz_types (id, c_smallint, c_integer, c_bigint, c_real, c_double, c_numeric, c_numeric_free, c_date, c_time, c_timestamp, c_timestamptz, c_interval, c_money, c_text)
     VALUES (3, 0, -1, -9223372036854775808, 1e20, -1.25e-7, -0.001, 0, '1969-12-31', '00:00:00', '1960-01-01 00:00:00', '1970-01-01 00:00:00+00', '-1 day -00:00:01', -0.01, '')`],
+  [`INSERT INTO dbz_types (id, c_real, c_double, c_numeric, c_time, c_time3, c_timetz, c_timestamp3, c_interval, c_jsonb, c_bytea, c_int_array, c_text_array, c_money, c_point, c_hstore, c_date)
+    VALUES (4, 'NaN', '-Infinity', -99.5, '24:00:00', '23:59:59.999', '23:30:00-05:30', '1900-06-30 23:59:59.999', 'P-1Y-2M', '[]', '', '{}', '{"",NULL}', 92233720368547758.07, '(0,1e-10)', '', '0044-03-15 BC')`],
+  [`INSERT INTO dbz_types (id, c_real, c_double, c_timestamptz, c_timestamp, c_date) VALUES (5, 3.4028235e38, 4.9e-324, '2026-03-29 01:30:00.000001+05:45', '2000-02-29 12:00:00', '2000-02-29')`],
   ["UPDATE dbz_types SET c_text = 'changed', c_real = 100, c_double = 1e15 WHERE id = 1"],
   ['DELETE FROM dbz_types WHERE id = 2'],
   ["INSERT INTO dbz_full VALUES (1, 'one', 10.50), (2, 'two', 20)"],
@@ -58,6 +67,11 @@ export const SCENARIO_STEPS: string[][] = [
   ["SELECT pg_logical_emit_message(true, 'walrelay-test', 'transactional hello')", "INSERT INTO dbz_pk VALUES (3, 'c')"],
   ["SELECT pg_logical_emit_message(false, 'walrelay-test', 'outside')"],
   ['TRUNCATE dbz_pk'],
+  [`INSERT INTO dbz_arrays VALUES (1, '{1.5,-2.25,NULL}', '{"2026-01-01 00:00:00+00"}', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{2026-11-22}',
+    '{t,f}', '{1.0,1e20,0.1}', ARRAY['{"a": 1}'::jsonb, '[1, 2]'::jsonb], '{sad,happy}', '{9223372036854775807}', '{}')`],
+  ["INSERT INTO dbz_full_toast VALUES (1, 'first', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) AS i))"],
+  ["UPDATE dbz_full_toast SET note = 'second' WHERE id = 1"],
+  ["UPDATE dbz_full SET id = 3 WHERE id = 1"],
   // The last event: once both sides have it, they have everything before it.
   ["INSERT INTO dbz_full VALUES (99, 'end', 0)"],
 ];
