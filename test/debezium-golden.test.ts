@@ -12,31 +12,30 @@ import { PG_FLAVORS, startPostgres } from './harness/postgres.js';
 import { startRedis } from './harness/redis.js';
 import { startRelayInProcess } from './harness/relay.js';
 import { SCENARIO_TABLES } from './harness/debezium-scenario.js';
-import { collect, createScenarioDatabase, differences, normalize, runScenarioSteps, symbolizePositions } from './debezium/compare.js';
+import { COMPARED_SETTINGS, collect, comparisonDatabase, createScenarioDatabase, differences, normalize, runScenarioSteps, symbolizePositions } from './debezium/compare.js';
 import type { StreamEntry } from './debezium/capture.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'golden', 'debezium');
-const MODES = ['precise', 'string'] as const;
 
 for (const flavor of PG_FLAVORS) {
-  test(`format: debezium matches Debezium Server's golden output, decimalHandlingMode precise and string (${flavor})`, { timeout: 180_000 }, async () => {
+  test(`format: debezium matches Debezium Server's golden output, every compared setting (${flavor})`, { timeout: 180_000 }, async () => {
     const postgres = await startPostgres(flavor);
-    const redis = await Promise.all(MODES.map(() => startRedis()));
+    const redis = await Promise.all(COMPARED_SETTINGS.map(() => startRedis()));
     let relay: Awaited<ReturnType<typeof startRelayInProcess>> | undefined;
     try {
       const url = await createScenarioDatabase(postgres.url, 'golden');
       relay = await startRelayInProcess({
         source: { url, tables: SCENARIO_TABLES },
-        sinks: MODES.map((mode, i) => ({ type: 'redis', url: redis[i].url, format: 'debezium', debezium: { topicPrefix: 'dbz', decimalHandlingMode: mode } })),
+        sinks: COMPARED_SETTINGS.map(({ decimalHandlingMode, timePrecisionMode }, i) => ({ type: 'redis', url: redis[i].url, format: 'debezium', debezium: { topicPrefix: 'dbz', decimalHandlingMode, timePrecisionMode } })),
       });
       await runScenarioSteps(url);
-      for (const [i, mode] of MODES.entries()) {
+      for (const [i, { name: mode }] of COMPARED_SETTINGS.entries()) {
         const client = redis[i].client();
         try {
           const actual = symbolizePositions(normalize(await collect(client, 'dbz', `walrelay (${mode})`), 'dbz'));
-          // The golden files were written against a database named compare_<mode>.
+          // The golden files were written against the live comparison's database.
           const expected = (JSON.parse(readFileSync(join(GOLDEN, `${mode}.json`), 'utf8')) as StreamEntry[])
-            .map((entry) => ({ ...entry, value: entry.value.replace(`"db":"compare_${mode}"`, '"db":"golden"') }));
+            .map((entry) => ({ ...entry, value: entry.value.replace(`"db":"${comparisonDatabase(mode)}"`, '"db":"golden"') }));
           const found = differences(expected, actual);
           assert.deepEqual(found, [], `walrelay (${mode}) differs from Debezium Server's golden output in ${found.length} places:\n${found.join('\n')}`);
         } finally {

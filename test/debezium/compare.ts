@@ -10,6 +10,19 @@ import { SCENARIO_LAST_KEY, SCENARIO_LAST_STREAM_SUFFIX, SCENARIO_SETUP, SCENARI
 import { waitFor } from '../harness/wait.js';
 import { readDebeziumStreams, type StreamEntry } from './capture.js';
 
+/** The Debezium settings compared live and kept as golden files (test/golden/debezium/<name>.json). */
+export const COMPARED_SETTINGS = [
+  { name: 'precise', decimalHandlingMode: 'precise', timePrecisionMode: 'adaptive' },
+  { name: 'string', decimalHandlingMode: 'string', timePrecisionMode: 'adaptive' },
+  { name: 'double-connect', decimalHandlingMode: 'double', timePrecisionMode: 'connect' },
+  { name: 'precise-adaptive_time_microseconds', decimalHandlingMode: 'precise', timePrecisionMode: 'adaptive_time_microseconds' },
+] as const;
+
+/** The database the live comparison of one setting runs in (named in the golden files' source.db). */
+export function comparisonDatabase(setting: string): string {
+  return `compare_${setting.replace(/-/g, '_')}`;
+}
+
 /** A URL of the same server for another database. */
 export function databaseUrl(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);

@@ -14,15 +14,15 @@ import { startRedis } from '../harness/redis.js';
 import { startRelayInProcess } from '../harness/relay.js';
 import { DEBEZIUM_HOME, debeziumAvailable, startDebezium } from '../harness/debezium.js';
 import { SCENARIO_TABLES } from '../harness/debezium-scenario.js';
-import { collect, createScenarioDatabase, differences, normalize, runScenarioSteps, symbolizePositions } from './compare.js';
+import { COMPARED_SETTINGS, collect, comparisonDatabase, createScenarioDatabase, differences, normalize, runScenarioSteps, symbolizePositions } from './compare.js';
 
 const UPDATE_GOLDEN = process.argv.includes('--update-golden') || process.env.WALRELAY_UPDATE_GOLDEN === '1';
 export const GOLDEN_DIR = join(DEBEZIUM_HOME, '..', '..', '..', 'test', 'golden', 'debezium');
 const FLAVOR = (process.env.WALRELAY_PG ?? 'pg15') as PgFlavor;
 const PREFIX = 'dbz';
 
-for (const mode of ['precise', 'string'] as const) {
-  test(`walrelay's format: debezium equals Debezium Server 3.6.1 byte for byte (decimalHandlingMode ${mode}, ${FLAVOR})`, { timeout: 600_000 }, async () => {
+for (const { name: mode, decimalHandlingMode, timePrecisionMode } of COMPARED_SETTINGS) {
+  test(`walrelay's format: debezium equals Debezium Server 3.6.1 byte for byte (${mode}, ${FLAVOR})`, { timeout: 600_000 }, async () => {
     assert.ok(debeziumAvailable(), `Debezium Server is not in ${DEBEZIUM_HOME}: run scripts/debezium-server.sh (Java 21+ needed)`);
     const postgres = await startPostgres(FLAVOR);
     const debeziumRedis = await startRedis();
@@ -30,11 +30,11 @@ for (const mode of ['precise', 'string'] as const) {
     let relay: Awaited<ReturnType<typeof startRelayInProcess>> | undefined;
     let debezium: Awaited<ReturnType<typeof startDebezium>> | undefined;
     try {
-      const url = await createScenarioDatabase(postgres.url, `compare_${mode}`);
-      debezium = await startDebezium({ postgresUrl: url, redisUrl: debeziumRedis.url, topicPrefix: PREFIX, slot: 'debezium', publication: 'debezium', tables: SCENARIO_TABLES, decimalHandlingMode: mode });
+      const url = await createScenarioDatabase(postgres.url, comparisonDatabase(mode));
+      debezium = await startDebezium({ postgresUrl: url, redisUrl: debeziumRedis.url, topicPrefix: PREFIX, slot: 'debezium', publication: 'debezium', tables: SCENARIO_TABLES, decimalHandlingMode, timePrecisionMode });
       relay = await startRelayInProcess({
         source: { url, slot: 'walrelay', publication: 'walrelay', tables: SCENARIO_TABLES },
-        sinks: [{ type: 'redis', url: walrelayRedis.url, format: 'debezium', debezium: { topicPrefix: PREFIX, decimalHandlingMode: mode } }],
+        sinks: [{ type: 'redis', url: walrelayRedis.url, format: 'debezium', debezium: { topicPrefix: PREFIX, decimalHandlingMode, timePrecisionMode } }],
       });
       await runScenarioSteps(url);
       const debeziumClient = debeziumRedis.client();

@@ -36,6 +36,7 @@ export interface DebeziumOptions {
 }
 
 export interface RunningDebezium {
+  pid: number;
   logs(): string;
   /** SIGTERM, waits for the exit; kills after 30 s. */
   stop(): Promise<void>;
@@ -125,5 +126,5 @@ export async function startDebezium(options: DebeziumOptions, jvmOptions: string
   } finally {
     await client.end();
   }
-  return { logs: () => output, stop };
+  return { pid: child.pid!, logs: () => output, stop };
 }
