@@ -29,8 +29,10 @@ const OP: Record<string, string> = { insert: 'c', update: 'u', delete: 'd', read
 
 interface Table {
   columns: readonly ColumnInfo[];
-  converters: DebeziumConverter[];
+  converters: (DebeziumConverter | undefined)[];
   names: string[];
+  /** Columns Debezium writes (it leaves out those of types it does not know). */
+  included: number[];
   keyIndexes: number[];
 }
 
@@ -111,8 +113,10 @@ export class DebeziumRenderer {
         columns,
         converters: columns.map((column) => debeziumConverter(column.typeOid, column.typmod, origin.catalog!, this.options)),
         names: columns.map((column) => JSON.stringify(column.name) + ':'),
+        included: [],
         keyIndexes: columns.flatMap((column, index) => (column.key ? [index] : [])),
       };
+      table.included = table.converters.flatMap((converter, index) => (converter ? [index] : []));
       this.tables.set(columns, table);
     }
     return table;
@@ -122,12 +126,12 @@ export class DebeziumRenderer {
     const text = tuple[index];
     if (text === null || text === undefined) return 'null';
     if (text === UNCHANGED) return table.columns[index].typeOid === 17 ? UNAVAILABLE_BYTES_JSON : UNAVAILABLE_JSON;
-    return table.converters[index](text as string);
+    return table.converters[index]!(text as string);
   }
 
   private row(table: Table, tuple: Tuple): string {
     let json = '{';
-    for (let i = 0; i < table.columns.length; i++) json += (i === 0 ? '' : ',') + table.names[i] + this.value(table, tuple, i);
+    for (const i of table.included) json += (json.length === 1 ? '' : ',') + table.names[i] + this.value(table, tuple, i);
     return json + '}';
   }
 

@@ -9,8 +9,10 @@
 // - date → epoch days; time → µs (ms under adaptive for time(0..3) and under
 //   connect); timestamp → epoch µs (ms likewise); timestamptz → ISO UTC with
 //   six fractional digits; timetz → UTC "HH:MM:SS[.f]Z"; interval → µs.
-// - json, jsonb, xml, hstore (as a JSON object text) and every other type →
-//   a JSON string; bytea → base64; point → {x, y, wkb, srid}; arrays → arrays.
+// - json, jsonb, xml, text types, uuid, enums, inet/cidr/macaddr, ranges,
+//   tsvector → a JSON string; hstore → its JSON object's text as a string;
+//   bytea → base64; point → {x, y, wkb, srid}; bit(1) → boolean, bit(n) →
+//   bytes; arrays → arrays. Types Debezium does not know are left out.
 import type { TypeCatalog } from '../../relay/source/type-catalog.js';
 import { joinJsonArray, parseArrayLiteral } from '../../relay/source/array-literal.js';
 import { byteaToBase64 } from '../../relay/source/values.js';
@@ -94,6 +96,36 @@ function hstore(text: string): string {
   return quote(JSON.stringify(map));
 }
 
+/**
+ * bit(1) → boolean; longer bit strings → the number they spell as
+ * little-endian bytes, at least one byte per eight bits (as Debezium's
+ * convertBits pads them).
+ */
+function bits(typmod: number): DebeziumConverter {
+  if (typmod === 1) return (text) => (text === '1' ? 'true' : 'false');
+  return (text) => {
+    let value = text === '' ? 0n : BigInt('0b' + text);
+    const bytes: number[] = [];
+    while (value > 0n) {
+      bytes.push(Number(value & 0xffn));
+      value >>= 8n;
+    }
+    while (bytes.length < Math.max(1, Math.ceil(text.length / 8))) bytes.push(0);
+    return quote(Buffer.from(bytes).toString('base64'));
+  };
+}
+
+/**
+ * Built-in types Debezium carries as the text's string. Other types it does
+ * not know (geometric types but point, composites, multiranges…) it leaves
+ * out of the row altogether (include.unknown.datatypes=false).
+ */
+const TEXT_TYPES = new Set([
+  25, 1043, 1042, 18, 2950, 114, 3802, 142, 869, 650, 829, 774, 3614,
+  3904, 3906, 3908, 3910, 3912, 3926, // ranges
+]);
+const TEXT_EXTENSION_TYPES = new Set(['citext', 'ltree']);
+
 const float4: DebeziumConverter = (text) => javaFloat(Number(text));
 const float8: DebeziumConverter = (text) => javaDouble(Number(text));
 const copy: DebeziumConverter = (text) => text;
@@ -114,19 +146,24 @@ function builtin(typeOid: number, typmod: number, options: DebeziumOptions): Deb
     case 1184: return (text) => orNull(timestampToEpochMicros(text), (micros) => quote(epochMicrosToZoned(micros)));
     case 1186: return (text) => orNull(intervalToMicros(text));
     case 600: return point;
-    default: return undefined;
+    case 1560: case 1562: return bits(typmod);
+    case 19: return () => 'null'; // name: Debezium's converter yields no value for it
+    default: return TEXT_TYPES.has(typeOid) ? quote : undefined;
   }
 }
 
-/** The converter of a column of type `typeOid` with modifier `typmod`. */
-export function debeziumConverter(typeOid: number, typmod: number, catalog: TypeCatalog, options: DebeziumOptions, depth = 0): DebeziumConverter {
+/** The converter of a column of type `typeOid` with modifier `typmod`; undefined when Debezium leaves such columns out. */
+export function debeziumConverter(typeOid: number, typmod: number, catalog: TypeCatalog, options: DebeziumOptions, depth = 0): DebeziumConverter | undefined {
   const special = builtin(typeOid, typmod, options);
   if (special) return special;
   const info = catalog.info(typeOid);
-  if (!info || depth > 16) return quote;
-  if (info.kind === 'domain') return debeziumConverter(info.base, typmod, catalog, options, depth + 1);
+  if (!info || depth > 16) return undefined;
+  if (info.kind === 'enum') return quote;
+  // A domain's own modifier (numeric(8,2)) applies: the column's is -1.
+  if (info.kind === 'domain') return debeziumConverter(info.base, typmod >= 0 ? typmod : info.baseTypmod ?? -1, catalog, options, depth + 1);
   if (info.kind === 'array') {
     const element = debeziumConverter(info.element, typmod, catalog, options, depth + 1);
+    if (!element) return undefined;
     return (text) => {
       try {
         return joinJsonArray(parseArrayLiteral(text, element, info.delimiter));
@@ -136,5 +173,5 @@ export function debeziumConverter(typeOid: number, typmod: number, catalog: Type
     };
   }
   if (info.name === 'hstore') return hstore;
-  return quote;
+  return TEXT_EXTENSION_TYPES.has(info.name) ? quote : undefined;
 }

@@ -5,7 +5,7 @@
 // replica identities, a primary-key change, deletes, a truncate, logical
 // messages and an unchanged TOASTed column.
 
-export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk', 'public.dbz_arrays', 'public.dbz_full_toast'];
+export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk', 'public.dbz_arrays', 'public.dbz_full_toast', 'public.dbz_more'];
 
 export const SCENARIO_SETUP = [
   'CREATE EXTENSION IF NOT EXISTS hstore',
@@ -33,6 +33,13 @@ export const SCENARIO_SETUP = [
   )`,
   'CREATE TABLE dbz_full_toast (id integer PRIMARY KEY, note text, big text)',
   'ALTER TABLE dbz_full_toast REPLICA IDENTITY FULL',
+  "CREATE DOMAIN price AS numeric(8,2)",
+  "CREATE TYPE pair AS (a integer, b text)",
+  `CREATE TABLE dbz_more (
+    id integer PRIMARY KEY, m_range int4range, m_tsrange tsrange, m_tsvector tsvector, m_box box, m_macaddr macaddr, m_cidr cidr,
+    m_bit bit(3), m_varbit varbit, m_xml xml, m_domain price, m_pair pair, m_line line, m_circle circle, m_smallserial smallserial, m_name name,
+    m_bit1 bit(1), m_bit16 bit(16), m_citext_like varchar(5)[], m_box_array box[]
+  )`,
 ];
 
 /** One transaction per entry, run in order. */
@@ -72,6 +79,9 @@ export const SCENARIO_STEPS: string[][] = [
   ["INSERT INTO dbz_full_toast VALUES (1, 'first', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) AS i))"],
   ["UPDATE dbz_full_toast SET note = 'second' WHERE id = 1"],
   ["UPDATE dbz_full SET id = 3 WHERE id = 1"],
+  [`INSERT INTO dbz_more VALUES (1, '[1,5)', '[2026-01-01 00:00,2026-01-02 00:00)', 'a fat cat', '((0,0),(1,1))', '08:00:2b:01:02:03', '10.0.0.0/8',
+    B'101', B'1', '<a>x</a>', 12.5, ROW(1, 'x'), '{1,-1,0}', '<(0,0),2>', 7, 'nm',
+    B'1', B'0000000100000010', '{ab,NULL}', NULL)`],
   // The last event: once both sides have it, they have everything before it.
   ["INSERT INTO dbz_full VALUES (99, 'end', 0)"],
 ];
