@@ -1,6 +1,9 @@
 # walrelay: a small image with the compiled daemon and its runtime dependencies.
 # Build: docker build -t walrelay .
 # Run:   docker run --rm -v $PWD/walrelay.yaml:/etc/walrelay.yaml -e WALRELAY_CONFIG=/etc/walrelay.yaml -p 9187:9187 walrelay
+# For -p to reach the container, walrelay.yaml must listen on all interfaces:
+#   http: { host: 0.0.0.0, port: 9187 }   (and host: 0.0.0.0 on a websocket sink)
+# The defaults (127.0.0.1) are the container's own loopback, unreachable from outside.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { closest, knownKeysAt } from './suggest.js';
 import { configError } from '../relay/errors.js';
 
 export const ENV_PREFIX = 'WALRELAY_';
@@ -34,9 +35,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     throw configError('the configuration must be a mapping with keys source and sinks');
   }
   const document = structuredClone(raw) as Record<string, unknown>;
-  applyEnvironment(document, env);
+  const fromEnvironment = applyEnvironment(document, env);
   const result = configSchema.safeParse(document);
-  if (!result.success) throw configError(result.error.issues.map((issue) => formatIssue(issue, document)).join('; '));
+  if (!result.success) throw configError(result.error.issues.map((issue) => formatIssue(issue, document, { raw, fromEnvironment })).join('; '));
   return result.data;
 }
 
@@ -45,21 +46,52 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
  * sinks[0].url; WALRELAY_PIPELINE__BATCH_EVENTS sets pipeline.batchEvents.
  * Values are read as YAML scalars, so numbers, booleans and [lists] work.
  */
-export function applyEnvironment(document: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+export function applyEnvironment(document: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvironmentPaths {
   const overrides = Object.keys(env)
     .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name))
     .sort();
+  const paths: EnvironmentPaths = [];
   for (const name of overrides) {
     const segments = name.slice(ENV_PREFIX.length).split('__').map(toKey);
     setPath(document, segments, parseEnvValue(env[name] ?? ''));
+    paths.push({ path: segments, variable: name });
   }
   const databaseUrl = env.DATABASE_URL;
   const source = document.source;
   const sourceUrlFromEnv = env.WALRELAY_SOURCE__URL !== undefined;
   if (databaseUrl && !sourceUrlFromEnv) {
-    if (source === undefined) document.source = { url: databaseUrl };
-    else if (typeof source === 'object' && source !== null && !('url' in source)) (source as Record<string, unknown>).url = databaseUrl;
+    if (source === undefined || (typeof source === 'object' && source !== null && !('url' in source))) {
+      if (source === undefined) document.source = { url: databaseUrl };
+      else (source as Record<string, unknown>).url = databaseUrl;
+      paths.push({ path: ['source', 'url'], variable: 'DATABASE_URL' });
+    }
   }
+  return paths;
+}
+
+/** Which environment variable set which config path. */
+export type EnvironmentPaths = { path: (string | number)[]; variable: string }[];
+
+/**
+ * The variable behind a problem at `path`: one that set the value there (or
+ * a value around it), or one that created the object holding it, because the
+ * file does not have that object at all.
+ */
+function variableFor(path: readonly PropertyKey[], paths: EnvironmentPaths, file: unknown): string | undefined {
+  const startsWith = (long: readonly PropertyKey[], short: readonly PropertyKey[]) => short.every((segment, i) => String(long[i]) === String(segment));
+  let created = path.length;
+  while (created > 0 && valueAt(file, path.slice(0, created)) === undefined) created--;
+  const absentFromFile = path.slice(0, created + 1);
+  for (const { path: set, variable } of paths) {
+    if (startsWith(path, set)) return variable;
+    if (created < path.length && startsWith(set, absentFromFile)) return variable;
+  }
+  return undefined;
+}
+
+/** The variable that would set `path`: sinks[0].maxLen -> WALRELAY_SINKS__0__MAX_LEN. */
+function variableName(path: readonly PropertyKey[]): string {
+  return ENV_PREFIX + path.map((segment) => String(segment).replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('__');
 }
 
 function toKey(segment: string): string | number {
@@ -96,16 +128,29 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-function formatIssue(issue: z.core.$ZodIssue, document: unknown): string {
+function formatIssue(issue: z.core.$ZodIssue, document: unknown, origin: { raw: unknown; fromEnvironment: EnvironmentPaths }): string {
   const where = formatPath(issue.path);
+  // A value that came from the environment is named by its variable too: the file does not hold it.
+  const variable = variableFor(issue.path, origin.fromEnvironment, origin.raw);
+  const label = (path: string) => (variable ? `${variable} sets ${path}` : path);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${where === '(root)' ? key : `${where}.${key}`}: unknown key`).join('; ');
+    const known = knownKeysAt(configSchema, issue.path, document);
+    return issue.keys.map((key) => {
+      const path = where === '(root)' ? key : `${where}.${key}`;
+      const variable = variableFor([...issue.path, key], origin.fromEnvironment, origin.raw);
+      const suggestion = closest(key, known);
+      if (variable) {
+        const instead = suggestion ? `; did you mean ${variableName([...issue.path, suggestion])}?` : '; WALRELAY_* variables override configuration keys: unset it or correct its name';
+        return `${variable} sets ${path}: unknown key${instead}`;
+      }
+      return `${path}: unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
+    }).join('; ');
   }
   const message = issue.message.replace(/^Invalid input: /, '');
   if (issue.code === 'invalid_type' && valueAt(document, issue.path) === undefined) {
-    return `${where}: required key is missing (${message})`;
+    return `${label(where)}: required key is missing (${message})`;
   }
-  return `${where}: ${message}`;
+  return `${label(where)}: ${message}`;
 }
 
 function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {

@@ -16,6 +16,9 @@ const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(
 const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
 const hostPort = z.string().regex(/^[^\s:]+:\d+$/);
 
+/** How long a server may stay silent before walrelay counts it as hung (logs, /readyz 503, reconnects, retries). */
+const serverTimeoutSeconds = z.number({ error: 'expected a number of seconds' }).positive({ error: 'expected a positive number of seconds' }).default(30);
+
 const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
 
 /** Debezium's knobs for format: debezium (README "Moving from Debezium"), with Debezium's defaults. */
@@ -42,6 +45,8 @@ export const redisSinkSchema = z.strictObject({
   /** Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message). */
   messageStream: z.string().optional(),
   maxLen: positiveInt.optional(),
+  /** Redis must answer a write (or the idle PING) within this many seconds. */
+  timeoutSeconds: serverTimeoutSeconds,
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -54,6 +59,8 @@ export const kafkaSinkSchema = z.strictObject({
   /** Default walrelay.messages; with format: debezium, <topicPrefix>.message. */
   messageTopic: z.string().optional(),
   clientId: z.string().default('walrelay'),
+  /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
+  timeoutSeconds: serverTimeoutSeconds,
   compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
   batch: z.strictObject({
     size: positiveInt.default(10000),
@@ -83,7 +90,8 @@ export const stdoutSinkSchema = z.strictObject({
 
 const websocketAuth = z.union([
   z.literal('none'),
-  z.strictObject({ jwtSecret: z.string().min(1) }),
+  // HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2); a short one is guessable offline.
+  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }) }),
   z.strictObject({ jwksUrl: z.string().url() }),
   z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256') }),
 ], { error: 'expected auth: none, or an object with jwtSecret, jwksUrl or publicKey' });
@@ -120,6 +128,12 @@ export const configSchema = z.strictObject({
     publishViaPartitionRoot: z.boolean().default(false),
     /** Seconds between standby status updates sent to PostgreSQL. */
     statusIntervalSeconds: z.number().positive().default(10),
+    /** Silence from PostgreSQL longer than this (no data, no answer to a keepalive request) ends the connection; walrelay reconnects. */
+    timeoutSeconds: serverTimeoutSeconds,
+    /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
+    onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
+    /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */
+    slotHealthIntervalSeconds: z.number().positive().default(5),
   }),
   sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
   // Measured (bench/): small batches with few in flight keep fewer events alive between

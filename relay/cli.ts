@@ -2,19 +2,24 @@
 // walrelay's command line (contract section 1). Exit codes: 0 success,
 // 2 bad configuration or usage, 1 runtime failure.
 import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from './log.js';
-import { configError, describeError, exitCodeOf } from './errors.js';
+import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
 import { backfillTables } from './ops/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
 import { startRelay } from './ops/daemon.js';
 import { privilegeSql } from './ops/print-sql.js';
 import { checkAgainstSource } from './ops/coverage.js';
 
+/** package.json sits two folders above dist/relay/cli.js, in a clone and in the installed package. */
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('walrelay')
   .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
+  .version(version, '-v, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -89,11 +94,13 @@ program.command('backfill').description('re-emit the current rows of tables as o
   .option('--state <file>', 'progress file; an interrupted backfill resumes from it (default: backfill.stateFile, next to the configuration file)')
   .option('--restart', 'backfill the tables from the start, even those the progress file marks as done')
   .action(async (tables: string[], options: { config?: string; chunkRows: string; state?: string; restart?: boolean }) => {
-    const config = loadConfig(options.config);
     const chunkRows = Number(options.chunkRows);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw configError(`--chunk-rows: expected a positive integer, got '${options.chunkRows}'`);
     const invalid = tables.filter((table) => !/^[^.\s*]+\.[^.\s*]+$/.test(table));
-    if (invalid.length > 0) throw configError(`tables: expected schema.table names, got ${invalid.join(', ')}`);
+    if (invalid.length > 0) {
+      throw new WalrelayError('USAGE', `argument TABLE ${invalid.map((table) => `'${table}'`).join(', ')}: expected schema.table, e.g. public.${invalid[0]}`, { kind: 'config', hint: 'walrelay backfill -c FILE public.orders [schema.table…]' });
+    }
+    const config = loadConfig(options.config);
     const configFile = options.config ?? process.env.WALRELAY_CONFIG ?? '.';
     const stateFile = options.state ?? resolve(dirname(configFile), config.backfill.stateFile);
     await backfillTables(config, tables, { chunkRows, stateFile, restart: options.restart, say: (line) => console.log(line) });
@@ -104,20 +111,37 @@ program.command('demo').description('embedded PostgreSQL, a writer, and a live p
   .action(async (options: { port: string }) => {
     const { runDemo } = await import('./ops/demo.js');
     const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? 'info');
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new WalrelayError('USAGE', `-p ${options.port}: expected a TCP port number`, { kind: 'config' });
+    // Handlers before anything starts: Ctrl-C during start-up also stops and cleans up.
     const controller = new AbortController();
-    const demo = await runDemo({ httpPort: Number(options.port), logger, signal: controller.signal });
+    const interrupted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) {
+        logger.warn('second signal: exiting now');
+        process.exit(1); // the demo's exit hook still stops PostgreSQL and removes its folder
+      }
+      controller.abort(new WalrelayError('DEMO_INTERRUPTED', 'interrupted'));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let demo;
+    try {
+      demo = await runDemo({ httpPort: port, logger, signal: controller.signal });
+    } catch (error) {
+      if (controller.signal.aborted) return; // interrupted while starting: already cleaned up
+      throw error;
+    }
     console.log(`walrelay demo: open ${demo.pageUrl}  (database: ${demo.databaseUrl}; Ctrl-C stops)`);
-    await new Promise<void>((resolve) => {
-      const stop = () => { controller.abort(); demo.stop().then(resolve, resolve); };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await interrupted;
+    await demo.stop();
   });
 
 function formatStatus(status: SlotStatus): string {
   const lines = [
     `slot:                ${status.slot}${status.exists ? '' : ' (missing: run walrelay setup)'}`,
-    `active:              ${status.active}${status.activePid ? ` (pid ${status.activePid})` : ''}`,
+    `active:              ${status.active}${status.activePid ? ` (walsender pid ${status.activePid}, a PostgreSQL process)` : ''}`,
     `confirmed_flush_lsn: ${status.confirmedFlushLsn ?? '-'}`,
     `current wal lsn:     ${status.currentWalLsn}`,
     `lag:                 ${status.lagBytes === null ? '-' : `${status.lagBytes} bytes`}`,
@@ -130,7 +154,9 @@ function formatStatus(status: SlotStatus): string {
 
 async function main(): Promise<void> {
   try {
-    await program.parseAsync(process.argv);
+    // `npx walrelay -- --help` and `npm exec walrelay -- --help` pass the `--` on: it only kept npm off the flags.
+    const args = process.argv[2] === '--' ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv;
+    await program.parseAsync(args);
     process.exit(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -6,7 +6,8 @@
 // Debezium: Debezium Server 3.6's PostgreSQL connector output, values
 // included (sinks/debezium/); one event can be several records there
 // (delete + tombstone), so Redis and Kafka ask debeziumRecords for all of
-// them and this file's encodeEvent gives the main one.
+// them and this file's encodeEvent gives the main one. Debezium has no gap
+// event: a gap is a logical-decoding message (prefix "walrelay.gap").
 import { eventJson, keyJson, type ChangeEvent } from '../relay/route/event.js';
 import { debeziumRenderer, type DebeziumRecord } from './debezium/envelope.js';
 import { debeziumOptions, type DebeziumOptions } from './debezium/options.js';
@@ -50,7 +51,7 @@ export function cloudEventJson(event: ChangeEvent): string {
   const head = JSON.stringify({
     specversion: '1.0',
     id: event.id,
-    source: event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
+    source: event.op === 'gap' ? '/walrelay/gap' : event.table === undefined ? '/walrelay/messages' : `/walrelay/${event.schema}.${event.table}`,
     type: `io.walrelay.${event.op}`,
     ...(key ? { subject: key } : {}),
     ...(event.commitTime ? { time: event.commitTime } : {}),

@@ -40,11 +40,14 @@ export class KafkaSink implements Sink {
   private readonly knownTopics = new Set<string>();
   private closed = false;
   private failing = false;
+  private lastFailure: string | undefined;
+  private readonly timeoutKey: string;
 
   private readonly formatContext: FormatContext;
 
   constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: { database?: string } = {}) {
     this.name = config.name ?? `kafka#${index}`;
+    this.timeoutKey = `sinks[${index}].timeoutSeconds`;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
     this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
@@ -54,7 +57,7 @@ export class KafkaSink implements Sink {
       ssl: tlsOptions(config),
       sasl: saslOptions(config),
       connectionTimeout: 3000,
-      requestTimeout: 10_000,
+      requestTimeout: config.timeoutSeconds * 1000,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
       logLevel: logLevel.WARN,
       logCreator: () => ({ level, log }) => {
@@ -71,7 +74,7 @@ export class KafkaSink implements Sink {
       maxRequestBytes: MAX_REQUEST_BYTES,
       maxRequestRecords: config.batch.size,
       connectTimeoutMs: 3000,
-      requestTimeoutMs: 30_000,
+      requestTimeoutMs: config.timeoutSeconds * 1000,
     });
   }
 
@@ -80,12 +83,17 @@ export class KafkaSink implements Sink {
       await this.connect();
     } catch (error) {
       this.failing = true;
-      this.logger.warn({ sink: this.name, err: describeKafkaFailure(error, this.name) }, 'kafka not reachable yet; events wait until it is');
+      this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey);
+      this.logger.warn({ sink: this.name, err: this.lastFailure }, 'kafka not reachable yet; events wait until it is');
     }
   }
 
   isReady(): boolean {
     return this.producer.connected && !this.failing;
+  }
+
+  notReadyReason(): string | undefined {
+    return this.lastFailure;
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
@@ -97,9 +105,9 @@ export class KafkaSink implements Sink {
       logger: this.logger,
       isClosed: () => this.closed,
       permanent: (error) => permanentKafkaError(error),
-      describe: (error) => describeKafkaFailure(error, this.name),
-      onFailure: () => { this.failing = true; void this.disconnect(); },
-      onSuccess: () => { this.failing = false; },
+      describe: (error) => describeKafkaFailure(error, this.name, this.timeoutKey),
+      onFailure: (error) => { this.failing = true; this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey); void this.disconnect(); },
+      onSuccess: () => { this.failing = false; this.lastFailure = undefined; },
     });
   }
 
@@ -180,9 +188,12 @@ function permanentKafkaError(error: unknown): Error | null {
   return null;
 }
 
-/** A TLS failure's message names OpenSSL's view of it; add which settings fix it. */
-function describeKafkaFailure(error: unknown, sink: string): string {
+/** A TLS failure's message names OpenSSL's view of it, a timeout the broker: add which settings fix it. */
+function describeKafkaFailure(error: unknown, sink: string, timeoutKey: string): string {
   const message = (error as Error).message;
+  if (/no response within|timed out|Connection timeout/i.test(message)) {
+    return `${message} (the broker is hung or unreachable; walrelay reconnects and sends the batch again; raise ${timeoutKey} if it is only slow)`;
+  }
   if (!/certificate|SSL routines|self[- ]signed|unable to verify/i.test(message)) return message;
   return `${message} (TLS with the broker failed: check ${sink}'s ssl.ca for the broker's certificate, and ssl.cert and ssl.key when the broker requires client certificates)`;
 }

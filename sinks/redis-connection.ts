@@ -3,28 +3,65 @@
 // here because ioredis builds an object, argument array and promise per
 // command; at 100k XADDs a second that garbage cost more CPU than decoding
 // the WAL (see README, "Why not ioredis for XADD").
+//
+// A server that hangs (SIGSTOP, a partition) keeps the socket open and never
+// answers: while a request waits, silence longer than `timeoutMs` since the
+// last byte received fails the connection, so the caller reconnects and
+// retries instead of waiting forever.
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { WalrelayError } from '../relay/errors.js';
 
 export class RedisReplyError extends Error {}
+
+export interface RedisConnectionOptions {
+  /** Silence allowed while a reply is awaited (and for connecting). */
+  timeoutMs: number;
+  /** The config key that sets it, named in the timeout error (e.g. "sinks[0].timeoutSeconds"). */
+  timeoutKey: string;
+}
+
+interface PendingRequest {
+  expected: number;
+  seen: number;
+  firstError: string | null;
+  resolve(): void;
+  reject(error: Error): void;
+}
 
 export class RedisConnection {
   private socket: Socket | null = null;
   private connecting: Promise<Socket> | null = null;
   private buffer = '';
-  private pending: { expected: number; seen: number; firstError: string | null; resolve(): void; reject(error: Error): void } | null = null;
+  /** Requests in the order they were written; Redis answers in that order. */
+  private pending: PendingRequest[] = [];
+  private lastHeardAt = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  readonly address: string;
 
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: string, private readonly options: RedisConnectionOptions) {
+    const parsed = new URL(url);
+    this.address = `${parsed.hostname || '127.0.0.1'}:${parsed.port || 6379}`;
+  }
 
   get connected(): boolean {
     return this.socket !== null;
   }
 
+  /** Milliseconds since Redis last sent anything (or since connecting); Infinity when not connected. */
+  get silentForMs(): number {
+    return this.socket ? Date.now() - this.lastHeardAt : Infinity;
+  }
+
   /** Sends `count` pipelined commands (already RESP-encoded) and resolves when every reply is in; rejects with the first error reply. */
   async exec(payload: string, count: number): Promise<void> {
     const socket = await this.open();
-    await new Promise<void>((resolve, reject) => {
-      this.pending = { expected: count, seen: 0, firstError: null, resolve, reject };
+    await this.send(socket, payload, count);
+  }
+
+  private send(socket: Socket, payload: string, count: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ expected: count, seen: 0, firstError: null, resolve, reject });
       socket.write(payload);
     });
   }
@@ -43,37 +80,57 @@ export class RedisConnection {
       const options = { host, port, servername: host };
       const created: Socket = url.protocol === 'rediss:' ? connectTls(options, () => resolve(created)) : connectTcp(options, () => resolve(created));
       created.once('error', reject);
-      created.setTimeout(5000, () => created.destroy(new Error(`connecting to redis at ${host}:${port} timed out`)));
+      created.setTimeout(this.options.timeoutMs, () => created.destroy(this.timeoutError('connecting')));
     });
     socket.setTimeout(0);
     socket.setNoDelay(true);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('error', (error) => this.fail(error));
-    socket.on('close', () => this.fail(new Error(`redis at ${host}:${port} closed the connection`)));
+    // A socket given up on (timed out) still reports its close later: it must not fail its successor.
+    socket.on('error', (error) => { if (this.socket === socket) this.fail(error); });
+    socket.on('close', () => { if (this.socket === socket) this.fail(new Error(`redis at ${this.address} closed the connection`)); });
     this.socket = socket;
     this.buffer = '';
+    this.lastHeardAt = Date.now();
+    this.watchdog = setInterval(() => this.checkSilence(), Math.max(50, Math.min(1000, this.options.timeoutMs / 4)));
+    this.watchdog.unref();
     const setup: string[][] = [];
     if (url.password) setup.push(url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
     const db = url.pathname.slice(1);
     if (db) setup.push(['SELECT', db]);
-    if (setup.length > 0) {
-      await new Promise<void>((resolve, reject) => {
-        this.pending = { expected: setup.length, seen: 0, firstError: null, resolve, reject };
-        socket.write(setup.map(encodeCommand).join(''));
-      });
-    }
+    if (setup.length > 0) await this.send(socket, setup.map(encodeCommand).join(''), setup.length);
     return socket;
   }
 
+  /** Silence is only a fault while an answer is owed; an idle connection may be quiet (the sink pings it). */
+  private checkSilence(): void {
+    if (this.pending.length > 0 && Date.now() - this.lastHeardAt > this.options.timeoutMs) this.fail(this.timeoutError('answering'));
+  }
+
+  private timeoutError(what: 'connecting' | 'answering'): WalrelayError {
+    const seconds = this.options.timeoutMs / 1000;
+    const message = what === 'connecting'
+      ? `connecting to redis at ${this.address} did not succeed within ${seconds} s`
+      : `redis at ${this.address} did not answer within ${seconds} s (hung or unreachable)`;
+    return new WalrelayError('REDIS_TIMEOUT', message, {
+      retriable: true,
+      hint: `walrelay reconnects and sends the batch again; raise ${this.options.timeoutKey} if this Redis is only slow`,
+    });
+  }
+
   private onData(chunk: string): void {
+    this.lastHeardAt = Date.now();
     this.buffer += chunk;
-    const pending = this.pending;
     let position = 0;
     while (position < this.buffer.length) {
       const lineEnd = this.buffer.indexOf('\r\n', position);
       if (lineEnd < 0) break;
       const type = this.buffer[position];
+      const request = this.pending[0];
+      if (!request) {
+        this.fail(new Error(`unexpected reply from redis at ${this.address}: nothing was asked`));
+        return;
+      }
       let next = lineEnd + 2;
       if (type === '$') {
         const length = Number(this.buffer.slice(position + 1, lineEnd));
@@ -82,30 +139,29 @@ export class RedisConnection {
           if (this.buffer.length < next + length + 2) break;
           next += length + 2;
         }
-      } else if (type === '-' && pending && pending.firstError === null) {
-        pending.firstError = this.buffer.slice(position + 1, lineEnd);
+      } else if (type === '-') {
+        request.firstError ??= this.buffer.slice(position + 1, lineEnd);
       } else if (type !== '+' && type !== ':') {
         this.fail(new Error(`unexpected reply from redis: ${JSON.stringify(this.buffer.slice(position, lineEnd))}`));
         return;
       }
       position = next;
-      if (pending) pending.seen++;
+      if (++request.seen === request.expected) {
+        this.pending.shift();
+        if (request.firstError !== null) request.reject(new RedisReplyError(request.firstError));
+        else request.resolve();
+      }
     }
     this.buffer = this.buffer.slice(position);
-    if (pending && pending.seen >= pending.expected) {
-      this.pending = null;
-      if (pending.firstError !== null) pending.reject(new RedisReplyError(pending.firstError));
-      else pending.resolve();
-    }
   }
 
   private fail(error: Error): void {
     const socket = this.socket;
     this.socket = null;
     socket?.destroy();
-    const pending = this.pending;
-    this.pending = null;
-    pending?.reject(error);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    for (const request of this.pending.splice(0)) request.reject(error);
   }
 
   close(): void {

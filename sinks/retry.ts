@@ -1,7 +1,7 @@
 // Delivery that waits out a broken server: retry with exponential backoff,
 // logged, until it succeeds, the failure is permanent, or the sink closes.
 import type { Logger } from 'pino';
-import { WalrelayError } from '../relay/errors.js';
+import { WalrelayError, describeError } from '../relay/errors.js';
 
 export interface RetryOptions {
   sink: string;
@@ -31,7 +31,7 @@ export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: Re
       const fatal = options.permanent?.(error);
       if (fatal) throw fatal;
       options.onFailure?.(error);
-      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: options.describe?.(error) ?? (error as Error).message }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
+      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: options.describe?.(error) ?? describeError(error) }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
       await sleep(delay);
       delay = Math.min(maxDelay, delay * 2);
     }

@@ -16,6 +16,8 @@ export interface Sink {
   write(events: readonly ChangeEvent[]): Promise<void>;
   /** Connected and able to deliver right now (feeds /readyz). */
   isReady(): boolean;
+  /** When not ready: why (the last failure, naming the server), shown by /readyz. */
+  notReadyReason?(): string | undefined;
   close(): Promise<void>;
   /** Sinks that serve clients (websocket): who is connected, and how many the sink closed, by close code. */
   clientStats?(): ClientStats;

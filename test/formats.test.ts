@@ -49,6 +49,13 @@ describe('debezium format', () => {
     assert.ok(text.includes(`"ts_ns":${COMMIT_MS * 1000 + 456}000,`));
   });
 
+  it('without PostgreSQL\'s text, copies the rows as walrelay wrote them, so json numbers keep every digit', () => {
+    const doc = '{"id":1,"doc":{"n":12345678901234567890,"f":1.000}}';
+    const text = encodeEvent(rowChange('update', '{"id":1}', doc, '{"id":1,"doc":[1.50]}'), 'debezium');
+    assert.ok(text.startsWith(`{"before":{"id":1,"doc":[1.50]},"after":${doc},"source":{`), text);
+    assert.deepEqual(Object.keys(JSON.parse(text)), ['before', 'after', 'source', 'transaction', 'op', 'ts_ms', 'ts_us', 'ts_ns']);
+  });
+
   it('maps update, delete and read to u, d and r; without PostgreSQL\'s text (backfill reads) values are walrelay\'s', () => {
     const updated = JSON.parse(encodeEvent(update(), 'debezium'));
     assert.equal(updated.op, 'u');

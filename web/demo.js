@@ -21,11 +21,27 @@ function advanceClock() {
   }
 }
 
+const show = (value) => (typeof value === 'object' ? JSON.stringify(value) : String(value));
+
+/** What the change did: for an update with the old row (REPLICA IDENTITY FULL), only the columns that changed. */
 function describe(event) {
-  if (event.op === 'delete') return 'row removed';
-  if (!event.new) return event.op;
+  if (event.op === 'delete') return escape('row removed');
+  if (!event.new) return escape(event.op);
   const entries = Object.entries(event.new).filter(([column]) => !(event.key && column in event.key));
-  return entries.map(([column, value]) => `${column}=${typeof value === 'object' ? JSON.stringify(value) : value}`).join('  ');
+  if (event.op === 'update' && event.old) {
+    const changed = entries.filter(([column, value]) => show(value) !== show(event.old[column]));
+    if (changed.length === 0) return escape('no column changed');
+    return changed.map(([column, value]) => `${escape(column)}: ${escape(show(event.old[column]))} <span class="change-arrow">→</span> ${escape(show(value))}`).join('  ');
+  }
+  return escape(entries.map(([column, value]) => `${column}=${show(value)}`).join('  '));
+}
+
+/** The smallest 1, 2 or 5 × 10^n step such that four steps reach `max`: even, round axis labels. */
+function axisStep(max) {
+  const rough = max / 4;
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((factor) => factor * magnitude).find((candidate) => candidate >= rough);
+  return Math.max(1, step);
 }
 
 function addRow(event) {
@@ -36,10 +52,10 @@ function addRow(event) {
     `<span class="op ${event.op}">${event.op}</span>`,
     `${event.schema}.${event.table}`,
     `<code>${escape(JSON.stringify(event.key ?? {}))}</code>`,
-    `<code>${escape(describe(event))}</code>`,
+    `<code>${describe(event)}</code>`,
     new Date(event.commitTime).toLocaleTimeString(),
   ];
-  row.innerHTML = cells.map((cell) => `<td>${cell}</td>`).join('');
+  row.innerHTML = cells.map((cell, i) => `<td${i === 4 ? ' class="time"' : ''}>${cell}</td>`).join('');
   row.children[3].title = JSON.stringify(event.new ?? event.old);
   const body = $('events');
   body.prepend(row);
@@ -61,19 +77,22 @@ function drawChart() {
   const g = canvas.getContext('2d');
   g.scale(ratio, ratio);
   g.clearRect(0, 0, width, height);
-  const max = Math.max(5, ...perSecond.slice(0, -1));
+  const labelStep = axisStep(Math.max(4, ...perSecond.slice(0, -1)));
+  const max = labelStep * 4;
+  canvas.dataset.axis = [4, 3, 2, 1, 0].map((i) => labelStep * i).join(',');
   g.strokeStyle = '#262c35';
   g.fillStyle = '#8a93a3';
   g.font = '11px system-ui';
+  g.textAlign = 'right';
   for (let i = 0; i <= 4; i++) {
     const y = 8 + ((height - 24) * i) / 4;
     g.beginPath(); g.moveTo(32, y); g.lineTo(width, y); g.stroke();
-    g.fillText(String(Math.round(max - (max * i) / 4)), 0, y + 4);
+    g.fillText(String(labelStep * (4 - i)), 28, y + 4);
   }
   // The current second is still filling up: plot the complete ones.
   const complete = perSecond.slice(0, -1);
-  const step = (width - 36) / (complete.length - 1);
-  const points = complete.map((value, i) => [36 + i * step, 8 + (height - 24) * (1 - value / max)]);
+  const xStep = (width - 36) / (complete.length - 1);
+  const points = complete.map((value, i) => [36 + i * xStep, 8 + (height - 24) * (1 - value / max)]);
   const gradient = g.createLinearGradient(0, 0, 0, height);
   gradient.addColorStop(0, 'rgba(60, 207, 145, 0.35)');
   gradient.addColorStop(1, 'rgba(60, 207, 145, 0)');

@@ -10,13 +10,17 @@ import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
+import { watchSlotHealth } from './slot-health.js';
+import { isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from './setup.js';
 import { redact } from './sql.js';
+import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
+import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -35,19 +39,38 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   const metrics = new Metrics();
   const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { database: databaseName(config.source.url) })));
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
-  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog' });
+  const timeoutMs = config.source.timeoutSeconds * 1000;
+  // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
+  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   pool.on('error', () => undefined);
+  // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
+  const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
-    await checkSlot(client, config.source.slot);
+    await checkSlot(client, config.source.slot).catch((error: unknown) => {
+      // A slot lost while walrelay was stopped: recreated by the first session in recreate mode.
+      if (isSlotGone(error) && (error as WalrelayError).code === 'SLOT_LOST') {
+        if (config.source.onSlotLost === 'recreate') return;
+        throw slotGoneError(error as WalrelayError, config.source.slot, false);
+      }
+      throw error;
+    });
     for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
   });
   for (const sink of sinks) await sink.start();
 
   let stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
+  /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
+  let lastCheckpoint: Checkpoint | null = null;
+  let resnapshotting = false;
   let streaming = false;
+  let streamedOnce = false;
+  /** Another instance holds the slot: this one is a hot standby. */
+  let waitingForSlot = false;
+  /** Why the last replication session ended, for /readyz while not streaming. */
+  let replicationProblem: string | null = null;
   let stopping = false;
   let wake: (() => void) | null = null;
   let endSession: (() => void) | null = null;
@@ -61,13 +84,21 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     http = await startHttp(config.http.host, config.http.port, metrics, {
       ready: () => {
         const reasons: string[] = [];
-        if (!streaming) reasons.push('replication is not streaming');
-        for (const sink of sinks) if (!sink.isReady()) reasons.push(`sink ${sink.name} is not connected`);
-        return { ready: reasons.length === 0, reasons };
+        if (!streaming) {
+          if (waitingForSlot) reasons.push('hot standby: waiting for the slot, which another walrelay holds');
+          else reasons.push(replicationProblem ? `replication is not streaming: ${replicationProblem}` : 'replication is not streaming');
+        }
+        for (const sink of sinks) {
+          if (sink.isReady()) continue;
+          const why = sink.notReadyReason?.();
+          reasons.push(why ? `sink ${sink.name} is not connected: ${why}` : `sink ${sink.name} is not connected`);
+        }
+        return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
     });
   }
 
+  const stopSlotHealth = watchSlotHealth(pool, config.source.slot, config.source.slotHealthIntervalSeconds, metrics, logger);
   const gauges = setInterval(() => {
     metrics.streaming.set(streaming ? 1 : 0);
     for (const sink of sinks) {
@@ -85,9 +116,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
-    const slot = await withSourceClient(config, (client) => checkSlot(client, config.source.slot));
+    const slot = await readSlot();
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    const current = new ReplicationStream(config.source.url);
+    const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
@@ -96,7 +127,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       current.sendStatus(confirmed);
       logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
-    const session = new Pipeline(routes, checkpoint, new TypeCatalog(pool), current, config.pipeline, (error) => {
+    lastCheckpoint = checkpoint;
+    await catalog.learnPublished(config.source.publication);
+    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
       ended(error);
     });
     pipeline = session;
@@ -108,7 +141,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         onKeepalive: (message) => session.onKeepalive(message),
         onClose: (error) => ended(error),
       });
+      current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
       streaming = true;
+      streamedOnce = true;
+      waitingForSlot = false;
+      replicationProblem = null;
       logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
       const error = await sessionEnd;
       return error;
@@ -119,8 +156,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       clearInterval(statusTimer);
       if (stopping) {
         session.closeIntake();
-        // Deliver what was already received, confirm it, then close.
+        // Deliver what was already received, confirm it, then close. Say at once what a down sink makes us wait for.
+        const sinkDown = routes.some((route) => route.unacknowledged > 0 && !route.sink.isReady());
+        const notice = setTimeout(() => announceDrainWait(routes, config.pipeline.drainTimeoutSeconds, logger), sinkDown ? 0 : 1000);
         const drained = await session.drain(Date.now() + config.pipeline.drainTimeoutSeconds * 1000);
+        clearTimeout(notice);
         if (!drained) logger.warn('shutdown: sinks did not acknowledge everything in time; unconfirmed changes will be re-sent on restart');
         current.sendStatus(checkpoint.confirmed);
         logger.info({ confirmed: formatLsn(checkpoint.confirmed) }, 'stopped streaming');
@@ -130,21 +170,90 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
   }
 
+  /** The slot's state, read over the pool: its timeouts keep a hung server from stalling the supervisor. */
+  async function readSlot(): Promise<{ confirmedFlushLsn: string | null }> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      if ((error as { code?: string }).code) throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
+      throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
+        retriable: true, cause: error,
+        hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
+      });
+    }
+    let failure: Error | undefined;
+    try {
+      return await checkSlot(client, config.source.slot);
+    } catch (error) {
+      failure = error as Error;
+      throw fromPgError(error, `reading replication slot ${config.source.slot}`);
+    } finally {
+      client.release(failure); // a failed connection is not reused
+    }
+  }
+
   async function supervise(): Promise<void> {
     let backoff = 500;
+    let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
-      if (failure && !failure.retriable) throw failure;
-      logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, 'replication interrupted; resuming from the confirmed LSN');
+      if (failure && isSlotGone(failure)) {
+        if (config.source.onSlotLost === 'fail') throw slotGoneError(failure, config.source.slot, lastCheckpoint !== null);
+        const recoveryError = await recoverSlot(failure).then(() => undefined, (e: Error) => e);
+        if (recoveryError === undefined) {
+          backoff = 500;
+          continue;
+        }
+        if (!(recoveryError instanceof WalrelayError && recoveryError.retriable)) throw recoveryError;
+        replicationProblem = describeError(recoveryError);
+        logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
+      } else {
+        if (failure && !failure.retriable) throw failure;
+        waitingForSlot = failure?.code === 'SLOT_IN_USE';
+        replicationProblem = failure ? describeError(failure) : 'the connection ended';
+        if (waitingForSlot) {
+          // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
+          const holder = await findSlotHolder(config).catch(() => null);
+          logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
+            'waiting for the slot; another walrelay holds it');
+          waitingLogged = true;
+        } else {
+          waitingLogged = false;
+          logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, streamedOnce
+            ? 'replication interrupted; resuming from the confirmed LSN'
+            : 'replication could not start; trying again');
+        }
+      }
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
   }
 
+  /** onSlotLost: recreate: a new slot, a gap event (through the WAL) and a re-snapshot in the background. */
+  async function recoverSlot(failure: WalrelayError): Promise<void> {
+    const { slot } = config.source;
+    logger.error({ err: describeError(failure) }, 'the replication slot is gone; recreating it (source.onSlotLost: recreate)');
+    const recreated = await recreateSlot(config, lastCheckpoint?.confirmed ?? null);
+    if (!recreated.byUs) {
+      logger.warn({ slot }, 'another instance recreated the replication slot first; streaming from it');
+      return;
+    }
+    logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
+      'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
+    resnapshotting = true;
+    resnapshot(config, logger).then(
+      (tables) => logger.info({ tables }, 're-snapshot done'),
+      (error: unknown) => logger.error({ err: describeError(error) }, 're-snapshot failed: run "walrelay backfill -c FILE" for the published tables'),
+    ).finally(() => { resnapshotting = false; });
+  }
+
   async function shutdown(): Promise<void> {
+    if (resnapshotting) logger.warn('stopped during the re-snapshot after a slot recreation: run "walrelay backfill -c FILE" for the published tables to complete it');
     clearInterval(gauges);
+    stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));
     await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
     http?.closeAllConnections?.();
@@ -182,4 +291,16 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 function databaseName(url: string): string {
   const parsed = new URL(url);
   return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';
+}
+
+/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
+function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
+  const waiting = routes.filter((route) => route.unacknowledged > 0)
+    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
+  if (waiting.length === 0) return;
+  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
+  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
+  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
+  logger[level]({ waitingFor: waiting, timeoutSeconds },
+    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

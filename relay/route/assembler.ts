@@ -2,16 +2,32 @@
 // the current transaction (Begin carries the commit LSN, xid and time that
 // every event of the transaction is stamped with, so events can be sent
 // before the Commit arrives and memory stays bounded on huge transactions).
-import { type PgoutputMessage } from '../source/pgoutput.js';
+//
+// Event ids sort, as plain strings, strictly in delivery order. PostgreSQL
+// delivers a transaction when it decodes its commit record, and a
+// non-transactional message when it decodes the message's record, so the
+// order of delivery is the order of those records in the WAL:
+// - an event of a transaction: the commit record's LSN (the final LSN of
+//   Begin) in 16 hex digits, '-', its position in the transaction in 10
+//   digits ("00000000016B37D8-0000000003");
+// - a non-transactional message: the LSN where its record ends, 16 hex digits
+//   and nothing else ("00000000016B37D8"). The next record starts there or
+//   later, and a string sorts before every longer string it begins, so a
+//   transaction whose commit record directly follows the message still sorts
+//   after it.
+// Both come from the WAL alone, so a re-delivered event has the same id.
+import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op, type Row } from './event.js';
+import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
 import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
 import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
 import { WalrelayError } from '../errors.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../ops/backfill.js';
-import { converterFor } from '../source/values.js';
+import { BACKFILL_PREFIX } from '../ops/backfill.js';
+import { readBackfillChunk } from './backfill-chunk.js';
+import { GAP_PREFIX, gapEvent } from './gap.js';
+import { jsonConverterFor } from '../source/values.js';
 
 export interface AssemblerOutput {
   event(event: ChangeEvent): void;
@@ -78,9 +94,11 @@ export class TransactionAssembler {
       }
       case 'update': {
         const relation = this.relation(message.relationId);
-        const row = relation.encodeRow(message.newTuple);
+        // An unchanged TOASTed value is not sent in the new row, but the old row (FULL) or old key may carry it.
+        const newTuple = relation.withKnownValues(message.newTuple, message.oldTuple, message.keyTuple);
+        const row = relation.encodeRow(newTuple);
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : message.keyTuple ? relation.encodeKey(message.keyTuple) : null;
-        this.emitRowChange('update', relation, walStart, relation.encodeKey(message.newTuple), row.json, old, row.unchanged, message.newTuple, message.oldTuple ?? message.keyTuple ?? null, !message.oldTuple);
+        this.emitRowChange('update', relation, walStart, relation.encodeKey(newTuple), row.json, old, row.unchanged, newTuple, message.oldTuple ?? message.keyTuple ?? null, !message.oldTuple);
         return;
       }
       case 'delete': {
@@ -109,6 +127,7 @@ export class TransactionAssembler {
         return;
       case 'message': {
         if (message.transactional && message.prefix === BACKFILL_PREFIX && this.tx) return this.applyBackfill(message.content, walStart);
+        if (message.transactional && message.prefix === GAP_PREFIX && this.tx && this.applyGap(message.content, walStart)) return;
         const event = message.transactional && this.tx ? this.stamp('message', walStart) : this.nonTransactional(message.lsn);
         event.transactional = message.transactional;
         event.prefix = message.prefix;
@@ -128,34 +147,50 @@ export class TransactionAssembler {
     }
   }
 
-  /** A chunk written by `walrelay backfill` becomes one "read" event per row, at the chunk's commit position. */
+  /**
+   * A chunk written by `walrelay backfill` becomes one "read" event per row, at
+   * the chunk's commit position, its values converted by the same JSON
+   * converters as streamed rows.
+   */
   private applyBackfill(content: Buffer, walStart: Lsn): Promise<void> {
-    const chunk = JSON.parse(utf8.decode(content)) as BackfillChunk;
+    const chunk = readBackfillChunk(content);
     return this.catalog.ensure(chunk.types).then(() => {
-      const convert = chunk.types.map((oid) => converterFor(oid, this.catalog));
+      const tx = this.requireTx();
+      const convert = chunk.types.map((oid) => jsonConverterFor(oid, this.catalog));
+      const names = chunk.columns.map((column) => `${JSON.stringify(column)}:`);
+      const keyIndexes = chunk.key.map((column) => chunk.columns.indexOf(column)).filter((index) => index >= 0);
+      const qualifiedJson = `"schema":${JSON.stringify(chunk.schema)},"table":${JSON.stringify(chunk.table)}`;
+      const lsn = formatLsn(walStart);
       for (const values of chunk.rows) {
-        const row: Row = {};
-        for (let i = 0; i < chunk.columns.length; i++) {
-          const text = values[i];
-          row[chunk.columns[i]] = text === null ? null : convert[i](text);
-        }
-        let key: Row | null = null;
-        if (chunk.key.length > 0) {
-          key = {};
-          for (const column of chunk.key) key[column] = row[column];
-        }
-        const event = this.stamp('read', walStart);
-        this.output.event({ id: event.id, op: 'read', schema: chunk.schema, table: chunk.table, key, new: row, old: null, lsn: event.lsn, commitLsn: event.commitLsn, xid: event.xid, commitTime: event.commitTime });
+        const fragments = values.map((text, i) => (text === null ? 'null' : convert[i](text)));
+        const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
+        const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
+        const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime));
       }
     });
+  }
+
+  /** The gap message written by slot recovery becomes op "gap"; false when the content is not one. */
+  private applyGap(content: Buffer, walStart: Lsn): boolean {
+    let text: string;
+    try {
+      text = utf8.decode(content);
+    } catch {
+      return false;
+    }
+    const tx = this.requireTx();
+    const event = gapEvent(text, { id: tx.idPrefix + String(tx.seq).padStart(10, '0'), lsn: formatLsn(walStart), commitLsn: tx.commitLsn, xid: tx.xid, commitTime: tx.commitTime });
+    if (!event) return false;
+    tx.seq++;
+    this.output.event(event);
+    return true;
   }
 
   private relation(relationId: number): RelationDecoder {
     const relation = this.relations.get(relationId);
     if (!relation) {
-      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, {
-        retriable: true, hint: 'walrelay reconnects; PostgreSQL re-sends Relation messages on a new connection',
-      });
+      throw new WalrelayError('PGOUTPUT_UNKNOWN_RELATION', `a change refers to relation ${relationId}, which no Relation message described`, { hint: DECODE_ERROR_HINT });
     }
     return relation;
   }
@@ -183,13 +218,13 @@ export class TransactionAssembler {
     };
   }
 
-  /** A non-transactional message belongs to no transaction; its own LSN identifies it. */
+  /** A non-transactional message belongs to no transaction: the end of its record identifies it (see the rule above). */
   private nonTransactional(lsn: Lsn): ChangeEvent {
-    return { id: lsnKey(lsn) + '-m', op: 'message', lsn: formatLsn(lsn), commitLsn: null, xid: null, commitTime: null };
+    return { id: lsnKey(lsn), op: 'message', lsn: formatLsn(lsn), commitLsn: null, xid: null, commitTime: null };
   }
 
   private requireTx(): OpenTransaction {
-    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { retriable: true, hint: 'walrelay reconnects and resumes from the last confirmed LSN' });
+    if (!this.tx) throw new WalrelayError('PGOUTPUT_OUT_OF_TRANSACTION', 'a row change arrived outside BEGIN/COMMIT', { hint: DECODE_ERROR_HINT });
     return this.tx;
   }
 }

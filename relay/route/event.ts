@@ -2,12 +2,12 @@
 import type { Tuple } from '../source/pgoutput.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 
-export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read';
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap';
 
 export type Row = Record<string, unknown>;
 
 export interface ChangeEvent {
-  /** Unique per change and identical on re-delivery: commit LSN (fixed-width hex) and position in the transaction. */
+  /** Unique, identical on re-delivery, sorts strictly in delivery order: commit LSN (16 hex digits) '-' position in the transaction (10 digits); a non-transactional message: its end LSN alone (assembler.ts). */
   id: string;
   op: Op;
   schema?: string;
@@ -25,6 +25,10 @@ export interface ChangeEvent {
   content?: string;
   contentEncoding?: 'utf8' | 'base64';
   transactional?: boolean;
+  /** gap only (relay/route/gap.ts): the slot, and the span of WAL whose changes were lost */
+  slot?: string;
+  fromLsn?: string;
+  toLsn?: string;
   lsn: string;
   commitLsn: string | null;
   xid: number | null;
@@ -53,8 +57,9 @@ export class RowChange implements ChangeEvent {
     /** `"schema":"…","table":"…"`, escaped once per relation. */
     qualifiedJson: string,
     keyJson: string | null,
-    private readonly newJson: string | null,
-    private readonly oldJson: string | null,
+    /** The rows' JSON text as built from PostgreSQL's text (json numbers with every digit). */
+    readonly newJson: string | null,
+    readonly oldJson: string | null,
     readonly unchanged: string[] | undefined,
     readonly lsn: string,
     readonly commitLsn: string,

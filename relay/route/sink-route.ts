@@ -22,15 +22,24 @@ export class SinkRoute {
   private readonly everything: boolean;
   private readonly pending: Pending[] = [];
   private writing = false;
+  private writingEvents = 0;
 
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
   }
 
+  /** Events handed to this route and not yet acknowledged by its sink (what a shutdown waits for). */
+  get unacknowledged(): number {
+    let count = this.writingEvents;
+    for (const item of this.pending) count += item.events.length;
+    return count;
+  }
+
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
   deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
-    const selected = this.everything ? events : events.filter((event) => event.table !== undefined && this.matches(`${event.schema}.${event.table}`));
+    // A gap concerns every table, so every sink gets it whatever its `tables`.
+    const selected = this.everything ? events : events.filter((event) => event.op === 'gap' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
     if (selected.length === 0) return undefined;
     const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events: selected, resolve, reject }));
     if (!this.writing) void this.writeLoop();
@@ -49,6 +58,7 @@ export class SinkRoute {
         batches.push(events);
         count += events.length;
       }
+      this.writingEvents = count;
       try {
         // Nothing here holds the events while the sink works on them: a sink
         // that encodes them up front lets them be collected young.
@@ -61,6 +71,7 @@ export class SinkRoute {
         // The sink gave up (closed, or a permanent failure): nothing after this may be delivered out of order.
         for (const item of [...settlers, ...this.pending.splice(0)]) item.reject(error as Error);
       }
+      this.writingEvents = 0;
     }
     this.writing = false;
   }

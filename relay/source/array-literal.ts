@@ -6,6 +6,9 @@
 // spell NULL, and inside quotes only " and \ are escaped.
 import { WalrelayError } from '../errors.js';
 
+/** PostgreSQL's MAXDIM: deeper nesting is corruption, and would otherwise recurse until the stack overflows. */
+const MAX_DIMENSIONS = 6;
+
 export type ArrayItem<T> = T | null | ArrayItem<T>[];
 
 export function parseArrayLiteral<T = unknown>(text: string, convert: (element: string) => T, delimiter = ','): ArrayItem<T>[] {
@@ -18,8 +21,9 @@ export function parseArrayLiteral<T = unknown>(text: string, convert: (element: 
   const delimiterCode = delimiter.charCodeAt(0);
   const length = text.length;
 
-  function parseLevel(): ArrayItem<T>[] {
+  function parseLevel(depth: number): ArrayItem<T>[] {
     if (text.charCodeAt(position) !== 0x7b) throw malformed(text, position, "'{'");
+    if (depth > MAX_DIMENSIONS) throw malformed(text, position, `at most ${MAX_DIMENSIONS} dimensions (PostgreSQL's limit)`);
     position++;
     const items: ArrayItem<T>[] = [];
     if (text.charCodeAt(position) === 0x7d) { // }
@@ -29,7 +33,7 @@ export function parseArrayLiteral<T = unknown>(text: string, convert: (element: 
     for (;;) {
       const code = text.charCodeAt(position);
       if (code === 0x7b) { // {
-        items.push(parseLevel());
+        items.push(parseLevel(depth + 1));
       } else if (code === 0x22) { // "
         position++;
         let value = '';
@@ -70,7 +74,7 @@ export function parseArrayLiteral<T = unknown>(text: string, convert: (element: 
     }
   }
 
-  const result = parseLevel();
+  const result = parseLevel(1);
   if (position !== length) throw malformed(text, position, 'the end of the literal');
   return result;
 }

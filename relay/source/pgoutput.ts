@@ -1,8 +1,9 @@
 // A pgoutput message decoder (protocol versions 1–4 with streaming and
 // two-phase off, which is how walrelay subscribes). Reads the payload of one
-// XLogData message; every read is bounds-checked so that a malformed or
-// truncated message raises PGOUTPUT_MALFORMED naming the offset, never a
-// RangeError from deep inside Buffer.
+// XLogData message; every read is bounds-checked and every string must be
+// valid UTF-8, so that a malformed, truncated or corrupted message raises
+// PGOUTPUT_MALFORMED naming the offset, never a RangeError from deep inside
+// Buffer nor a silently replaced character (test/pgoutput-fuzz.test.ts).
 import { type Lsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
 
@@ -34,11 +35,22 @@ export type PgoutputMessage =
 
 const STREAMING_TAGS = new Set(['S', 'E', 'c', 'A']);
 const TWO_PHASE_TAGS = new Set(['b', 'P', 'K', 'r', 'p']);
-const RESUME_HINT = 'walrelay reconnects and resumes from the last confirmed LSN; report it if it repeats';
+/**
+ * A message that cannot be decoded stops the relay (a retry would read the
+ * same bytes again): nothing past the last delivered transaction is confirmed.
+ */
+export const DECODE_ERROR_HINT = 'walrelay stopped and confirmed nothing past the last delivered transaction; ' +
+  'start it again to resume from there, and if the same error returns, report it with this message';
 
 function malformed(message: string): WalrelayError {
-  return new WalrelayError('PGOUTPUT_MALFORMED', message, { retriable: true, hint: RESUME_HINT });
+  return new WalrelayError('PGOUTPUT_MALFORMED', message, { hint: DECODE_ERROR_HINT });
 }
+
+/** Strict: PostgreSQL sends text in the connection's encoding (UTF-8), so invalid UTF-8 means corruption, never data. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** 8.64e15 ms (Date's limit) less the 30 years between 1970 and 2000, in µs. */
+const MAX_COMMIT_TIME = 8_640_000_000_000_000_000n - 946_684_800_000_000n;
 
 function hex(byte: number): string {
   return '0x' + byte.toString(16).padStart(2, '0');
@@ -96,14 +108,35 @@ class Reader {
     return value;
   }
 
+  /**
+   * A commit time: microseconds since 2000-01-01. Events carry it as an ISO
+   * string, so it must lie within what a JavaScript Date holds (±275,000
+   * years), as every real clock reading does.
+   */
+  timestamp(what: string): bigint {
+    const value = this.i64(what);
+    if (value > MAX_COMMIT_TIME || value < -MAX_COMMIT_TIME) {
+      throw malformed(`pgoutput '${this.tag}' message has a ${what} ${value} µs from 2000-01-01 at offset ${this.offset - 8}, beyond any clock`);
+    }
+    return value;
+  }
+
   cstring(what: string): string {
     const end = this.buffer.indexOf(0, this.offset);
     if (end < 0) {
       throw malformed(`pgoutput '${this.tag}' message truncated: unterminated string for ${what} at offset ${this.offset}`);
     }
-    const value = this.buffer.toString('utf8', this.offset, end);
+    const value = this.utf8(this.offset, end, what);
     this.offset = end + 1;
     return value;
+  }
+
+  private utf8(start: number, end: number, what: string): string {
+    try {
+      return utf8.decode(this.buffer.subarray(start, end));
+    } catch {
+      throw malformed(`pgoutput '${this.tag}' message has invalid UTF-8 in ${what} at offset ${start}`);
+    }
   }
 
   text(length: number, what: string): string {
@@ -118,12 +151,12 @@ class Reader {
       let value = '';
       for (let i = start; i < end; i++) {
         const byte = this.buffer[i];
-        if (byte >= 0x80) return this.buffer.toString('utf8', start, end);
+        if (byte >= 0x80) return this.utf8(start, end, what);
         value += String.fromCharCode(byte);
       }
       return value;
     }
-    return this.buffer.toString('utf8', start, end);
+    return this.utf8(start, end, what);
   }
 
   bytes(length: number, what: string): Buffer {
@@ -170,14 +203,14 @@ export function parsePgoutput(payload: Buffer): PgoutputMessage {
   switch (tag) {
     case 'B': {
       const finalLsn = reader.u64('final LSN') as Lsn;
-      const commitTime = reader.i64('commit time');
+      const commitTime = reader.timestamp('commit time');
       return { tag: 'begin', finalLsn, commitTime, xid: reader.u32('xid') };
     }
     case 'C': {
       const flags = reader.u8('flags');
       const commitLsn = reader.u64('commit LSN') as Lsn;
       const endLsn = reader.u64('end LSN') as Lsn;
-      return { tag: 'commit', flags, commitLsn, endLsn, commitTime: reader.i64('commit time') };
+      return { tag: 'commit', flags, commitLsn, endLsn, commitTime: reader.timestamp('commit time') };
     }
     case 'O': {
       const originLsn = reader.u64('origin LSN') as Lsn;
@@ -204,7 +237,7 @@ export function parsePgoutput(payload: Buffer): PgoutputMessage {
     case 'Y': {
       const typeOid = reader.u32('type oid');
       const schema = reader.cstring('namespace');
-      return { tag: 'type', typeOid, schema, name: reader.cstring('type name') };
+      return { tag: 'type', typeOid, schema: schema === '' ? 'pg_catalog' : schema, name: reader.cstring('type name') };
     }
     case 'I': {
       const relationId = reader.u32('relation id');

@@ -1,13 +1,17 @@
 // One table as pgoutput describes it: column names, a converter per column
 // (built once, when the Relation message arrives), and the key columns.
 //
-// The key is the replica identity as pgoutput flags it (flags & 1): the
-// primary key by default, the chosen unique index with REPLICA IDENTITY
-// USING INDEX. With REPLICA IDENTITY FULL pgoutput flags every column; then
-// the table's primary key is used when the caller knows it (`primaryKey`),
-// because a key that changes with every update would scatter one row's
-// events over Kafka partitions; without a primary key, all columns.
-import { UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
+// The event's key (README "The change event"):
+// - REPLICA IDENTITY DEFAULT: the primary key (pgoutput flags its columns);
+//   none without one.
+// - REPLICA IDENTITY FULL: pgoutput flags every column; the table's primary
+//   key is used when it has one (`primaryKey`, looked up by the caller),
+//   because a key that changes with every update would scatter one row's
+//   events over Kafka partitions; without a primary key, every column.
+// - REPLICA IDENTITY USING INDEX: the index's columns, even when the table
+//   also has a primary key, since a DELETE carries only the index's columns.
+// - REPLICA IDENTITY NOTHING: none (key null).
+import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
@@ -32,6 +36,8 @@ export class RelationDecoder {
   /** `"column":` for each column, escaped once. */
   private readonly jsonNames: string[];
   private readonly keyIndexes: number[];
+  /** Columns pgoutput flags as replica identity: those an old key tuple ('K') carries. */
+  private readonly identityIndexes: number[];
 
   /**
    * `primaryKey` replaces the key for REPLICA IDENTITY FULL, where pgoutput
@@ -42,6 +48,7 @@ export class RelationDecoder {
     this.schema = relation.schema;
     this.table = relation.name;
     this.columns = relation.columns.map((column) => column.name);
+    this.identityIndexes = relation.columns.flatMap((column, index) => ((column.flags & 1) !== 0 ? [index] : []));
     const flagged = relation.columns.filter((column) => (column.flags & 1) !== 0).map((column) => column.name);
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
@@ -69,6 +76,27 @@ export class RelationDecoder {
       json += this.jsonNames[i] + (value === null ? 'null' : this.jsonConverters[i](value));
     }
     return { json: json + '}', unchanged };
+  }
+
+  /**
+   * An UPDATE's new tuple with each unchanged TOASTed value (not sent) taken
+   * from the old row when PostgreSQL sent one (REPLICA IDENTITY FULL flattens
+   * TOAST into it), or, for replica-identity columns, from the old key: the
+   * value did not change, so the old one is the new one. Values known from
+   * neither stay UNCHANGED.
+   */
+  withKnownValues(newTuple: Tuple, oldTuple: Tuple | null, keyTuple: Tuple | null): Tuple {
+    if ((!oldTuple && !keyTuple) || !newTuple.includes(UNCHANGED)) return newTuple;
+    this.checkLength(newTuple);
+    const filled = newTuple.slice();
+    if (oldTuple) {
+      this.checkLength(oldTuple);
+      for (let i = 0; i < filled.length; i++) if (filled[i] === UNCHANGED) filled[i] = oldTuple[i];
+    } else if (keyTuple) {
+      this.checkLength(keyTuple);
+      for (const i of this.identityIndexes) if (filled[i] === UNCHANGED) filled[i] = keyTuple[i];
+    }
+    return filled;
   }
 
   /** The key columns of a tuple as a JSON object text; null without a replica identity. */
@@ -125,7 +153,7 @@ export class RelationDecoder {
 
   private checkLength(tuple: Tuple): void {
     if (tuple.length !== this.columns.length) {
-      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { retriable: true });
+      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${tuple.length} columns, its Relation message ${this.columns.length}`, { hint: DECODE_ERROR_HINT });
     }
   }
 }

@@ -6,9 +6,17 @@
 // timer confirms data that was never processed, and it cannot restart from a
 // durable checkpoint. Here nothing is ever confirmed except what the caller
 // passes to sendStatus().
+//
+// A server that goes silent without closing (a network partition, a hung
+// host) is noticed here: after a third of `timeoutMs` without a byte, a
+// standby status update asks for a reply (the walsender answers with a
+// keepalive at once); silence past `timeoutMs` ends the connection, and the
+// daemon reconnects from the confirmed LSN. Silence while the relay itself
+// paused the socket (backpressure) does not count.
 import pg from 'pg';
-import { type Lsn, formatLsn, readLsn } from '../lsn.js';
+import { type Lsn, ZERO_LSN, formatLsn, readLsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
+import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
@@ -53,8 +61,13 @@ export class ReplicationStream {
   /** Settles when START_REPLICATION's query ends (the server left COPY mode). */
   private replicationEnded: Promise<void> = Promise.resolve();
   serverVersion = 0;
+  /** The last position given to sendStatus(), repeated when asking for a keepalive. */
+  private confirmed: Lsn = ZERO_LSN;
+  private paused = false;
+  private watchdog: NodeJS.Timeout | null = null;
 
-  constructor(private readonly url: string) {}
+  /** `timeoutMs`: silence from the server (and time to start streaming) allowed before the connection counts as dead. */
+  constructor(private readonly url: string, private readonly timeoutMs = 30_000) {}
 
   async start(options: StartOptions, handlers: StreamHandlers): Promise<void> {
     if (this.closed) throw new WalrelayError('REPLICATION_ENDED', 'the replication stream was stopped before it started', { retriable: true });
@@ -73,6 +86,24 @@ export class ReplicationStream {
     };
     client.on('error', (error) => finish(classifyStreamError(error)));
     client.on('end', () => finish());
+    const connection = (client as any).connection;
+    let deadBeforeStreaming!: (error: Error) => void;
+    const died = new Promise<never>((_, reject) => { deadBeforeStreaming = reject; });
+    died.catch(() => undefined);
+    this.watch(`${client.host}:${client.port}`, (error) => {
+      deadBeforeStreaming(error);
+      finish(error);
+      connection.stream.destroy();
+    });
+    try {
+      await Promise.race([this.connectAndStart(client, options, handlers, finish), died]);
+    } catch (error) {
+      this.stopWatching();
+      throw error;
+    }
+  }
+
+  private async connectAndStart(client: pg.Client, options: StartOptions, handlers: StreamHandlers, finish: (error?: Error) => void): Promise<void> {
     await client.connect();
     const [{ server_version_num }] = (await client.query('SHOW server_version_num')).rows;
     this.serverVersion = Number(server_version_num);
@@ -81,6 +112,7 @@ export class ReplicationStream {
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
       if (this.closed) return; // stopping: what still arrives is sent again after a restart
       const tag = chunk[0];
+      if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) return finish(shortHeader(chunk)); // thrown here, it would crash the process
       if (tag === 0x77) {
         handlers.onData({ kind: 'data', walStart: readLsn(chunk, 1), walEnd: readLsn(chunk, 9), payload: chunk.subarray(25) });
       } else if (tag === 0x6b) {
@@ -101,10 +133,46 @@ export class ReplicationStream {
     await started;
   }
 
+  /**
+   * Checks every tick whether the server sent anything (the socket's byte
+   * count moved); asks for a keepalive after a third of the timeout, and
+   * calls `dead` once the whole timeout passed in silence.
+   */
+  private watch(server: string, dead: (error: WalrelayError) => void): void {
+    let heardAt = Date.now();
+    let probedAt = 0;
+    let bytesRead = -1;
+    const tick = Math.max(50, Math.min(1000, this.timeoutMs / 6));
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      const read: number = (this.client as any)?.connection?.stream?.bytesRead ?? 0;
+      if (read !== bytesRead || this.paused) {
+        bytesRead = read;
+        heardAt = now;
+        return;
+      }
+      const silentMs = now - heardAt;
+      if (silentMs > this.timeoutMs) {
+        this.stopWatching();
+        dead(silenceError(server, this.timeoutMs, this.copying));
+      } else if (this.copying && silentMs >= this.timeoutMs / 3 && now - probedAt >= this.timeoutMs / 3) {
+        probedAt = now;
+        this.sendStatus(this.confirmed, true);
+      }
+    }, tick);
+    this.watchdog.unref();
+  }
+
+  private stopWatching(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
   /** Tells PostgreSQL that everything up to `confirmed` is safely delivered. */
   sendStatus(confirmed: Lsn, replyRequested = false): void {
     const connection = (this.client as any)?.connection;
     if (!connection || this.closed) return;
+    this.confirmed = confirmed;
     const message = Buffer.alloc(34);
     message[0] = 0x72; // 'r'
     message.writeBigUInt64BE(confirmed, 1); // written
@@ -116,16 +184,19 @@ export class ReplicationStream {
   }
 
   pause(): void {
+    this.paused = true;
     (this.client as any)?.connection?.stream?.pause();
   }
 
   resume(): void {
+    this.paused = false;
     (this.client as any)?.connection?.stream?.resume();
   }
 
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopWatching();
     const client = this.client;
     this.client = null;
     if (!client) return;
@@ -148,6 +219,17 @@ export class ReplicationStream {
     await withTimeout(client.end().catch(() => undefined), 2000);
     connection.stream.destroy();
   }
+}
+
+function silenceError(server: string, timeoutMs: number, streaming: boolean): WalrelayError {
+  const seconds = timeoutMs / 1000;
+  const what = streaming
+    ? `PostgreSQL at ${server} sent nothing for ${seconds} s, not even the keepalive walrelay asked for (hung server or network partition)`
+    : `PostgreSQL at ${server} did not start streaming within ${seconds} s (hung server or network partition)`;
+  return new WalrelayError('REPLICATION_TIMEOUT', what, {
+    retriable: true,
+    hint: 'walrelay reconnects and resumes from the confirmed LSN; raise source.timeoutSeconds if the server or network is only slow',
+  });
 }
 
 /** The highest pgoutput protocol version the server speaks; without streaming or two-phase their messages are version 1's. */
@@ -175,7 +257,7 @@ export function classifyStreamError(error: Error & { code?: string }, options?: 
     return new WalrelayError('PUBLICATION_MISSING', message, { hint: 'run "walrelay setup" to create the publication', cause: error });
   }
   if (error.code === '55006' || /is active for PID/.test(message)) {
-    return new WalrelayError('SLOT_IN_USE', message, { retriable: true, hint: 'another walrelay (or consumer) holds the slot; this instance waits as a standby until it is released', cause: error });
+    return new WalrelayError('SLOT_IN_USE', message, { retriable: true, hint: 'another walrelay (or consumer) holds the slot (the PID is the PostgreSQL walsender serving it, not a walrelay process; pg_stat_replication shows its client); this instance waits as a standby until it is released', cause: error });
   }
   if (/can no longer get changes|has been invalidated|wal_status.*lost|requested WAL segment .* has already been removed/.test(message)) {
     return new WalrelayError('SLOT_LOST', message, { hint: 'the slot lost WAL it needed (max_slot_wal_keep_size); data was lost upstream: drop and recreate the slot with "walrelay teardown" and "walrelay setup", then backfill', cause: error });
@@ -184,4 +266,10 @@ export function classifyStreamError(error: Error & { code?: string }, options?: 
     return new WalrelayError('AUTH_FAILED', message, { hint: 'check the user, password and REPLICATION privilege in source.url and pg_hba.conf', cause: error });
   }
   return new WalrelayError('REPLICATION_FAILED', message, { retriable: true, hint: 'walrelay reconnects with backoff', cause: error });
+}
+
+/** An XLogData ('w', 25-byte header) or keepalive ('k', 18 bytes) message too short to read. */
+function shortHeader(chunk: Buffer): WalrelayError {
+  const [what, size] = chunk[0] === 0x77 ? ['an XLogData', 25] : ['a keepalive', 18];
+  return new WalrelayError('PGOUTPUT_MALFORMED', `${what} message of ${chunk.length} bytes, shorter than its ${size}-byte header`, { hint: DECODE_ERROR_HINT });
 }

@@ -1,12 +1,24 @@
 // What walrelay knows about PostgreSQL types: the built-in ones statically,
-// others (enums, domains, arrays of them, extension types) from pg_type,
-// looked up once when a Relation message first uses them. Also the primary
-// key of REPLICA IDENTITY FULL tables, whose Relation message flags every
-// column as key.
+// others (enums, domains, arrays of them, extension types) from pg_type.
+// Also the primary key of REPLICA IDENTITY FULL tables, whose Relation
+// message flags every column as key.
 //
-// `version` changes whenever what the catalog says about some type changes,
-// so that the converters built from it (values.ts) know when to rebuild.
-
+// A change must decode by the types its table had when it was written, but
+// walrelay may process it long after (a lagging relay is normal), when later
+// DDL has re-typed the column and dropped the type. pg_type only shows the
+// present, so (README "Types and later DDL"):
+// - what is learned is kept for the life of the process (a type's OID never
+//   changes meaning while it exists): the column types of the published
+//   tables when a session starts, and every type a Relation message uses;
+// - Type messages are PostgreSQL's own record of the past: it writes them with
+//   the catalog as it was when the change was written, and for a domain they
+//   name the base type. A type that pg_type no longer has is decoded by that
+//   name (learnDropped): a built-in base type exactly, other types as text,
+//   an array as today's array of that name if there is one, else as text
+//   with a TYPE_UNKNOWN warning.
+//
+// `version` changes whenever types are learnt, so that the converters built
+// from it (values.ts) know when to rebuild.
 export type TypeKind = 'base' | 'enum' | 'domain' | 'array' | 'composite' | 'range' | 'other';
 
 export interface TypeInfo {
@@ -79,24 +91,52 @@ const TYPE_QUERY = `
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
   WHERE t.oid IN (SELECT oid FROM wanted)`;
 
+/** Every column type of the tables of a publication, to learn them while they exist. */
+const PUBLISHED_TYPES_QUERY = `
+  SELECT DISTINCT a.atttypid::int8 AS oid
+  FROM pg_publication_tables p
+  JOIN pg_namespace n ON n.nspname = p.schemaname
+  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+  JOIN pg_attribute a ON a.attrelid = c.oid
+  WHERE p.pubname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= ${FIRST_NORMAL_OID}`;
+
+/** Today's OID of each schema-qualified type name (null when there is none). */
+const TYPES_BY_NAME_QUERY = `
+  SELECT to_regtype(format('%I.%I', n.schema, n.name))::oid::int8 AS oid
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS n(schema, name, position) ORDER BY n.position`;
+
+/** What a Type message said of an OID: its schema and name, or for a domain its base type's. */
+interface TypeName {
+  schema: string;
+  name: string;
+}
+
+/** Something worth the operator's attention, with a stable code in the message. */
+export type CatalogWarning = (message: string, details: Record<string, unknown>) => void;
+
 function builtin(oid: number, name: string, kind: TypeKind, element = 0): TypeInfo {
   return { oid, schema: 'pg_catalog', name, kind, element, base: 0, delimiter: element === 603 ? ';' : ',' };
 }
 
+const BUILTIN_BY_NAME = new Map<string, number>();
+
 export class TypeCatalog {
   private readonly types = new Map<number, TypeInfo>();
+  /** The latest Type message for each OID. */
+  private readonly typeMessages = new Map<number, TypeName>();
   private changes = 0;
 
-  constructor(private readonly db: Queryable) {
+  constructor(private readonly db: Queryable, private readonly warn: CatalogWarning = () => undefined) {
     for (const [oid, name] of Object.entries(BUILTIN_NAMES)) this.types.set(Number(oid), builtin(Number(oid), name, 'base'));
     for (const [oid, name] of Object.entries(BUILTIN_RANGES)) this.types.set(Number(oid), builtin(Number(oid), name, 'range'));
     for (const [oid, element] of Object.entries({ ...BUILTIN_ARRAYS, ...BUILTIN_RANGE_ARRAYS })) {
       const elementName = BUILTIN_NAMES[element] ?? BUILTIN_RANGES[element] ?? String(element);
       this.types.set(Number(oid), builtin(Number(oid), `_${elementName}`, 'array', element));
     }
+    if (BUILTIN_BY_NAME.size === 0) for (const info of this.types.values()) BUILTIN_BY_NAME.set(info.name, info.oid);
   }
 
-  /** Changes whenever a type is learnt or forgotten; converters built from an older version are stale. */
+  /** Changes whenever types are learnt; converters built from an older version may lack them. */
   get version(): number {
     return this.changes;
   }
@@ -127,25 +167,75 @@ export class TypeCatalog {
         delimiter: row.typdelim || ',',
       });
     }
-    // A type that vanished between the Relation message and the query: its text form is all there is.
-    for (const oid of missing) {
-      if (!this.types.has(oid)) this.types.set(oid, { oid, schema: '', name: String(oid), kind: 'other', element: 0, base: 0, delimiter: ',' });
-    }
+    const dropped = missing.filter((oid) => !this.types.has(oid));
+    if (dropped.length > 0) await this.learnDropped(dropped);
     this.changes++;
   }
 
+  /** Learns the column types of the published tables while they exist, so that a later DROP TYPE cannot hide them. */
+  async learnPublished(publication: string): Promise<void> {
+    const { rows } = await this.db.query(PUBLISHED_TYPES_QUERY, [publication]);
+    await this.ensure(rows.map((row) => Number(row.oid)));
+  }
+
   /**
-   * A Type message ('Y') names a type before a Relation message uses it. It
-   * comes again after every reconnect; only a different schema or name means
-   * the OID now stands for another type (dropped and recreated), and then
-   * what was known about it is forgotten until the next `ensure`.
+   * Types a Relation message uses that pg_type no longer has (dropped before
+   * walrelay learned them), decoded by what their Type message named. It
+   * never names a domain (PostgreSQL names a domain's base type instead), so:
+   * - a built-in name: the type was a domain over that built-in, exactly;
+   * - any other name not starting with '_' (enum, composite, range, an
+   *   extension's base type): text, exactly its mapping;
+   * - '_name', the way PostgreSQL names array types: an array of something
+   *   dropped. If an array type of that name exists today (the type was
+   *   created again), it is decoded as that; otherwise as text.
    */
-  noteTypeMessage(message: { typeOid: number; schema?: string; name?: string }): void {
-    const known = this.types.get(message.typeOid);
-    if (!known || message.typeOid < FIRST_NORMAL_OID) return;
-    if (message.schema !== undefined && message.name !== undefined && known.schema === message.schema && known.name === message.name) return;
-    this.types.delete(message.typeOid);
-    this.changes++;
+  private async learnDropped(oids: number[]): Promise<void> {
+    const arrays: number[] = [];
+    for (const oid of oids) {
+      const named = this.typeMessages.get(oid);
+      const builtinOid = named?.schema === 'pg_catalog' ? BUILTIN_BY_NAME.get(named.name) : undefined;
+      if (named && builtinOid !== undefined) this.types.set(oid, alias(oid, named, builtinOid));
+      else if (named?.name.startsWith('_')) arrays.push(oid);
+      else this.learnAsText(oid, named);
+    }
+    if (arrays.length === 0) return;
+    const names = arrays.map((oid) => this.typeMessages.get(oid)!);
+    const { rows } = await this.db.query(TYPES_BY_NAME_QUERY, [names.map((n) => n.schema), names.map((n) => n.name)]);
+    const today = rows.map((row) => (row.oid === null || row.oid === undefined ? 0 : Number(row.oid)));
+    await this.ensure(today.filter((oid) => oid !== 0 && !this.types.has(oid)));
+    arrays.forEach((oid, i) => {
+      if (today[i] !== 0 && today[i] !== oid && this.types.get(today[i])?.kind === 'array') {
+        this.types.set(oid, alias(oid, names[i], today[i]));
+        this.warn(`TYPE_REPLACED: type ${qualified(names[i])} (OID ${oid}) was dropped before walrelay learned it; its values are decoded as today's ${qualified(names[i])} (OID ${today[i]})`,
+          { code: 'TYPE_REPLACED', oid, type: qualified(names[i]) });
+      } else {
+        this.learnAsText(oid, names[i]);
+      }
+    });
+  }
+
+  /**
+   * A dropped type nothing is known of but its name: text. That is its exact
+   * mapping unless it was an array, which then arrives as one string: say so.
+   */
+  private learnAsText(oid: number, named: TypeName | undefined): void {
+    this.types.set(oid, { oid, schema: named?.schema ?? '', name: named?.name ?? String(oid), kind: 'other', element: 0, base: 0, delimiter: ',' });
+    if (named && !named.name.startsWith('_')) return;
+    const type = named ? `${qualified(named)} (OID ${oid})` : `OID ${oid}`;
+    this.warn(`TYPE_UNKNOWN: type ${type} was dropped before walrelay learned it, and PostgreSQL keeps no record of what it was; its values are passed as PostgreSQL's text form (an array as one string)`,
+      { code: 'TYPE_UNKNOWN', oid, type: named ? qualified(named) : null,
+        hint: 'keep walrelay running across migrations that drop types (it learns the published tables\' types when it starts), or backfill the table' });
+  }
+
+  /**
+   * A Type message ('Y') precedes every Relation message that uses a
+   * non-built-in type. PostgreSQL writes it with the catalog as it was when
+   * the change was written: the name is kept for types dropped since.
+   * What was learned of the OID stays (an OID keeps its meaning while the
+   * type exists; a domain's Type message names its base type).
+   */
+  noteTypeMessage(message: { typeOid: number; schema: string; name: string }): void {
+    this.typeMessages.set(message.typeOid, { schema: message.schema, name: message.name });
   }
 
   /**
@@ -159,4 +249,13 @@ export class TypeCatalog {
       WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`, [relationId])).rows;
     return rows.map((row) => row.attname as string);
   }
+}
+
+function qualified(name: TypeName): string {
+  return `${name.schema}.${name.name}`;
+}
+
+/** A dropped type decoded as another: a domain over it, in values.ts terms. */
+function alias(oid: number, named: TypeName, target: number): TypeInfo {
+  return { oid, schema: named.schema, name: named.name, kind: 'domain', element: 0, base: target, delimiter: ',' };
 }

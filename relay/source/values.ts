@@ -9,20 +9,24 @@
 //   and -Infinity, which JSON cannot hold: the strings "NaN", "Infinity", "-Infinity".
 // - int8, numeric → string with every digit as PostgreSQL printed it
 //   (numeric NaN, Infinity, -Infinity included).
-// - bool → true/false; json, jsonb → the JSON value.
+// - bool → true/false; json, jsonb → the JSON value as minimal JSON text,
+//   number and string tokens byte for byte (minifyJson).
 // - timestamptz → "2026-11-22T10:00:00.123456Z", timestamp → the same without
-//   "Z": every fractional digit PostgreSQL sent, none added. Years outside
-//   0000–9999 use ECMAScript's expanded years, so that Date.parse reads them:
+//   "Z", date → "2026-11-22", time → "10:00:00.123456", timetz →
+//   "10:00:00.000000+02:00": always six fractional digits; years outside
+//   0000–9999 in ECMAScript's expanded form, so that Date.parse reads them:
 //   1 BC is year 0000, 44 BC is "-000043-…", 10000 AD is "+010000-…".
 //   'infinity' and '-infinity' stay those strings.
 // - bytea → base64.
 // - arrays → nested JSON arrays of the element mapping (bounds dropped).
 // - domains → their base type's mapping; everything else (text types, enums,
-//   date, time, interval, inet, money, composites, ranges, unknown types) →
+//   interval, inet, money, composites, ranges, unknown types) →
 //   PostgreSQL's text form as a string. An array literal walrelay cannot
 //   parse is passed through as its text too, rather than stopping the stream.
 import type { TypeCatalog } from './type-catalog.js';
 import { joinJsonArray, parseArrayLiteral } from './array-literal.js';
+import { dateToIso, timeToIso, timestampToIso } from './datetime.js';
+import { guarded } from './value-guard.js';
 import { WalrelayError } from '../errors.js';
 
 export type Converter = (text: string) => unknown;
@@ -36,7 +40,7 @@ const toFloat: Converter = (text) => {
   return Number.isFinite(value) ? value : text;
 };
 const toBoolean: Converter = (text) => text === 't';
-const toJson: Converter = (text) => JSON.parse(text);
+const toJson: Converter = (text) => JSON.parse(text); // the value; digits beyond a double's are exact only in the JSON fragment
 
 /** bytea in hex output ("\x0aff") → base64; the escape output format is decoded too, should a session ever use it. */
 export function byteaToBase64(text: string): string {
@@ -57,46 +61,50 @@ export function byteaToBase64(text: string): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-function isoYear(year: number): string {
-  if (year >= 0 && year <= 9999) return String(year).padStart(4, '0');
-  return (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
-}
-
 /**
- * "2026-11-22 10:00:00.123456+00" → "2026-11-22T10:00:00.123456Z" (withZone),
- * "2026-11-22 10:00:00.123456" → "2026-11-22T10:00:00.123456".
+ * json and jsonb text → minimal JSON: whitespace between tokens is dropped
+ * (a json column keeps its text as written, newlines included, and an event
+ * must stay one line), while every string and number token is copied byte for
+ * byte (parsing and re-serialising would round 12345678901234567890 and turn
+ * 1.000 into 1). PostgreSQL validated the text on input.
  */
-export function timestampToIso(text: string, withZone: boolean): string {
+export function minifyJson(text: string): string {
+  let out = '';
+  let copied = 0; // text before this index is in `out` or dropped
   const length = text.length;
-  const bc = text.charCodeAt(length - 1) === 0x43 && text.endsWith(' BC');
-  // The common case: a four-digit AD year in a UTC session.
-  if (!bc && length >= 19 && text.charCodeAt(4) === 0x2d && text.charCodeAt(10) === 0x20) {
-    if (!withZone) return text.slice(0, 10) + 'T' + text.slice(11);
-    if (text.charCodeAt(length - 3) === 0x2b && text.charCodeAt(length - 2) === 0x30 && text.charCodeAt(length - 1) === 0x30) {
-      return text.slice(0, 10) + 'T' + text.slice(11, length - 3) + 'Z';
+  let i = 0;
+  while (i < length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // a string: jump to its closing quote, one not escaped by an odd run of backslashes
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end < 0) return out + text.slice(copied); // not reached for valid JSON
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end + 1;
+    } else if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
+      out += text.slice(copied, i);
+      do i++; while (i < length && isJsonSpace(text.charCodeAt(i)));
+      copied = i;
+    } else {
+      i++;
     }
   }
-  const first = text.charCodeAt(0);
-  if (first < 0x30 || first > 0x39) return text; // 'infinity', '-infinity'
-  const dash = text.indexOf('-');
-  const space = text.indexOf(' ');
-  if (dash < 4 || space < dash) return text;
-  const year = bc || dash !== 4 ? isoYear(bc ? 1 - Number(text.slice(0, dash)) : Number(text.slice(0, dash))) : text.slice(0, 4);
-  const iso = year + text.slice(dash, space) + 'T' + text.slice(space + 1, bc ? length - 3 : length);
-  if (!withZone) return iso;
-  const timeStart = year.length + 7;
-  for (let i = iso.length - 1; i > timeStart; i--) {
-    const c = iso.charCodeAt(i);
-    if (c !== 0x2b && c !== 0x2d) continue;
-    const zone = iso.slice(i);
-    if (zone === '+00' || zone === '-00' || zone === '+00:00' || zone === '+00:00:00') return iso.slice(0, i) + 'Z';
-    return zone.length === 3 ? iso + ':00' : iso; // "+05" → "+05:00"; "+05:30" as is
-  }
-  return iso;
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
 }
 
 const toTimestamp: Converter = (text) => timestampToIso(text, false);
 const toTimestamptz: Converter = (text) => timestampToIso(text, true);
+const toDate: Converter = dateToIso;
+const toTime: Converter = (text) => timeToIso(text, false);
+const toTimetz: Converter = (text) => timeToIso(text, true);
 
 /** Built-in types with a mapping of their own, by OID (a user type may share a built-in's name, never its OID). */
 const VALUE_BY_OID: Record<number, Converter> = {
@@ -107,6 +115,7 @@ const VALUE_BY_OID: Record<number, Converter> = {
   114: toJson, 3802: toJson, // json, jsonb
   17: byteaToBase64,
   1114: toTimestamp, 1184: toTimestamptz,
+  1082: toDate, 1083: toTime, 1266: toTimetz,
 };
 
 const quote: JsonConverter = (text) => '"' + text + '"';
@@ -119,10 +128,14 @@ const JSON_BY_OID: Record<number, JsonConverter> = {
   701: (text) => (text === 'NaN' || text === 'Infinity' || text === '-Infinity' ? quote(text) : text),
   20: quote, 1700: quote, // digits, '-', '.', 'e', NaN, Infinity: nothing to escape
   16: (text) => (text === 't' ? 'true' : 'false'),
-  114: copy, 3802: copy, // PostgreSQL checked the JSON on input
+  114: minifyJson, 3802: minifyJson, // PostgreSQL checked the JSON on input
   17: (text) => quote(byteaToBase64(text)),
-  1114: (text) => JSON.stringify(timestampToIso(text, false)),
-  1184: (text) => JSON.stringify(timestampToIso(text, true)),
+  // Digits, '-', ':', '.', '+', 'T', 'Z', 'infinity': nothing to escape.
+  1114: (text) => quote(timestampToIso(text, false)),
+  1184: (text) => quote(timestampToIso(text, true)),
+  1082: (text) => quote(dateToIso(text)),
+  1083: (text) => quote(timeToIso(text, false)),
+  1266: (text) => quote(timeToIso(text, true)),
 };
 
 function isArrayText(text: string): boolean {
@@ -165,7 +178,7 @@ const JSON_FRAGMENT: Built<JsonConverter> = { special: JSON_BY_OID, text: escape
 
 function build<T>(kind: Built<T>, typeOid: number, catalog: TypeCatalog, depth: number): T {
   const special = kind.special[typeOid];
-  if (special) return special;
+  if (special) return guarded(typeOid, special as (text: string) => unknown) as T;
   const info = catalog.info(typeOid);
   if (!info || depth > 16) return kind.text;
   switch (info.kind) {

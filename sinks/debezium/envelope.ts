@@ -9,8 +9,9 @@
 // relay/route/event.ts) through values.ts; events without one (backfill
 // reads) carry walrelay's values.
 import { UNCHANGED, type Tuple } from '../../relay/source/pgoutput.js';
-import { originOf, type ChangeEvent, type ColumnInfo, type EventOrigin } from '../../relay/route/event.js';
+import { originOf, RowChange, type ChangeEvent, type ColumnInfo, type EventOrigin } from '../../relay/route/event.js';
 import { parseLsn } from '../../relay/lsn.js';
+import { GAP_PREFIX } from '../../relay/route/gap.js';
 import { debeziumConverter, type DebeziumConverter } from './values.js';
 import { timestampToEpochMicros } from './temporal.js';
 import type { DebeziumOptions } from './options.js';
@@ -60,11 +61,15 @@ export class DebeziumRenderer {
   private render(event: ChangeEvent): DebeziumRecord[] {
     const origin = originOf(event);
     const now = processingTime();
-    if (event.op === 'message') {
-      const content = event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
-      const source = this.source(event, origin, event.transactional ? event.commitTime : origin?.previousCommitTime ?? null, '', '');
-      const value = `{"op":"m","ts_ms":${now.ms},"source":${source},"transaction":null,"message":${JSON.stringify({ prefix: event.prefix, content })}}`;
-      return [{ key: JSON.stringify({ prefix: event.prefix }), value }];
+    if (event.op === 'message' || event.op === 'gap') {
+      // Debezium has no gap event: a gap travels as a walrelay.gap logical-decoding message.
+      const prefix = event.op === 'gap' ? GAP_PREFIX : event.prefix;
+      const content = event.op === 'gap' ? Buffer.from(JSON.stringify({ slot: event.slot, fromLsn: event.fromLsn, toLsn: event.toLsn })).toString('base64')
+        : event.contentEncoding === 'base64' ? event.content : Buffer.from(event.content ?? '', 'utf8').toString('base64');
+      const transactional = event.op === 'gap' || event.transactional;
+      const source = this.source(event, origin, transactional ? event.commitTime : origin?.previousCommitTime ?? null, '', '');
+      const value = `{"op":"m","ts_ms":${now.ms},"source":${source},"transaction":null,"message":${JSON.stringify({ prefix, content })}}`;
+      return [{ key: JSON.stringify({ prefix }), value }];
     }
     const source = this.source(event, origin, event.commitTime, event.schema ?? '', event.table ?? '');
     const envelope = (op: string, before: string, after: string) =>
@@ -97,10 +102,13 @@ export class DebeziumRenderer {
     return [{ key, value: envelope(OP[event.op], 'null', after) }];
   }
 
-  /** Backfill reads: walrelay's values under Debezium's envelope. */
+  /** Events without PostgreSQL's text (backfill reads): walrelay's values under Debezium's envelope. */
   private renderWithoutOrigin(event: ChangeEvent, envelope: (op: string, before: string, after: string) => string): DebeziumRecord[] {
     const key = event.key ? JSON.stringify(event.key) : null;
-    const records: DebeziumRecord[] = [{ key, value: envelope(OP[event.op], JSON.stringify(event.old ?? null), JSON.stringify(event.new ?? null)) }];
+    // A row change's rows are spliced in as walrelay wrote them: parsing and serialising again would round big numbers in json columns.
+    const before = event instanceof RowChange ? event.oldJson ?? 'null' : JSON.stringify(event.old ?? null);
+    const after = event instanceof RowChange ? event.newJson ?? 'null' : JSON.stringify(event.new ?? null);
+    const records: DebeziumRecord[] = [{ key, value: envelope(OP[event.op], before, after) }];
     if (event.op === 'delete' && this.options.tombstonesOnDelete) records.push({ key, value: null });
     return records;
   }

@@ -20,7 +20,7 @@ export class FrameError extends Error {
   }
 }
 
-const OPS = new Set(['insert', 'update', 'delete', 'truncate', 'message', 'read']);
+const OPS = new Set(['insert', 'update', 'delete', 'truncate', 'message', 'read', 'gap']);
 
 export function parseClientFrame(text: string): ClientFrame {
   let frame: any;

@@ -28,6 +28,8 @@ export class Subscription {
   }
 
   matches(event: ChangeEvent, qualifiedName: string | null): boolean {
+    // A gap (changes lost with the slot) concerns every table: every subscription sees it, unless its ops leave it out.
+    if (event.op === 'gap') return this.ops === null || this.ops.has('gap');
     // Messages (pg_logical_emit_message) belong to no table: only "*" subscriptions see them.
     if (qualifiedName === null) return this.allTables && (this.ops === null || this.ops.has('message')) && this.filter === null;
     return this.table(qualifiedName) && (this.ops === null || this.ops.has(event.op)) && (this.filter === null || this.filter(event));

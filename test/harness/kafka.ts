@@ -20,6 +20,10 @@ export interface TestKafka {
   pause(): Promise<void>;
   /** Starts it again on the same ports and data, and waits until it serves. */
   resume(): Promise<void>;
+  /** SIGSTOP: the broker hangs with its sockets open (no responses, no close). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -149,6 +153,8 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     port,
     pause: halt,
     resume: launch,
+    freeze: () => { child?.kill('SIGSTOP'); },
+    thaw: () => { child?.kill('SIGCONT'); },
     async stop() {
       await halt();
       rmSync(dir, { recursive: true, force: true });

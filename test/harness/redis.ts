@@ -17,6 +17,10 @@ export interface TestRedis {
   shutdownSaving(): Promise<void>;
   /** Starts the server again (after SHUTDOWN or a crash) on the same port and dir. */
   restart(): Promise<void>;
+  /** SIGSTOP: the server hangs with its sockets open (no replies, no close). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -74,6 +78,12 @@ export async function startRedis(): Promise<TestRedis> {
     async restart() {
       await halt();
       await launch();
+    },
+    freeze() {
+      child.kill('SIGSTOP');
+    },
+    thaw() {
+      child.kill('SIGCONT');
     },
     async stop() {
       await halt();

@@ -44,13 +44,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 export interface RelayProcess {
   child: ChildProcess;
   logs(): string;
+  /** What the relay wrote to standard output (the stdout sink), when spawned with keepStdout. */
+  stdout(): string;
   /** Resolves when a log line's msg matches. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
   exited: Promise<number | null>;
   signal(name: NodeJS.Signals): void;
 }
 
-export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}): RelayProcess {
+export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean } = {}): RelayProcess {
   const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
     env: { ...cleanEnv(), WALRELAY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,11 +60,14 @@ export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}): Rel
   let logs = '';
   const listeners: (() => void)[] = [];
   child.stderr!.on('data', (chunk) => { logs += chunk; listeners.forEach((listener) => listener()); });
-  child.stdout!.on('data', () => undefined);
+  let stdout = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', options.keepStdout ? (chunk: string) => { stdout += chunk; } : () => undefined);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
   return {
     child,
     logs: () => logs,
+    stdout: () => stdout,
     exited,
     signal: (name) => { child.kill(name); },
     waitForLog(pattern, timeoutMs = 30_000) {
