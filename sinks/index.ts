@@ -3,9 +3,12 @@
 import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
 import type { Sink } from './sink.js';
+import { eventOrigins } from '../relay/route/event.js';
 
 /** `database`: the source database's name (Debezium's source.db). */
 export async function createSink(config: SinkConfig, index: number, logger: Logger, context: { database?: string } = {}): Promise<Sink> {
+  // Debezium's values are computed from PostgreSQL's text, which events then carry along.
+  if (config.format === 'debezium') eventOrigins.keep = true;
   switch (config.type) {
     case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger, context);
     case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index, process.stdout, context.database);

@@ -202,7 +202,7 @@ export class TransactionAssembler {
     const tx = this.requireTx();
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
     const event = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime);
-    event.origin = { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit };
+    setOrigin(event, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
     this.output.event(event);
   }
 

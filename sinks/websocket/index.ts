@@ -90,7 +90,7 @@ export class WebsocketSink implements Sink {
       if (!visible(client.claims, event, name)) continue;
       for (const subscription of client.subscriptions.values()) {
         if (!subscription.matches(event, name)) continue;
-        json ??= encodeEvent(event, this.config.format);
+        json ??= encodeEvent(event, this.config.format, { debezium: this.config.debezium });
         client.sendChange(subscription, event, json);
       }
       if (client.overloaded()) this.drop(client, 1013, 'client cannot keep up: too many undelivered changes');
@@ -174,7 +174,7 @@ export class WebsocketSink implements Sink {
     client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
     for (const event of replay) {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      if (visible(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, this.config.format));
+      if (visible(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, this.config.format, { debezium: this.config.debezium }));
     }
   }
 
