@@ -75,7 +75,7 @@ export class DebeziumRenderer {
     const envelope = (op: string, before: string, after: string) =>
       `{"before":${before},"after":${after},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now.ms},"ts_us":${now.us},"ts_ns":${now.ns}}`;
     if (event.op === 'truncate') return [{ key: null, value: envelope('t', 'null', 'null') }];
-    if (!origin?.columns || !origin.catalog) return this.renderWithoutOrigin(event, envelope);
+    if (!origin?.columns || !origin.catalog || (event.op === 'delete' ? !origin.oldTuple : !origin.newTuple)) return this.renderWithoutOrigin(event, envelope);
 
     const table = this.table(origin);
     const { newTuple, oldTuple } = origin;
