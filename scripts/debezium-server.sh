@@ -3,7 +3,8 @@
 # Central) into .cache/debezium/debezium-server for the live Debezium
 # comparison (npm run test:debezium) and the benchmark's Debezium row. It
 # needs Java 21+ to run (the tests use /usr/lib/jvm/temurin-25-jdk-amd64, or
-# DEBEZIUM_JAVA_HOME). Idempotent: an extracted distribution is kept.
+# DEBEZIUM_JAVA_HOME). Idempotent: an extracted distribution is kept. The
+# normal test suite does not need it (it compares against test/golden/debezium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=3.6.1.Final
@@ -12,14 +13,12 @@ if [ -f "$dest/debezium-server/debezium-server-dist-$version-runner.jar" ]; then
   echo "debezium server $version already in $dest/debezium-server"
   exit 0
 fi
-tarball="${HOME}/.m2/repository/io/debezium/debezium-server-dist/$version/debezium-server-dist-$version.tar.gz"
-if [ ! -f "$tarball" ]; then
-  mvn -q -B dependency:get -Dartifact="io.debezium:debezium-server-dist:$version:tar.gz" -Dtransitive=false
-fi
 mkdir -p "$dest"
-tmp=$(mktemp -d "$dest/.extract-XXXXXX")
-tar -xzf "$tarball" -C "$tmp"
+tmp=$(mktemp -d "$dest/.download-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+# About 780 MB; Maven keeps a copy in ~/.m2, so a second extraction downloads nothing.
+mvn -q -B dependency:copy -Dartifact="io.debezium:debezium-server-dist:$version:tar.gz" -DoutputDirectory="$PWD/$tmp"
+tar -xzf "$tmp/debezium-server-dist-$version.tar.gz" -C "$tmp"
 rm -rf "$dest/debezium-server"
 mv "$tmp/debezium-server" "$dest/debezium-server"
-rmdir "$tmp"
 echo "debezium server $version in $dest/debezium-server ($(ls "$dest/debezium-server/lib" | wc -l) jars)"
