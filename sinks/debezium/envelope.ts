@@ -12,7 +12,7 @@ import { UNCHANGED, type Tuple } from '../../relay/source/pgoutput.js';
 import { originOf, RowChange, type ChangeEvent, type ColumnInfo, type EventOrigin } from '../../relay/route/event.js';
 import { parseLsn } from '../../relay/lsn.js';
 import { GAP_PREFIX } from '../../relay/route/gap.js';
-import { debeziumConverter, type DebeziumConverter } from './values.js';
+import { debeziumConverter, unavailableValue, type DebeziumConverter } from './values.js';
 import { timestampToEpochMicros } from './temporal.js';
 import type { DebeziumOptions } from './options.js';
 
@@ -22,15 +22,14 @@ export interface DebeziumRecord {
   value: string | null;
 }
 
-export const UNAVAILABLE = '__debezium_unavailable_value';
-const UNAVAILABLE_JSON = JSON.stringify(UNAVAILABLE);
-const UNAVAILABLE_BYTES_JSON = JSON.stringify(Buffer.from(UNAVAILABLE).toString('base64'));
 
 const OP: Record<string, string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't' };
 
 interface Table {
   columns: readonly ColumnInfo[];
   converters: (DebeziumConverter | undefined)[];
+  /** Per column, the JSON for an unchanged TOASTed value. */
+  unavailable: string[];
   names: string[];
   /** Columns Debezium writes (it leaves out those of types it does not know). */
   included: number[];
@@ -120,6 +119,7 @@ export class DebeziumRenderer {
       table = {
         columns,
         converters: columns.map((column) => debeziumConverter(column.typeOid, column.typmod, origin.catalog!, this.options)),
+        unavailable: columns.map((column) => unavailableValue(column.typeOid, origin.catalog!)),
         names: columns.map((column) => JSON.stringify(column.name) + ':'),
         included: [],
         keyIndexes: columns.flatMap((column, index) => (column.key ? [index] : [])),
@@ -133,7 +133,7 @@ export class DebeziumRenderer {
   private value(table: Table, tuple: Tuple, index: number): string {
     const text = tuple[index];
     if (text === null || text === undefined) return 'null';
-    if (text === UNCHANGED) return table.columns[index].typeOid === 17 ? UNAVAILABLE_BYTES_JSON : UNAVAILABLE_JSON;
+    if (text === UNCHANGED) return table.unavailable[index];
     return table.converters[index]!(text as string);
   }
 

@@ -87,13 +87,41 @@ function point(text: string): string {
   return `{"x":${javaDouble(x)},"y":${javaDouble(y)},"wkb":"${wkb.toString('base64')}","srid":null}`;
 }
 
+/** Java's String.hashCode (UTF-16 code units, 32-bit overflow). */
+function javaStringHash(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  return hash;
+}
+
+/**
+ * The order a java.util.HashMap filled with these keys (in this order)
+ * iterates them: by bucket (spread hash & (capacity - 1); capacity 16,
+ * doubled whenever more than 3/4 full), insertion order within a bucket.
+ * Debezium's hstore map is one, and Jackson writes it in that order.
+ */
+export function javaHashMapOrder(keys: readonly string[]): string[] {
+  let capacity = 16;
+  while (keys.length > capacity * 0.75) capacity *= 2;
+  const buckets = new Map<number, string[]>();
+  for (const key of keys) {
+    const hash = javaStringHash(key);
+    const bucket = (hash ^ (hash >>> 16)) & (capacity - 1);
+    const entries = buckets.get(bucket);
+    if (entries) entries.push(key);
+    else buckets.set(bucket, [key]);
+  }
+  return [...buckets.keys()].sort((a, b) => a - b).flatMap((bucket) => buckets.get(bucket)!);
+}
+
 /** hstore text ("a"=>"1", "b"=>NULL) → the JSON object's text, as a string (hstore.handling.mode=json). */
 function hstore(text: string): string {
-  const map: Record<string, string | null> = {};
+  const map = new Map<string, string | null>();
   const pair = /"((?:[^"\\]|\\.)*)"\s*=>\s*(?:NULL|"((?:[^"\\]|\\.)*)")/g;
   const unescape = (value: string) => value.replace(/\\(.)/g, '$1');
-  for (const match of text.matchAll(pair)) map[unescape(match[1])] = match[2] === undefined ? null : unescape(match[2]);
-  return quote(JSON.stringify(map));
+  for (const match of text.matchAll(pair)) map.set(unescape(match[1]), match[2] === undefined ? null : unescape(match[2]));
+  const ordered = javaHashMapOrder([...map.keys()]).map((key) => `${JSON.stringify(key)}:${JSON.stringify(map.get(key))}`);
+  return quote(`{${ordered.join(',')}}`);
 }
 
 /**
@@ -174,4 +202,12 @@ export function debeziumConverter(typeOid: number, typmod: number, catalog: Type
   }
   if (info.name === 'hstore') return hstore;
   return TEXT_EXTENSION_TYPES.has(info.name) ? quote : undefined;
+}
+
+const UNAVAILABLE = '__debezium_unavailable_value';
+
+/** What Debezium writes for an unchanged TOASTed value that PostgreSQL did not send: the placeholder as text, bytes or a one-element array. */
+export function unavailableValue(typeOid: number, catalog: TypeCatalog): string {
+  if (typeOid === 17) return quote(Buffer.from(UNAVAILABLE).toString('base64'));
+  return catalog.info(typeOid)?.kind === 'array' ? `[${quote(UNAVAILABLE)}]` : quote(UNAVAILABLE);
 }
