@@ -36,12 +36,22 @@ function fractionPrecision(typmod: number): number {
   return typmod < 0 ? 6 : typmod;
 }
 
+/** NaN and infinities in string mode: the names of Debezium's SpecialValueDecimal. */
+const SPECIAL_NUMERIC_NAMES: Record<string, string> = { NaN: 'NAN', Infinity: 'POSITIVE_INFINITY', '-Infinity': 'NEGATIVE_INFINITY' };
+
+/**
+ * PostgreSQL's infinite timestamps and dates as Debezium 3.6.1 sends them
+ * (constants of the JDBC driver carried through its conversions).
+ */
+const INFINITE_TIMESTAMP_MICROS: Record<string, bigint> = { infinity: 9223372036825200000n, '-infinity': -9223372036832400000n };
+const INFINITE_DATE: Record<string, string> = { infinity: '-2147472692', '-infinity': '-2147472691' };
+
 function numeric(typmod: number, mode: DebeziumOptions['decimalHandlingMode']): DebeziumConverter {
   const scale = numericScale(typmod);
   return (text) => {
     const decimal = parseDecimal(text);
     if (mode === 'double') return decimal === null ? quote(text) : javaDouble(Number(text));
-    if (decimal === null) return 'null'; // NaN, ±Infinity: no BigDecimal holds them
+    if (decimal === null) return mode === 'string' ? quote(SPECIAL_NUMERIC_NAMES[text] ?? text) : 'null'; // no BigDecimal holds NaN or ±Infinity
     if (mode === 'string') return quote(plainString(scale === undefined ? decimal : rescale(decimal, scale)));
     if (scale !== undefined) return quote(unscaledBase64(rescale(decimal, scale).unscaled));
     const stripped = stripTrailingZeros(decimal);
@@ -70,7 +80,11 @@ function time(typmod: number, mode: DebeziumOptions['timePrecisionMode']): Debez
 
 function timestamp(typmod: number, mode: DebeziumOptions['timePrecisionMode']): DebeziumConverter {
   const millis = mode === 'connect' || fractionPrecision(typmod) <= 3;
-  return (text) => orNull(timestampToEpochMicros(text), (micros) => String(millis ? Math.floor(micros / 1000) : micros));
+  return (text) => {
+    const infinite = INFINITE_TIMESTAMP_MICROS[text];
+    if (infinite !== undefined) return String(millis ? infinite / 1000n : infinite);
+    return orNull(timestampToEpochMicros(text), (micros) => String(millis ? Math.floor(micros / 1000) : micros));
+  };
 }
 
 /** WKB of a point (little endian, type 1), as Debezium's Point struct carries it. */
@@ -167,11 +181,11 @@ function builtin(typeOid: number, typmod: number, options: DebeziumOptions): Deb
     case 790: return money(options.decimalHandlingMode);
     case 16: return (text) => (text === 't' ? 'true' : 'false');
     case 17: return (text) => quote(byteaToBase64(text));
-    case 1082: return (text) => orNull(dateToEpochDays(text));
+    case 1082: return (text) => INFINITE_DATE[text] ?? orNull(dateToEpochDays(text));
     case 1083: return time(typmod, options.timePrecisionMode);
     case 1266: return (text) => { const utc = timetzToUtc(text); return utc === null ? 'null' : quote(utc); };
     case 1114: return timestamp(typmod, options.timePrecisionMode);
-    case 1184: return (text) => orNull(timestampToEpochMicros(text), (micros) => quote(epochMicrosToZoned(micros)));
+    case 1184: return (text) => (text === 'infinity' || text === '-infinity' ? quote(text) : orNull(timestampToEpochMicros(text), (micros) => quote(epochMicrosToZoned(micros))));
     case 1186: return (text) => orNull(intervalToMicros(text));
     case 600: return point;
     case 1560: case 1562: return bits(typmod);

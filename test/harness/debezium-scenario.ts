@@ -5,7 +5,7 @@
 // replica identities, a primary-key change, deletes, a truncate, logical
 // messages and an unchanged TOASTed column.
 
-export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk', 'public.dbz_arrays', 'public.dbz_full_toast', 'public.dbz_more'];
+export const SCENARIO_TABLES = ['public.dbz_types', 'public.dbz_full', 'public.dbz_toast', 'public.dbz_pk', 'public.dbz_arrays', 'public.dbz_full_toast', 'public.dbz_more', 'public.dbz_special'];
 
 export const SCENARIO_SETUP = [
   'CREATE EXTENSION IF NOT EXISTS hstore',
@@ -34,6 +34,7 @@ export const SCENARIO_SETUP = [
   )`,
   'CREATE TABLE dbz_full_toast (id integer PRIMARY KEY, note text, big text)',
   'ALTER TABLE dbz_full_toast REPLICA IDENTITY FULL',
+  'CREATE TABLE dbz_special (id integer PRIMARY KEY, n numeric, n_fixed numeric(10,2), ts timestamp, tstz timestamptz, d date)',
   "CREATE DOMAIN price AS numeric(8,2)",
   "CREATE TYPE pair AS (a integer, b text)",
   `CREATE TABLE dbz_more (
@@ -87,6 +88,7 @@ export const SCENARIO_STEPS: string[][] = [
   [`INSERT INTO dbz_more VALUES (1, '[1,5)', '[2026-01-01 00:00,2026-01-02 00:00)', 'a fat cat', '((0,0),(1,1))', '08:00:2b:01:02:03', '10.0.0.0/8',
     B'101', B'1', '<a>x</a>', 12.5, ROW(1, 'x'), '{1,-1,0}', '<(0,0),2>', 7, 'nm',
     B'1', B'0000000100000010', '{ab,NULL}', NULL)`],
+  ["INSERT INTO dbz_special VALUES (1, 'NaN', 'NaN', 'infinity', '-infinity', 'infinity'), (2, 'Infinity', NULL, '-infinity', 'infinity', '-infinity'), (3, '-Infinity', NULL, NULL, NULL, NULL)"],
   // The last event: once both sides have it, they have everything before it.
   ["INSERT INTO dbz_full VALUES (99, 'end', 0)"],
 ];
