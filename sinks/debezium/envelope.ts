@@ -22,7 +22,6 @@ export interface DebeziumRecord {
   value: string | null;
 }
 
-
 const OP: Record<string, string> = { insert: 'c', update: 'u', delete: 'd', read: 'r', truncate: 't' };
 
 interface Table {
@@ -50,11 +49,6 @@ export class DebeziumRenderer {
       this.cache.set(event, records);
     }
     return records;
-  }
-
-  /** `<topicPrefix>.<schema>.<table>`, or `<topicPrefix>.message` for logical messages. */
-  topicOf(event: ChangeEvent): string {
-    return event.table === undefined ? `${this.options.topicPrefix}.message` : `${this.options.topicPrefix}.${event.schema}.${event.table}`;
   }
 
   private render(event: ChangeEvent): DebeziumRecord[] {
