@@ -60,10 +60,12 @@ async function main(): Promise<void> {
       const publication = `bench_${index}`;
       await pool.query(scenario.create);
       await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
-      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : [])].filter((name) => onlySinks === null || onlySinks.includes(name));
+      // The exactly-once modes and the @platformatic/kafka producer run in full benchmarks, or with --quick when --sinks names them.
+      const exactlyOnce = ['redis-exactly-once', ...(kafka ? ['kafka-exactly-once', 'kafka-platformatic'] : [])].filter((name) => !quick || onlySinks?.includes(name));
+      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
       // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
       // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
-      const slots = sinkNames.flatMap((name) => [`recv_${name}_${index}`, `${name}_${index}`]);
+      const slots = sinkNames.flatMap((name) => [`recv_${slotPart(name)}_${index}`, `${slotPart(name)}_${index}`]);
       // Debezium Server as a peer (not in --quick: its JVM start alone takes longer than a quick run).
       const withDebezium = !quick && debeziumAvailable() && (onlySinks === null || onlySinks.includes('debezium'));
       if (withDebezium) slots.push(`debezium_${index}`);
@@ -84,13 +86,16 @@ async function main(): Promise<void> {
         stdout: { type: 'stdout' },
         redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
         kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
+        'kafka-platformatic': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-pl.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, producer: 'platformatic' },
+        'redis-exactly-once': { type: 'redis', url: redis.url, stream: `bench-eo:${index}`, exactlyOnce: true, checkpointKey: `bench-eo-checkpoint:${index}` },
+        'kafka-exactly-once': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-eo.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, transactionalId: `bench-${index}` },
       };
       for (const consumer of sinkNames) {
         const recvSteal = startStealMeter();
-        const ceiling = await runRecvlogical(postgres.url, `recv_${consumer}_${index}`, publication, end);
+        const ceiling = await runRecvlogical(postgres.url, `recv_${slotPart(consumer)}_${index}`, publication, end);
         recvRuns.push({ seconds: ceiling.seconds, steal: recvSteal() });
         log(`${scenario.name}: pg_recvlogical ${ceiling.seconds.toFixed(2)} s`);
-        const slot = `${consumer}_${index}`;
+        const slot = `${slotPart(consumer)}_${index}`;
         const started = performance.now();
         const steal = startStealMeter();
         const relay = startRelayProcess({ source: { url: postgres.url, slot, publication }, sinks: [sinks[consumer]] }, relayArgs);
@@ -100,9 +105,9 @@ async function main(): Promise<void> {
         await relay.stop();
         relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
         log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
-        if (consumer === 'redis') {
+        if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
-          await cleaner.del(`bench:${index}`);
+          await cleaner.del(`bench:${index}`, `bench-eo:${index}`);
           cleaner.disconnect();
         }
       }
@@ -229,3 +234,8 @@ main().catch((error) => {
   process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
   process.exit(1);
 });
+
+/** Slot names allow lower-case letters, digits and underscores only. */
+function slotPart(consumer: string): string {
+  return consumer.replace(/-/g, '_');
+}

@@ -29,12 +29,39 @@ const debeziumKnobs = z.strictObject({
   topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay'),
 });
 
+/** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */
+const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
+
 const sinkCommon = {
   name: z.string().optional(),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
   debezium: debeziumKnobs.optional(),
+  /** Column policies (relay/route/column-policy.ts). */
+  columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
+  /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
+  transactionEvents: z.boolean().default(false),
 };
+
+/** Outbox tables turned into domain events (relay/route/outbox.ts); column names default to Debezium's. */
+const outboxSchema = z.strictObject({
+  table: tableName,
+  columns: z.strictObject({
+    id: z.string().default('id'),
+    aggregatetype: z.string().default('aggregatetype'),
+    aggregateid: z.string().default('aggregateid'),
+    type: z.string().default('type'),
+    payload: z.string().default('payload'),
+    timestamp: z.string().optional(),
+  }).default({ id: 'id', aggregatetype: 'aggregatetype', aggregateid: 'aggregateid', type: 'type', payload: 'payload' }),
+  destination: z.string().min(1).default('outbox.event.{aggregatetype}'),
+});
+
+/** Transactional logical messages routed by prefix (relay/route/message-routing.ts). */
+const messageRouteSchema = z.strictObject({
+  prefix: z.string().min(1),
+  destination: z.string().min(1),
+});
 
 export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
@@ -47,6 +74,10 @@ export const redisSinkSchema = z.strictObject({
   maxLen: positiveInt.optional(),
   /** Redis must answer a write (or the idle PING) within this many seconds. */
   timeoutSeconds: serverTimeoutSeconds,
+  /** Each batch and the checkpoint in one atomic script: every event id once per stream, whatever crashes. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
+  checkpointKey: z.string().min(1).optional(),
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -61,7 +92,7 @@ export const kafkaSinkSchema = z.strictObject({
   clientId: z.string().default('walrelay'),
   /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
   timeoutSeconds: serverTimeoutSeconds,
-  compression: z.enum(['none', 'gzip'], { error: 'expected none or gzip' }).default('none'),
+  compression: z.enum(['none', 'gzip', 'lz4'], { error: 'expected none, gzip or lz4' }).default('none'),
   batch: z.strictObject({
     size: positiveInt.default(10000),
     lingerMs: z.number().int().min(0).default(0),
@@ -81,6 +112,14 @@ export const kafkaSinkSchema = z.strictObject({
     z.literal(false),
     z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
   ]).default(false),
+  /** Each batch and walrelay's checkpoint in one Kafka transaction: read_committed consumers see every change once. */
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Transactional id of the exactly-once producer; default walrelay-<slot>-<sink name>. */
+  transactionalId: z.string().min(1).optional(),
+  /** Compacted topic holding each exactly-once sink's last committed event id (created when missing). */
+  checkpointTopic: z.string().min(1).default('walrelay.checkpoints'),
+  /** Experimental (benchmark): send through @platformatic/kafka instead of walrelay's own producer. */
+  producer: z.enum(['own', 'platformatic'], { error: 'expected own or platformatic' }).default('own'),
 });
 
 export const stdoutSinkSchema = z.strictObject({
@@ -155,6 +194,24 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   }).default({ level: 'info' }),
+  /** Key of the columns "hash" policy (or WALRELAY_COLUMN_HASH_KEY). */
+  columnHashKey: z.string().min(1).optional(),
+  outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),
+  messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional(),
+}).superRefine((config, context) => {
+  config.messages?.forEach((route, index) => {
+    for (const [, name] of route.destination.matchAll(/\{([^{}]+)\}/g)) {
+      if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });
+    }
+  });
+  config.sinks.forEach((sink, index) => {
+    for (const pattern of Object.keys(sink.columns ?? {})) {
+      if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
+    }
+    if (!config.columnHashKey && Object.values(sink.columns ?? {}).includes('hash')) {
+      context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });
+    }
+  });
 });
 
 export type Config = z.infer<typeof configSchema>;

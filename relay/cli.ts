@@ -11,6 +11,7 @@ import { WalrelayError, configError, describeError, exitCodeOf } from './errors.
 import { backfillTables } from './ops/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
 import { startRelay } from './ops/daemon.js';
+import { rebuildTarget } from './ops/rebuild.js';
 import { privilegeSql } from './ops/print-sql.js';
 import { checkAgainstSource } from './ops/coverage.js';
 
@@ -93,7 +94,9 @@ program.command('backfill').description('re-emit the current rows of tables as o
   .option('--chunk-rows <n>', 'rows per chunk (one transaction each)', '1000')
   .option('--state <file>', 'progress file; an interrupted backfill resumes from it (default: backfill.stateFile, next to the configuration file)')
   .option('--restart', 'backfill the tables from the start, even those the progress file marks as done')
-  .action(async (tables: string[], options: { config?: string; chunkRows: string; state?: string; restart?: boolean }) => {
+  .option('--sink <name>', 'only this sink receives the read events (a projection rebuild); the others carry on')
+  .option('--stream-template <template>', 'with --sink: write the read events to this stream/topic template ({schema}, {table}) instead of the sink\'s own')
+  .action(async (tables: string[], options: { config?: string; chunkRows: string; state?: string; restart?: boolean; sink?: string; streamTemplate?: string }) => {
     const chunkRows = Number(options.chunkRows);
     if (!Number.isInteger(chunkRows) || chunkRows < 1) throw configError(`--chunk-rows: expected a positive integer, got '${options.chunkRows}'`);
     const invalid = tables.filter((table) => !/^[^.\s*]+\.[^.\s*]+$/.test(table));
@@ -103,7 +106,8 @@ program.command('backfill').description('re-emit the current rows of tables as o
     const config = loadConfig(options.config);
     const configFile = options.config ?? process.env.WALRELAY_CONFIG ?? '.';
     const stateFile = options.state ?? resolve(dirname(configFile), config.backfill.stateFile);
-    await backfillTables(config, tables, { chunkRows, stateFile, restart: options.restart, say: (line) => console.log(line) });
+    const target = rebuildTarget(config, options.sink, options.streamTemplate);
+    await backfillTables(config, tables, { chunkRows, stateFile, restart: options.restart, target, say: (line) => console.log(line) });
   });
 
 program.command('demo').description('embedded PostgreSQL, a writer, and a live page at http://127.0.0.1:8080')

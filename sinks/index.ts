@@ -5,8 +5,14 @@ import type { SinkConfig } from '../config/schema.js';
 import type { Sink } from './sink.js';
 import { eventOrigins } from '../relay/route/event.js';
 
-/** `database`: the source database's name (Debezium's source.db). */
-export async function createSink(config: SinkConfig, index: number, logger: Logger, context: { database?: string } = {}): Promise<Sink> {
+/** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */
+export interface SinkContext {
+  slot: string;
+  /** The source database's name (Debezium's source.db). */
+  database?: string;
+}
+
+export async function createSink(config: SinkConfig, index: number, logger: Logger, context: SinkContext = { slot: 'walrelay' }): Promise<Sink> {
   // Debezium's values are computed from PostgreSQL's text, which events then carry along.
   if (config.format === 'debezium') eventOrigins.keep = true;
   switch (config.type) {

@@ -10,10 +10,12 @@
 // creating topics.
 //
 // Durability: acks=all, idempotent producer, and a batch counts as delivered
-// only when Kafka acknowledged all of it. When the broker is unreachable the
-// batch is retried whole with backoff under a fresh producer id; records that
-// had already landed appear again with the same walrelay-id (at-least-once),
-// never out of order, never dropped.
+// only when Kafka acknowledged all of it. Retries keep the producer id and
+// sequence numbers (kafka-protocol/producer.ts), so the broker drops batches
+// it already has: a lost answer, a leader change or a broker outage cost no
+// duplicate. A walrelay restart still re-sends what was not yet confirmed to
+// PostgreSQL (at-least-once, same walrelay-id), never out of order, never
+// dropped.
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
@@ -25,7 +27,11 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
+import { ExactlyOnceWriter } from './kafka-exactly-once.js';
+import { PlatformaticKafkaProducer } from './kafka-platformatic.js';
+import type { SinkContext } from './index.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
@@ -42,12 +48,17 @@ export class KafkaSink implements Sink {
   private failing = false;
   private lastFailure: string | undefined;
   private readonly timeoutKey: string;
+  /** Exactly-once mode only (`exactlyOnce: true`). */
+  private readonly exactlyOnce: ExactlyOnceWriter | null = null;
+  /** `producer: platformatic` only (an experiment for the benchmark). */
+  private readonly platformatic: PlatformaticKafkaProducer | null = null;
 
   private readonly formatContext: FormatContext;
 
-  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: { database?: string } = {}) {
+  constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `kafka#${index}`;
     this.timeoutKey = `sinks[${index}].timeoutSeconds`;
+    const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
     this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
@@ -70,12 +81,19 @@ export class KafkaSink implements Sink {
       clientId: config.clientId,
       tls: tlsOptions(config),
       sasl: config.sasl,
-      gzip: config.compression === 'gzip',
+      compression: config.compression,
       maxRequestBytes: MAX_REQUEST_BYTES,
       maxRequestRecords: config.batch.size,
       connectTimeoutMs: 3000,
       requestTimeoutMs: config.timeoutSeconds * 1000,
+      logger: logger.child({ sink: this.name }),
+      ...(config.exactlyOnce ? { transactionalId } : {}),
     });
+    if (config.producer === 'platformatic') {
+      if (config.exactlyOnce) throw new WalrelayError('CONFIG_INVALID', `${this.name}: producer: platformatic does not support exactlyOnce`, { hint: 'remove one of them' });
+      this.platformatic = new PlatformaticKafkaProducer(config.brokers, config.clientId);
+    }
+    if (config.exactlyOnce) this.exactlyOnce = new ExactlyOnceWriter(this.producer, config.checkpointTopic, transactionalId, logger.child({ sink: this.name }));
   }
 
   async start(): Promise<void> {
@@ -89,7 +107,7 @@ export class KafkaSink implements Sink {
   }
 
   isReady(): boolean {
-    return this.producer.connected && !this.failing;
+    return (this.platformatic ?? this.producer).connected && !this.failing;
   }
 
   notReadyReason(): string | undefined {
@@ -100,7 +118,10 @@ export class KafkaSink implements Sink {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
     const records = this.toRecords(events);
-    await deliverWithRetry(() => this.send(records), {
+    const exactlyOnce = this.exactlyOnce;
+    const ids = exactlyOnce ? events.map((event) => event.id) : [];
+    const lsns = exactlyOnce ? events.map((event) => event.lsn) : [];
+    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, records, ids, lsns) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -117,15 +138,19 @@ export class KafkaSink implements Sink {
       await admin.connect();
       this.admin = admin;
     }
-    await this.producer.connect();
+    await (this.platformatic ?? this.producer).connect();
   }
 
-  /** After a failure: fresh connections and a new producer id, so stale sequence numbers cannot wedge it. */
+  /**
+   * After a failure: fresh connections. The producer keeps its id, sequence
+   * numbers and unfinished batches, so the retry is recognised by the broker.
+   */
   private async disconnect(): Promise<void> {
     const admin = this.admin;
     this.admin = null;
     this.knownTopics.clear(); // a topic deleted meanwhile is reported as KAFKA_TOPIC_MISSING, not retried forever
-    this.producer.reset();
+    this.producer.disconnect();
+    this.platformatic?.disconnect();
     await admin?.disconnect().catch(() => undefined);
   }
 
@@ -139,16 +164,42 @@ export class KafkaSink implements Sink {
     if (lingerMs > 0 && records.length < size) await new Promise((resolve) => setTimeout(resolve, lingerMs));
     await this.connect();
     for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
-    await this.producer.send(records);
+    if (this.platformatic) await this.platformatic.send(records);
+    else await this.producer.send(records);
+  }
+
+  /** One transaction: the records Kafka does not have yet and the checkpoint (kafka-exactly-once.ts). */
+  private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+    await this.connect();
+    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    await this.ensureCheckpointTopic();
+    await writer.deliver(records, ids, lsns);
+  }
+
+  /** The compacted checkpoint topic: one partition, replicated like the cluster allows (up to 3). */
+  private async ensureCheckpointTopic(): Promise<void> {
+    const topic = this.config.checkpointTopic;
+    if (this.knownTopics.has(topic)) return;
+    if (!(await this.admin!.listTopics()).includes(topic)) {
+      const { brokers } = await this.admin!.describeCluster();
+      await this.admin!.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: Math.min(3, brokers.length), configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+        waitForLeaders: true,
+      }).catch((error) => { if (!/already exists/i.test((error as Error).message)) throw error; });
+      this.logger.info({ sink: this.name, topic }, 'created kafka checkpoint topic (compacted)');
+    }
+    this.knownTopics.add(topic);
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    if (this.config.format === 'debezium') {
+    return events.flatMap((event) => {
+      const domain = domainRecordOf(event);
+      if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
+      const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
       // Debezium's records: its key JSON, a tombstone (null value) after each delete.
-      return events.flatMap((event) => debeziumRecords(event, this.formatContext).map((record) =>
-        addressedRecord(this.topics.nameFor(event), record.key, record.value, ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id])));
-    }
-    return events.map((event) => addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]));
+      if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
+      return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
+    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {
@@ -170,6 +221,7 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     this.closed = true;
     await this.disconnect();
+    this.producer.close();
   }
 }
 

@@ -44,6 +44,9 @@ export class RedisConnection {
     this.address = `${parsed.hostname || '127.0.0.1'}:${parsed.port || 6379}`;
   }
 
+  /** The value of the newest integer reply (the exactly-once script reports how many events it appended). */
+  lastIntegerReply = 0;
+
   get connected(): boolean {
     return this.socket !== null;
   }
@@ -141,7 +144,9 @@ export class RedisConnection {
         }
       } else if (type === '-') {
         request.firstError ??= this.buffer.slice(position + 1, lineEnd);
-      } else if (type !== '+' && type !== ':') {
+      } else if (type === ':') {
+        this.lastIntegerReply = Number(this.buffer.slice(position + 1, lineEnd));
+      } else if (type !== '+') {
         this.fail(new Error(`unexpected reply from redis: ${JSON.stringify(this.buffer.slice(position, lineEnd))}`));
         return;
       }

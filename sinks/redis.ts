@@ -4,6 +4,8 @@
 // re-delivered event appears twice with the same `id`.
 // A hung Redis is noticed by the connection's reply timeout during writes,
 // and by a PING when the sink has had nothing to write for a while.
+// With `exactlyOnce: true` a batch is one atomic script guarded by a
+// checkpoint key instead (redis-exactly-once.ts): every event id once per stream.
 import type { Logger } from 'pino';
 import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
@@ -12,7 +14,10 @@ import { WalrelayError, describeError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
+import { domainRecordOf } from '../relay/route/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
+import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
+import type { SinkContext } from './index.js';
 
 export class RedisSink implements Sink {
   readonly name: string;
@@ -27,11 +32,14 @@ export class RedisSink implements Sink {
   private probeTimer: NodeJS.Timeout | null = null;
   /** An idle connection is pinged after this much silence, so a hung Redis is noticed within the timeout. */
   private readonly probeAfterMs: number;
+  /** Exactly-once mode only: the key holding the last event id written. */
+  private readonly checkpointKey: string | null;
 
   private readonly formatContext: FormatContext;
 
-  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: { database?: string } = {}) {
+  constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
+    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
@@ -93,6 +101,8 @@ export class RedisSink implements Sink {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
+    const checkpointKey = this.checkpointKey;
+    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const { payload, count } = this.encode(events);
     this.writing = true;
     try {
@@ -109,6 +119,33 @@ export class RedisSink implements Sink {
     }
   }
 
+  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
+    const command = exactlyOnceCommand(checkpointKey, events.map((event) => this.streamEntry(event)), this.config.maxLen);
+    const count = events.length;
+    this.writing = true;
+    let appended: number;
+    try {
+      appended = await deliverWithRetry(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; }, {
+        sink: this.name,
+        logger: this.logger,
+        isClosed: () => this.closed,
+        permanent: permanentRedisError,
+        onFailure: (error) => this.noteFailure(error),
+        onSuccess: () => this.noteSuccess(),
+      });
+    } finally {
+      this.writing = false;
+    }
+    if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
+  }
+
+  /** What one event appends in exactly-once mode: the same stream and fields as the at-least-once XADD. */
+  private streamEntry(event: ChangeEvent): StreamEntry {
+    const domain = domainRecordOf(event);
+    if (domain) return { stream: domain.destination, id: event.id, fields: domainFields(domain) };
+    return { stream: this.streams.nameFor(event), id: event.id, fields: ['event', encodeEvent(event, this.config.format, this.formatContext)] };
+  }
+
   /** One XADD per event, as a single pipelined RESP payload. */
   private encode(events: readonly ChangeEvent[]): { payload: string; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
@@ -116,6 +153,11 @@ export class RedisSink implements Sink {
     let payload = '';
     if (this.config.format === 'debezium') return this.encodeDebezium(events, head, trim);
     for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        continue;
+      }
       const stream = this.streams.nameFor(event);
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
@@ -132,6 +174,12 @@ export class RedisSink implements Sink {
     let payload = '';
     let count = 0;
     for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        count++;
+        continue;
+      }
       const stream = this.streams.nameFor(event);
       for (const record of debeziumRecords(event, this.formatContext)) {
         const key = record.key ?? DEBEZIUM_NULL;
@@ -152,6 +200,18 @@ export class RedisSink implements Sink {
 
 /** Debezium Server's redis.null.key and redis.null.value default. */
 const DEBEZIUM_NULL = 'default';
+
+/** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
+function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): string[] {
+  return ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
+}
+
+function encodeDomainEntry(domain: NonNullable<ReturnType<typeof domainRecordOf>>, trim: string): string {
+  const fields = domainFields(domain);
+  let entry = `*${3 + fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(domain.destination)}\r\n${domain.destination}\r\n${trim}$1\r\n*\r\n`;
+  for (const field of fields) entry += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
+  return entry;
+}
 
 const PING = encodeCommand(['PING']);
 

@@ -4,6 +4,7 @@ import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { StdoutSinkConfig } from '../config/schema.js';
 import { debeziumRecords, encodeEvent } from './formats.js';
+import { domainRecordJson, domainRecordOf } from '../relay/route/domain-event.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;
@@ -22,7 +23,9 @@ export class StdoutSink implements Sink {
   write(events: readonly ChangeEvent[]): Promise<void> {
     let text = '';
     for (const event of events) {
-      if (this.config.format !== 'debezium') text += encodeEvent(event, this.config.format) + '\n';
+      const domain = domainRecordOf(event);
+      if (domain) text += domainRecordJson(domain) + '\n';
+      else if (this.config.format !== 'debezium') text += encodeEvent(event, this.config.format) + '\n';
       // Debezium: each record's value on its own line; tombstones have none.
       else for (const record of debeziumRecords(event, { database: this.database, debezium: this.config.debezium })) if (record.value !== null) text += record.value + '\n';
     }

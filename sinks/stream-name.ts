@@ -1,5 +1,6 @@
 // Names of streams and topics from a template with {schema} and {table}.
 import type { ChangeEvent } from '../relay/route/event.js';
+import { destinationOf } from '../relay/route/rebuild-target.js';
 
 export class NameTemplate {
   private readonly cache = new Map<string, string>();
@@ -7,6 +8,8 @@ export class NameTemplate {
   constructor(private readonly template: string, private readonly messageName: string) {}
 
   nameFor(event: ChangeEvent): string {
+    const destination = destinationOf(event);
+    if (destination !== undefined) return destination; // backfill --sink --stream-template
     if (event.table === undefined) return this.messageName;
     const qualified = `${event.schema}.${event.table}`;
     let name = this.cache.get(qualified);

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
+import { slotGoneError } from '../relay/ops/slot-recovery.js';
+import { WalrelayError } from '../relay/errors.js';
 import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
 
 describe('backfill (PostgreSQL 15)', () => {
@@ -146,6 +148,21 @@ describe('backfill progress is kept per database and table, next to the configur
 
     const forced = await runCli(['backfill', '-c', configA, '--restart', 'public.t']);
     assert.match(forced.stdout, /public\.t: 3 rows, done/);
+  });
+
+  it('the backfill that a lost slot\'s hint names re-emits tables already backfilled through a slot of that name', async () => {
+    // A recreated slot keeps its name, so the progress file still marks the table done: the recovery must not skip it.
+    const config = join(dir, 'a.json');
+    assert.match((await runCli(['backfill', '-c', config, 'public.t'])).stdout, /public\.t: skipped: already backfilled/);
+    for (const code of ['SLOT_LOST', 'SLOT_MISSING']) {
+      const hint = slotGoneError(new WalrelayError(code, 'gone'), 'walrelay', true).hint ?? '';
+      const command = /"walrelay (backfill [^"]*)"/.exec(hint);
+      assert.ok(command, `${code}: the hint names no backfill command: ${hint}`);
+      const args = command[1].split(' ').flatMap((word) => (word === 'FILE' ? [config] : word === 'TABLE…' ? ['public.t'] : [word]));
+      const result = await runCli(args);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /public\.t: 3 rows, done/, `${code}: walrelay ${args.join(' ')}`);
+    }
   });
 
   it('backfills a table again after it was dropped and created anew', async () => {

@@ -20,6 +20,11 @@ import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type 
 import { waitFor } from './harness/wait.js';
 import { parseLsn } from '../relay/lsn.js';
 import type { ChangeEvent } from '../relay/route/event.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { parseConfig } from '../config/load.js';
+import { setupReplication } from '../relay/ops/setup.js';
+import { startRelay } from '../relay/ops/daemon.js';
 
 type Loss = 'lost' | 'dropped';
 
@@ -119,6 +124,33 @@ for (const flavor of PG_FLAVORS) {
       assert.equal(gaps[0].fromLsn, confirmed);
       recreating.signal('SIGTERM');
       assert.equal(await recreating.exited, 0, recreating.logs());
+    });
+
+    it('stopped during the re-snapshot, it ends the re-snapshot too: no backfill connection outlives stop()', async () => {
+      round++;
+      const table = `big${round}`;
+      const slot = `walrelay${round}`;
+      await pgServer.query(`CREATE TABLE ${table} (id int PRIMARY KEY, note text); CREATE TABLE IF NOT EXISTS noise (id int, body text);
+        INSERT INTO ${table} SELECT i, 'row' FROM generate_series(1, 200000) i`);
+      const config = parseConfig({
+        source: { url: pgServer.url, slot, publication: slot, tables: [`public.${table}`], onSlotLost: 'recreate' },
+        sinks: [{ type: 'redis', url: redis.url, stream: `r${round}:{schema}.{table}`, messageStream: `r${round}:messages` }],
+      }, {});
+      let logs = '';
+      const logger = pino({ level: 'info' }, new Writable({ write(chunk, _encoding, done) { logs += chunk; done(); } }));
+      await setupReplication(config, logger);
+      await loseSlot(slot);
+      const relay = await startRelay(config, logger);
+      try {
+        // Recreated at start, then re-snapshotting 200 chunks in the background: stop after the first.
+        await waitFor(() => /re-snapshot: public\.big\d+: \d+ rows/.test(logs), { what: 'the re-snapshot to emit a chunk', timeoutMs: 60_000 });
+      } finally {
+        await relay.stop();
+      }
+      assert.doesNotMatch(logs, /re-snapshot done/, 'the re-snapshot finished before the stop: nothing was proven');
+      const backfills = await pgServer.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'walrelay-backfill'`);
+      assert.deepEqual(backfills, [], 'the re-snapshot still runs after stop()');
+      assert.match(logs, /stopped during the re-snapshot after a slot recreation: run \\"walrelay backfill --restart/); // a JSON log line
     });
 
     for (const loss of ['lost', 'dropped'] as const) {

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
 import { converterFor, jsonConverterFor } from '../relay/source/values.js';
-import { timestampToIso } from '../relay/source/datetime.js';
+import { formatPgTimestamp, timestampToIso } from '../relay/source/datetime.js';
+import { PG_EPOCH_MICROS } from '../relay/source/replication-stream.js';
 import { parseArrayLiteral } from '../relay/source/array-literal.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
@@ -186,6 +187,18 @@ function fakeCatalog(rows: Record<string, unknown>[]) {
 
 const row = (oid: number, typname: string, typtype: string, extra: Record<string, unknown> = {}) =>
   ({ oid: String(oid), typname, nspname: 'public', typtype, typelem: '0', typbasetype: '0', typdelim: ',', typcategory: 'U', is_array: false, ...extra });
+
+describe('commit times', () => {
+  it('render as timestamptz values do: UTC, six fractional digits, also before 1970 and beyond year 9999', () => {
+    const at = (unixMicros: bigint) => formatPgTimestamp(unixMicros - PG_EPOCH_MICROS);
+    assert.equal(at(0n), '1970-01-01T00:00:00.000000Z');
+    assert.equal(formatPgTimestamp(1_234_567n), '2000-01-01T00:00:01.234567Z');
+    // 1.5 ms before 1970: the millisecond part rounds down (to .998), never toward zero (.999).
+    assert.equal(at(-1_500n), '1969-12-31T23:59:59.998500Z');
+    assert.equal(at(-1n), '1969-12-31T23:59:59.999999Z');
+    assert.equal(at(253_402_300_800_000_001n), '+010000-01-01T00:00:00.000001Z');
+  });
+});
 
 describe('TypeCatalog', () => {
   const USER_TYPES = [

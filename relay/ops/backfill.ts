@@ -17,9 +17,9 @@
 import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent, redact } from './sql.js';
-import { fromPgError } from './pg-errors.js';
-import { checkBackfillPrivileges, inspectTables } from './preflight.js';
+import { quoteIdent } from './sql.js';
+import { withSourceClient } from './source-client.js';
+import { checkBackfillPrivileges, inspectTables, publishedTableNames } from './preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';
@@ -36,6 +36,13 @@ export interface BackfillChunk {
   key: string[];
   /** Values in PostgreSQL text form, null for NULL. */
   rows: (string | null)[][];
+  /** `backfill --sink`: only this sink receives the rows, into `stream` (a name template) when given. */
+  target?: BackfillTarget;
+}
+
+export interface BackfillTarget {
+  sink: string;
+  stream?: string;
 }
 
 export interface BackfillOptions {
@@ -45,6 +52,10 @@ export interface BackfillOptions {
   /** Start the named tables over, ignoring saved progress. */
   restart?: boolean;
   say(line: string): void;
+  /** `--sink NAME [--stream-template T]`: a projection rebuild into one sink. */
+  target?: BackfillTarget;
+  /** Ends the backfill between chunks (BACKFILL_STOPPED): the relay stopping during a re-snapshot. */
+  signal?: AbortSignal;
 }
 
 interface TableShape {
@@ -64,14 +75,7 @@ const textTypes = { getTypeParser: () => (value: string) => value } as unknown a
 export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
   const state = BackfillState.open(options.stateFile);
   if (state.ignoredOldFormat) options.say(`${options.stateFile}: written by an older walrelay (progress by table name only, whatever the database); ignoring it and starting over`);
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-backfill', types: textTypes });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
+  await withSourceClient(config, async (client) => {
     // Everything is checked before the first chunk: a missing table or grant is one clear error, not a half-done backfill.
     const shapes: TableShape[] = [];
     for (const name of tables) shapes.push(await describeTable(client, name));
@@ -84,7 +88,8 @@ export async function backfillTables(config: Config, tables: readonly string[], 
     const identity = await databaseIdentity(client, config.source.slot);
     for (const shape of shapes) {
       const name = `${shape.schema}.${shape.table}`;
-      const key = progressKey(identity, shape.oid);
+      // A rebuild into one sink keeps its own progress, apart from backfills into every sink.
+      const key = progressKey(identity, shape.oid) + (options.target ? ` sink=${options.target.sink} stream=${options.target.stream ?? ''}` : '');
       const saved = options.restart ? undefined : state.get(key);
       if (saved?.done) {
         options.say(`${name}: skipped: already backfilled (${saved.rows} rows, finished ${saved.updatedAt}) for this table in database ${identity.database} through slot ${identity.slot} (state ${options.stateFile}); add --restart to backfill it again`);
@@ -96,7 +101,8 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       const progress: TableProgress = saved ?? { table: name, after: null, rows: 0, done: false, updatedAt: new Date().toISOString() };
       if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
       for (;;) {
-        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say);
+        if (options.signal?.aborted) throw stopped(name, progress.rows);
+        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal, options.target);
         if (rows.length > 0) {
           progress.after = rows[rows.length - 1].slice(shape.columns.length);
           progress.rows += rows.length;
@@ -108,11 +114,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
         if (progress.done) break;
       }
     }
-  } catch (error) {
-    throw fromPgError(error, 'backfill failed');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  }, { applicationName: 'walrelay-backfill', types: textTypes, doing: 'backfill failed' });
 }
 
 /**
@@ -120,13 +122,15 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  * it can never be part of a deadlock and never makes an application
  * transaction fail. When a chunk row is locked, the chunk is retried shortly.
  */
-async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void): Promise<(string | null)[][]> {
+async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
+  signal: AbortSignal | undefined, target?: BackfillTarget): Promise<(string | null)[][]> {
   let delay = 10;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await emitChunk(client, shape, after, limit);
+      return await emitChunk(client, shape, after, limit, target);
     } catch (error) {
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
       if (attempt % 50 === 0) say(`${shape.schema}.${shape.table}: rows of the next chunk stay locked by writers; still retrying (${attempt} attempts)`);
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(1000, delay * 2);
@@ -136,7 +140,13 @@ async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after
 
 const LOCK_NOT_AVAILABLE = '55P03';
 
-async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number): Promise<(string | null)[][]> {
+function stopped(table: string, rows: number | null): WalrelayError {
+  return new WalrelayError('BACKFILL_STOPPED', `backfill of ${table} stopped${rows === null ? '' : ` after ${rows} rows`}: walrelay is stopping`, {
+    hint: 'run the backfill again to complete it',
+  });
+}
+
+async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, rebuild?: BackfillTarget): Promise<(string | null)[][]> {
   const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;
   const order = shape.order.map((column) => (column === 'ctid' ? 'ctid' : quoteIdent(column)));
   const select = [...shape.columns.map(quoteIdent), ...order].join(', ');
@@ -151,6 +161,7 @@ async function emitChunk(client: pg.Client, shape: TableShape, after: (string | 
       const chunk: BackfillChunk = {
         v: 1, schema: shape.schema, table: shape.table, columns: shape.columns, types: shape.types, key: shape.key,
         rows: rows.map((row) => row.slice(0, shape.columns.length)),
+        ...(rebuild ? { target: rebuild } : {}),
       };
       await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [BACKFILL_PREFIX, JSON.stringify(chunk)]);
     }
@@ -197,15 +208,6 @@ async function indexColumns(client: pg.Client, relation: string, flag: 'indispri
 
 /** The published tables, for snapshot: initial. */
 export async function publishedTables(config: Config): Promise<string[]> {
-  const client = new pg.Client({ connectionString: config.source.url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [config.source.publication])).rows;
-    return rows.map((row) => row.name as string);
-  } catch (error) {
-    throw fromPgError(error, `listing the tables of publication ${config.source.publication}`);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return withSourceClient(config, (client) => publishedTableNames(client, config.source.publication),
+    { doing: `listing the tables of publication ${config.source.publication}` });
 }

@@ -5,15 +5,14 @@
 import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { compileTablePattern } from '../route/table-pattern.js';
+import { publishedTableNames } from './preflight.js';
 
 export async function coverageWarnings(client: pg.Client, config: Config): Promise<string[]> {
   const { publication, tables } = config.source;
   const warnings: string[] = [];
   const exists = (await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).rowCount === 1;
   if (!exists) return [`publication ${publication} does not exist; run "walrelay setup -c FILE"`];
-  // The names events carry: leaf partitions, or the root with publish_via_partition_root.
-  const published = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows
-    .map((row) => row.name as string);
+  const published = await publishedTableNames(client, publication);
   const shown = published.length > 8 ? `${published.slice(0, 8).join(', ')}, …` : published.join(', ') || 'none';
 
   for (const name of tables ?? []) {

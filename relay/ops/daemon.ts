@@ -8,10 +8,12 @@ import type { Config } from '../../config/schema.js';
 import type { Sink } from '../../sinks/sink.js';
 import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
+import { DomainRouter, sinkStage } from '../route/sink-stages.js';
+import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, isSlotGone, recreateSlot, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import { Checkpoint } from '../route/checkpoint.js';
@@ -21,6 +23,7 @@ import { redact } from './sql.js';
 import { fromPgError } from './pg-errors.js';
 import { coverageWarnings } from './coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
+import { withTimeout } from '../with-timeout.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -34,11 +37,14 @@ export interface RunningRelay {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** How long stop() waits for the re-snapshot's chunk under way. */
+const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { database: databaseName(config.source.url) })));
-  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot, database: databaseName(config.source.url) })));
+  const router = new DomainRouter(config);
+  const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
@@ -48,6 +54,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   await withSourceClient(config, async (client) => {
     await checkServer(client);
+    await checkColumnPolicyKeys(client, config);
     await checkSlot(client, config.source.slot).catch((error: unknown) => {
       // A slot lost while walrelay was stopped: recreated by the first session in recreate mode.
       if (isSlotGone(error) && (error as WalrelayError).code === 'SLOT_LOST') {
@@ -64,7 +71,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let pipeline: Pipeline | null = null;
   /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
   let lastCheckpoint: Checkpoint | null = null;
-  let resnapshotting = false;
+  /** The re-snapshot after a slot recreation, running in the background; stop() ends it between chunks. */
+  let resnapshotting: { abort: AbortController; done: Promise<void> } | null = null;
   let streaming = false;
   let streamedOnce = false;
   /** Another instance holds the slot: this one is a hot standby. */
@@ -129,7 +137,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);
-    const session = new Pipeline(routes, checkpoint, catalog, current, config.pipeline, (error) => {
+    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
       ended(error);
     });
     pipeline = session;
@@ -243,15 +251,22 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
     logger.warn({ slot, fromLsn: formatLsn(recreated.fromLsn), toLsn: formatLsn(recreated.toLsn) },
       'recreated the replication slot; a gap event tells the sinks which changes were lost, and the published tables are re-snapshotted as read events');
-    resnapshotting = true;
-    resnapshot(config, logger).then(
+    const abort = new AbortController();
+    const done = resnapshot(config, logger, abort.signal).then(
       (tables) => logger.info({ tables }, 're-snapshot done'),
-      (error: unknown) => logger.error({ err: describeError(error) }, 're-snapshot failed: run "walrelay backfill -c FILE" for the published tables'),
-    ).finally(() => { resnapshotting = false; });
+      (error: unknown) => {
+        if (!abort.signal.aborted) logger.error({ err: describeError(error) }, `re-snapshot failed: run ${RESNAPSHOT_COMMAND} for the published tables`);
+      },
+    ).finally(() => { resnapshotting = null; });
+    resnapshotting = { abort, done };
   }
 
   async function shutdown(): Promise<void> {
-    if (resnapshotting) logger.warn('stopped during the re-snapshot after a slot recreation: run "walrelay backfill -c FILE" for the published tables to complete it');
+    if (resnapshotting) {
+      logger.warn(`stopped during the re-snapshot after a slot recreation: run ${RESNAPSHOT_COMMAND} for the published tables to complete it`);
+      resnapshotting.abort.abort();
+      await withTimeout(resnapshotting.done, RESNAPSHOT_STOP_MS); // the chunk under way ends; a hung server must not hold the stop
+    }
     clearInterval(gauges);
     stopSlotHealth();
     await Promise.all(sinks.map((sink) => sink.close().catch((error) => logger.warn({ sink: sink.name, err: (error as Error).message }, 'closing sink failed'))));

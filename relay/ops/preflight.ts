@@ -4,7 +4,8 @@
 // that stops setup names the SQL that fixes it.
 import type pg from 'pg';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent, sqlName, sqlQualified } from './sql.js';
+import { quoteIdent, sqlName } from './sql.js';
+import { backfillGrantSql } from './print-sql.js';
 
 /**
  * PostgreSQL 14: START_REPLICATION with `messages 'true'` (pgoutput logical
@@ -128,6 +129,12 @@ export async function publicationBlockers(client: pg.Client, tables: readonly Ta
   return reasons;
 }
 
+/** The names events carry for a publication's tables ("schema.table"): leaf partitions, or the root with publish_via_partition_root. */
+export async function publishedTableNames(client: pg.Client, publication: string): Promise<string[]> {
+  const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows;
+  return rows.map((row) => row.name as string);
+}
+
 /** Published tables whose UPDATE and DELETE PostgreSQL would reject for lack of a replica identity. */
 export async function identityWarnings(client: pg.Client, publication: string): Promise<string[]> {
   const rows = (await client.query(`
@@ -165,5 +172,5 @@ export async function checkBackfillPrivileges(client: pg.Client, tables: readonl
 function backfillGrant(tables: readonly string[], role: string): string {
   const schemas = [...new Set(tables.map((table) => table.slice(0, table.indexOf('.'))))];
   const usage = schemas.filter((schema) => schema !== 'public').map((schema) => `GRANT USAGE ON SCHEMA ${sqlName(schema)} TO ${sqlName(role)}; `).join('');
-  return `${usage}GRANT SELECT, UPDATE ON ${tables.map(sqlQualified).join(', ')} TO ${sqlName(role)};`;
+  return `${usage}${backfillGrantSql(tables, role)}`;
 }

@@ -6,33 +6,17 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
-import { quoteIdent, quoteQualified, redact, sqlName, sqlQualified } from './sql.js';
-import { fromPgError, step } from './pg-errors.js';
+import { quoteIdent, quoteQualified, sqlName, sqlQualified } from './sql.js';
+import { step } from './pg-errors.js';
+import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
 import {
-  CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, serverVersion,
+  CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, publishedTableNames, serverVersion,
   type TableAccess,
 } from './preflight.js';
 
 export { checkServer } from './preflight.js';
-
-/** Runs `work` on an admin connection; every PostgreSQL error leaves as a WalrelayError with a code and a hint. */
-export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-admin', connectionTimeoutMillis: config.source.timeoutSeconds * 1000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
-    return await work(client);
-  } catch (error) {
-    throw fromPgError(error, 'PostgreSQL refused a statement');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
+export { withSourceClient } from './source-client.js';
 
 export async function setupReplication(config: Config, logger: Logger, say: (line: string) => void = (line) => logger.info(line)): Promise<void> {
   const { slot, publication, tables, publishViaPartitionRoot } = config.source;
@@ -122,11 +106,6 @@ function checkPublicationChangeable(config: Config, existing: { owned: boolean; 
   });
 }
 
-async function publishedTableNames(client: pg.Client, publication: string): Promise<string[]> {
-  const rows = (await client.query(`SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [publication])).rows;
-  return rows.map((row) => row.name as string);
-}
-
 export interface SlotStatus {
   slot: string;
   exists: boolean;
@@ -152,7 +131,7 @@ export async function readStatus(config: Config): Promise<SlotStatus> {
              (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint AS lag
       FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0];
     const publicationExists = (await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).rowCount === 1;
-    const tables = (await client.query('SELECT schemaname || \'.\' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1', [publication])).rows.map((r) => r.name as string);
+    const tables = await publishedTableNames(client, publication);
     return {
       slot,
       exists: row !== undefined,
@@ -199,7 +178,7 @@ export async function checkSlot(client: pg.Client, slot: string): Promise<{ conf
   if (!row) throw new WalrelayError('SLOT_MISSING', `replication slot ${slot} does not exist`, { hint: 'run "walrelay setup -c FILE" to create it' });
   if (row.wal_status === 'lost') {
     throw new WalrelayError('SLOT_LOST', `replication slot ${slot} has wal_status 'lost': PostgreSQL removed WAL it still needed`, {
-      hint: 'changes were lost upstream; raise max_slot_wal_keep_size, then "walrelay teardown", "walrelay setup" and backfill the tables',
+      hint: 'changes were lost upstream; raise max_slot_wal_keep_size, then run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" for the published tables (--restart: the new slot has the old name)',
     });
   }
   return { confirmedFlushLsn: row.confirmed };

@@ -18,8 +18,11 @@ import { step } from './pg-errors.js';
 import { backfillTables, publishedTables } from './backfill.js';
 import { GAP_PREFIX, type GapMessage } from '../route/gap.js';
 
+/** The slot keeps its name, so backfill's progress file still marks earlier backfills done: --restart. */
+export const RESNAPSHOT_COMMAND = '"walrelay backfill --restart -c FILE TABLE…"';
+
 const FIX = 'set source.onSlotLost: recreate to have walrelay recreate the slot, send a gap event and re-snapshot the published tables, ' +
-  'or run "walrelay teardown", "walrelay setup" and "walrelay backfill" for the published tables yourself';
+  `or run "walrelay teardown", "walrelay setup" and ${RESNAPSHOT_COMMAND} for the published tables yourself`;
 
 /** True for the errors that mean the slot can never stream again. */
 export function isSlotGone(error: unknown): boolean {
@@ -77,10 +80,10 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
 }
 
 /** Re-emits every published table's rows as read events (after the gap message, so after the gap event). */
-export async function resnapshot(config: Config, logger: Logger): Promise<string[]> {
+export async function resnapshot(config: Config, logger: Logger, signal: AbortSignal): Promise<string[]> {
   const tables = await publishedTables(config);
   logger.info({ tables }, 're-snapshot: emitting the current rows of the published tables');
-  await backfillTables(config, tables, { chunkRows: 1000, say: (line) => logger.info(`re-snapshot: ${line}`) });
+  await backfillTables(config, tables, { chunkRows: 1000, say: (line) => logger.info(`re-snapshot: ${line}`), signal });
   return tables;
 }
 

@@ -22,7 +22,7 @@ import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
 import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey } from '../lsn.js';
-import { PG_EPOCH_MICROS } from '../source/replication-stream.js';
+import { formatPgTimestamp } from '../source/datetime.js';
 import { WalrelayError } from '../errors.js';
 import { BACKFILL_PREFIX } from '../ops/backfill.js';
 import { readBackfillChunk } from './backfill-chunk.js';
@@ -166,7 +166,9 @@ export class TransactionAssembler {
         const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
         const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
         const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-        this.output.event(new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime));
+        const event: ChangeEvent = new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime);
+        if (chunk.target) event.target = chunk.target; // backfill --sink (sink-stages.ts)
+        this.output.event(event);
       }
     });
   }
@@ -233,13 +235,4 @@ export class TransactionAssembler {
 function reorder(event: ChangeEvent): ChangeEvent {
   const { id, op, schema, table, key, old, cascade, restartIdentity, lsn, commitLsn, xid, commitTime } = event;
   return { id, op, schema, table, key, new: null, old, cascade, restartIdentity, lsn, commitLsn, xid, commitTime };
-}
-
-/** Microseconds since 2000-01-01 as ISO-8601 UTC with all six fractional digits. */
-export function formatPgTimestamp(pgMicros: bigint): string {
-  const unixMicros = pgMicros + PG_EPOCH_MICROS;
-  const millis = unixMicros / 1000n;
-  const micros = Number(((unixMicros % 1000n) + 1000n) % 1000n);
-  const iso = new Date(Number(millis)).toISOString();
-  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
 }

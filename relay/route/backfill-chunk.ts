@@ -28,6 +28,9 @@ export function readBackfillChunk(content: Buffer): BackfillChunk {
       throw malformed(`a row is not ${chunk.columns.length} text values or nulls`);
     }
   }
+  if (chunk.target !== undefined && (typeof chunk.target?.sink !== 'string' || (chunk.target.stream !== undefined && typeof chunk.target.stream !== 'string'))) {
+    throw malformed('target is not { sink, stream? } strings');
+  }
   return chunk as BackfillChunk;
 }
 

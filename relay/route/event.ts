@@ -2,7 +2,7 @@
 import type { Tuple } from '../source/pgoutput.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 
-export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap';
+export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'begin' | 'commit';
 
 export type Row = Record<string, unknown>;
 
@@ -29,6 +29,11 @@ export interface ChangeEvent {
   slot?: string;
   fromLsn?: string;
   toLsn?: string;
+  /** read events of `backfill --sink`: the one sink that takes them, and its stream template for them (not serialised) */
+  target?: { sink: string; stream?: string };
+  /** begin / commit only (relay/route/transaction-events.ts): events of the transaction (null on begin), and per table */
+  eventCount?: number | null;
+  tables?: Record<string, number>;
   lsn: string;
   commitLsn: string | null;
   xid: number | null;

@@ -14,6 +14,7 @@ import { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
 import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
+import { commitMarker } from './transaction-events.js';
 import { withTimeout } from '../with-timeout.js';
 
 interface DataItem {
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   /** A batch is also dispatched once its events' pgoutput messages reach this many bytes (wide rows, large values). */
   batchBytes: number;
   inFlightBatches: number;
+  /** Put a commit marker into the batch at each transaction's end (some sink has transactionEvents). */
+  commitMarkers?: boolean;
 }
 
 /** Above this many queued messages the socket is paused until the inbox drains. */
@@ -56,6 +59,8 @@ export class Pipeline {
   private serverWalEnd: Lsn | null = null;
   private intakeClosed = false;
   private stopAtCommit = false;
+  /** The last event of the transaction being applied, for its commit marker. */
+  private lastEvent: ChangeEvent | null = null;
 
   constructor(
     private readonly routes: readonly SinkRoute[],
@@ -66,8 +71,13 @@ export class Pipeline {
     private readonly onFatal: (error: Error) => void,
   ) {
     this.assembler = new TransactionAssembler(catalog, {
-      event: (event) => { this.batch.push(event); },
-      commit: (endLsn) => { this.batchCommitEnd = endLsn; },
+      event: (event) => { this.batch.push(event); this.lastEvent = event; },
+      commit: (endLsn) => {
+        this.batchCommitEnd = endLsn;
+        // For sinks with transaction events: where the transaction ended (transaction-events.ts).
+        if (options.commitMarkers && this.lastEvent?.commitLsn) this.batch.push(commitMarker(this.lastEvent));
+        this.lastEvent = null;
+      },
     });
   }
 

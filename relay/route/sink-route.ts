@@ -7,6 +7,7 @@ import type { Sink } from '../../sinks/sink.js';
 import type { ChangeEvent } from './event.js';
 import { compileTablePatterns, type TableMatcher } from './table-pattern.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { EventStage } from './sink-stages.js';
 
 /** Most events handed to a sink in one write. */
 const MAX_WRITE_EVENTS = 10_000;
@@ -24,7 +25,8 @@ export class SinkRoute {
   private writing = false;
   private writingEvents = 0;
 
-  constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics) {
+  /** `stage`: routing and column policies of this sink (sink-stages.ts), applied after the `tables` filter. */
+  constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics, private readonly stage?: EventStage) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
   }
@@ -38,8 +40,20 @@ export class SinkRoute {
 
   /** Queues the events this sink takes; resolves when the sink acknowledged them (undefined when none matched). */
   deliver(events: readonly ChangeEvent[]): Promise<void> | undefined {
-    // A gap concerns every table, so every sink gets it whatever its `tables`.
-    const selected = this.everything ? events : events.filter((event) => event.op === 'gap' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
+    // A gap concerns every table, so every sink gets it whatever its `tables`; so does a commit marker (sink-stages.ts).
+    const filtered = this.everything ? events : events.filter((event) => event.op === 'gap' || event.op === 'commit' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`)));
+    let selected = filtered;
+    if (this.stage && filtered.length > 0) {
+      try {
+        selected = this.stage(filtered);
+      } catch (error) {
+        // A routing or policy error (e.g. a policy dropping the key of a table published later) stops a durable sink's
+        // delivery, hence the relay; a websocket sink just does not get the batch (its failure never stops the relay).
+        const failed = Promise.reject(error as Error);
+        if (!this.sink.durable) failed.catch(() => undefined);
+        return failed;
+      }
+    }
     if (selected.length === 0) return undefined;
     const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events: selected, resolve, reject }));
     if (!this.writing) void this.writeLoop();

@@ -7,6 +7,8 @@
 // 0000–9999 as four digits (1 BC is 0000), others in the expanded form
 // ±YYYYYY that ECMAScript's Date.parse reads (44 BC is -000043; a date may
 // need a seventh digit). 'infinity' and '-infinity' stay as they are.
+// Commit times, which pgoutput sends as microseconds, get the same rendering.
+import { PG_EPOCH_MICROS } from './replication-stream.js';
 
 function isoYear(year: number): string {
   if (year >= 0 && year <= 9999) return String(year).padStart(4, '0');
@@ -72,4 +74,13 @@ export function dateToIso(text: string): string {
 /** time and timetz: six fractional digits, ISO offsets. */
 export function timeToIso(text: string, withZone: boolean): string {
   return isoTime(text, withZone);
+}
+
+/** A commit time (microseconds since 2000-01-01) as ISO 8601 UTC with six fractional digits, as timestamptz values. */
+export function formatPgTimestamp(pgMicros: bigint): string {
+  const unixMicros = pgMicros + PG_EPOCH_MICROS;
+  const micros = ((unixMicros % 1000n) + 1000n) % 1000n;
+  const millis = (unixMicros - micros) / 1000n; // floor, also before 1970 (BigInt division truncates toward zero)
+  const iso = new Date(Number(millis)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
 }

@@ -52,6 +52,8 @@ export class DebeziumRenderer {
   }
 
   private render(event: ChangeEvent): DebeziumRecord[] {
+    // walrelay's transaction events have no Debezium record (Debezium's transaction topic is not supported).
+    if (event.op === 'begin' || event.op === 'commit') return [];
     const origin = originOf(event);
     const now = processingTime();
     if (event.op === 'message' || event.op === 'gap') {

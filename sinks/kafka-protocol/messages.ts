@@ -4,6 +4,9 @@
 // 2.4 (2019) accepts them, Kafka 4 included. Field lists follow the protocol
 // guide at kafka.apache.org/protocol.
 import type { Writer, Reader } from './encoding.js';
+import { errorName } from './error-codes.js';
+
+export { errorName };
 
 export const API = {
   produce: { key: 0, version: 8 },
@@ -135,35 +138,6 @@ export function readSaslAuthenticateResponse(reader: Reader): { errorCode: numbe
   const authBytes = reader.bytes() ?? Buffer.alloc(0);
   reader.int64(); // session_lifetime_ms
   return { errorCode, errorMessage, authBytes };
-}
-
-/** Kafka error codes the producer acts on; the rest are reported by number. */
-const ERROR_NAMES: Record<number, string> = {
-  [-1]: 'UNKNOWN_SERVER_ERROR',
-  2: 'CORRUPT_MESSAGE',
-  3: 'UNKNOWN_TOPIC_OR_PARTITION',
-  5: 'LEADER_NOT_AVAILABLE',
-  6: 'NOT_LEADER_OR_FOLLOWER',
-  7: 'REQUEST_TIMED_OUT',
-  10: 'MESSAGE_TOO_LARGE',
-  18: 'RECORD_LIST_TOO_LARGE',
-  19: 'NOT_ENOUGH_REPLICAS',
-  20: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
-  29: 'TOPIC_AUTHORIZATION_FAILED',
-  31: 'CLUSTER_AUTHORIZATION_FAILED',
-  33: 'UNSUPPORTED_SASL_MECHANISM',
-  34: 'ILLEGAL_SASL_STATE',
-  35: 'UNSUPPORTED_VERSION',
-  45: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  46: 'DUPLICATE_SEQUENCE_NUMBER',
-  47: 'INVALID_PRODUCER_EPOCH',
-  58: 'SASL_AUTHENTICATION_FAILED',
-  59: 'UNKNOWN_PRODUCER_ID',
-  87: 'INVALID_RECORD',
-};
-
-export function errorName(code: number): string {
-  return ERROR_NAMES[code] ?? `KAFKA_ERROR_${code}`;
 }
 
 /** A Kafka error code in a response. */

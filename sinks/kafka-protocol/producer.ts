@@ -1,42 +1,49 @@
 // The Kafka sink's data path: an idempotent producer (acks=all) that writes
-// each send as one Produce request per partition leader, record batches
+// each send as Produce requests to the partition leaders, record batches
 // encoded straight into the request buffer.
 //
-// Failure model, kept deliberately simple: any error (connection, timeout,
-// error code) fails the whole send; the caller resets the producer and sends
-// everything again under a fresh producer id. Records that had landed appear
-// twice with identical content (at-least-once); nothing is dropped or
-// reordered, because a send covers a prefix of the stream and the next send
-// starts only after it succeeded.
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
-import type tls from 'node:tls';
-import { KafkaConnection } from './connection.js';
+// Idempotence as Kafka defines it (the Java client's enable.idempotence):
+// a send is cut into per-partition batches whose sequence numbers are fixed
+// once (partition-batches.ts). Retries re-send those same batches, in order,
+// under the same producer id and epoch, so the broker drops what it already
+// appended: a lost response, a killed leader or a timeout cost no duplicate.
+// When a leader moves the producer refreshes metadata at once and re-sends to
+// the new leader without waiting; when the whole cluster is unreachable, or a
+// delivery makes no progress for a while, the error goes to the sink's retry
+// (logged, with backoff), and the next send of the same records resumes the
+// unfinished batches. Only when the broker refuses this producer's identity
+// (produce-errors.ts) does it take a new producer id, and it logs that.
+// With a transactional id (exactly-once mode) each send is one Kafka
+// transaction (sendTransaction), and a refused identity is not renumbered
+// but handed to the caller, which starts a new epoch (kafka-exactly-once.ts).
+import type { Logger } from 'pino';
+import type { KafkaConnection } from './connection.js';
+import { KafkaCluster, type ClusterOptions } from './cluster.js';
 import { partitionForKey } from './checksums.js';
-import { writeRecords, writeRecordBatch, type OutgoingRecord } from './record-batch.js';
-import { Writer, utf8Length } from './encoding.js';
-import type { SaslCredentials } from './sasl.js';
+import type { OutgoingRecord } from './record-batch.js';
+import { sendProduceRequest, type ProducerHeader, type BatchResult } from './produce-request.js';
+import { utf8Length } from './encoding.js';
 import {
-  API, KafkaResponseError, type BrokerAddress, type TopicMetadata,
-  writeMetadataRequest, readMetadataResponse,
-  writeInitProducerIdRequest, readInitProducerIdResponse, readProduceResponse,
+  API, KafkaResponseError, errorName,
+  writeInitProducerIdRequest, readInitProducerIdResponse,
 } from './messages.js';
+import { makeBatches, renumber, compressBatch, partitionKey, type PartitionBatch, type Compression } from './partition-batches.js';
+import { produceOutcome } from './produce-errors.js';
+import { TransactionCoordinator } from './transaction-coordinator.js';
+import { readLastCommittedValue } from './checkpoint-reader.js';
 
-const gzipAsync = promisify(gzip);
-const DUPLICATE_SEQUENCE_NUMBER = 46;
 const LEADER_NOT_AVAILABLE = 5;
 
-export interface ProducerOptions {
-  brokers: readonly string[];
-  clientId: string;
-  tls?: tls.ConnectionOptions;
-  sasl?: SaslCredentials;
-  gzip: boolean;
+export interface ProducerOptions extends ClusterOptions {
+  compression: Compression;
   /** Request size bound: keeps each batch under the broker's message.max.bytes (1 MiB by default). */
   maxRequestBytes: number;
   maxRequestRecords: number;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
+  /** Receives the warning when the producer must take a new producer id. */
+  logger?: Logger;
+  /** Makes it a transactional producer (exactly-once mode): see sendTransaction. */
+  transactionalId?: string;
+  transactionTimeoutMs?: number;
 }
 
 export interface AddressedRecord extends OutgoingRecord {
@@ -48,210 +55,280 @@ export function addressedRecord(topic: string, key: string | null, value: string
   return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: value === null ? -1 : Buffer.byteLength(value), headers };
 }
 
-/** The records bound for one partition leader, with their partitions. */
-interface LeaderRecords {
-  records: AddressedRecord[];
-  partitions: number[];
+/** One send in progress: its records (to recognise a retry of it) and each partition's batches in order. */
+interface Delivery {
+  records: readonly AddressedRecord[];
+  queues: Map<string, PartitionBatch[]>;
 }
 
-/** topic → partition → records in send order: the body of one Produce request. */
-type TopicPartitions = Map<string, Map<number, OutgoingRecord[]>>;
+/** What one round of requests ran into, deciding what the next round does first. */
+interface RoundOutcome {
+  moved: boolean;
+  transient: boolean;
+  reset: string | null;
+  failure: Error | null;
+  lastError: Error | null;
+}
 
-/** Topic metadata is reloaded after this long (as the Java client's metadata.max.age.ms), so added partitions are used. */
-const METADATA_MAX_AGE_MS = 5 * 60_000;
 /** Requests pipelined per broker connection; Kafka keeps idempotence for up to five. */
 const MAX_IN_FLIGHT = 5;
-/** Record framing and the three walrelay headers. */
-const RECORD_OVERHEAD = 120;
+/** Pause before re-sending after transient errors, or while no new leader is known yet (the Java client's retry.backoff.ms). */
+const RETRY_BACKOFF_MS = 100;
+/** A delivery that acknowledges nothing for this long reports its last error to the sink (which logs it and retries). */
+const STALL_REPORT_MS = 10_000;
 
 export class KafkaProducer {
-  private bootstrap: KafkaConnection | null = null;
-  private readonly connections = new Map<number, Promise<KafkaConnection>>();
-  private readonly brokers = new Map<number, BrokerAddress>();
-  private readonly topics = new Map<string, TopicMetadata & { loadedAt: number }>();
+  private readonly cluster: KafkaCluster;
   private identity: { producerId: bigint; producerEpoch: number } | null = null;
   /** Next sequence number per `topic\0partition`, as the broker expects it for this producer id. */
   private readonly sequences = new Map<string, number>();
+  private delivery: Delivery | null = null;
   private nextUnkeyedPartition = 0;
+  private readonly coordinator: TransactionCoordinator | null;
 
-  constructor(private readonly options: ProducerOptions) {}
-
-  get connected(): boolean {
-    return this.identity !== null && this.bootstrap !== null && !this.bootstrap.broken;
+  constructor(private readonly options: ProducerOptions) {
+    this.cluster = new KafkaCluster(options);
+    this.coordinator = options.transactionalId === undefined ? null : new TransactionCoordinator(
+      options.transactionalId, options.transactionTimeoutMs ?? 60_000, () => this.cluster.anyBroker(), (host, port) => this.cluster.open(host, port));
   }
 
-  /** Connects to the first reachable bootstrap broker and obtains a producer id. */
+  get connected(): boolean {
+    return this.identity !== null && this.cluster.reachable;
+  }
+
+  /** Reaches a broker (keeping the producer id across reconnections) and obtains a producer id once. */
   async connect(): Promise<void> {
-    if (this.connected) return;
-    this.reset();
-    const failures: string[] = [];
-    for (const broker of this.options.brokers) {
-      const separator = broker.lastIndexOf(':');
-      try {
-        this.bootstrap = await this.open(broker.slice(0, separator), Number(broker.slice(separator + 1)));
-        break;
-      } catch (error) {
-        if (error instanceof KafkaResponseError) throw error; // authentication refused: another broker will say the same
-        failures.push((error as Error).message);
-      }
+    const broker = await this.cluster.anyBroker();
+    if (this.identity) return;
+    if (this.coordinator) {
+      const { producerId, producerEpoch } = await this.coordinator.initProducerId();
+      this.identity = { producerId, producerEpoch };
+      this.sequences.clear();
+      return;
     }
-    if (!this.bootstrap) throw new Error(`no Kafka broker reachable (${failures.join('; ')})`);
-    const response = readInitProducerIdResponse(await this.bootstrap.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
+    const response = readInitProducerIdResponse(await broker.request(API.initProducerId, (w) => writeInitProducerIdRequest(w, 60_000)));
     if (response.errorCode !== 0) throw new KafkaResponseError(response.errorCode, 'InitProducerId');
     this.identity = { producerId: response.producerId, producerEpoch: response.producerEpoch };
+    this.sequences.clear();
   }
 
   /**
    * Delivers `records`; resolves once every partition leader acknowledged them
-   * with acks=all. Each leader gets requests of at most `maxRequestBytes` and
-   * `maxRequestRecords`, up to MAX_IN_FLIGHT of them pipelined on its connection.
+   * with acks=all. Called again with the same array after it threw, it
+   * resumes the same batches with the same sequence numbers.
    */
   async send(records: readonly AddressedRecord[]): Promise<void> {
     await this.connect();
-    const now = Date.now();
-    const fresh = (topic: string) => now - (this.topics.get(topic)?.loadedAt ?? -Infinity) < METADATA_MAX_AGE_MS;
-    const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !fresh(topic));
-    if (stale.length > 0) await this.loadMetadata(stale);
-    const byLeader = new Map<number, LeaderRecords>();
-    for (const record of records) {
-      const metadata = this.topics.get(record.topic)!;
-      const partitions = metadata.leaders.length;
-      const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
-      const leader = metadata.leaders[partition];
-      if (leader === undefined || leader < 0) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `${record.topic}[${partition}]`);
-      let routed = byLeader.get(leader);
-      if (!routed) byLeader.set(leader, (routed = { records: [], partitions: [] }));
-      routed.records.push(record);
-      routed.partitions.push(partition);
+    if (this.delivery && this.delivery.records !== records) {
+      // An abandoned delivery left sequence numbers the broker never saw: start over as a new producer.
+      this.delivery = null;
+      this.identity = null;
+      await this.connect();
     }
-    await Promise.all([...byLeader].map(([leader, routed]) => this.produceTo(leader, routed)));
+    this.delivery ??= await this.prepare(records);
+    await this.deliver(this.delivery);
+    this.delivery = null;
   }
 
-  private async produceTo(leader: number, routed: LeaderRecords): Promise<void> {
-    const connection = await this.connectionTo(leader);
+  /**
+   * Exactly-once mode: delivers `records` as one Kafka transaction
+   * (AddPartitionsToTxn, Produce, EndTxn commit) under the transactional id's
+   * current epoch. Throws on any failure; the caller then calls
+   * abandonTransaction, and the next call starts a new epoch, which aborts
+   * what the failed attempt left open, so nothing of it becomes visible.
+   */
+  async sendTransaction(records: readonly AddressedRecord[]): Promise<void> {
+    await this.connect();
+    const delivery = await this.prepare(records);
+    this.delivery = delivery;
+    const partitions = new Map<string, number[]>();
+    for (const queue of delivery.queues.values()) {
+      const { topic, partition } = queue[0];
+      partitions.set(topic, [...(partitions.get(topic) ?? []), partition]);
+    }
+    const identity = { transactionalId: this.options.transactionalId!, ...this.identity! };
+    await this.coordinator!.addPartitions(identity, partitions);
+    await this.deliver(delivery);
+    await this.coordinator!.end(identity, true);
+    this.delivery = null;
+  }
+
+  /** After a failed transaction: forget the epoch (the next transaction re-initialises, fencing and aborting this one). */
+  abandonTransaction(): void {
+    this.identity = null;
+    this.delivery = null;
+    this.sequences.clear();
+    this.coordinator?.close();
+  }
+
+  /** The value of the newest committed record with `key` in `topic` (read_committed), or null. */
+  async readLastCommitted(topic: string, key: string): Promise<string | null> {
+    await this.cluster.loadMetadata([topic]);
+    const partition = partitionForKey(key, this.cluster.partitionCount(topic));
+    const leader = this.cluster.leaderOf(topic, partition);
+    if (leader < 0) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `${topic}[${partition}]`);
+    return readLastCommittedValue(await this.cluster.connectionTo(leader), topic, partition, key);
+  }
+
+  /** Partitions the records (murmur2 of the key, as the Java client) and cuts each partition's share into numbered batches. */
+  private async prepare(records: readonly AddressedRecord[]): Promise<Delivery> {
+    const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !this.cluster.isFresh(topic));
+    if (stale.length > 0) await this.cluster.loadMetadata(stale);
+    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>();
+    for (const record of records) {
+      const partitions = this.cluster.partitionCount(record.topic);
+      const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
+      const key = partitionKey(record.topic, partition);
+      let share = byPartition.get(key);
+      if (!share) byPartition.set(key, (share = { topic: record.topic, partition, records: [] }));
+      share.records.push(record);
+    }
+    const limits = { maxBytes: this.options.maxRequestBytes, maxRecords: this.options.maxRequestRecords };
+    const queues = new Map<string, PartitionBatch[]>();
+    for (const [key, share] of byPartition) {
+      const batches = makeBatches(share.topic, share.partition, share.records, limits, this.sequences);
+      if (this.options.compression !== 'none') for (const batch of batches) await compressBatch(batch, this.options.compression);
+      queues.set(key, batches);
+    }
+    return { records, queues };
+  }
+
+  /** Sends rounds of requests until every batch is acknowledged, following moved leaders at once. */
+  private async deliver(delivery: Delivery): Promise<void> {
+    let lastProgress = Date.now();
+    for (;;) {
+      for (const [key, queue] of delivery.queues) {
+        const remaining = queue.filter((batch) => !batch.acknowledged);
+        if (remaining.length === 0) delivery.queues.delete(key);
+        else if (remaining.length < queue.length) { delivery.queues.set(key, remaining); lastProgress = Date.now(); }
+      }
+      if (delivery.queues.size === 0) return;
+      const outcome: RoundOutcome = { moved: false, transient: false, reset: null, failure: null, lastError: null };
+      const byLeader = new Map<number, PartitionBatch[][]>();
+      for (const queue of delivery.queues.values()) {
+        const leader = this.cluster.leaderOf(queue[0].topic, queue[0].partition);
+        if (leader < 0) { outcome.moved = true; outcome.lastError = new KafkaResponseError(LEADER_NOT_AVAILABLE, `${queue[0].topic}[${queue[0].partition}]`); continue; }
+        let queues = byLeader.get(leader);
+        if (!queues) byLeader.set(leader, (queues = []));
+        queues.push(queue);
+      }
+      await Promise.all([...byLeader].map(([leader, queues]) => this.sendRound(leader, queues, outcome)));
+      if (outcome.failure) throw outcome.failure;
+      if (outcome.reset) await this.takeNewProducerId(delivery, outcome.reset);
+      if ([...delivery.queues.values()].every((queue) => queue.every((batch) => batch.acknowledged))) continue;
+      if (Date.now() - lastProgress > STALL_REPORT_MS) throw outcome.lastError ?? new Error('kafka delivery made no progress');
+      let wait = outcome.transient;
+      if (outcome.moved) {
+        const before = this.leaderMap(delivery);
+        await this.cluster.loadMetadata([...new Set([...delivery.queues.values()].map((queue) => queue[0].topic))]);
+        // Re-send at once to a new leader; while the cluster still names the old one, pause briefly.
+        if (this.leaderMap(delivery) === before) wait = true;
+      }
+      if (wait) await sleep(RETRY_BACKOFF_MS);
+    }
+  }
+
+  /**
+   * One leader's share of a round: request k carries the k-th unacknowledged
+   * batch of each of its partitions (a Produce request holds one batch per
+   * partition), up to MAX_IN_FLIGHT requests pipelined. A partition stops at
+   * its first batch that failed; later ones wait for the next round.
+   */
+  private async sendRound(leader: number, queues: PartitionBatch[][], outcome: RoundOutcome): Promise<void> {
+    let connection: KafkaConnection;
+    try {
+      connection = await this.cluster.connectionTo(leader);
+    } catch (error) {
+      outcome.moved = true;
+      outcome.lastError = error as Error;
+      return;
+    }
+    const cursors = queues.map(() => 0);
+    const stopped = new Set<string>();
     const inFlight: Promise<void>[] = [];
-    const { maxRequestBytes, maxRequestRecords } = this.options;
-    const { records } = routed;
-    let start = 0;
-    while (start < records.length) {
-      let end = start;
+    for (;;) {
+      const request: PartitionBatch[] = [];
       let bytes = 0;
-      while (end < records.length && end - start < maxRequestRecords && (end === start || bytes + wireBytes(records[end]) <= maxRequestBytes)) bytes += wireBytes(records[end++]);
-      const request = groupByPartition(routed, start, end);
-      start = end;
-      const compressed = this.options.gzip ? await compressAll(request) : null;
+      for (let q = 0; q < queues.length; q++) {
+        const batch = queues[q][cursors[q]];
+        if (!batch || stopped.has(partitionKey(batch.topic, batch.partition)) || (request.length > 0 && bytes + batch.bytes > this.options.maxRequestBytes)) continue;
+        request.push(batch);
+        bytes += batch.bytes;
+        cursors[q]++;
+      }
+      if (request.length === 0 || connection.broken) break;
       if (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
-      inFlight.push(this.produceRequest(connection, request, compressed, bytes));
-      // Awaited below. After a failed batch the broker refuses later ones of that partition (sequence gap).
-      inFlight[inFlight.length - 1].catch(() => undefined);
+      inFlight.push(sendProduceRequest(connection, request, this.producerHeader(), bytes).then(
+        (results) => this.judge(request, results, queues, stopped, outcome, connection.address),
+        (error: Error) => { outcome.moved = true; outcome.lastError = error; },
+      ));
     }
     await Promise.all(inFlight);
   }
 
-  /** Encodes and sends one Produce request now (reserving its sequence numbers); resolves when it is acknowledged. */
-  private async produceRequest(connection: KafkaConnection, request: TopicPartitions, compressed: Map<readonly OutgoingRecord[], Buffer> | null, sizeHint: number): Promise<void> {
-    const { producerId, producerEpoch } = this.identity!;
-    const timestamp = Date.now();
-    const response = connection.request(API.produce, (w) => {
-      w.string(null).int16(-1).int32(this.options.requestTimeoutMs); // no transactional id, acks=all, timeout
-      w.int32(request.size);
-      for (const [topic, partitions] of request) {
-        w.string(topic).int32(partitions.size);
-        for (const [partition, records] of partitions) {
-          w.int32(partition);
-          const sizePosition = w.reserveInt32();
-          const key = `${topic}\0${partition}`;
-          const baseSequence = this.sequences.get(key) ?? 0;
-          this.sequences.set(key, nextSequence(baseSequence, records.length));
-          writeRecordBatch(w, { producerId, producerEpoch, baseSequence, timestamp, codec: compressed ? 1 : 0 }, records, compressed?.get(records) ?? null);
-          w.fillInt32(sizePosition, w.offset - sizePosition - 4);
-        }
-      }
-    }, sizeHint);
-    for (const result of readProduceResponse(await response)) {
-      // A duplicate sequence means the broker already holds this batch from an earlier attempt.
-      if (result.errorCode !== 0 && result.errorCode !== DUPLICATE_SEQUENCE_NUMBER) {
-        throw new KafkaResponseError(result.errorCode, `producing to ${result.topic}[${result.partition}] on ${connection.address}`, result.errorMessage);
-      }
+  /** Applies one Produce response: acknowledges batches and records what the next round must do. */
+  private judge(request: PartitionBatch[], errorCodes: Map<PartitionBatch, BatchResult>, queues: PartitionBatch[][], stopped: Set<string>, outcome: RoundOutcome, address: string): void {
+    for (const batch of request) {
+      const { code, message } = errorCodes.get(batch)!;
+      const key = partitionKey(batch.topic, batch.partition);
+      const action = produceOutcome(code);
+      if (action === 'delivered' && !stopped.has(key)) { batch.acknowledged = true; continue; }
+      if (action === 'delivered') continue; // cannot happen: the broker refuses batches after a gap
+      stopped.add(key);
+      const error = new KafkaResponseError(code, `producing to ${batch.topic}[${batch.partition}] on ${address}`, message);
+      outcome.lastError = error;
+      if (action === 'moved') outcome.moved = true;
+      else if (action === 'transient') outcome.transient = true;
+      else if (action === 'out-of-order') {
+        const queue = queues.find((candidate) => candidate.includes(batch))!;
+        const oldest = queue.find((candidate) => !candidate.acknowledged);
+        // An earlier batch of this partition failed in this round: the broker wants that one first.
+        if (oldest !== batch) outcome.transient = true;
+        else if (this.coordinator) outcome.failure = error; // a transaction is abandoned, never renumbered
+        else outcome.reset = errorName(code);
+      } else if (action === 'reset-producer') {
+        // Transactional: fenced by a newer epoch (another walrelay, or ours after a timeout); the caller re-initialises.
+        if (this.coordinator) outcome.failure = error;
+        else outcome.reset = errorName(code);
+      } else outcome.failure = error;
     }
   }
 
-  private async loadMetadata(topics: readonly string[]): Promise<void> {
-    const metadata = readMetadataResponse(await this.bootstrap!.request(API.metadata, (w) => writeMetadataRequest(w, topics)));
-    for (const broker of metadata.brokers) this.brokers.set(broker.nodeId, broker);
-    for (const topic of metadata.topics) {
-      if (topic.errorCode !== 0) throw new KafkaResponseError(topic.errorCode, `metadata of topic ${topic.name}`);
-      this.topics.set(topic.name, { ...topic, loadedAt: Date.now() });
-    }
+  private producerHeader(): ProducerHeader {
+    const { transactionalId, requestTimeoutMs } = this.options;
+    return { ...this.identity!, transactionalId: transactionalId ?? null, timeoutMs: requestTimeoutMs };
   }
 
-  private async connectionTo(nodeId: number): Promise<KafkaConnection> {
-    const existing = this.connections.get(nodeId);
-    if (existing) {
-      const connection = await existing;
-      if (!connection.broken) return connection;
-    }
-    const broker = this.brokers.get(nodeId);
-    if (!broker) throw new KafkaResponseError(LEADER_NOT_AVAILABLE, `broker ${nodeId} is not in the cluster metadata`);
-    const opening = this.open(broker.host, broker.port);
-    this.connections.set(nodeId, opening);
-    opening.catch(() => this.connections.delete(nodeId));
-    return opening;
+  /** The broker refused this producer's identity: new producer id, the unacknowledged batches renumbered from 0. */
+  private async takeNewProducerId(delivery: Delivery, reason: string): Promise<void> {
+    const previous = this.identity;
+    this.identity = null;
+    await this.connect();
+    renumber(delivery.queues.values(), this.sequences);
+    this.options.logger?.warn({ reason, previousProducerId: String(previous?.producerId), producerId: String(this.identity!.producerId) },
+      'kafka producer took a new producer id: batches sent but not acknowledged before may appear twice');
   }
 
-  private open(host: string, port: number): Promise<KafkaConnection> {
-    const { clientId, tls, sasl, connectTimeoutMs, requestTimeoutMs } = this.options;
-    return KafkaConnection.open({ host, port, clientId, tls, sasl, connectTimeoutMs, requestTimeoutMs });
+  /** The current leaders of the delivery's partitions, as a string to compare before and after a metadata refresh. */
+  private leaderMap(delivery: Delivery): string {
+    return [...delivery.queues.values()].map((queue) => this.cluster.leaderOf(queue[0].topic, queue[0].partition)).join(',');
   }
 
-  /** Forgets connections, metadata and the producer id: the next send starts over as a new producer. */
-  reset(): void {
-    this.bootstrap?.close();
-    this.bootstrap = null;
-    for (const opening of this.connections.values()) opening.then((connection) => connection.close(), () => undefined);
-    this.connections.clear();
-    this.topics.clear();
+  /** Closes every connection; the producer id, sequence numbers and an unfinished delivery are kept. */
+  disconnect(): void {
+    this.cluster.disconnect();
+  }
+
+  /** Forgets everything: the next send starts over as a new producer. */
+  close(): void {
+    this.disconnect();
+    this.coordinator?.close();
     this.sequences.clear();
     this.identity = null;
-  }
-
-  close(): void {
-    this.reset();
+    this.delivery = null;
   }
 }
 
-/** Kafka's sequence numbers wrap from Integer.MAX_VALUE to 0 (DefaultRecordBatch.incrementSequence). */
-function nextSequence(sequence: number, increment: number): number {
-  return sequence > 0x7fffffff - increment ? increment - (0x7fffffff - sequence) - 1 : sequence + increment;
-}
-
-/** Approximate bytes of a record on the wire, for sizing requests. */
-function wireBytes(record: OutgoingRecord): number {
-  return Math.max(record.valueBytes, 0) + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
-}
-
-function groupByPartition(routed: LeaderRecords, start: number, end: number): TopicPartitions {
-  const request: TopicPartitions = new Map();
-  for (let i = start; i < end; i++) {
-    const record = routed.records[i];
-    const partition = routed.partitions[i];
-    let partitions = request.get(record.topic);
-    if (!partitions) request.set(record.topic, (partitions = new Map()));
-    let records = partitions.get(partition);
-    if (!records) partitions.set(partition, (records = []));
-    records.push(record);
-  }
-  return request;
-}
-
-async function compressAll(request: TopicPartitions): Promise<Map<readonly OutgoingRecord[], Buffer>> {
-  const compressed = new Map<readonly OutgoingRecord[], Buffer>();
-  for (const partitions of request.values()) {
-    for (const records of partitions.values()) {
-      const writer = new Writer();
-      writeRecords(writer, records);
-      compressed.set(records, await gzipAsync(writer.toBuffer()));
-    }
-  }
-  return compressed;
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -20,8 +20,10 @@ export interface BatchHeader {
   producerEpoch: number;
   baseSequence: number;
   timestamp: number;
-  /** 0 none, 1 gzip. */
+  /** 0 none, 1 gzip, 3 lz4. */
   codec: number;
+  /** Part of a Kafka transaction (attribute bit 4): invisible to read_committed consumers until committed. */
+  transactional?: boolean;
 }
 
 /** Byte lengths of the current record's header strings, measured once for sizing and writing. */
@@ -52,8 +54,8 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
 }
 
 /**
- * Writes one record batch. `compressedRecords` is the gzip of writeRecords'
- * output when the codec is gzip; null writes the records uncompressed.
+ * Writes one record batch. `compressedRecords` is writeRecords' output
+ * compressed with the header's codec; null writes the records uncompressed.
  */
 export function writeRecordBatch(writer: Writer, header: BatchHeader, records: readonly OutgoingRecord[], compressedRecords: Buffer | null): void {
   writer.int64(0n); // base offset: the broker assigns offsets
@@ -62,7 +64,7 @@ export function writeRecordBatch(writer: Writer, header: BatchHeader, records: r
   writer.int8(2); // magic
   const crcPosition = writer.reserveInt32();
   const crcStart = writer.offset;
-  writer.int16(header.codec);
+  writer.int16(header.codec | (header.transactional ? 0x10 : 0));
   writer.int32(records.length - 1); // last offset delta
   writer.int64(BigInt(header.timestamp)).int64(BigInt(header.timestamp));
   writer.int64(header.producerId).int16(header.producerEpoch).int32(header.baseSequence);

@@ -15,6 +15,8 @@ const LIBS = join(ROOT, '.cache', 'kafka', 'libs');
 
 export interface TestKafka {
   brokers: string[];
+  /** The folder of Kafka jars (for the Java tools and Admin API). */
+  libs: string;
   port: number;
   /** Stops the broker process, keeping its data (an outage). */
   pause(): Promise<void>;
@@ -39,16 +41,47 @@ export interface KafkaOptions {
    * that client certificate (mutual TLS) and trusts no other.
    */
   tls?: { cert: string; key: string; client?: { cert: string; key: string } };
+  /** Client port to listen on (default: a free one). */
+  port?: number;
+  /** Port the broker tells clients to use, e.g. a proxy's in front of it (plaintext only). */
+  advertisedPort?: number;
+  /**
+   * A second plaintext listener: clients that bootstrap on `port` are told to
+   * use `advertisedPort` (e.g. a proxy in front of it), while clients of the
+   * first listener keep talking to the broker directly.
+   */
+  secondListener?: { port: number; advertisedPort: number };
 }
 
-export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
+/** The folder of Kafka jars, fetched from Maven Central on first use. */
+export function kafkaLibs(): string {
   if (!existsSync(LIBS) || readdirSync(LIBS).length === 0) {
     execFileSync('bash', [join(ROOT, 'scripts', 'kafka-jars.sh')], { stdio: 'inherit' });
   }
+  return LIBS;
+}
+
+/** Writes a log4j2 configuration into `dir` (warnings only, to stdout) and returns the JVM arguments for a broker there. */
+export function brokerJvm(dir: string, heap: string): string[] {
+  const log4j = join(dir, 'log4j2.properties');
+  writeFileSync(log4j, [
+    'appender.out.type=Console',
+    'appender.out.name=STDOUT',
+    'appender.out.layout.type=PatternLayout',
+    'appender.out.layout.pattern=[%d] %p %m (%c)%n',
+    'rootLogger.level=WARN',
+    'rootLogger.appenderRef.out.ref=STDOUT',
+  ].join('\n') + '\n');
+  return [`-Xmx${heap}`, '-Xms128m', '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`, '-cp', join(kafkaLibs(), '*')];
+}
+
+export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka> {
+  kafkaLibs();
   const dir = mkdtempSync(join(tmpdir(), 'walrelay-kafka-'));
-  const [port, controllerPort, internalPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, controllerPort, internalPort] = [options.port ?? await freePort(), await freePort(), await freePort()];
   const properties = join(dir, 'server.properties');
   const user = options.saslUser;
+  const second = options.secondListener;
   const protocol = options.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT';
   const listener = protocol.toLowerCase();
   // Java properties read "\n" in a value as a newline: the PEM texts fit on one line each.
@@ -71,10 +104,10 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
           : []),
       ]
     : [
-        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${second ? `,SECOND://127.0.0.1:${second.port}` : ''}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${options.advertisedPort ?? port}${second ? `,SECOND://127.0.0.1:${second.advertisedPort}` : ''}`,
         'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${second ? ',SECOND:PLAINTEXT' : ''}`,
       ];
   writeFileSync(properties, [
     'process.roles=broker,controller',
@@ -93,17 +126,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
   ].join('\n') + '\n');
-  const log4j = join(dir, 'log4j2.properties');
-  writeFileSync(log4j, [
-    'appender.out.type=Console',
-    'appender.out.name=STDOUT',
-    'appender.out.layout.type=PatternLayout',
-    'appender.out.layout.pattern=[%d] %p %m (%c)%n',
-    'rootLogger.level=WARN',
-    'rootLogger.appenderRef.out.ref=STDOUT',
-  ].join('\n') + '\n');
-  const classpath = join(LIBS, '*');
-  const jvm = ['-Xmx512m', '-Xms256m', '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4j}`, `-Dkafka.logs.dir=${dir}`, '-cp', classpath];
+  const jvm = [...brokerJvm(dir, '512m'), '-Xms256m'];
   const clusterId = execFileSync('java', [...jvm, 'kafka.tools.StorageTool', 'random-uuid'], { encoding: 'utf8' }).trim().split('\n').pop()!.trim();
   // SCRAM credentials live in the cluster metadata: written when the storage is formatted.
   const scram = user ? ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((mechanism) => ['--add-scram', `${mechanism}=[name=${user.username},password=${user.password}]`]) : [];
@@ -150,6 +173,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
   await launch();
   return {
     brokers,
+    libs: LIBS,
     port,
     pause: halt,
     resume: launch,

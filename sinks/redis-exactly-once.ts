@@ -1,0 +1,65 @@
+// Exactly-once delivery into Redis (`exactlyOnce: true`): each batch is one
+// Lua script, which Redis runs atomically. The script compares every event id
+// with the sink's checkpoint key (the last event id written), appends only the
+// events after it, and moves the checkpoint, all in one step. So a batch
+// re-sent after a crash, a retry whose first attempt did land, or the late
+// write of a paused walrelay whose standby has taken over (a zombie) appends
+// nothing twice: event ids sort in stream order (commit LSN, then position).
+//
+// Redis Cluster: a script may only touch keys of one hash slot, so every
+// stream of the sink and the checkpoint key must share one (hash tags).
+import { encodeCommand } from './redis-connection.js';
+
+// ARGV: maxLen, then per entry: stream key index, event id, field count n,
+// n field/value strings (the entry's fields, as the at-least-once XADD has them).
+const SCRIPT = `
+local last = redis.call('GET', KEYS[1])
+local maxLen = ARGV[1]
+local appended = 0
+local newest = last
+local i = 2
+while i <= #ARGV do
+  local id = ARGV[i + 1]
+  local count = tonumber(ARGV[i + 2])
+  if (not newest) or id > newest then
+    local command = { 'XADD', KEYS[tonumber(ARGV[i])] }
+    if maxLen ~= '' then
+      table.insert(command, 'MAXLEN')
+      table.insert(command, '~')
+      table.insert(command, maxLen)
+    end
+    table.insert(command, '*')
+    for f = 1, count do table.insert(command, ARGV[i + 2 + f]) end
+    redis.call(unpack(command))
+    newest = id
+    appended = appended + 1
+  end
+  i = i + 3 + count
+end
+if newest and newest ~= last then redis.call('SET', KEYS[1], newest) end
+return appended
+`;
+
+export interface StreamEntry {
+  stream: string;
+  id: string;
+  /** Field/value pairs of the stream entry, flattened: ['event', json] for a change event. */
+  fields: readonly string[];
+}
+
+/** The EVAL command (RESP) that appends `entries` after the checkpoint in `checkpointKey`. */
+export function exactlyOnceCommand(checkpointKey: string, entries: readonly StreamEntry[], maxLen: number | undefined): string {
+  const keys = [checkpointKey];
+  const keyIndex = new Map<string, number>();
+  const args: string[] = [maxLen === undefined ? '' : String(maxLen)];
+  for (const entry of entries) {
+    let index = keyIndex.get(entry.stream);
+    if (index === undefined) {
+      keys.push(entry.stream);
+      index = keys.length; // Lua's KEYS is 1-based
+      keyIndex.set(entry.stream, index);
+    }
+    args.push(String(index), entry.id, String(entry.fields.length), ...entry.fields);
+  }
+  return encodeCommand(['EVAL', SCRIPT, String(keys.length), ...keys, ...args]);
+}
