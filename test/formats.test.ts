@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { debeziumRecords, encodeEvent } from '../sinks/formats.js';
 import type { TypeCatalog } from '../relay/source/type-catalog.js';
+import { ColumnPolicy, MASK } from '../relay/route/column-policy.js';
 import { eventJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 
 const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';
@@ -85,6 +86,17 @@ describe('debezium format', () => {
     assert.ok(records[2].value!.startsWith('{"before":null,"after":{"id":2,"price":"AJY="},'), records[2].value!);
     assert.equal(JSON.parse(records[2].value!).source.sequence, `["256","${0x1_016b3748}"]`);
     assert.equal(JSON.parse(records[2].value!).source.name, 'shop');
+  });
+
+  it('never shows a column that a column policy dropped or masked: such events carry the policy\'s values', () => {
+    const event = rowChange('insert', '{"id":"2"}', '{"id":"2","secret":"s3cret","note":"n"}', null);
+    const columns = [{ name: 'id', typeOid: 20, typmod: -1, key: true }, { name: 'secret', typeOid: 25, typmod: -1, key: false }, { name: 'note', typeOid: 25, typmod: -1, key: false }];
+    event.origin = { columns, catalog: { info: () => undefined } as unknown as TypeCatalog, newTuple: ['2', 's3cret', 'n'], oldTuple: null, previousCommitEnd: null, previousCommitTime: null };
+    assert.ok(debeziumRecords(event)[0].value!.includes('s3cret'), 'unfiltered, the text value is rendered');
+    const filtered = new ColumnPolicy({ 'public.orders.secret': 'drop', 'public.orders.note': 'mask' }, 'k', 'sinks[0].columns').apply(event);
+    const value = debeziumRecords(filtered)[0].value!;
+    assert.ok(!value.includes('s3cret') && !value.includes('"secret"'), value);
+    assert.equal(JSON.parse(value).after.note, MASK);
   });
 
   it('maps truncate to t and logical messages to m with base64 content', () => {
