@@ -15,6 +15,7 @@ import { startRedis } from '../test/harness/redis.js';
 import { startKafka, type TestKafka } from '../test/harness/kafka.js';
 import { scenarios } from './scenarios.js';
 import { runRecvlogical, startRelayProcess, waitForConfirmed } from './consumers.js';
+import { debeziumAvailable, runDebeziumServer } from './debezium.js';
 import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
 import { realtimeArrivals } from './realtime-clients.js';
 import { freePort } from '../test/harness/ports.js';
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
       // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
       // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
       const slots = sinkNames.flatMap((name) => [`recv_${slotPart(name)}_${index}`, `${slotPart(name)}_${index}`]);
+      // Debezium Server as a peer (not in --quick: its JVM start alone takes longer than a quick run).
+      const withDebezium = !quick && debeziumAvailable() && (onlySinks === null || onlySinks.includes('debezium'));
+      if (withDebezium) slots.push(`debezium_${index}`);
       for (const slot of slots) await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
       const start = (await pool.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
       log(`${scenario.name}: writing ${scenario.description}`);
@@ -105,6 +109,20 @@ async function main(): Promise<void> {
         if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
           await cleaner.del(`bench:${index}`, `bench-eo:${index}`);
+          cleaner.disconnect();
+        }
+      }
+      if (withDebezium) {
+        const steal = startStealMeter();
+        const cleaner = redis.client();
+        try {
+          const peer = await runDebeziumServer({ postgresUrl: postgres.url, redisUrl: redis.url, redis: cleaner, slot: `debezium_${index}`, publication, table: `public.${scenario.table}`, events });
+          const recvMedian = [...recvRuns.map((run) => run.seconds)].sort((a, b) => a - b)[Math.floor((recvRuns.length - 1) / 2)];
+          relayRows.push({ scenario: scenario.name, consumer: 'Debezium Server 3.6.1 → redis (JVM start included)', events, walMb, seconds: peer.seconds, ratio: recvMedian === undefined ? null : recvMedian / peer.seconds, peakRssMb: peer.peakRssMb, cpuSecondsPerMillion: (peer.cpuSeconds / events) * 1e6, stealPercent: steal() });
+          log(`${scenario.name}: Debezium Server → redis ${peer.seconds.toFixed(2)} s (peak RSS ${peer.peakRssMb.toFixed(0)} MB, ${peer.cpuSeconds.toFixed(1)} CPU s)`);
+        } catch (error) {
+          log(`${scenario.name}: Debezium Server failed: ${(error as Error).message}`);
+        } finally {
           cleaner.disconnect();
         }
       }

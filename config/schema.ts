@@ -21,6 +21,14 @@ const serverTimeoutSeconds = z.number({ error: 'expected a number of seconds' })
 
 const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expected one of walrelay, debezium, cloudevents' });
 
+/** Debezium's knobs for format: debezium (README "Moving from Debezium"), with Debezium's defaults. */
+const debeziumKnobs = z.strictObject({
+  decimalHandlingMode: z.enum(['precise', 'string', 'double'], { error: 'expected precise, string or double' }).default('precise'),
+  timePrecisionMode: z.enum(['adaptive', 'adaptive_time_microseconds', 'connect'], { error: 'expected adaptive, adaptive_time_microseconds or connect' }).default('adaptive'),
+  tombstonesOnDelete: z.boolean({ error: 'expected true or false' }).default(true),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay'),
+});
+
 /** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */
 const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
 
@@ -28,6 +36,7 @@ const sinkCommon = {
   name: z.string().optional(),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
+  debezium: debeziumKnobs.optional(),
   /** Column policies (relay/route/column-policy.ts). */
   columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
   /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
@@ -60,9 +69,10 @@ export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
   ...sinkCommon,
   url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
-  stream: z.string().default('walrelay:{schema}.{table}'),
-  /** Stream for pg_logical_emit_message events, which belong to no table. */
-  messageStream: z.string().default('walrelay:messages'),
+  /** Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/redis.ts). */
+  stream: z.string().optional(),
+  /** Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message). */
+  messageStream: z.string().optional(),
   maxLen: positiveInt.optional(),
   /** Redis must answer a write (or the idle PING) within this many seconds. */
   timeoutSeconds: serverTimeoutSeconds,
@@ -77,8 +87,10 @@ export const kafkaSinkSchema = z.strictObject({
   ...sinkCommon,
   brokers: z.array(hostPort, { error: 'expected an array of host:port strings' })
     .min(1, { error: 'expected an array of host:port strings' }),
-  topic: z.string().default('walrelay.{schema}.{table}'),
-  messageTopic: z.string().default('walrelay.messages'),
+  /** Default walrelay.{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/kafka.ts). */
+  topic: z.string().optional(),
+  /** Default walrelay.messages; with format: debezium, <topicPrefix>.message. */
+  messageTopic: z.string().optional(),
   clientId: z.string().default('walrelay'),
   /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
   timeoutSeconds: serverTimeoutSeconds,

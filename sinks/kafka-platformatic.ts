@@ -9,7 +9,8 @@ import { WalrelayError } from '../relay/errors.js';
 
 interface PlatformaticProducer {
   metadata(options: { topics: string[] }): Promise<{ topics: Map<string, { partitionsCount: number }> }>;
-  send(options: { messages: { topic: string; key?: string; value: string; partition: number; headers: Record<string, string> }[] }): Promise<unknown>;
+  /** A null value is a tombstone (format: debezium after a delete). */
+  send(options: { messages: { topic: string; key?: string; value: string | null; partition: number; headers: Record<string, string> }[] }): Promise<unknown>;
   close(force?: boolean): Promise<void>;
 }
 

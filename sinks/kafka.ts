@@ -26,7 +26,7 @@ import type { KafkaSinkConfig } from '../config/schema.js';
 import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
-import { encodeEvent } from './formats.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
 import { domainRecordOf } from '../relay/route/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 import { ExactlyOnceWriter } from './kafka-exactly-once.js';
@@ -53,11 +53,15 @@ export class KafkaSink implements Sink {
   /** `producer: platformatic` only (an experiment for the benchmark). */
   private readonly platformatic: PlatformaticKafkaProducer | null = null;
 
+  private readonly formatContext: FormatContext;
+
   constructor(private readonly config: KafkaSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `kafka#${index}`;
     this.timeoutKey = `sinks[${index}].timeoutSeconds`;
     const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
-    this.topics = new NameTemplate(config.topic, config.messageTopic);
+    this.formatContext = { database: context.database, debezium: config.debezium };
+    const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
+    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
@@ -188,9 +192,13 @@ export class KafkaSink implements Sink {
   }
 
   private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.map((event) => {
+    return events.flatMap((event) => {
       const domain = domainRecordOf(event);
-      return domain ? addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat()) : addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id]);
+      if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
+      const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
+      // Debezium's records: its key JSON, a tombstone (null value) after each delete.
+      if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
+      return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
     });
   }
 

@@ -13,7 +13,7 @@ import type { RedisSinkConfig } from '../config/schema.js';
 import { WalrelayError, describeError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
-import { encodeEvent } from './formats.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
 import { domainRecordOf } from '../relay/route/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
 import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
@@ -35,10 +35,14 @@ export class RedisSink implements Sink {
   /** Exactly-once mode only: the key holding the last event id written. */
   private readonly checkpointKey: string | null;
 
+  private readonly formatContext: FormatContext;
+
   constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
     this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
-    this.streams = new NameTemplate(config.stream, config.messageStream);
+    this.formatContext = { database: context.database, debezium: config.debezium };
+    const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
+    this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
   }
@@ -99,8 +103,7 @@ export class RedisSink implements Sink {
     // then die young instead of being promoted into the old generation.
     const checkpointKey = this.checkpointKey;
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
-    const payload = this.encode(events);
-    const count = events.length;
+    const { payload, count } = this.encode(events);
     this.writing = true;
     try {
       await deliverWithRetry(() => this.connection.exec(payload, count), {
@@ -117,8 +120,9 @@ export class RedisSink implements Sink {
   }
 
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
-    const command = exactlyOnceCommand(checkpointKey, events.map((event) => this.streamEntry(event)), this.config.maxLen);
-    const count = events.length;
+    const entries = events.flatMap((event) => this.streamEntries(event));
+    const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
+    const count = entries.length;
     this.writing = true;
     let appended: number;
     try {
@@ -137,17 +141,29 @@ export class RedisSink implements Sink {
   }
 
   /** What one event appends in exactly-once mode: the same stream and fields as the at-least-once XADD. */
-  private streamEntry(event: ChangeEvent): StreamEntry {
+  private streamEntries(event: ChangeEvent): StreamEntry[] {
     const domain = domainRecordOf(event);
-    if (domain) return { stream: domain.destination, id: event.id, fields: domainFields(domain) };
-    return { stream: this.streams.nameFor(event), id: event.id, fields: ['event', encodeEvent(event, this.config.format)] };
+    if (domain) return [{ stream: domain.destination, id: event.id, fields: domainFields(domain) }];
+    const stream = this.streams.nameFor(event);
+    if (this.config.format !== 'debezium') return [{ stream, id: event.id, fields: ['event', encodeEvent(event, this.config.format, this.formatContext)] }];
+    // Debezium's layout, one entry per record (a delete and its tombstone). A
+    // record after the first gets the id "<event id>+n", which sorts after the
+    // event's own id and before every later id (the next position, and a
+    // schema event's "<event id>.schema"), as the checkpoint needs.
+    return debeziumRecords(event, this.formatContext).map((record, index) => ({
+      stream,
+      id: index === 0 ? event.id : `${event.id}+${index}`,
+      fields: [record.key ?? DEBEZIUM_NULL, record.value ?? DEBEZIUM_NULL],
+    }));
   }
 
+
   /** One XADD per event, as a single pipelined RESP payload. */
-  private encode(events: readonly ChangeEvent[]): string {
+  private encode(events: readonly ChangeEvent[]): { payload: string; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     let payload = '';
+    if (this.config.format === 'debezium') return this.encodeDebezium(events, head, trim);
     for (const event of events) {
       const domain = domainRecordOf(event);
       if (domain) {
@@ -158,7 +174,33 @@ export class RedisSink implements Sink {
       const json = encodeEvent(event, this.config.format);
       payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
     }
-    return payload;
+    return { payload, count: events.length };
+  }
+
+  /**
+   * Debezium Server's Redis layout: XADD <stream> * <key JSON> <value JSON>,
+   * with "default" standing for a missing key or value (a tombstone), as its
+   * redis.null.key / redis.null.value defaults.
+   */
+  private encodeDebezium(events: readonly ChangeEvent[], head: string, trim: string): { payload: string; count: number } {
+    let payload = '';
+    let count = 0;
+    for (const event of events) {
+      const domain = domainRecordOf(event);
+      if (domain) {
+        payload += encodeDomainEntry(domain, trim);
+        count++;
+        continue;
+      }
+      const stream = this.streams.nameFor(event);
+      for (const record of debeziumRecords(event, this.formatContext)) {
+        const key = record.key ?? DEBEZIUM_NULL;
+        const value = record.value ?? DEBEZIUM_NULL;
+        payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n$${Buffer.byteLength(value)}\r\n${value}\r\n`;
+        count++;
+      }
+    }
+    return { payload, count };
   }
 
   async close(): Promise<void> {
@@ -167,6 +209,9 @@ export class RedisSink implements Sink {
     this.connection.close();
   }
 }
+
+/** Debezium Server's redis.null.key and redis.null.value default. */
+const DEBEZIUM_NULL = 'default';
 
 /** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
 function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): string[] {

@@ -1,8 +1,11 @@
-// The three wire formats: walrelay (contract section 3), the Debezium
-// PostgreSQL connector's envelope (schemas off) and CloudEvents 1.0 structured mode.
+// The three wire formats: walrelay (contract section 3), Debezium Server's
+// PostgreSQL connector output (schemas off; compared with the real one in
+// debezium-golden.test.ts) and CloudEvents 1.0 structured mode.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeEvent } from '../sinks/formats.js';
+import { debeziumRecords, encodeEvent } from '../sinks/formats.js';
+import type { TypeCatalog } from '../relay/source/type-catalog.js';
+import { ColumnPolicy, MASK } from '../relay/route/column-policy.js';
 import { eventJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 
 const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';
@@ -28,39 +31,43 @@ describe('walrelay format', () => {
 });
 
 describe('debezium format', () => {
-  it('maps an insert to op c with after, source and transaction null', () => {
+  it('maps an insert to op c in Debezium Server 3.6\'s field order, with source positions and commit time', () => {
     const before = Date.now();
-    const envelope = JSON.parse(encodeEvent(insert(), 'debezium', { database: 'shop' }));
-    assert.deepEqual(Object.keys(envelope), ['before', 'after', 'source', 'op', 'ts_ms', 'transaction']);
+    const text = encodeEvent(insert(), 'debezium', { database: 'shop' });
+    const envelope = JSON.parse(text);
+    assert.deepEqual(Object.keys(envelope), ['before', 'after', 'source', 'transaction', 'op', 'ts_ms', 'ts_us', 'ts_ns']);
     assert.equal(envelope.before, null);
-    assert.deepEqual(envelope.after, { id: 42, status: 'new', total: '9223372036854775807' });
     assert.equal(envelope.op, 'c');
     assert.equal(envelope.transaction, null);
     assert.ok(envelope.ts_ms >= before && envelope.ts_ms <= Date.now(), 'ts_ms: when walrelay processed the event');
-    assert.deepEqual(envelope.source, {
+    assert.ok(text.endsWith(`"ts_us":${String(envelope.ts_us)},"ts_ns":${String(envelope.ts_us)}000}`), 'ts_ns printed with every digit');
+    const { ts_ns: _ns, ...source } = envelope.source;
+    assert.deepEqual(source, {
       version: 'walrelay', connector: 'postgresql', name: 'walrelay', ts_ms: COMMIT_MS, snapshot: 'false', db: 'shop',
-      schema: 'public', table: 'orders', txId: 4294967290, lsn: 0x1_016b3748, xmin: null,
+      sequence: `[null,"${0x1_016b3748}"]`, ts_us: COMMIT_MS * 1000 + 456,
+      schema: 'public', table: 'orders', txId: 4294967290, lsn: 0x1_016b3748, xmin: null, origin: null, origin_lsn: null,
     });
+    assert.ok(text.includes(`"ts_ns":${COMMIT_MS * 1000 + 456}000,`));
   });
 
-  it('copies the rows as walrelay wrote them, so json numbers keep every digit', () => {
+  it('without PostgreSQL\'s text, copies the rows as walrelay wrote them, so json numbers keep every digit', () => {
     const doc = '{"id":1,"doc":{"n":12345678901234567890,"f":1.000}}';
     const text = encodeEvent(rowChange('update', '{"id":1}', doc, '{"id":1,"doc":[1.50]}'), 'debezium');
     assert.ok(text.startsWith(`{"before":{"id":1,"doc":[1.50]},"after":${doc},"source":{`), text);
-    assert.deepEqual(Object.keys(JSON.parse(text)), ['before', 'after', 'source', 'op', 'ts_ms', 'transaction']);
+    assert.deepEqual(Object.keys(JSON.parse(text)), ['before', 'after', 'source', 'transaction', 'op', 'ts_ms', 'ts_us', 'ts_ns']);
   });
 
-  it('maps update, delete and read to u, d and r with before and after', () => {
+  it('maps update, delete and read to u, d and r; without PostgreSQL\'s text (backfill reads) values are walrelay\'s', () => {
     const updated = JSON.parse(encodeEvent(update(), 'debezium'));
     assert.equal(updated.op, 'u');
     assert.deepEqual(updated.before, { id: 42, status: 'new' });
     assert.deepEqual(updated.after, { id: 42, status: 'paid' });
-    assert.ok(!('db' in updated.source), 'no db without a database name');
 
-    const deleted = JSON.parse(encodeEvent(deletion(), 'debezium'));
-    assert.equal(deleted.op, 'd');
-    assert.deepEqual(deleted.before, { id: 42 });
-    assert.equal(deleted.after, null);
+    const deleted = debeziumRecords(deletion());
+    assert.equal(deleted.length, 2, 'a delete and its tombstone');
+    assert.equal(JSON.parse(deleted[0].value!).op, 'd');
+    assert.deepEqual(deleted[1], { key: '{"id":42}', value: null });
+    assert.equal(debeziumRecords(deletion(), { debezium: { tombstonesOnDelete: false } }).length, 1);
 
     const read: ChangeEvent = { id: 'r1', op: 'read', schema: 'public', table: 'orders', key: { id: 1 }, new: { id: 1 }, old: null, lsn: '0/10', commitLsn: '0/10', xid: 5, commitTime: COMMIT_TIME };
     const snapshot = JSON.parse(encodeEvent(read, 'debezium'));
@@ -69,19 +76,46 @@ describe('debezium format', () => {
     assert.deepEqual(snapshot.after, { id: 1 });
   });
 
+  it('renders values from PostgreSQL\'s text and column types, and splits a key change into delete, tombstone and create', () => {
+    const event = rowChange('update', '{"id":"2"}', '{"id":"2","price":"1.50"}', '{"id":"1"}');
+    const columns = [{ name: 'id', typeOid: 20, typmod: -1, key: true }, { name: 'price', typeOid: 1700, typmod: (10 << 16) + 2 + 4, key: false }];
+    event.origin = { columns, catalog: { info: () => undefined } as unknown as TypeCatalog, newTuple: ['2', '1.50'], oldTuple: ['1', null], oldIsKey: true, previousCommitEnd: '0/100', previousCommitTime: null };
+    const records = debeziumRecords(event, { debezium: { topicPrefix: 'shop' } });
+    assert.deepEqual(records.map((record) => [record.key, record.value && JSON.parse(record.value).op]), [['{"id":1}', 'd'], ['{"id":1}', null], ['{"id":2}', 'c']]);
+    assert.ok(records[0].value!.startsWith('{"before":{"id":1,"price":null},"after":null,'));
+    assert.ok(records[2].value!.startsWith('{"before":null,"after":{"id":2,"price":"AJY="},'), records[2].value!);
+    assert.equal(JSON.parse(records[2].value!).source.sequence, `["256","${0x1_016b3748}"]`);
+    assert.equal(JSON.parse(records[2].value!).source.name, 'shop');
+  });
+
+  it('never shows a column that a column policy dropped or masked: such events carry the policy\'s values', () => {
+    const event = rowChange('insert', '{"id":"2"}', '{"id":"2","secret":"s3cret","note":"n"}', null);
+    const columns = [{ name: 'id', typeOid: 20, typmod: -1, key: true }, { name: 'secret', typeOid: 25, typmod: -1, key: false }, { name: 'note', typeOid: 25, typmod: -1, key: false }];
+    event.origin = { columns, catalog: { info: () => undefined } as unknown as TypeCatalog, newTuple: ['2', 's3cret', 'n'], oldTuple: null, previousCommitEnd: null, previousCommitTime: null };
+    assert.ok(debeziumRecords(event)[0].value!.includes('s3cret'), 'unfiltered, the text value is rendered');
+    const filtered = new ColumnPolicy({ 'public.orders.secret': 'drop', 'public.orders.note': 'mask' }, 'k', 'sinks[0].columns').apply(event);
+    const value = debeziumRecords(filtered)[0].value!;
+    assert.ok(!value.includes('s3cret') && !value.includes('"secret"'), value);
+    assert.equal(JSON.parse(value).after.note, MASK);
+  });
+
   it('maps truncate to t and logical messages to m with base64 content', () => {
     const truncate: ChangeEvent = { id: 't1', op: 'truncate', schema: 'public', table: 'orders', key: null, new: null, old: null, cascade: true, restartIdentity: false, lsn: '0/20', commitLsn: '0/30', xid: 6, commitTime: COMMIT_TIME };
     const truncated = JSON.parse(encodeEvent(truncate, 'debezium'));
     assert.equal(truncated.op, 't');
     assert.equal(truncated.before, null);
     assert.equal(truncated.after, null);
+    assert.equal(debeziumRecords(truncate)[0].key, null);
 
     const message: ChangeEvent = { id: 'm1', op: 'message', prefix: 'app', content: 'hello', contentEncoding: 'utf8', transactional: false, lsn: '0/40', commitLsn: null, xid: null, commitTime: null };
     const emitted = JSON.parse(encodeEvent(message, 'debezium'));
+    assert.deepEqual(Object.keys(emitted), ['op', 'ts_ms', 'source', 'transaction', 'message']);
     assert.equal(emitted.op, 'm');
     assert.deepEqual(emitted.message, { prefix: 'app', content: Buffer.from('hello').toString('base64') });
     assert.equal(emitted.source.lsn, 0x40);
     assert.equal(emitted.source.txId, null);
+    assert.equal(emitted.source.schema, '');
+    assert.equal(debeziumRecords(message)[0].key, '{"prefix":"app"}');
   });
 
   it('serialises an event once per database name', () => {

@@ -43,7 +43,7 @@ const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot })));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot, database: databaseName(config.source.url) })));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
   const timeoutMs = config.source.timeoutSeconds * 1000;
@@ -320,6 +320,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
     done,
   };
+}
+
+/** The database of a postgres:// URL (Debezium's source.db); libpq's default is the user's name. */
+function databaseName(url: string): string {
+  const parsed = new URL(url);
+  return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';
 }
 
 /** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */

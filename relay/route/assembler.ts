@@ -19,7 +19,8 @@
 import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, type ChangeEvent, type Op } from './event.js';
+import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
+import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey, parseLsn } from '../lsn.js';
 import { formatPgTimestamp } from '../source/datetime.js';
 import { WalrelayError } from '../errors.js';
@@ -51,6 +52,8 @@ export class TransactionAssembler {
   private tx: OpenTransaction | null = null;
   /** Relations whose shape differs from the one last announced: their next change is preceded by a schema event (only with `shapes`, when a sink takes schema events). */
   private readonly unannounced = new Set<RelationDecoder>();
+  /** The last commit this run saw (Debezium's source.sequence and a non-transactional message's time). */
+  private previousCommit: Pick<EventOrigin, 'previousCommitEnd' | 'previousCommitTime'> = { previousCommitEnd: null, previousCommitTime: null };
 
   constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes) {}
 
@@ -71,6 +74,7 @@ export class TransactionAssembler {
         };
         return;
       case 'commit':
+        this.previousCommit = { previousCommitEnd: formatLsn(message.endLsn), previousCommitTime: this.tx?.commitTime ?? null };
         this.tx = null;
         this.output.commit(message.endLsn);
         return;
@@ -93,7 +97,7 @@ export class TransactionAssembler {
       case 'insert': {
         const relation = this.relation(message.relationId);
         const row = relation.encodeRow(message.newTuple);
-        this.emitRowChange('insert', relation, walStart, relation.encodeKey(message.newTuple), row.json, null, row.unchanged);
+        this.emitRowChange('insert', relation, walStart, relation.encodeKey(message.newTuple), row.json, null, row.unchanged, message.newTuple, null);
         return;
       }
       case 'update': {
@@ -102,7 +106,7 @@ export class TransactionAssembler {
         const newTuple = relation.withKnownValues(message.newTuple, message.oldTuple, message.keyTuple);
         const row = relation.encodeRow(newTuple);
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : message.keyTuple ? relation.encodeKey(message.keyTuple) : null;
-        this.emitRowChange('update', relation, walStart, relation.encodeKey(newTuple), row.json, old, row.unchanged);
+        this.emitRowChange('update', relation, walStart, relation.encodeKey(newTuple), row.json, old, row.unchanged, newTuple, message.oldTuple ?? message.keyTuple ?? null, !message.oldTuple);
         return;
       }
       case 'delete': {
@@ -110,7 +114,7 @@ export class TransactionAssembler {
         const oldTuple = message.oldTuple ?? message.keyTuple;
         const key = oldTuple ? relation.encodeKey(oldTuple) : null;
         const old = message.oldTuple ? relation.encodeRow(message.oldTuple).json : key;
-        this.emitRowChange('delete', relation, walStart, key, null, old, undefined);
+        this.emitRowChange('delete', relation, walStart, key, null, old, undefined, null, oldTuple ?? null, !message.oldTuple);
         return;
       }
       case 'truncate':
@@ -124,7 +128,9 @@ export class TransactionAssembler {
           event.old = null;
           event.cascade = message.cascade;
           event.restartIdentity = message.restartIdentity;
-          this.output.event(reorder(event));
+          const ordered = reorder(event);
+          setOrigin(ordered, { ...this.previousCommit });
+          this.output.event(ordered);
         }
         return;
       case 'message': {
@@ -140,6 +146,9 @@ export class TransactionAssembler {
           event.content = Buffer.from(message.content).toString('base64');
           event.contentEncoding = 'base64';
         }
+        // Debezium counts a non-transactional message as a commit at its own LSN (source.sequence).
+        if (!message.transactional) this.previousCommit = { ...this.previousCommit, previousCommitEnd: event.lsn };
+        setOrigin(event, { ...this.previousCommit });
         this.output.event(event);
         return;
       }
@@ -197,12 +206,16 @@ export class TransactionAssembler {
     return relation;
   }
 
-  private emitRowChange(op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined): void {
+  private emitRowChange(
+    op: Op, relation: RelationDecoder, walStart: Lsn, key: string | null, row: string | null, old: string | null, unchanged: string[] | undefined,
+    newTuple: Tuple | null, oldTuple: Tuple | null, oldIsKey = false,
+  ): void {
     const tx = this.requireTx();
     if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
     const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);
     change.columnTypes = relation.columnTypes;
+    setOrigin(change, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
     this.output.event(change);
   }
 

@@ -1,4 +1,7 @@
 // The change event of contract section 3, and its one shared serialisation.
+import type { Tuple } from '../source/pgoutput.js';
+import type { TypeCatalog } from '../source/type-catalog.js';
+
 export type Op = 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'read' | 'gap' | 'begin' | 'commit' | 'schema';
 
 export type Row = Record<string, unknown>;
@@ -68,6 +71,8 @@ export class RowChange implements ChangeEvent {
   readonly keyJson: string | null;
   /** The table's columns and their pg_type names, shared by every change of the relation (not serialised; the Realtime protocol sends them). */
   columnTypes?: readonly ColumnType[];
+  /** Set by the assembler for formats that need PostgreSQL's text values (see EventOrigin). */
+  origin?: EventOrigin;
   private parsed: { key: Row | null; new: Row | null; old: Row | null } | null = null;
 
   constructor(
@@ -129,4 +134,50 @@ export function eventJson(event: ChangeEvent): string {
 export function keyJson(event: ChangeEvent): string | null {
   if (event instanceof RowChange) return event.keyJson;
   return event.key ? JSON.stringify(event.key) : null;
+}
+
+/** A column as the Relation message describes it. */
+export interface ColumnInfo {
+  name: string;
+  typeOid: number;
+  typmod: number;
+  /** Part of the event's key. */
+  key: boolean;
+}
+
+/**
+ * What a format other than walrelay's (Debezium) needs beside the event:
+ * PostgreSQL's text values with their column types, and the stream position
+ * before the event's transaction. Not part of the event's JSON.
+ */
+export interface EventOrigin {
+  columns?: readonly ColumnInfo[];
+  /** Where the columns' non-built-in types (enums, domains, arrays, extension types) are described. */
+  catalog?: TypeCatalog;
+  /** Text values as pgoutput sent them (UNCHANGED for TOASTed values not sent). */
+  newTuple?: Tuple | null;
+  oldTuple?: Tuple | null;
+  /** oldTuple is pgoutput's key tuple: only the replica identity columns hold values. */
+  oldIsKey?: boolean;
+  /** End LSN and commit time of the last transaction committed before this event, when this run saw one. */
+  previousCommitEnd: string | null;
+  previousCommitTime: string | null;
+}
+
+/**
+ * Whether events carry their origin: only a sink rendering Debezium reads it,
+ * and it keeps PostgreSQL's text alive as long as the event, so it is off
+ * unless such a sink is configured (sinks/index.ts).
+ */
+export const eventOrigins = { keep: false };
+
+/** Attaches an origin without adding it to the event's JSON (when origins are kept). */
+export function setOrigin(event: ChangeEvent, origin: EventOrigin): void {
+  if (!eventOrigins.keep) return;
+  if (event instanceof RowChange) event.origin = origin;
+  else Object.defineProperty(event, 'origin', { value: origin, enumerable: false });
+}
+
+export function originOf(event: ChangeEvent): EventOrigin | undefined {
+  return (event as { origin?: EventOrigin }).origin;
 }

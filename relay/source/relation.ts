@@ -15,7 +15,7 @@ import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from '
 import type { TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
-import type { ColumnType, Row } from '../route/event.js';
+import type { ColumnInfo, ColumnType, Row } from '../route/event.js';
 import { shapeVersion, type ShapeColumn } from './table-shape.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
@@ -32,6 +32,8 @@ export class RelationDecoder {
   readonly shape: readonly ShapeColumn[];
   /** Short hash of `shape` (table-shape.ts): the events' `schemaVersion`. */
   readonly schemaVersion: string;
+  /** Name, type, type modifier and key flag of every column (formats that need the types: Debezium). */
+  readonly columnInfo: readonly ColumnInfo[];
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
@@ -60,6 +62,7 @@ export class RelationDecoder {
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
+    this.columnInfo = relation.columns.map((column) => ({ name: column.name, typeOid: column.typeOid, typmod: column.typeMod, key: this.keyColumns.includes(column.name) }));
     this.catalog = catalog;
     this.types = relation.columns.map((column) => column.typeOid);
     this.columnTypes = relation.columns.map((column) => ({ name: column.name, type: catalog.info(column.typeOid)?.name ?? String(column.typeOid) }));

@@ -31,6 +31,8 @@ export interface TypeInfo {
   element: number;
   /** Base type of a domain (0 otherwise). */
   base: number;
+  /** A domain's type modifier on its base type, e.g. numeric(8,2) (-1 or absent otherwise). */
+  baseTypmod?: number;
   /** Array element delimiter (',' for all but box). */
   delimiter: string;
 }
@@ -85,7 +87,7 @@ const TYPE_QUERY = `
     WHERE (t.typtype = 'd' AND t.typbasetype <> 0) OR (t.typinput = 'array_in'::regproc AND t.typelem <> 0)
   )
   SELECT t.oid::int8 AS oid, t.typname, n.nspname, t.typtype, t.typelem::int8 AS typelem, t.typbasetype::int8 AS typbasetype,
-         t.typdelim, t.typcategory, t.typinput = 'array_in'::regproc AS is_array
+         t.typtypmod, t.typdelim, t.typcategory, t.typinput = 'array_in'::regproc AS is_array
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
   WHERE t.oid IN (SELECT oid FROM wanted)`;
 
@@ -161,6 +163,7 @@ export class TypeCatalog {
         oid, schema: row.nspname, name: row.typname, kind,
         element: kind === 'array' ? Number(row.typelem) : 0,
         base: kind === 'domain' ? Number(row.typbasetype) : 0,
+        ...(kind === 'domain' && row.typtypmod != null ? { baseTypmod: Number(row.typtypmod) } : {}),
         delimiter: row.typdelim || ',',
       });
     }

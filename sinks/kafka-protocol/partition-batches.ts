@@ -38,7 +38,7 @@ export function partitionKey(topic: string, partition: number): string {
 
 /** Approximate bytes of a record on the wire, for sizing requests. */
 export function wireBytes(record: OutgoingRecord): number {
-  return record.valueBytes + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
+  return Math.max(record.valueBytes, 0) + Math.max(record.keyBytes, 0) + RECORD_OVERHEAD;
 }
 
 /** Kafka's sequence numbers wrap from Integer.MAX_VALUE to 0 (DefaultRecordBatch.incrementSequence). */

@@ -8,7 +8,8 @@ export interface OutgoingRecord {
   /** Key text (its UTF-8 bytes are what the partitioner hashes); null for no key. */
   key: string | null;
   keyBytes: number;
-  value: string;
+  /** Value text; null for none (a tombstone: Debezium's record after a delete). */
+  value: string | null;
   valueBytes: number;
   /** Header names and values, alternating: [name, value, name, value, …]. */
   headers: readonly string[];
@@ -40,12 +41,13 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
       headersSize += varintSize(length) + length;
     }
     const bodySize = 1 /* attributes */ + 1 /* timestamp delta 0 */ + varintSize(offsetDelta) +
-      varintSize(keyBytes) + Math.max(keyBytes, 0) + varintSize(valueBytes) + valueBytes + headersSize;
+      varintSize(keyBytes) + Math.max(keyBytes, 0) + varintSize(valueBytes) + Math.max(valueBytes, 0) + headersSize;
     writer.ensure(bodySize + 5);
     writer.varint(bodySize).int8(0).varint(0).varint(offsetDelta);
     if (key === null) writer.varint(-1);
     else writer.varintString(key, keyBytes);
-    writer.varintString(value, valueBytes);
+    if (value === null) writer.varint(-1);
+    else writer.varintString(value, valueBytes);
     writer.varint(headers.length / 2);
     for (let h = 0; h < headers.length; h++) writer.varintString(headers[h], headerBytes[h]);
   }

@@ -49,7 +49,7 @@ export class NativeSession implements Session {
     let json: string | null = null;
     for (const subscription of this.subscriptions.values()) {
       if (!subscription.matches(event, name)) continue;
-      json ??= encodeEvent(event, this.context.config.format);
+      json ??= encodeEvent(event, this.context.config.format, { debezium: this.context.config.debezium });
       this.client.sendChange(subscription, event, json);
     }
   }
@@ -83,7 +83,7 @@ export class NativeSession implements Session {
     client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
     for (const event of replay) {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, context.config.format));
+      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, context.config.format, { debezium: context.config.debezium }));
     }
   }
 
