@@ -37,15 +37,15 @@ const sinkCommon = {
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
   debezium: debeziumKnobs.optional(),
-  /** Column policies (relay/route/column-policy.ts). */
+  /** Column policies (relay/stages/column-policy.ts). */
   columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
-  /** op "begin" / "commit" events around each transaction (relay/route/transaction-events.ts). */
+  /** op "begin" / "commit" events around each transaction (relay/stages/transaction-events.ts). */
   transactionEvents: z.boolean().default(false),
   /** Receive op "schema" events when a table's shape changes (relay/route/schema-event.ts). */
   schemaEvents: z.boolean({ error: 'expected true or false' }).default(false),
 };
 
-/** Outbox tables turned into domain events (relay/route/outbox.ts); column names default to Debezium's. */
+/** Outbox tables turned into domain events (relay/stages/outbox.ts); column names default to Debezium's. */
 const outboxSchema = z.strictObject({
   table: tableName,
   columns: z.strictObject({
@@ -59,7 +59,7 @@ const outboxSchema = z.strictObject({
   destination: z.string().min(1).default('outbox.event.{aggregatetype}'),
 });
 
-/** Transactional logical messages routed by prefix (relay/route/message-routing.ts). */
+/** Transactional logical messages routed by prefix (relay/stages/message-routing.ts). */
 const messageRouteSchema = z.strictObject({
   prefix: z.string().min(1),
   destination: z.string().min(1),

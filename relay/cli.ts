@@ -8,12 +8,12 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from './log.js';
 import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
-import { backfillTables } from './ops/backfill.js';
-import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './ops/setup.js';
+import { backfillTables } from './backfill/backfill.js';
+import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './setup/setup.js';
 import { startRelay } from './ops/daemon.js';
-import { rebuildTarget } from './ops/rebuild.js';
-import { privilegeSql } from './ops/print-sql.js';
-import { checkAgainstSource } from './ops/coverage.js';
+import { rebuildTarget } from './backfill/rebuild.js';
+import { privilegeSql } from './setup/print-sql.js';
+import { checkAgainstSource } from './setup/coverage.js';
 
 /** package.json sits two folders above dist/relay/cli.js, in a clone and in the installed package. */
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -117,7 +117,7 @@ program.command('schema').description('print the event shapes of the published t
   .action(async (tables: string[], options: { config?: string; format: string }) => {
     const config = loadConfig(options.config);
     if (options.format !== 'json-schema' && options.format !== 'typescript') throw configError(`--format: expected json-schema or typescript, got '${options.format}'`);
-    const { printEventSchema } = await import('./ops/event-schema.js');
+    const { printEventSchema } = await import('./schema/event-schema.js');
     process.stdout.write(await printEventSchema(config, tables, options.format));
   });
 

@@ -27,7 +27,7 @@ import { WalrelayError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
-import { domainRecordOf } from '../relay/route/domain-event.js';
+import { domainRecordOf } from '../relay/stages/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
 import { ExactlyOnceWriter } from './kafka-exactly-once.js';
 import { PlatformaticKafkaProducer } from './kafka-platformatic.js';

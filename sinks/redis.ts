@@ -14,7 +14,7 @@ import { WalrelayError, describeError } from '../relay/errors.js';
 import { deliverWithRetry } from './retry.js';
 import { NameTemplate } from './stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
-import { domainRecordOf } from '../relay/route/domain-event.js';
+import { domainRecordOf } from '../relay/stages/domain-event.js';
 import { RedisConnection, encodeCommand } from './redis-connection.js';
 import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
 import type { SinkContext } from './index.js';

@@ -4,7 +4,7 @@ import type { Sink } from './sink.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { StdoutSinkConfig } from '../config/schema.js';
 import { debeziumRecords, encodeEvent } from './formats.js';
-import { domainRecordJson, domainRecordOf } from '../relay/route/domain-event.js';
+import { domainRecordJson, domainRecordOf } from '../relay/stages/domain-event.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;

@@ -1,6 +1,6 @@
 // Names of streams and topics from a template with {schema} and {table}.
 import type { ChangeEvent } from '../relay/route/event.js';
-import { destinationOf } from '../relay/route/rebuild-target.js';
+import { destinationOf } from '../relay/stages/rebuild-target.js';
 
 export class NameTemplate {
   private readonly cache = new Map<string, string>();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { TransactionAssembler } from '../relay/route/assembler.js';
 import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
 import { UNCHANGED, type PgoutputMessage, type RelationColumn } from '../relay/source/pgoutput.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../relay/ops/backfill.js';
+import { BACKFILL_PREFIX, type BackfillChunk } from '../relay/backfill/backfill.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 import { lsn, type Lsn } from '../relay/lsn.js';
 

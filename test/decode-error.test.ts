@@ -16,7 +16,7 @@ import { startCorruptingProxy, XLOGDATA_HEADER } from './harness/corrupting-prox
 import { readStream, spawnRelay, waitForStreamLength, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseConfig } from '../config/load.js';
-import { setupReplication } from '../relay/ops/setup.js';
+import { setupReplication } from '../relay/setup/setup.js';
 import { parseLsn } from '../relay/lsn.js';
 import pino from 'pino';
 

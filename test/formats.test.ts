@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { debeziumRecords, encodeEvent } from '../sinks/formats.js';
 import type { TypeCatalog } from '../relay/source/type-catalog.js';
-import { ColumnPolicy, MASK } from '../relay/route/column-policy.js';
+import { ColumnPolicy, MASK } from '../relay/stages/column-policy.js';
 import { eventJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
 
 const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';

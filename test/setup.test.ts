@@ -6,8 +6,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
 import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
-import { checkServerVersion } from '../relay/ops/preflight.js';
-import { fromPgError } from '../relay/ops/pg-errors.js';
+import { checkServerVersion } from '../relay/setup/preflight.js';
+import { fromPgError } from '../relay/setup/pg-errors.js';
 import { WalrelayError } from '../relay/errors.js';
 
 describe('server version and error translation', () => {

@@ -23,7 +23,7 @@ import type { ChangeEvent } from '../relay/route/event.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseConfig } from '../config/load.js';
-import { setupReplication } from '../relay/ops/setup.js';
+import { setupReplication } from '../relay/setup/setup.js';
 import { startRelay } from '../relay/ops/daemon.js';
 
 type Loss = 'lost' | 'dropped';

@@ -17,7 +17,7 @@ import { startRedis, type TestRedis } from './harness/redis.js';
 import { readStream, waitForStreamLength } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseConfig } from '../config/load.js';
-import { setupReplication } from '../relay/ops/setup.js';
+import { setupReplication } from '../relay/setup/setup.js';
 import { startRelay, type RunningRelay } from '../relay/ops/daemon.js';
 
 const TYPES = `

@@ -14,9 +14,9 @@ import pg from 'pg';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../config/load.js';
-import { setupReplication } from '../../relay/ops/setup.js';
+import { setupReplication } from '../../relay/setup/setup.js';
 import { startRelay } from '../../relay/ops/daemon.js';
-import { backfillTables } from '../../relay/ops/backfill.js';
+import { backfillTables } from '../../relay/backfill/backfill.js';
 import { SCHEMA, balancesInDatabase, runTraffic } from './bank.js';
 import { BalanceProjection } from './projection.js';
 

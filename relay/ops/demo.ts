@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseConfig } from '../../config/load.js';
-import { setupReplication } from './setup.js';
+import { setupReplication } from '../setup/setup.js';
 import { startRelay, type RunningRelay } from './daemon.js';
 import { startDemoPostgres, type DemoPostgres } from './demo-postgres.js';
 import { WalrelayError } from '../errors.js';

@@ -2,7 +2,7 @@
 // names its own walsender process, not the consumer: the consumer is the
 // client of that walsender, which pg_stat_replication shows.
 import type { Config } from '../../config/schema.js';
-import { withSourceClient } from './setup.js';
+import { withSourceClient } from '../setup/setup.js';
 
 export interface SlotHolder {
   walsenderPid: number;

@@ -27,9 +27,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, maxLsn, parseLsn } from '../lsn.js';
-import { withSourceClient } from './source-client.js';
-import { step } from './pg-errors.js';
-import { backfillTables, publishedTables } from './backfill.js';
+import { withSourceClient } from '../setup/source-client.js';
+import { step } from '../setup/pg-errors.js';
+import { backfillTables, publishedTables } from '../backfill/backfill.js';
 import { GAP_PREFIX, type GapMessage } from '../route/gap.js';
 
 /** The slot keeps its name, so backfill's progress file still marks earlier backfills done: --restart. */

@@ -24,7 +24,7 @@ import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey, parseLsn } from '../lsn.js';
 import { formatPgTimestamp } from '../source/datetime.js';
 import { WalrelayError } from '../errors.js';
-import { BACKFILL_PREFIX } from '../ops/backfill.js';
+import { BACKFILL_PREFIX } from '../backfill/backfill.js';
 import { readBackfillChunk } from './backfill-chunk.js';
 import { GAP_PREFIX, gapEvent } from './gap.js';
 import { jsonConverterFor } from '../source/values.js';

@@ -1,10 +1,10 @@
 // Reads the content of a backfill message (written by `walrelay backfill`,
-// relay/ops/backfill.ts) and checks its shape before any of it is used: the
+// relay/backfill/backfill.ts) and checks its shape before any of it is used: the
 // bytes come from the replication stream like any other, and a chunk that is
 // not what backfill writes is a decode error with a code, not a TypeError.
 import { WalrelayError } from '../errors.js';
 import { DECODE_ERROR_HINT } from '../source/pgoutput.js';
-import type { BackfillChunk } from '../ops/backfill.js';
+import type { BackfillChunk } from '../backfill/backfill.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

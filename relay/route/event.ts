@@ -50,7 +50,7 @@ export interface ChangeEvent {
   toLsn?: string;
   /** read events of `backfill --sink`: the one sink that takes them, and its stream template for them (not serialised) */
   target?: { sink: string; stream?: string };
-  /** begin / commit only (relay/route/transaction-events.ts): events of the transaction (null on begin), and per table */
+  /** begin / commit only (relay/stages/transaction-events.ts): events of the transaction (null on begin), and per table */
   eventCount?: number | null;
   tables?: Record<string, number>;
   lsn: string;

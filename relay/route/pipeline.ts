@@ -14,7 +14,7 @@ import { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
 import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
-import { commitMarker } from './transaction-events.js';
+import { commitMarker } from '../stages/transaction-events.js';
 import { withTimeout } from '../with-timeout.js';
 import type { AnnouncedShapes } from './schema-event.js';
 

@@ -7,7 +7,7 @@ import type { Sink } from '../../sinks/sink.js';
 import type { ChangeEvent } from './event.js';
 import { compileTablePatterns, type TableMatcher } from './table-pattern.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { EventStage } from './sink-stages.js';
+import type { EventStage } from '../stages/sink-stages.js';
 
 /** Most events handed to a sink in one write. */
 const MAX_WRITE_EVENTS = 10_000;

@@ -13,7 +13,7 @@ import { RelationDecoder } from '../../relay/source/relation.js';
 import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
 import { eventJson, type ChangeEvent } from '../../relay/route/event.js';
 import { WalrelayError } from '../../relay/errors.js';
-import { BACKFILL_PREFIX } from '../../relay/ops/backfill.js';
+import { BACKFILL_PREFIX } from '../../relay/backfill/backfill.js';
 import type { Lsn } from '../../relay/lsn.js';
 import { Bytes, capturedTransactions } from './pgoutput-bytes.js';
 import { caseRandom, mutate, type Rng } from './fuzz-mutations.js';

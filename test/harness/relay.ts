@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { parseConfig } from '../../config/load.js';
 import { startRelay, type RunningRelay } from '../../relay/ops/daemon.js';
-import { setupReplication } from '../../relay/ops/setup.js';
+import { setupReplication } from '../../relay/setup/setup.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
 
 /** dist/relay/cli.js, next to this compiled file's folder. */

@@ -5,12 +5,12 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { backfillTables, publishedTables } from './backfill.js';
+import { backfillTables, publishedTables } from '../backfill/backfill.js';
 import { quoteIdent, quoteQualified, sqlName, sqlQualified } from './sql.js';
 import { step } from './pg-errors.js';
 import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
-import { recreatingSlotName } from './slot-recovery.js';
+import { recreatingSlotName } from '../ops/slot-recovery.js';
 import {
   CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, publishedTableNames, serverVersion,
   type TableAccess,

@@ -8,7 +8,7 @@
 // Each step maps a batch to a batch in the same order, so ordering and the
 // checkpoint are untouched; a sink without any step gets the batch as is.
 import type { Config, SinkConfig } from '../../config/schema.js';
-import type { ChangeEvent } from './event.js';
+import type { ChangeEvent } from '../route/event.js';
 import { OutboxRouter } from './outbox.js';
 import { MessageRouter } from './message-routing.js';
 import { ColumnPolicy } from './column-policy.js';

@@ -5,7 +5,7 @@
 // (Kafka topic or Redis stream), key, value and headers. Formats do not apply
 // to it: the value is the application's payload, as Debezium's outbox router
 // emits it.
-import type { ChangeEvent } from './event.js';
+import type { ChangeEvent } from '../route/event.js';
 import { WalrelayError } from '../errors.js';
 
 export interface DomainRecord {

@@ -14,8 +14,8 @@
 // pass through untouched (the same object), so the cost is paid only where
 // a policy applies.
 import { createHmac } from 'node:crypto';
-import type { ChangeEvent, Row } from './event.js';
-import { compileTablePattern, type TableMatcher } from './table-pattern.js';
+import type { ChangeEvent, Row } from '../route/event.js';
+import { compileTablePattern, type TableMatcher } from '../route/table-pattern.js';
 import { WalrelayError } from '../errors.js';
 
 export type ColumnAction = 'drop' | 'hash' | 'mask';

@@ -17,9 +17,9 @@
 import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
-import { quoteIdent } from './sql.js';
-import { withSourceClient } from './source-client.js';
-import { checkBackfillPrivileges, inspectTables, publishedTableNames } from './preflight.js';
+import { quoteIdent } from '../setup/sql.js';
+import { withSourceClient } from '../setup/source-client.js';
+import { checkBackfillPrivileges, inspectTables, publishedTableNames } from '../setup/preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';

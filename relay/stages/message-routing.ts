@@ -5,7 +5,7 @@
 // JSON, else as a JSON string. Only transactional messages are routed: a
 // non-transactional one is not tied to a commit and stays a plain message.
 import type { Config } from '../../config/schema.js';
-import type { ChangeEvent } from './event.js';
+import type { ChangeEvent } from '../route/event.js';
 import { asJsonText, compileTemplate, type DomainEvent } from './domain-event.js';
 
 export class MessageRouter {

@@ -9,8 +9,8 @@ import type { Config } from '../../config/schema.js';
 import { configError, WalrelayError } from '../errors.js';
 import { shapeVersion, type ShapeColumn } from '../source/table-shape.js';
 import { TypeCatalog } from '../source/type-catalog.js';
-import { withSourceClient } from './setup.js';
-import { step } from './pg-errors.js';
+import { withSourceClient } from '../setup/setup.js';
+import { step } from '../setup/pg-errors.js';
 
 export interface PublishedColumn extends ShapeColumn {
   /** format_type: "integer", "character varying(20)", "mood[]". */

@@ -17,7 +17,7 @@
 // In the debezium format they are Debezium's transaction metadata records
 // (status BEGIN / END, event_count, data_collections) on the topic or stream
 // `<topicPrefix>.transaction`, keyed by {"id": "<xid>:<commit LSN>"}.
-import type { ChangeEvent } from './event.js';
+import type { ChangeEvent } from '../route/event.js';
 import type { DomainEvent } from './domain-event.js';
 import { lsnKey, parseLsn } from '../lsn.js';
 

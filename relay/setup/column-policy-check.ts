@@ -3,7 +3,7 @@
 // policy also refuses it on the first such event, for tables published later).
 import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
-import { ColumnPolicy, keyDropError } from '../route/column-policy.js';
+import { ColumnPolicy, keyDropError } from '../stages/column-policy.js';
 
 export async function checkColumnPolicyKeys(client: pg.Client, config: Config): Promise<void> {
   const policies = config.sinks.flatMap((sink, index) => {

@@ -3,7 +3,7 @@
 // it); every other sink leaves them out, and the target sink writes them to
 // the streams or topics named by T ({schema}, {table}) instead of its own
 // template, while live changes keep flowing as before.
-import type { ChangeEvent } from './event.js';
+import type { ChangeEvent } from '../route/event.js';
 
 /** Streams chosen per event; a WeakMap so the name is never serialised with the event. */
 const destinations = new WeakMap<ChangeEvent, string>();
