@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { closest, knownKeysAt } from './suggest.js';
 import { configError } from '../relay/errors.js';
+import { envLogLevel } from '../relay/log.js';
 
 export const ENV_PREFIX = 'WALRELAY_';
 /** Variables with their own meaning, not key overrides. */
@@ -14,6 +15,7 @@ const RESERVED_ENV = new Set(['WALRELAY_CONFIG', 'WALRELAY_LOG_LEVEL']);
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const path = file ?? env.WALRELAY_CONFIG;
   if (!path) throw configError('no configuration file given', 'pass -c FILE or set WALRELAY_CONFIG');
+  envLogLevel(env); // read with the file, so that validate catches it too
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from './log.js';
+import { createLogger, envLogLevel } from './log.js';
 import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
 import { backfillTables } from './backfill/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './setup/setup.js';
@@ -30,7 +30,7 @@ program.command('run').description('stream changes to every configured sink unti
   .option(...configOption)
   .action(async (options: { config?: string }) => {
     const config = loadConfig(options.config);
-    const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? config.log.level);
+    const logger = createLogger(envLogLevel() ?? config.log.level);
     const relay = await startRelay(config, logger);
     let signals = 0;
     const onSignal = (signal: string) => {
@@ -125,7 +125,7 @@ program.command('demo').description('embedded PostgreSQL, a writer, and a live p
   .option('-p, --port <port>', 'HTTP port of the page', '8080')
   .action(async (options: { port: string }) => {
     const { runDemo } = await import('./ops/demo.js');
-    const logger = createLogger(process.env.WALRELAY_LOG_LEVEL ?? 'info');
+    const logger = createLogger(envLogLevel() ?? 'info');
     const port = Number(options.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new WalrelayError('USAGE', `-p ${options.port}: expected a TCP port number`, { kind: 'config' });
     // Handlers before anything starts: Ctrl-C during start-up also stops and cleans up.

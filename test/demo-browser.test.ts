@@ -66,7 +66,16 @@ it('shows a row inserted into the demo database on the live page', async () => {
     const narrow = await browser.newPage({ viewport: { width: 360, height: 800 } });
     await narrow.goto(demo.pageUrl);
     await narrow.locator('#status[data-state="open"]').waitFor({ timeout: 20_000 });
-    await narrow.locator('#events tr').first().waitFor({ timeout: 20_000 });
+    // A row of our own, rather than waiting on the demo's writer.
+    const narrowName = `Narrow Test ${process.pid}-${Date.now()}`;
+    const narrowClient = new pg.Client({ connectionString: demo.databaseUrl });
+    await narrowClient.connect();
+    try {
+      await narrowClient.query('INSERT INTO customers (name, city) VALUES ($1, $2)', [narrowName, 'Testville']);
+    } finally {
+      await narrowClient.end();
+    }
+    await narrow.locator('#events tr', { hasText: narrowName }).waitFor({ timeout: 20_000 });
     const overflow = await narrow.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth }));
     assert.ok(overflow.page <= overflow.window, `page ${overflow.page} px wide in a ${overflow.window} px window`);
     await narrow.screenshot({ path: join(OUTPUT, 'demo-narrow.png') });

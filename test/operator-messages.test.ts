@@ -20,6 +20,15 @@ describe('configuration messages', () => {
     assert.match(result.stderr, /WALRELAY_HTTP__PORT sets http\.port: expected a TCP port number/);
   });
 
+  it('refuses a bad WALRELAY_LOG_LEVEL in validate and run (exit 2), naming the variable and the levels', async () => {
+    for (const command of ['validate', 'run']) {
+      const result = await runCli([command, '-c', writeConfig(base)], { WALRELAY_LOG_LEVEL: 'verbose' });
+      assert.equal(result.code, 2, `${command}: ${result.stderr}`);
+      assert.match(result.stderr, /WALRELAY_LOG_LEVEL: expected one of trace, debug, info, warn, error, fatal, silent, got 'verbose'/);
+      assert.doesNotMatch(result.stderr, /custom levels|    at /);
+    }
+  });
+
   it('names an exported variable that matches no key, instead of calling it a key of the file', async () => {
     const result = await runCli(['validate', '-c', writeConfig(base)], { WALRELAY_SOURCE__SLOTT: 'x', WALRELAY_TEST_LOG: 'debug' });
     assert.equal(result.code, 2);
