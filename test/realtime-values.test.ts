@@ -22,7 +22,7 @@ const SAMPLES: [string, string][] = [
   ['float8', '1.5'], ['float8', 'Infinity'], ['float4', '-Infinity'], ['float8', 'NaN'],
   ['bool', 'true'], ['text', 'héllo "quoted"\n'], ['jsonb', '{"a":[1,2,{"b":null}]}'], ['json', '{"x": 1}'],
   ['timestamptz', '2026-11-22 08:00:00.123456+00'], ['timestamptz', '2026-11-22 08:00:00+02'], ['timestamp', '2026-11-22 10:00:00.5'],
-  ['date', '2026-11-22'], ['time', '10:00:01'], ['timetz', '10:00:01+02'],
+  ['date', '2026-11-22'], ['time', '10:00:01'], ['timetz', '10:00:01+02'], ['timetz', '10:00:01.25+00'], ['timetz', '10:00:01+05:30'],
   ['interval', '1 day 2 hours'], ['interval', '-1 year +2 mons -3 days 04:05:06.789'], ['interval', '0'], ['interval', '-00:00:00.5'],
   ['interval', '100 hours 3 minutes'], ['interval', '1 mon -1 day'], ['interval', '-1 days -02:00:00'],
   ['uuid', '0a5b5c02-8c3e-4a1e-9c8b-3c0d8b0b6f11'], ['money', '12.50'],

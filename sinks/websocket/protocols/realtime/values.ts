@@ -16,11 +16,23 @@ const DECIMAL = /^-?\d+(\.\d+)?$/;
 
 const plain: Render = (value) => JSON.stringify(value) ?? 'null';
 
+/** walrelay always prints six fractional digits; to_jsonb prints as few as the value needs ("…:00.5", "…:00"). */
+function trimFraction(text: string): string {
+  return text.replace(/\.(\d*?)0+(?=$|[Z+-])/, (_, kept: string) => (kept ? `.${kept}` : ''));
+}
+
+const temporal = (value: unknown, rewrite: (text: string) => string = (text) => text): string =>
+  plain(typeof value === 'string' && /\d\.\d{6}/.test(value) ? rewrite(trimFraction(value)) : typeof value === 'string' ? rewrite(value) : value);
+
 const RENDER_BY_TYPE: Record<string, Render> = {
   // Digits stay digits (a JSON number of any length); NaN and ±Infinity stay strings.
   int8: (value) => (typeof value === 'string' && DECIMAL.test(value) ? value : plain(value)),
   numeric: (value) => (typeof value === 'string' && DECIMAL.test(value) ? value : plain(value)),
-  timestamptz: (value) => plain(typeof value === 'string' && value.endsWith('Z') ? value.slice(0, -1) + '+00:00' : value),
+  timestamptz: (value) => temporal(value, (text) => (text.endsWith('Z') ? text.slice(0, -1) + '+00:00' : text)),
+  timestamp: (value) => temporal(value),
+  time: (value) => temporal(value),
+  // PostgreSQL writes a whole-hour offset as "+02", walrelay as "+02:00".
+  timetz: (value) => temporal(value, (text) => (text.endsWith('Z') ? text.slice(0, -1) + '+00' : text.replace(/([+-]\d\d):00$/, '$1'))),
   interval: (value) => plain(typeof value === 'string' ? isoIntervalToPostgres(value) : value),
   bytea: (value) => plain(typeof value === 'string' ? Buffer.from(value, 'base64').toString('hex') : value),
 };
