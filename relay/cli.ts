@@ -77,7 +77,7 @@ program.command('teardown').description('drop the slot, and the publication if w
     await teardownReplication(config, (line) => console.log(line));
   });
 
-program.command('validate').description('check the configuration file only')
+program.command('validate').description('check the configuration; when PostgreSQL answers, also its tables, patterns and column policies')
   .option(...configOption)
   .action(async (options: { config?: string }) => {
     const config: Config = loadConfig(options.config);

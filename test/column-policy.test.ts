@@ -122,6 +122,9 @@ describe('column policies (PostgreSQL 15, Redis, stdout, websocket)', () => {
     const run = await runCli(['run', '-c', file]);
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /COLUMN_POLICY_DROPS_KEY.*sinks\[0\]\.columns.*key column id of public\.users/);
+    const validate = await runCli(['validate', '-c', file]);
+    assert.equal(validate.code, 2, `validate catches it too: ${validate.stdout}${validate.stderr}`);
+    assert.match(validate.stderr, /COLUMN_POLICY_DROPS_KEY/);
   });
 
   it('refuses a hash policy without a key (exit 2)', async () => {

@@ -6,6 +6,8 @@ import pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { compileTablePattern } from '../route/table-pattern.js';
 import { publishedTableNames } from './preflight.js';
+import { checkColumnPolicyKeys } from './column-policy-check.js';
+import { WalrelayError } from '../errors.js';
 
 export async function coverageWarnings(client: pg.Client, config: Config): Promise<string[]> {
   const { publication, tables } = config.source;
@@ -34,14 +36,20 @@ export async function coverageWarnings(client: pg.Client, config: Config): Promi
 
 export type SourceCheck = { reached: true; warnings: string[] } | { reached: false; reason: string };
 
-/** For `validate`: the warnings above when PostgreSQL answers within a few seconds, else why it was not checked. */
+/**
+ * For `validate`: the warnings above when PostgreSQL answers within a few
+ * seconds, else why it was not checked. A column policy that drops a key
+ * column is an error here too, as it is for `run`.
+ */
 export async function checkAgainstSource(config: Config): Promise<SourceCheck> {
   const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
+    await checkColumnPolicyKeys(client, config);
     return { reached: true, warnings: await coverageWarnings(client, config) };
   } catch (error) {
+    if (error instanceof WalrelayError && error.kind === 'config') throw error;
     return { reached: false, reason: (error as Error).message };
   } finally {
     await client.end().catch(() => undefined);
