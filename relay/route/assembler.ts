@@ -19,7 +19,7 @@
 import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
+import { RowChange, eventOrigins, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
 import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey, parseLsn } from '../lsn.js';
 import { formatPgTimestamp } from '../source/datetime.js';
@@ -215,7 +215,8 @@ export class TransactionAssembler {
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
     const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);
     change.columnTypes = relation.columnTypes;
-    setOrigin(change, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
+    // Only when a debezium sink needs PostgreSQL's text: no object per event otherwise.
+    if (eventOrigins.keep) setOrigin(change, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
     this.output.event(change);
   }
 
