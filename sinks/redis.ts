@@ -104,29 +104,21 @@ export class RedisSink implements Sink {
     const checkpointKey = this.checkpointKey;
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const { payload, count } = this.encode(events);
-    this.writing = true;
-    try {
-      await deliverWithRetry(() => this.connection.exec(payload, count), {
-        sink: this.name,
-        logger: this.logger,
-        isClosed: () => this.closed,
-        permanent: permanentRedisError,
-        onFailure: (error) => this.noteFailure(error),
-        onSuccess: () => this.noteSuccess(),
-      });
-    } finally {
-      this.writing = false;
-    }
+    await this.deliver(() => this.connection.exec(payload, count));
   }
 
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
     const entries = events.flatMap((event) => this.streamEntries(event));
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
-    const count = entries.length;
+    const appended = await this.deliver(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; });
+    if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
+  }
+
+  /** One exchange, retried with backoff until it lands; marks the connection as written to (the idle probe waits). */
+  private async deliver<T>(attempt: () => Promise<T>): Promise<T> {
     this.writing = true;
-    let appended: number;
     try {
-      appended = await deliverWithRetry(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; }, {
+      return await deliverWithRetry(attempt, {
         sink: this.name,
         logger: this.logger,
         isClosed: () => this.closed,
@@ -137,19 +129,24 @@ export class RedisSink implements Sink {
     } finally {
       this.writing = false;
     }
-    if (appended < count) this.logger.info({ sink: this.name, skipped: count - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
-  /** What one event appends in exactly-once mode: the same stream and fields as the at-least-once XADD. */
+  /**
+   * The stream entries one event appends, in either mode: a domain event's
+   * fields (event, key, headers); Debezium Server's layout (XADD <stream> *
+   * <key JSON> <value JSON>, "default" for a missing key or a tombstone's
+   * value, its redis.null.key / redis.null.value defaults), one entry per
+   * record; otherwise the field `event`.
+   */
   private streamEntries(event: ChangeEvent): StreamEntry[] {
     const domain = domainRecordOf(event);
     if (domain) return [{ stream: domain.destination, id: event.id, fields: domainFields(domain) }];
     const stream = this.streams.nameFor(event);
     if (this.config.format !== 'debezium') return [{ stream, id: event.id, fields: ['event', encodeEvent(event, this.config.format, this.formatContext)] }];
-    // Debezium's layout, one entry per record (a delete and its tombstone). A
-    // record after the first gets the id "<event id>+n", which sorts after the
-    // event's own id and before every later id (the next position, and a
-    // schema event's "<event id>.schema"), as the checkpoint needs.
+    // A record after the first (a delete's tombstone) gets the id
+    // "<event id>+n", which sorts after the event's own id and before every
+    // later id (the next position, and a schema event's "<event id>.schema"),
+    // as the exactly-once checkpoint needs.
     return debeziumRecords(event, this.formatContext).map((record, index) => ({
       stream,
       id: index === 0 ? event.id : `${event.id}+${index}`,
@@ -157,46 +154,24 @@ export class RedisSink implements Sink {
     }));
   }
 
-
-  /** One XADD per event, as a single pipelined RESP payload. */
+  /** One XADD per stream entry, as a single pipelined RESP payload. */
   private encode(events: readonly ChangeEvent[]): { payload: string; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
-    let payload = '';
-    if (this.config.format === 'debezium') return this.encodeDebezium(events, head, trim);
-    for (const event of events) {
-      const domain = domainRecordOf(event);
-      if (domain) {
-        payload += encodeDomainEntry(domain, trim);
-        continue;
-      }
-      const stream = this.streams.nameFor(event);
-      const json = encodeEvent(event, this.config.format);
-      payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
-    }
-    return { payload, count: events.length };
-  }
-
-  /**
-   * Debezium Server's Redis layout: XADD <stream> * <key JSON> <value JSON>,
-   * with "default" standing for a missing key or value (a tombstone), as its
-   * redis.null.key / redis.null.value defaults.
-   */
-  private encodeDebezium(events: readonly ChangeEvent[], head: string, trim: string): { payload: string; count: number } {
+    const plainFormat = this.config.format !== 'debezium';
     let payload = '';
     let count = 0;
     for (const event of events) {
-      const domain = domainRecordOf(event);
-      if (domain) {
-        payload += encodeDomainEntry(domain, trim);
+      if (plainFormat && domainRecordOf(event) === undefined) {
+        // The hot path: the event's JSON under the field `event`, without building an entry object.
+        const stream = this.streams.nameFor(event);
+        const json = encodeEvent(event, this.config.format);
+        payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
         count++;
         continue;
       }
-      const stream = this.streams.nameFor(event);
-      for (const record of debeziumRecords(event, this.formatContext)) {
-        const key = record.key ?? DEBEZIUM_NULL;
-        const value = record.value ?? DEBEZIUM_NULL;
-        payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n$${Buffer.byteLength(value)}\r\n${value}\r\n`;
+      for (const entry of this.streamEntries(event)) {
+        payload += encodeEntry(entry, trim);
         count++;
       }
     }
@@ -218,11 +193,11 @@ function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): s
   return ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
 }
 
-function encodeDomainEntry(domain: NonNullable<ReturnType<typeof domainRecordOf>>, trim: string): string {
-  const fields = domainFields(domain);
-  let entry = `*${3 + fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(domain.destination)}\r\n${domain.destination}\r\n${trim}$1\r\n*\r\n`;
-  for (const field of fields) entry += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
-  return entry;
+/** XADD <stream> [MAXLEN ~ n] * <fields…> in RESP. */
+function encodeEntry(entry: StreamEntry, trim: string): string {
+  let text = `*${3 + entry.fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(entry.stream)}\r\n${entry.stream}\r\n${trim}$1\r\n*\r\n`;
+  for (const field of entry.fields) text += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
+  return text;
 }
 
 const PING = encodeCommand(['PING']);
