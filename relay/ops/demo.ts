@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { parseConfig } from '../../config/load.js';
 import { setupReplication } from '../setup/setup.js';
 import { startRelay, type RunningRelay } from './daemon.js';
-import { startDemoPostgres, type DemoPostgres } from './demo-postgres.js';
+import { freePort, startDemoPostgres, type DemoPostgres } from './demo-postgres.js';
 import { WalrelayError } from '../errors.js';
 
 export interface DemoOptions {
@@ -162,13 +162,3 @@ async function runWriter(pool: pg.Pool, running: () => boolean): Promise<void> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
