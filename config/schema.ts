@@ -69,7 +69,7 @@ export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
   ...sinkCommon,
   url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
-  /** Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/redis.ts). */
+  /** Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/redis/index.ts). */
   stream: z.string().optional(),
   /** Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message). */
   messageStream: z.string().optional(),
@@ -87,7 +87,7 @@ export const kafkaSinkSchema = z.strictObject({
   ...sinkCommon,
   brokers: z.array(hostPort, { error: 'expected an array of host:port strings' })
     .min(1, { error: 'expected an array of host:port strings' }),
-  /** Default walrelay.{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/kafka.ts). */
+  /** Default walrelay.{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/kafka/index.ts). */
   topic: z.string().optional(),
   /** Default walrelay.messages; with format: debezium, <topicPrefix>.message. */
   messageTopic: z.string().optional(),

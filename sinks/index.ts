@@ -2,23 +2,16 @@
 // is loaded only when a sink of that type is configured.
 import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
-import type { Sink } from './sink.js';
+import type { Sink, SinkContext } from './sink.js';
 import { eventOrigins } from '../relay/route/event.js';
-
-/** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */
-export interface SinkContext {
-  slot: string;
-  /** The source database's name (Debezium's source.db). */
-  database?: string;
-}
 
 export async function createSink(config: SinkConfig, index: number, logger: Logger, context: SinkContext = { slot: 'walrelay' }): Promise<Sink> {
   // Debezium's values are computed from PostgreSQL's text, which events then carry along.
   if (config.format === 'debezium') eventOrigins.keep = true;
   switch (config.type) {
-    case 'redis': return new (await import('./redis.js')).RedisSink(config, index, logger, context);
-    case 'stdout': return new (await import('./stdout.js')).StdoutSink(config, index, process.stdout, context.database);
-    case 'kafka': return new (await import('./kafka.js')).KafkaSink(config, index, logger, context);
+    case 'redis': return new (await import('./redis/index.js')).RedisSink(config, index, logger, context);
+    case 'stdout': return new (await import('./stdout/index.js')).StdoutSink(config, index, process.stdout, context.database);
+    case 'kafka': return new (await import('./kafka/index.js')).KafkaSink(config, index, logger, context);
     case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);
   }
 }

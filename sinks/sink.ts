@@ -28,3 +28,10 @@ export interface ClientStats {
   /** Cumulative count of clients the sink closed, by WebSocket close code (1013 too slow, 4001 token expired). */
   closedByCode: ReadonlyMap<number, number>;
 }
+
+/** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */
+export interface SinkContext {
+  slot: string;
+  /** The source database's name (Debezium's source.db). */
+  database?: string;
+}

@@ -17,7 +17,7 @@ import pg from 'pg';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafkaCluster, type TestKafkaCluster } from './harness/kafka-cluster.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
-import { knownErrorCodes } from '../sinks/kafka-protocol/error-codes.js';
+import { knownErrorCodes } from '../sinks/kafka/protocol/error-codes.js';
 import { writeConfig, runCli, spawnRelay, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseLsn } from '../relay/lsn.js';

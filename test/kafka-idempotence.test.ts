@@ -10,9 +10,9 @@ import { startKafka, type TestKafka } from './harness/kafka.js';
 import { startTcpProxy, type TcpProxy } from './harness/answer-proxy.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
 import { freePort } from './harness/ports.js';
-import { KafkaSink } from '../sinks/kafka.js';
+import { KafkaSink } from '../sinks/kafka/index.js';
 import { kafkaSinkSchema } from '../config/schema.js';
-import { errorName, knownErrorCodes } from '../sinks/kafka-protocol/error-codes.js';
+import { errorName, knownErrorCodes } from '../sinks/kafka/protocol/error-codes.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 
 function events(from: number, count: number): ChangeEvent[] {

@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { startKafka, type TestKafka } from './harness/kafka.js';
 import { javaConsume } from './harness/java-consumer.js';
-import { KafkaSink } from '../sinks/kafka.js';
+import { KafkaSink } from '../sinks/kafka/index.js';
 import { kafkaSinkSchema } from '../config/schema.js';
 import type { ChangeEvent } from '../relay/route/event.js';
-import { KafkaConnection } from '../sinks/kafka-protocol/connection.js';
-import { TXN_API, writeFetch, readFetch } from '../sinks/kafka-protocol/transaction-messages.js';
+import { KafkaConnection } from '../sinks/kafka/protocol/connection.js';
+import { TXN_API, writeFetch, readFetch } from '../sinks/kafka/protocol/transaction-messages.js';
 
 function event(id: number, note: string): ChangeEvent {
   const lsn = `0/${(0x2000000 + id).toString(16).toUpperCase()}`;

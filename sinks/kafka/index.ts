@@ -4,14 +4,14 @@
 // key lives; headers walrelay-op / -lsn / -id.
 //
 // Records go out through walrelay's own idempotent producer
-// (./kafka-protocol): kafkajs's producer built several objects and buffers per
+// (./protocol): kafkajs's producer built several objects and buffers per
 // record and spent four times the CPU of everything else in the relay (see
 // the README's benchmarks). kafkajs stays for the cold path: listing and
 // creating topics.
 //
 // Durability: acks=all, idempotent producer, and a batch counts as delivered
 // only when Kafka acknowledged all of it. Retries keep the producer id and
-// sequence numbers (kafka-protocol/producer.ts), so the broker drops batches
+// sequence numbers (protocol/producer.ts), so the broker drops batches
 // it already has: a lost answer, a leader change or a broker outage cost no
 // duplicate. A walrelay restart still re-sends what was not yet confirmed to
 // PostgreSQL (at-least-once, same walrelay-id), never out of order, never
@@ -20,18 +20,18 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Sink } from './sink.js';
-import { keyJson, type ChangeEvent } from '../relay/route/event.js';
-import type { KafkaSinkConfig } from '../config/schema.js';
-import { WalrelayError } from '../relay/errors.js';
-import { deliverWithRetry } from './retry.js';
-import { NameTemplate } from './stream-name.js';
-import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
-import { domainRecordOf } from '../relay/stages/domain-event.js';
-import { KafkaProducer, addressedRecord, type AddressedRecord } from './kafka-protocol/producer.js';
-import { ExactlyOnceWriter } from './kafka-exactly-once.js';
-import { PlatformaticKafkaProducer } from './kafka-platformatic.js';
-import type { SinkContext } from './index.js';
+import type { Sink } from '../sink.js';
+import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
+import type { KafkaSinkConfig } from '../../config/schema.js';
+import { WalrelayError } from '../../relay/errors.js';
+import { deliverWithRetry } from '../retry.js';
+import { NameTemplate } from '../stream-name.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from '../formats.js';
+import { domainRecordOf } from '../../relay/stages/domain-event.js';
+import { KafkaProducer, addressedRecord, type AddressedRecord } from './protocol/producer.js';
+import { ExactlyOnceWriter } from './exactly-once.js';
+import { PlatformaticKafkaProducer } from './platformatic.js';
+import type { SinkContext } from '../sink.js';
 
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
@@ -168,7 +168,7 @@ export class KafkaSink implements Sink {
     else await this.producer.send(records);
   }
 
-  /** One transaction: the records Kafka does not have yet and the checkpoint (kafka-exactly-once.ts). */
+  /** One transaction: the records Kafka does not have yet and the checkpoint (exactly-once.ts). */
   private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
     await this.connect();
     for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);

@@ -1,23 +1,23 @@
 // Redis Streams: one XADD per event (field `event`), a batch sent as one
-// pipelined payload over redis-connection.ts.
+// pipelined payload over connection.ts.
 // At-least-once: a batch that fails part-way is sent again whole, so a
 // re-delivered event appears twice with the same `id`.
 // A hung Redis is noticed by the connection's reply timeout during writes,
 // and by a PING when the sink has had nothing to write for a while.
 // With `exactlyOnce: true` a batch is one atomic script guarded by a
-// checkpoint key instead (redis-exactly-once.ts): every event id once per stream.
+// checkpoint key instead (exactly-once.ts): every event id once per stream.
 import type { Logger } from 'pino';
-import type { Sink } from './sink.js';
-import type { ChangeEvent } from '../relay/route/event.js';
-import type { RedisSinkConfig } from '../config/schema.js';
-import { WalrelayError, describeError } from '../relay/errors.js';
-import { deliverWithRetry } from './retry.js';
-import { NameTemplate } from './stream-name.js';
-import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from './formats.js';
-import { domainRecordOf } from '../relay/stages/domain-event.js';
-import { RedisConnection, encodeCommand } from './redis-connection.js';
-import { exactlyOnceCommand, type StreamEntry } from './redis-exactly-once.js';
-import type { SinkContext } from './index.js';
+import type { Sink } from '../sink.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import type { RedisSinkConfig } from '../../config/schema.js';
+import { WalrelayError, describeError } from '../../relay/errors.js';
+import { deliverWithRetry } from '../retry.js';
+import { NameTemplate } from '../stream-name.js';
+import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from '../formats.js';
+import { domainRecordOf } from '../../relay/stages/domain-event.js';
+import { RedisConnection, encodeCommand } from './connection.js';
+import { exactlyOnceCommand, type StreamEntry } from './exactly-once.js';
+import type { SinkContext } from '../sink.js';
 
 export class RedisSink implements Sink {
   readonly name: string;

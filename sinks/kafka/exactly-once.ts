@@ -11,7 +11,7 @@
 // behind what Kafka committed. Event ids sort in stream order (commit LSN
 // then position), so "already has" is a string comparison.
 import type { Logger } from 'pino';
-import { addressedRecord, type AddressedRecord, type KafkaProducer } from './kafka-protocol/producer.js';
+import { addressedRecord, type AddressedRecord, type KafkaProducer } from './protocol/producer.js';
 
 interface Checkpoint {
   lastEventId: string;

@@ -1,10 +1,10 @@
 // JSON lines on standard output (pipes, debugging). A batch is acknowledged
 // once the operating system took the bytes; logs go to stderr.
-import type { Sink } from './sink.js';
-import type { ChangeEvent } from '../relay/route/event.js';
-import type { StdoutSinkConfig } from '../config/schema.js';
-import { debeziumRecords, encodeEvent } from './formats.js';
-import { domainRecordJson, domainRecordOf } from '../relay/stages/domain-event.js';
+import type { Sink } from '../sink.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import type { StdoutSinkConfig } from '../../config/schema.js';
+import { debeziumRecords, encodeEvent } from '../formats.js';
+import { domainRecordJson, domainRecordOf } from '../../relay/stages/domain-event.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;

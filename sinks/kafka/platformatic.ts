@@ -3,9 +3,9 @@
 // instead of walrelay's own, with the same partitions (walrelay's murmur2,
 // passed explicitly) and headers. Chosen with `producer: platformatic`;
 // the package is a development dependency, so this is for `npm run bench`.
-import type { AddressedRecord } from './kafka-protocol/producer.js';
-import { partitionForKey } from './kafka-protocol/checksums.js';
-import { WalrelayError } from '../relay/errors.js';
+import type { AddressedRecord } from './protocol/producer.js';
+import { partitionForKey } from './protocol/checksums.js';
+import { WalrelayError } from '../../relay/errors.js';
 
 interface PlatformaticProducer {
   metadata(options: { topics: string[] }): Promise<{ topics: Map<string, { partitionsCount: number }> }>;

@@ -8,7 +8,7 @@
 //
 // Redis Cluster: a script may only touch keys of one hash slot, so every
 // stream of the sink and the checkpoint key must share one (hash tags).
-import { encodeCommand } from './redis-connection.js';
+import { encodeCommand } from './connection.js';
 
 // ARGV: maxLen, then per entry: stream key index, event id, field count n,
 // n field/value strings (the entry's fields, as the at-least-once XADD has them).

@@ -15,7 +15,7 @@
 // (produce-errors.ts) does it take a new producer id, and it logs that.
 // With a transactional id (exactly-once mode) each send is one Kafka
 // transaction (sendTransaction), and a refused identity is not renumbered
-// but handed to the caller, which starts a new epoch (kafka-exactly-once.ts).
+// but handed to the caller, which starts a new epoch (../exactly-once.ts).
 import type { Logger } from 'pino';
 import type { KafkaConnection } from './connection.js';
 import { KafkaCluster, type ClusterOptions } from './cluster.js';

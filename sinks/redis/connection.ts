@@ -10,7 +10,7 @@
 // retries instead of waiting forever.
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { WalrelayError } from '../relay/errors.js';
+import { WalrelayError } from '../../relay/errors.js';
 
 export class RedisReplyError extends Error {}
 
