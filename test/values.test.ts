@@ -67,6 +67,8 @@ const CASES: [string, number, string, unknown][] = [
   ['timestamp 4714 BC, the earliest PostgreSQL takes', 1114, '4714-11-24 00:00:00 BC', '-004713-11-24T00:00:00.000000'],
   ['timestamptz 1 BC is year 0000', 1184, '0001-01-01 00:00:00+00 BC', '0000-01-01T00:00:00.000000Z'],
   ['timestamptz BC with a fraction', 1184, '0044-03-15 12:00:00.5+00 BC', '-000043-03-15T12:00:00.500000Z'],
+  // As long as a microsecond AD timestamp, so it must not take that shortcut.
+  ['timestamp 1 BC with three fractional digits', 1114, '0001-12-31 23:59:59.999 BC', '0000-12-31T23:59:59.999000'],
   ['timestamp year 1 AD', 1114, '0001-01-01 00:00:00', '0001-01-01T00:00:00.000000'],
   ['timestamp 9999-12-31', 1114, '9999-12-31 23:59:59.999999', '9999-12-31T23:59:59.999999'],
   ['timestamptz after 9999 as +YYYYYY', 1184, '10000-01-01 00:00:00.5+00', '+010000-01-01T00:00:00.500000Z'],

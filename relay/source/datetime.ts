@@ -53,9 +53,10 @@ function isInfinity(text: string): boolean {
  */
 export function timestampToIso(text: string, withZone: boolean): string {
   const length = text.length;
-  // The common case: microseconds, a four-digit AD year, UTC.
+  // The common case: microseconds, a four-digit AD year, UTC. "…59.999 BC"
+  // has the same length as "…59.999000", hence the last digit is checked.
   if (text.charCodeAt(4) === 0x2d && text.charCodeAt(19) === 0x2e) {
-    if (!withZone && length === 26) return text.slice(0, 10) + 'T' + text.slice(11);
+    if (!withZone && length === 26 && text.charCodeAt(25) !== 0x43) return text.slice(0, 10) + 'T' + text.slice(11);
     if (withZone && length === 29 && text.endsWith('+00')) return text.slice(0, 10) + 'T' + text.slice(11, 26) + 'Z';
   }
   if (isInfinity(text)) return text;
