@@ -199,7 +199,8 @@ export const configSchema = z.strictObject({
   }).optional(),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  }).default({ level: 'info' }),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto: one readable line per entry when stderr is a terminal, JSON lines otherwise (or WALRELAY_LOG_FORMAT)'),
+  }).default({ level: 'info', format: 'auto' }),
   /** Key of the columns "hash" policy (or WALRELAY_COLUMN_HASH_KEY). */
   columnHashKey: z.string().min(1).optional(),
   outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),

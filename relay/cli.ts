@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createLogger, envLogLevel } from './log.js';
+import { createLogger, envLogFormat, envLogLevel } from './log.js';
 import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
 import { backfillTables } from './backfill/backfill.js';
 import { readStatus, setupReplication, teardownReplication, type SlotStatus } from './setup/setup.js';
@@ -30,7 +30,7 @@ program.command('run').description('stream changes to every configured sink unti
   .option(...configOption)
   .action(async (options: { config?: string }) => {
     const config = loadConfig(options.config);
-    const logger = createLogger(envLogLevel() ?? config.log.level);
+    const logger = createLogger(envLogLevel() ?? config.log.level, envLogFormat() ?? config.log.format);
     const relay = await startRelay(config, logger);
     let signals = 0;
     const onSignal = (signal: string) => {
