@@ -14,6 +14,7 @@ import { startRelay } from './ops/daemon.js';
 import { rebuildTarget } from './backfill/rebuild.js';
 import { privilegeSql } from './setup/print-sql.js';
 import { checkAgainstSource } from './setup/coverage.js';
+import { configJsonSchema } from '../config/json-schema.js';
 
 /** package.json sits two folders above dist/relay/cli.js, in a clone and in the installed package. */
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -86,6 +87,11 @@ program.command('validate').description('check the configuration; when PostgreSQ
     const source = await checkAgainstSource(config);
     if (!source.reached) console.log(`note: tables and patterns not checked against PostgreSQL (${source.reason})`);
     else for (const warning of source.warnings) console.log(`warning: ${warning}`);
+  });
+
+program.command('config-schema').description('print the JSON Schema of the configuration file (for editors: # yaml-language-server: $schema=FILE)')
+  .action(() => {
+    console.log(JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...configJsonSchema() }, null, 2));
   });
 
 program.command('backfill').description('re-emit the current rows of tables as op "read" while streaming goes on (no table lock, resumable)')

@@ -1,0 +1,35 @@
+// The configuration file's JSON Schema, derived from the zod schema so that
+// editors (yaml-language-server), `walrelay config-schema` and the generated
+// reference (docs/configuration.md) can never disagree with what run accepts.
+import { z } from 'zod';
+import { configSchema } from './schema.js';
+
+export type JsonSchema = {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  const?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
+  additionalProperties?: boolean | JsonSchema;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  $schema?: string;
+  title?: string;
+  [key: string]: unknown;
+};
+
+/** The schema of what a user writes (input side: keys with defaults are optional). */
+export function configJsonSchema(): JsonSchema {
+  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  // source.url may come from DATABASE_URL or WALRELAY_SOURCE_URL instead of the file.
+  const source = schema.properties?.source;
+  if (source?.required) source.required = source.required.filter((key) => key !== 'url');
+  return { ...schema, title: 'walrelay configuration' };
+}
