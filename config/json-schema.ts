@@ -3,6 +3,7 @@
 // reference (docs/configuration.md) can never disagree with what run accepts.
 import { z } from 'zod';
 import { configSchema } from './schema.js';
+import { SECRET_KEYS, fileTwin } from './secrets.js';
 
 export type JsonSchema = {
   type?: string | string[];
@@ -31,5 +32,21 @@ export function configJsonSchema(): JsonSchema {
   // source.url may come from DATABASE_URL or WALRELAY_SOURCE_URL instead of the file.
   const source = schema.properties?.source;
   if (source?.required) source.required = source.required.filter((key) => key !== 'url');
+  addSecretFileTwins(schema);
   return { ...schema, title: 'walrelay configuration' };
+}
+
+/** config/secrets.ts reads `<key>File` before validation; the file's schema shows the twins (and the secret is no longer required). */
+function addSecretFileTwins(schema: JsonSchema): void {
+  if (schema.properties) {
+    for (const key of SECRET_KEYS) {
+      if (!(key in schema.properties)) continue;
+      schema.properties[fileTwin(key)] = { type: 'string', description: `a file holding ${key} (a Kubernetes or Docker secret; a trailing newline is ignored); instead of ${key}` };
+      if (schema.required) schema.required = schema.required.filter((name) => name !== key);
+    }
+    Object.values(schema.properties).forEach(addSecretFileTwins);
+  }
+  if (schema.items) addSecretFileTwins(schema.items);
+  if (typeof schema.additionalProperties === 'object') addSecretFileTwins(schema.additionalProperties);
+  (schema.oneOf ?? schema.anyOf ?? []).forEach(addSecretFileTwins);
 }

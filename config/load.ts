@@ -1,10 +1,13 @@
 // Reads the configuration: file (YAML or JSON), then environment overrides,
-// then DATABASE_URL, then strict validation with errors that name the key path.
+// then DATABASE_URL, then secrets from files (secrets.ts), then strict validation with errors that name the key path.
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { closest, knownKeysAt } from './suggest.js';
+import { formatPath } from './paths.js';
+import { readSecretFiles } from './secrets.js';
 import { configError } from '../relay/errors.js';
 import { envLogLevel } from '../relay/log.js';
 
@@ -28,18 +31,26 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   } catch (error) {
     throw configError(`${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
-  return parseConfig(raw, env);
+  return parseConfig(raw, env, dirname(path));
 }
 
 /** Validates an already-parsed document after applying the environment. */
-export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): Config {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw configError('the configuration must be a mapping with keys source and sinks');
   }
   const document = structuredClone(raw) as Record<string, unknown>;
   const fromEnvironment = applyEnvironment(document, env);
+  readSecretFiles(document, baseDir);
   const result = configSchema.safeParse(document);
   if (!result.success) throw configError(result.error.issues.map((issue) => formatIssue(issue, document, { raw, fromEnvironment })).join('; '));
+  // A Redis password given on its own (often from passwordFile) takes the URL's place, where the connection reads it.
+  for (const sink of result.data.sinks) {
+    if (sink.type !== 'redis' || sink.password === undefined) continue;
+    const url = new URL(sink.url);
+    url.password = encodeURIComponent(sink.password);
+    sink.url = url.toString();
+  }
   return result.data;
 }
 
@@ -62,7 +73,7 @@ export function applyEnvironment(document: Record<string, unknown>, env: NodeJS.
   const source = document.source;
   const sourceUrlFromEnv = env.WALRELAY_SOURCE__URL !== undefined;
   if (databaseUrl && !sourceUrlFromEnv) {
-    if (source === undefined || (typeof source === 'object' && source !== null && !('url' in source))) {
+    if (source === undefined || (typeof source === 'object' && source !== null && !('url' in source) && !('urlFile' in source))) {
       if (source === undefined) document.source = { url: databaseUrl };
       else (source as Record<string, unknown>).url = databaseUrl;
       paths.push({ path: ['source', 'url'], variable: 'DATABASE_URL' });
@@ -121,14 +132,6 @@ function setPath(target: Record<string, unknown> | unknown[], segments: (string 
   node[segments[segments.length - 1]] = value;
 }
 
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`;
-    else out += out === '' ? String(segment) : `.${String(segment)}`;
-  }
-  return out || '(root)';
-}
 
 function formatIssue(issue: z.core.$ZodIssue, document: unknown, origin: { raw: unknown; fromEnvironment: EnvironmentPaths }): string {
   const where = formatPath(issue.path);

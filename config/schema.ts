@@ -69,6 +69,7 @@ export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
   ...sinkCommon,
   url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  password: z.string().min(1).optional().describe("Redis password (AUTH), instead of the URL's; passwordFile reads it from a file"),
   /** Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/redis/index.ts). */
   stream: z.string().optional(),
   /** Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message). */

@@ -3,7 +3,8 @@
 // configuration anywhere in the docs or deploy files no longer validates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { SECRET_KEYS } from '../config/secrets.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
@@ -57,6 +58,21 @@ function exampleConfigs(): Array<{ where: string; document: Record<string, unkno
   return found;
 }
 
+/** Secret files (…File) that exist only where the example is deployed are replaced by local files with a placeholder. */
+function withPlaceholderSecrets(node: unknown, dir: string, key = ''): unknown {
+  if (Array.isArray(node)) return node.map((item) => withPlaceholderSecrets(item, dir));
+  if (node === null || typeof node !== 'object') return node;
+  const copy: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(node)) {
+    if (name.endsWith('File') && SECRET_KEYS.some((secret) => `${secret}File` === name) && typeof value === 'string' && !existsSync(value)) {
+      const placeholder = join(dir, `${key}-${name}`);
+      writeFileSync(placeholder, name === 'urlFile' && key === 'source' ? 'postgres://walrelay@127.0.0.1:1/app\n' : `placeholder-secret-of-at-least-32-bytes-${name}\n`);
+      copy[name] = placeholder;
+    } else copy[name] = withPlaceholderSecrets(value, dir, name);
+  }
+  return copy;
+}
+
 function parseYamlQuiet(text: string): unknown {
   try { return parseYaml(text); } catch { return undefined; }
 }
@@ -72,9 +88,9 @@ test('every example configuration passes the JSON Schema that walrelay config-sc
   for (const [index, { where, document }] of examples.entries()) {
     assert.ok(check(document), `${where}: ${ajv.errorsText(check.errors)}`);
     const file = join(dir, `example-${index}.json`);
-    writeFileSync(file, JSON.stringify(document));
+    writeFileSync(file, JSON.stringify(withPlaceholderSecrets(document, dir)));
     // No PostgreSQL answers at the examples' hosts: validate checks the file alone.
-    const sourceUrl = (document.source as { url?: string }).url ? {} : { DATABASE_URL: 'postgres://walrelay@127.0.0.1:1/app' };
+    const sourceUrl = (document.source as { url?: string; urlFile?: string }).url || (document.source as { urlFile?: string }).urlFile ? {} : { DATABASE_URL: 'postgres://walrelay@127.0.0.1:1/app' };
     const validated = await runCli(['validate', '-c', file], sourceUrl);
     assert.equal(validated.code, 0, `${where}: ${validated.stderr}${validated.stdout}`);
   }

@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { writeConfig, runCli } from './harness/relay.js';
@@ -63,7 +64,9 @@ describe('deploy files', () => {
     assert.ok(deployment.spec.template.spec.terminationGracePeriodSeconds > 30, 'longer than the drain timeout');
 
     const configMapName = deployment.spec.template.spec.volumes.find((volume: any) => volume.configMap).configMap.name;
-    const secretName = container.envFrom.find((source: any) => source.secretRef).secretRef.name;
+    const secretVolume = deployment.spec.template.spec.volumes.find((volume: any) => volume.secret);
+    const secretName = secretVolume.secret.secretName;
+    assert.ok(container.volumeMounts.some((mount: any) => mount.name === secretVolume.name), 'the Secret is mounted as files');
     assert.ok(objects.has(`ConfigMap/${configMapName}`), `ConfigMap ${configMapName} exists`);
     assert.equal(objects.get(`Secret/${secretName}`)?.apiVersion, 'v1', `Secret ${secretName} exists`);
 
@@ -77,11 +80,17 @@ describe('deploy files', () => {
     for (const object of objects.values()) assert.ok(listed.has(relative(join(DEPLOY, 'kubernetes'), object.file)), `${object.file} in kustomization.yaml`);
   });
 
-  it('the ConfigMap\'s walrelay.yaml is valid with the Secret\'s variables and the port the probes use', async () => {
+  it('the ConfigMap\'s walrelay.yaml is valid with the Secret\'s files where the pod mounts them and the port the probes use', async () => {
     const objects = kubernetesObjects();
     const configText: string = objects.get('ConfigMap/walrelay-config').data['walrelay.yaml'];
-    const config = parseAllDocuments(configText)[0].toJS();
-    const result = await runCli(['validate', '-c', writeConfig(config)], objects.get('Secret/walrelay-credentials').stringData);
+    const [container0] = objects.get('Deployment/walrelay').spec.template.spec.containers;
+    const mountPath: string = container0.volumeMounts.find((mount: any) => mount.name === 'credentials').mountPath;
+    // The Secret's keys as the kubelet writes them: one file per key under the mount path.
+    const mounted = mkdtempSync(join(tmpdir(), 'walrelay-secret-'));
+    for (const [key, value] of Object.entries(objects.get('Secret/walrelay-credentials').stringData as Record<string, string>)) writeFileSync(join(mounted, key), value);
+    assert.ok(configText.includes(`${mountPath}/`), 'the configuration reads the mounted Secret');
+    const config = parseAllDocuments(configText.replaceAll(`${mountPath}/`, `${mounted}/`))[0].toJS();
+    const result = await runCli(['validate', '-c', writeConfig(config)]);
     assert.equal(result.code, 0, result.stderr);
     const [container] = objects.get('Deployment/walrelay').spec.template.spec.containers;
     assert.equal(config.http.port, container.ports[0].containerPort);
