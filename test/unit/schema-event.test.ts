@@ -3,15 +3,15 @@
 // which sinks receive them, and how each format renders them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransactionAssembler } from '../relay/route/assembler.js';
-import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { AnnouncedShapes, schemaEventId } from '../relay/route/schema-event.js';
-import { SinkRoute } from '../relay/route/sink-route.js';
-import { Metrics } from '../relay/ops/metrics.js';
-import { encodeEvent } from '../sinks/formats.js';
-import type { ChangeEvent } from '../relay/route/event.js';
-import type { Sink } from '../sinks/sink.js';
-import { lsn, type Lsn } from '../relay/lsn.js';
+import { TransactionAssembler } from '../../relay/route/assembler.js';
+import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
+import { AnnouncedShapes, schemaEventId } from '../../relay/route/schema-event.js';
+import { SinkRoute } from '../../relay/route/sink-route.js';
+import { Metrics } from '../../relay/ops/metrics.js';
+import { encodeEvent } from '../../sinks/formats.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import type { Sink } from '../../sinks/sink.js';
+import { lsn, type Lsn } from '../../relay/lsn.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
 const catalog = new TypeCatalog(offline);

@@ -2,9 +2,9 @@
 // JSON fragments the event path uses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { RelationDecoder, type RelationMessage } from '../relay/source/relation.js';
-import { UNCHANGED, type RelationColumn, type Tuple } from '../relay/source/pgoutput.js';
+import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
+import { RelationDecoder, type RelationMessage } from '../../relay/source/relation.js';
+import { UNCHANGED, type RelationColumn, type Tuple } from '../../relay/source/pgoutput.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
 const catalog = new TypeCatalog(offline);

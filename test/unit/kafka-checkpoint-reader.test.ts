@@ -5,9 +5,9 @@
 // committed one.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writer, utf8Length } from '../sinks/kafka/protocol/encoding.js';
-import { writeRecordBatch } from '../sinks/kafka/protocol/record-batch.js';
-import { readCommittedRecords } from '../sinks/kafka/protocol/record-batch-reader.js';
+import { Writer, utf8Length } from '../../sinks/kafka/protocol/encoding.js';
+import { writeRecordBatch } from '../../sinks/kafka/protocol/record-batch.js';
+import { readCommittedRecords } from '../../sinks/kafka/protocol/record-batch-reader.js';
 
 const PRODUCER = 7n;
 

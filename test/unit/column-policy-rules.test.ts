@@ -4,9 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { ColumnPolicy, MASK } from '../relay/stages/column-policy.js';
-import { parseConfig } from '../config/load.js';
-import type { ChangeEvent } from '../relay/route/event.js';
+import { ColumnPolicy, MASK } from '../../relay/stages/column-policy.js';
+import { parseConfig } from '../../config/load.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 
 const hmac = (text: string) => createHmac('sha256', 'k').update(text).digest('hex');
 

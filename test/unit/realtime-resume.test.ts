@@ -4,9 +4,9 @@
 // reconnecting name replacing its previous connection.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReplayRing } from '../sinks/websocket/ring.js';
-import { ResumePoints } from '../sinks/websocket/protocols/realtime/resume.js';
-import type { ChangeEvent } from '../relay/route/event.js';
+import { ReplayRing } from '../../sinks/websocket/ring.js';
+import { ResumePoints } from '../../sinks/websocket/protocols/realtime/resume.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 
 const event = (n: number): ChangeEvent => ({ id: `e${n}`, op: 'insert', schema: 'public', table: 't', key: { id: n }, new: { id: n }, old: null, lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: '2026-11-22T10:00:00.000000Z' });
 

@@ -2,7 +2,7 @@
 // must produce exactly the bytes and lengths Buffer's UTF-8 encoder does.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writer, utf8Length } from '../sinks/kafka/protocol/encoding.js';
+import { Writer, utf8Length } from '../../sinks/kafka/protocol/encoding.js';
 
 const samples = ['', 'insert', 'walrelay-lsn', '0/16B3748', '{"id":42}', 'é', 'naïve', '日本語', '😀 emoji', '\u{7f}\u{80}', 'a'.repeat(64), 'a'.repeat(65), `${'a'.repeat(63)}é`, '\ud800 lone surrogate'];
 

@@ -3,12 +3,12 @@
 // each replica identity when PostgreSQL leaves a TOASTed value out.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransactionAssembler } from '../relay/route/assembler.js';
-import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { UNCHANGED, type PgoutputMessage, type RelationColumn } from '../relay/source/pgoutput.js';
-import { BACKFILL_PREFIX, type BackfillChunk } from '../relay/backfill/backfill.js';
-import type { ChangeEvent } from '../relay/route/event.js';
-import { lsn, type Lsn } from '../relay/lsn.js';
+import { TransactionAssembler } from '../../relay/route/assembler.js';
+import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
+import { UNCHANGED, type PgoutputMessage, type RelationColumn } from '../../relay/source/pgoutput.js';
+import { BACKFILL_PREFIX, type BackfillChunk } from '../../relay/backfill/backfill.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import { lsn, type Lsn } from '../../relay/lsn.js';
 
 /** pg_index has no primary key for any table here; built-in types need no lookup. */
 const noPrimaryKey: Queryable = { query: async () => ({ rows: [] }) };

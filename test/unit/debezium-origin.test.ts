@@ -3,11 +3,11 @@
 // (source.sequence), only when a Debezium sink asked for them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransactionAssembler } from '../relay/route/assembler.js';
-import { TypeCatalog } from '../relay/source/type-catalog.js';
-import type { PgoutputMessage } from '../relay/source/pgoutput.js';
-import { eventOrigins, originOf, type ChangeEvent } from '../relay/route/event.js';
-import { lsn, type Lsn } from '../relay/lsn.js';
+import { TransactionAssembler } from '../../relay/route/assembler.js';
+import { TypeCatalog } from '../../relay/source/type-catalog.js';
+import type { PgoutputMessage } from '../../relay/source/pgoutput.js';
+import { eventOrigins, originOf, type ChangeEvent } from '../../relay/route/event.js';
+import { lsn, type Lsn } from '../../relay/lsn.js';
 
 async function assemble(messages: [PgoutputMessage, bigint][]): Promise<ChangeEvent[]> {
   const events: ChangeEvent[] = [];

@@ -3,10 +3,10 @@
 // debezium-golden.test.ts) and CloudEvents 1.0 structured mode.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { debeziumRecords, encodeEvent } from '../sinks/formats.js';
-import type { TypeCatalog } from '../relay/source/type-catalog.js';
-import { ColumnPolicy, MASK } from '../relay/stages/column-policy.js';
-import { eventJson, RowChange, type ChangeEvent } from '../relay/route/event.js';
+import { debeziumRecords, encodeEvent } from '../../sinks/formats.js';
+import type { TypeCatalog } from '../../relay/source/type-catalog.js';
+import { ColumnPolicy, MASK } from '../../relay/stages/column-policy.js';
+import { eventJson, RowChange, type ChangeEvent } from '../../relay/route/event.js';
 
 const COMMIT_TIME = '2026-11-22T10:00:00.123456Z';
 const COMMIT_MS = Date.UTC(2026, 10, 22, 10, 0, 0, 123);

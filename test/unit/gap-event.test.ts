@@ -3,16 +3,16 @@
 // and rendered in each format.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransactionAssembler } from '../relay/route/assembler.js';
-import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { GAP_PREFIX } from '../relay/route/gap.js';
-import { SinkRoute } from '../relay/route/sink-route.js';
-import { Metrics } from '../relay/ops/metrics.js';
-import { Subscription } from '../sinks/websocket/subscription.js';
-import { encodeEvent } from '../sinks/formats.js';
-import type { ChangeEvent } from '../relay/route/event.js';
-import type { Sink } from '../sinks/sink.js';
-import { lsn } from '../relay/lsn.js';
+import { TransactionAssembler } from '../../relay/route/assembler.js';
+import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
+import { GAP_PREFIX } from '../../relay/route/gap.js';
+import { SinkRoute } from '../../relay/route/sink-route.js';
+import { Metrics } from '../../relay/ops/metrics.js';
+import { Subscription } from '../../sinks/websocket/subscription.js';
+import { encodeEvent } from '../../sinks/formats.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import type { Sink } from '../../sinks/sink.js';
+import { lsn } from '../../relay/lsn.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
 const GAP_CONTENT = JSON.stringify({ v: 1, slot: 'walrelay', fromLsn: '0/1000', toLsn: '0/3000028' });

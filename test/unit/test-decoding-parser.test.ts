@@ -3,9 +3,9 @@
 // formats, including the ones that could mislead a parser.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, UNCHANGED_TOAST } from './harness/test-decoding.js';
-import { documentedValue, minimalJson, parseArray } from './harness/documented-mapping.js';
-import { JsonNumber, parseLossless } from './harness/lossless-json.js';
+import { parseRecord, UNCHANGED_TOAST } from '../harness/test-decoding.js';
+import { documentedValue, minimalJson, parseArray } from '../harness/documented-mapping.js';
+import { JsonNumber, parseLossless } from '../harness/lossless-json.js';
 
 const record = (text: string | Buffer) => parseRecord('0/10', Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'));
 

@@ -4,11 +4,11 @@
 // converters and the JSON-fragment converters of the hot path.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TypeCatalog, type Queryable } from '../relay/source/type-catalog.js';
-import { converterFor, jsonConverterFor } from '../relay/source/values.js';
-import { formatPgTimestamp, timestampToIso } from '../relay/source/datetime.js';
-import { PG_EPOCH_MICROS } from '../relay/source/replication-stream.js';
-import { parseArrayLiteral } from '../relay/source/array-literal.js';
+import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
+import { converterFor, jsonConverterFor } from '../../relay/source/values.js';
+import { formatPgTimestamp, timestampToIso } from '../../relay/source/datetime.js';
+import { PG_EPOCH_MICROS } from '../../relay/source/replication-stream.js';
+import { parseArrayLiteral } from '../../relay/source/array-literal.js';
 
 const offline: Queryable = { query: () => Promise.reject(new Error('no database in unit tests')) };
 const catalog = new TypeCatalog(offline);

@@ -3,8 +3,8 @@
 // and BigInteger.toByteArray give.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { javaDouble, javaFloat, parseDecimal, plainString, rescale, stripTrailingZeros, unscaledBase64 } from '../sinks/debezium/java-numbers.js';
-import { dateToEpochDays, epochMicrosToZoned, intervalToMicros, timeToMicros, timestampToEpochMicros, timetzToUtc } from '../sinks/debezium/temporal.js';
+import { javaDouble, javaFloat, parseDecimal, plainString, rescale, stripTrailingZeros, unscaledBase64 } from '../../sinks/debezium/java-numbers.js';
+import { dateToEpochDays, epochMicrosToZoned, intervalToMicros, timeToMicros, timestampToEpochMicros, timetzToUtc } from '../../sinks/debezium/temporal.js';
 
 test('doubles print as Java Double.toString: plain between 1e-3 and 1e7, else d.dddE±n', () => {
   const cases: [number, string][] = [
@@ -61,7 +61,7 @@ test('intervals are microseconds with 365.25/12-day months, from ISO 8601 or Pos
 });
 
 test('the sink key debezium takes Debezium\'s knobs with Debezium\'s defaults, and names a wrong one', async () => {
-  const { parseConfig } = await import('../config/load.js');
+  const { parseConfig } = await import('../../config/load.js');
   const config = parseConfig({ source: { url: 'postgres://u@127.0.0.1:1/db' }, sinks: [{ type: 'redis', format: 'debezium', debezium: {} }] }, {});
   assert.deepEqual(config.sinks[0].debezium, { decimalHandlingMode: 'precise', timePrecisionMode: 'adaptive', tombstonesOnDelete: true, topicPrefix: 'walrelay' });
   assert.throws(

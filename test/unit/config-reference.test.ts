@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { SECRET_KEYS } from '../config/secrets.js';
+import { SECRET_KEYS } from '../../config/secrets.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { renderReference, REFERENCE_PATH } from '../config/reference.js';
-import { runCli } from './harness/relay.js';
+import { renderReference, REFERENCE_PATH } from '../../config/reference.js';
+import { runCli } from '../harness/relay.js';
 
 const ROOT = join(REFERENCE_PATH, '..', '..');
 

@@ -4,7 +4,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Partitioners } from 'kafkajs';
-import { partitionForKey, murmur2, crc32c } from '../sinks/kafka/protocol/checksums.js';
+import { partitionForKey, murmur2, crc32c } from '../../sinks/kafka/protocol/checksums.js';
 
 /** Expected Utils.murmur2 results from Apache Kafka's UtilsTest. */
 const JAVA_MURMUR2: [string, number][] = [
