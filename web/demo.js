@@ -111,7 +111,7 @@ function drawChart() {
 }
 
 connect(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`, {
-  subscriptions: [{ id: 'all', table: 'public.*' }],
+  subscriptions: [{ id: 'all', table: 'public.*', recent: 30 }],
   onStatus: (state) => {
     $('status').dataset.state = state;
     $('status').textContent = state === 'open' ? '● live' : state === 'connecting' ? 'connecting…' : 'reconnecting…';

@@ -29,7 +29,12 @@ export function connect(url, options = {}) {
 
   function subscribeFrame(subscription) {
     const since = lastSeen.get(subscription.id);
-    return { type: 'subscribe', ...subscription, ...(since ? { since } : {}) };
+    // After a reconnect, resume after the last event seen instead of asking for the recent ones again.
+    if (since) {
+      const { recent, ...rest } = subscription;
+      return { type: 'subscribe', ...rest, since };
+    }
+    return { type: 'subscribe', ...subscription };
   }
 
   function open() {

@@ -6,6 +6,8 @@ export interface SubscribeFrame {
   ops?: string[];
   filter?: string;
   since?: string;
+  /** Replay this many of the latest held events that match, before live ones (a page opened late shows recent changes). */
+  recent?: number;
   conflate?: boolean;
 }
 
@@ -19,6 +21,9 @@ export class FrameError extends Error {
     super(message);
   }
 }
+
+/** A bound on what one subscribe may ask to replay. */
+export const MAX_RECENT = 1000;
 
 const OPS = new Set(['insert', 'update', 'delete', 'truncate', 'message', 'read', 'gap', 'schema']);
 
@@ -42,8 +47,10 @@ export function parseClientFrame(text: string): ClientFrame {
       }
       if (frame.filter !== undefined && typeof frame.filter !== 'string') throw new FrameError('bad_request', 'filter must be a string such as "status=eq.paid"', id);
       if (frame.since !== undefined && typeof frame.since !== 'string') throw new FrameError('bad_request', 'since must be an event id', id);
+      if (frame.recent !== undefined && (!Number.isInteger(frame.recent) || frame.recent < 0 || frame.recent > MAX_RECENT)) throw new FrameError('bad_request', `recent must be an integer from 0 to ${MAX_RECENT}`, id);
+      if (frame.recent !== undefined && frame.since !== undefined) throw new FrameError('bad_request', 'give since (resume after an event) or recent (the latest events), not both', id);
       if (frame.conflate !== undefined && typeof frame.conflate !== 'boolean') throw new FrameError('bad_request', 'conflate must be true or false', id);
-      return { type: 'subscribe', id, table: frame.table, ops: frame.ops, filter: frame.filter, since: frame.since, conflate: frame.conflate };
+      return { type: 'subscribe', id, table: frame.table, ops: frame.ops, filter: frame.filter, since: frame.since, recent: frame.recent, conflate: frame.conflate };
     }
     case 'unsubscribe':
       if (!id) throw new FrameError('bad_request', 'unsubscribe needs the subscription id');

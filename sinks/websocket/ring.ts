@@ -44,6 +44,16 @@ export class ReplayRing {
     return out;
   }
 
+  /** The newest `count` held events that pass `accept`, oldest first. */
+  latest(count: number, accept: (event: ChangeEvent) => boolean): ChangeEvent[] {
+    const out: ChangeEvent[] = [];
+    for (let position = this.pushed - 1; position >= this.oldestPosition() && out.length < count; position--) {
+      const event = this.at(position);
+      if (accept(event)) out.push(event);
+    }
+    return out.reverse();
+  }
+
   private oldestPosition(): number {
     return Math.max(0, this.pushed - this.capacity);
   }

@@ -77,6 +77,11 @@ export class NativeSession implements Session {
       const missed = context.ring.after(frame.since);
       if (missed === null) throw new FrameError('resume_gap', `event ${frame.since} is no longer held (ring of ${context.config.ringSize}); reload the current state, then subscribe without since`, frame.id);
       replay = missed;
+    } else if (frame.recent) {
+      replay = context.ring.latest(frame.recent, (event) => {
+        const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
+        return mayReceive(client.claims, event, name) && subscription.matches(event, name);
+      });
     }
     // Registered, replayed and acknowledged in one turn of the event loop: nothing written after "subscribed" is missed, nothing is sent twice.
     this.subscriptions.set(frame.id, subscription);
