@@ -21,11 +21,16 @@ export interface RedisConnectionOptions {
   timeoutKey: string;
 }
 
+/** What a caller may want of a reply: an integer, an array of them (WAITAOF), nothing else (a status or an XADD's id). */
+export type ReplyValue = number | ReplyValue[] | null;
+
 interface PendingRequest {
   expected: number;
   seen: number;
   firstError: string | null;
-  resolve(): void;
+  /** The value of the newest reply of this request. */
+  last: ReplyValue;
+  resolve(value: ReplyValue): void;
   reject(error: Error): void;
 }
 
@@ -44,9 +49,6 @@ export class RedisConnection {
     this.address = `${parsed.hostname || '127.0.0.1'}:${parsed.port || 6379}`;
   }
 
-  /** The value of the newest integer reply (the exactly-once script reports how many events it appended). */
-  lastIntegerReply = 0;
-
   get connected(): boolean {
     return this.socket !== null;
   }
@@ -56,15 +58,26 @@ export class RedisConnection {
     return this.socket ? Date.now() - this.lastHeardAt : Infinity;
   }
 
-  /** Sends `count` pipelined commands (already RESP-encoded) and resolves when every reply is in; rejects with the first error reply. */
-  async exec(payload: string, count: number): Promise<void> {
+  /**
+   * Sends `count` pipelined commands (already RESP-encoded) and resolves when
+   * every reply is in, with the value of the last reply; rejects with the
+   * first error reply.
+   */
+  async exec(payload: string, count: number): Promise<ReplyValue> {
     const socket = await this.open();
-    await this.send(socket, payload, count);
+    return this.send(socket, payload, count);
   }
 
-  private send(socket: Socket, payload: string, count: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ expected: count, seen: 0, firstError: null, resolve, reject });
+  /** Sends one command whose reply is an integer (EVAL of the exactly-once script, WAIT) and resolves with it. */
+  async execInteger(payload: string): Promise<number> {
+    const value = await this.exec(payload, 1);
+    if (typeof value !== 'number') throw new Error(`redis at ${this.address} answered ${JSON.stringify(value)} where an integer was expected`);
+    return value;
+  }
+
+  private send(socket: Socket, payload: string, count: number): Promise<ReplyValue> {
+    return new Promise<ReplyValue>((resolve, reject) => {
+      this.pending.push({ expected: count, seen: 0, firstError: null, last: null, resolve, reject });
       socket.write(payload);
     });
   }
@@ -126,35 +139,26 @@ export class RedisConnection {
     this.buffer += chunk;
     let position = 0;
     while (position < this.buffer.length) {
-      const lineEnd = this.buffer.indexOf('\r\n', position);
-      if (lineEnd < 0) break;
-      const type = this.buffer[position];
       const request = this.pending[0];
       if (!request) {
         this.fail(new Error(`unexpected reply from redis at ${this.address}: nothing was asked`));
         return;
       }
-      let next = lineEnd + 2;
-      if (type === '$') {
-        const length = Number(this.buffer.slice(position + 1, lineEnd));
-        if (length >= 0) {
-          // Reply ids are ASCII, so characters equal bytes here.
-          if (this.buffer.length < next + length + 2) break;
-          next += length + 2;
-        }
-      } else if (type === '-') {
-        request.firstError ??= this.buffer.slice(position + 1, lineEnd);
-      } else if (type === ':') {
-        this.lastIntegerReply = Number(this.buffer.slice(position + 1, lineEnd));
-      } else if (type !== '+') {
-        this.fail(new Error(`unexpected reply from redis: ${JSON.stringify(this.buffer.slice(position, lineEnd))}`));
+      let reply: ParsedReply | null;
+      try {
+        reply = parseReply(this.buffer, position);
+      } catch (error) {
+        this.fail(error as Error);
         return;
       }
-      position = next;
+      if (reply === null) break;
+      position = reply.next;
+      if (reply.error !== undefined) request.firstError ??= reply.error;
+      request.last = reply.value;
       if (++request.seen === request.expected) {
         this.pending.shift();
         if (request.firstError !== null) request.reject(new RedisReplyError(request.firstError));
-        else request.resolve();
+        else request.resolve(request.last);
       }
     }
     this.buffer = this.buffer.slice(position);
@@ -179,4 +183,51 @@ export function encodeCommand(args: readonly string[]): string {
   let out = `*${args.length}\r\n`;
   for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
   return out;
+}
+
+interface ParsedReply {
+  value: ReplyValue;
+  /** The error reply's text (a "-" reply, or the first one inside an array). */
+  error?: string;
+  /** Where the next reply starts. */
+  next: number;
+}
+
+/** One complete RESP2 reply at `position`, or null when the buffer does not hold all of it yet. */
+function parseReply(buffer: string, position: number): ParsedReply | null {
+  const lineEnd = buffer.indexOf('\r\n', position);
+  if (lineEnd < 0) return null;
+  const type = buffer[position];
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+':
+      return { value: null, next };
+    case '-':
+      return { value: null, error: buffer.slice(position + 1, lineEnd), next };
+    case ':':
+      return { value: Number(buffer.slice(position + 1, lineEnd)), next };
+    case '$': {
+      const length = Number(buffer.slice(position + 1, lineEnd));
+      if (length < 0) return { value: null, next };
+      // Reply ids are ASCII, so characters equal bytes here; the content itself is not needed.
+      if (buffer.length < next + length + 2) return null;
+      return { value: null, next: next + length + 2 };
+    }
+    case '*': {
+      const count = Number(buffer.slice(position + 1, lineEnd));
+      const values: ReplyValue[] = [];
+      let error: string | undefined;
+      let at = next;
+      for (let i = 0; i < count; i++) {
+        const item = parseReply(buffer, at);
+        if (item === null) return null;
+        values.push(item.value);
+        error ??= item.error;
+        at = item.next;
+      }
+      return { value: count < 0 ? null : values, error, next: at };
+    }
+    default:
+      throw new Error(`unexpected reply from redis: ${JSON.stringify(buffer.slice(position, lineEnd))}`);
+  }
 }

@@ -110,7 +110,7 @@ export class RedisSink implements Sink {
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
     const entries = events.flatMap((event) => this.streamEntries(event));
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
-    const appended = await this.deliver(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; });
+    const appended = await this.deliver(() => this.connection.execInteger(command));
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
