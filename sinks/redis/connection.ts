@@ -110,12 +110,32 @@ export class RedisConnection {
     this.lastHeardAt = Date.now();
     this.watchdog = setInterval(() => this.checkSilence(), Math.max(50, Math.min(1000, this.options.timeoutMs / 4)));
     this.watchdog.unref();
-    const setup: string[][] = [];
-    if (url.password) setup.push(url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
+    // A connection is usable only once logged in and on its database: a
+    // socket kept after a failed AUTH or SELECT would take the next write to
+    // database 0 (or to a user it was not meant for) and have it confirmed.
+    if (url.password) await this.setUp(socket, url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
     const db = url.pathname.slice(1);
-    if (db) setup.push(['SELECT', db]);
-    if (setup.length > 0) await this.send(socket, setup.map(encodeCommand).join(''), setup.length);
+    if (db) await this.setUp(socket, ['SELECT', decodeURIComponent(db)]);
     return socket;
+  }
+
+  /** One AUTH or SELECT of dial(); its refusal closes the socket and names the setting to fix. */
+  private async setUp(socket: Socket, command: string[]): Promise<void> {
+    try {
+      await this.send(socket, encodeCommand(command), 1);
+    } catch (error) {
+      if (this.socket === socket) this.fail(error as Error);
+      socket.destroy();
+      if (!(error instanceof RedisReplyError)) throw error;
+      if (command[0] === 'AUTH') {
+        throw new WalrelayError('REDIS_AUTH', `redis at ${this.address} refused the login: ${error.message}`, {
+          hint: 'check the user and password in the sink\'s redis url (redis://user:password@host:port) against the server\'s requirepass or ACL',
+        });
+      }
+      throw new WalrelayError('REDIS_SELECT', `redis at ${this.address} refused database ${command[1]}: ${error.message}`, {
+        hint: 'the path of the sink\'s redis url names the database (redis://host:port/<n>); it must be below the server\'s "databases" setting (16 by default)',
+      });
+    }
   }
 
   /** Silence is only a fault while an answer is owed; an idle connection may be quiet (the sink pings it). */

@@ -203,6 +203,8 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 const PING = encodeCommand(['PING']);
 
 function permanentRedisError(error: unknown): Error | null {
+  // REDIS_AUTH / REDIS_SELECT from the connection's set-up: settings to fix, not a server to wait for.
+  if (error instanceof WalrelayError && !error.retriable) return error;
   const message = (error as Error)?.message ?? '';
   if (/^WRONGTYPE/.test(message)) {
     return new WalrelayError('REDIS_WRONGTYPE', message, { hint: 'a key named by the stream template exists and is not a stream; rename the stream template or delete the key' });
