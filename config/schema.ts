@@ -80,6 +80,15 @@ export const redisSinkSchema = z.strictObject({
   exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
   /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
   checkpointKey: z.string().min(1).optional(),
+  waitReplicas: z.number({ error: 'expected a number of replicas' }).int({ error: 'expected a whole number of replicas' }).positive({ error: 'expected at least 1 replica' }).optional()
+    .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/redis.md.'),
+  waitAof: z.strictObject({
+    local: z.boolean({ error: 'expected true or false' }).default(true).describe('WAITAOF numlocal: the master has fsynced the batch to its append-only file (needs appendonly yes on the server).'),
+    replicas: z.number({ error: 'expected a number of replicas' }).int().min(0, { error: 'expected 0 or more replicas' }).default(0).describe('WAITAOF numreplicas: this many replicas have fsynced the batch to their append-only file.'),
+  }).optional()
+    .describe('After each batch, Redis WAITAOF (Redis 7.2 or later): the batch counts as delivered only once it is fsynced to the append-only file locally and/or on replicas; a server without WAITAOF is refused at start (REDIS_WAITAOF_UNSUPPORTED). See docs/redis.md.'),
+  waitTimeoutMs: z.number({ error: 'expected milliseconds' }).int().positive().default(1000)
+    .describe('How long one WAIT / WAITAOF may block before walrelay counts the batch as not yet durable and retries; must be below timeoutSeconds.'),
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -213,6 +222,10 @@ export const configSchema = z.strictObject({
   config.sinks.forEach((sink, index) => {
     for (const pattern of Object.keys(sink.columns ?? {})) {
       if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
+    }
+    if (sink.type === 'redis' && (sink.waitReplicas !== undefined || sink.waitAof !== undefined) && sink.waitTimeoutMs >= sink.timeoutSeconds * 1000) {
+      // WAIT is silent until it returns: longer than the reply timeout and the connection would be dropped as hung.
+      context.addIssue({ code: 'custom', path: ['sinks', index, 'waitTimeoutMs'], message: `must be below timeoutSeconds (${sink.timeoutSeconds} s): Redis sends nothing while WAIT blocks` });
     }
     if (!config.columnHashKey && Object.values(sink.columns ?? {}).includes('hash')) {
       context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
-import { readStream, startRelayInProcess, waitForStreamLength } from './harness/relay.js';
+import { readStream, runCli, startRelayInProcess, waitForStreamLength, writeConfig } from './harness/relay.js';
 import { WalrelayError } from '../relay/errors.js';
 import { parseLsn } from '../relay/lsn.js';
 import type { RunningRelay } from '../relay/ops/daemon.js';
@@ -37,7 +37,7 @@ describe('redis: a failed SELECT or AUTH fails the connection (no fallback to da
   let admin: Redis;
 
   const confirmed = async (slot: string) => parseLsn((await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]))[0].lsn);
-  const walNow = async () => parseLsn((await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`))[0].lsn);
+  const walNow = async () => parseLsn((await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`))[0].lsn);
 
   before(async () => {
     [pgServer, redis] = await Promise.all([startPostgres('pg15'), startRedis({ password: 'first secret', args: ['--databases', '16'] })]);
@@ -50,13 +50,19 @@ describe('redis: a failed SELECT or AUTH fails the connection (no fallback to da
   });
 
   it('a database number the server does not have (…/99): REDIS_SELECT, nothing in database 0, nothing confirmed', async () => {
-    const relay = await startRelayInProcess({
+    const config = {
       source: { url: pgServer.url, slot: 'sel', publication: 'sel', tables: ['public.sel'] },
       sinks: [{ type: 'redis', url: `${redis.url}/99`, timeoutSeconds: 2 }],
-    });
+    };
+    assert.equal((await runCli(['setup', '-c', writeConfig(config)])).code, 0);
     const before = await walNow();
     await pgServer.query('INSERT INTO sel VALUES (1)');
-    const error = await stoppedWith(relay, 20_000);
+    // Refused at start (the sink dials and pings there); had it started, the first write would have to stop it.
+    const error = await startRelayInProcess(config).then((relay) => stoppedWith(relay, 20_000), (refused: unknown) => {
+      if (refused instanceof WalrelayError) return refused;
+      throw refused;
+    });
+    await pgServer.query('INSERT INTO sel VALUES (2)');
     assert.equal(error.code, 'REDIS_SELECT', error.describe());
     assert.match(error.describe(), /database 99/);
     assert.match(error.hint ?? '', /databases/);

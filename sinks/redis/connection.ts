@@ -41,6 +41,8 @@ export class RedisConnection {
   /** Requests in the order they were written; Redis answers in that order. */
   private pending: PendingRequest[] = [];
   private lastHeardAt = 0;
+  /** Counts successful dials: a write and a later WAIT prove something only on the same connection. */
+  generation = 0;
   private watchdog: NodeJS.Timeout | null = null;
   readonly address: string;
 
@@ -116,6 +118,7 @@ export class RedisConnection {
     if (url.password) await this.setUp(socket, url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
     const db = url.pathname.slice(1);
     if (db) await this.setUp(socket, ['SELECT', decodeURIComponent(db)]);
+    this.generation++;
     return socket;
   }
 

@@ -54,7 +54,9 @@ while i <= #ARGV do
   end
   i = i + 3 + count
 end
-if newest and newest ~= last then redis.call('SET', KEYS[1], newest) end
+-- Set even when unchanged: a batch that appends nothing still writes, so a WAIT / WAITAOF after it
+-- (waitReplicas, waitAof) covers the earlier write of the same events on a connection since lost.
+if newest then redis.call('SET', KEYS[1], newest) end
 return appended
 `;
 
