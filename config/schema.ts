@@ -219,6 +219,7 @@ export const configSchema = z.strictObject({
       if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });
     }
   });
+  checkCheckpointIdentities(config, context);
   config.sinks.forEach((sink, index) => {
     for (const pattern of Object.keys(sink.columns ?? {})) {
       if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
@@ -232,6 +233,46 @@ export const configSchema = z.strictObject({
     }
   });
 });
+
+/**
+ * The name of an exactly-once sink's checkpoint: the Redis key holding its
+ * last event id, or the Kafka transactional id (which also keys its record in
+ * the checkpoint topic). Built from what the operator named, never from the
+ * sink's position in the list (docs/redis.md, "Checkpoint identity").
+ */
+export function checkpointIdentity(sink: { type: 'redis'; name?: string; checkpointKey?: string } | { type: 'kafka'; name?: string; transactionalId?: string }, slot: string): string | undefined {
+  if (sink.type === 'redis') return sink.checkpointKey ?? (sink.name === undefined ? undefined : `walrelay:checkpoint:${slot}:${sink.name}`);
+  return sink.transactionalId ?? (sink.name === undefined ? undefined : `walrelay-${slot}-${sink.name}`);
+}
+
+/** Every exactly-once sink has a checkpoint of its own: named, and shared with no other sink. */
+function checkCheckpointIdentities(config: { source: { slot: string }; sinks: readonly z.infer<typeof sinkSchema>[] }, context: z.RefinementCtx): void {
+  const owners = new Map<string, number>();
+  config.sinks.forEach((sink, index) => {
+    if ((sink.type !== 'redis' && sink.type !== 'kafka') || !sink.exactlyOnce) return;
+    const explicitKey = sink.type === 'redis' ? 'checkpointKey' : 'transactionalId';
+    const identity = checkpointIdentity(sink, config.source.slot);
+    if (identity === undefined) {
+      context.addIssue({
+        code: 'custom', path: ['sinks', index, 'name'],
+        message: `an exactly-once sink needs a name: its checkpoint is named after it, and a position such as ${sink.type}#${index} moves when sinks are added or reordered (or set ${explicitKey}); docs/redis.md`,
+      });
+      return;
+    }
+    // Kafka transactional ids and Redis keys live in different places: only the same kind can collide.
+    const scoped = `${sink.type}\u0000${identity}`;
+    const owner = owners.get(scoped);
+    if (owner !== undefined) {
+      const explicit = sink.type === 'redis' ? sink.checkpointKey !== undefined : sink.transactionalId !== undefined;
+      context.addIssue({
+        code: 'custom', path: ['sinks', index, explicit ? explicitKey : 'name'],
+        message: `this sink would share the exactly-once checkpoint ${identity} with sinks[${owner}], and each would skip what the other wrote; give each sink its own name${explicit ? ` or ${explicitKey}` : ''}`,
+      });
+      return;
+    }
+    owners.set(scoped, index);
+  });
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
-import type { RedisSinkConfig } from '../../config/schema.js';
+import { checkpointIdentity, type RedisSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { deliverWithRetry } from '../retry.js';
 import { NameTemplate } from '../stream-name.js';
@@ -39,7 +39,8 @@ export class RedisSink implements Sink {
 
   constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
-    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
+    // Named by the operator, never by position (config/schema.ts refuses an exactly-once sink without a name or checkpointKey).
+    this.checkpointKey = config.exactlyOnce ? checkpointIdentity(config, context.slot) ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
