@@ -81,6 +81,15 @@ export const redisSinkSchema = z.strictObject({
   exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
   /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
   checkpointKey: z.string().min(1).optional(),
+  waitReplicas: z.number({ error: 'expected a number of replicas' }).int({ error: 'expected a whole number of replicas' }).positive({ error: 'expected at least 1 replica' }).optional()
+    .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/redis.md.'),
+  waitAof: z.strictObject({
+    local: z.boolean({ error: 'expected true or false' }).default(true).describe('WAITAOF numlocal: the master has fsynced the batch to its append-only file (needs appendonly yes on the server).'),
+    replicas: z.number({ error: 'expected a number of replicas' }).int().min(0, { error: 'expected 0 or more replicas' }).default(0).describe('WAITAOF numreplicas: this many replicas have fsynced the batch to their append-only file.'),
+  }).optional()
+    .describe('After each batch, Redis WAITAOF (Redis 7.2 or later): the batch counts as delivered only once it is fsynced to the append-only file locally and/or on replicas; a server without WAITAOF is refused at start (REDIS_WAITAOF_UNSUPPORTED). See docs/redis.md.'),
+  waitTimeoutMs: z.number({ error: 'expected milliseconds' }).int().positive().default(1000)
+    .describe('How long one WAIT / WAITAOF may block before walrelay counts the batch as not yet durable and retries; must be below timeoutSeconds.'),
 });
 
 export const kafkaSinkSchema = z.strictObject({
@@ -212,15 +221,60 @@ export const configSchema = z.strictObject({
       if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });
     }
   });
+  checkCheckpointIdentities(config, context);
   config.sinks.forEach((sink, index) => {
     for (const pattern of Object.keys(sink.columns ?? {})) {
       if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
+    }
+    if (sink.type === 'redis' && (sink.waitReplicas !== undefined || sink.waitAof !== undefined) && sink.waitTimeoutMs >= sink.timeoutSeconds * 1000) {
+      // WAIT is silent until it returns: longer than the reply timeout and the connection would be dropped as hung.
+      context.addIssue({ code: 'custom', path: ['sinks', index, 'waitTimeoutMs'], message: `must be below timeoutSeconds (${sink.timeoutSeconds} s): Redis sends nothing while WAIT blocks` });
     }
     if (!config.columnHashKey && Object.values(sink.columns ?? {}).includes('hash')) {
       context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });
     }
   });
 });
+
+/**
+ * The name of an exactly-once sink's checkpoint: the Redis key holding its
+ * last event id, or the Kafka transactional id (which also keys its record in
+ * the checkpoint topic). Built from what the operator named, never from the
+ * sink's position in the list (docs/redis.md, "Checkpoint identity").
+ */
+export function checkpointIdentity(sink: { type: 'redis'; name?: string; checkpointKey?: string } | { type: 'kafka'; name?: string; transactionalId?: string }, slot: string): string | undefined {
+  if (sink.type === 'redis') return sink.checkpointKey ?? (sink.name === undefined ? undefined : `walrelay:checkpoint:${slot}:${sink.name}`);
+  return sink.transactionalId ?? (sink.name === undefined ? undefined : `walrelay-${slot}-${sink.name}`);
+}
+
+/** Every exactly-once sink has a checkpoint of its own: named, and shared with no other sink. */
+function checkCheckpointIdentities(config: { source: { slot: string }; sinks: readonly z.infer<typeof sinkSchema>[] }, context: z.RefinementCtx): void {
+  const owners = new Map<string, number>();
+  config.sinks.forEach((sink, index) => {
+    if ((sink.type !== 'redis' && sink.type !== 'kafka') || !sink.exactlyOnce) return;
+    const explicitKey = sink.type === 'redis' ? 'checkpointKey' : 'transactionalId';
+    const identity = checkpointIdentity(sink, config.source.slot);
+    if (identity === undefined) {
+      context.addIssue({
+        code: 'custom', path: ['sinks', index, 'name'],
+        message: `an exactly-once sink needs a name: its checkpoint is named after it, and a position such as ${sink.type}#${index} moves when sinks are added or reordered (or set ${explicitKey}); docs/redis.md`,
+      });
+      return;
+    }
+    // Kafka transactional ids and Redis keys live in different places: only the same kind can collide.
+    const scoped = `${sink.type}\u0000${identity}`;
+    const owner = owners.get(scoped);
+    if (owner !== undefined) {
+      const explicit = sink.type === 'redis' ? sink.checkpointKey !== undefined : sink.transactionalId !== undefined;
+      context.addIssue({
+        code: 'custom', path: ['sinks', index, explicit ? explicitKey : 'name'],
+        message: `this sink would share the exactly-once checkpoint ${identity} with sinks[${owner}], and each would skip what the other wrote; give each sink its own name${explicit ? ` or ${explicitKey}` : ''}`,
+      });
+      return;
+    }
+    owners.set(scoped, index);
+  });
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;

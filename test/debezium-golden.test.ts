@@ -29,7 +29,7 @@ for (const flavor of PG_FLAVORS) {
         sinks: [
           ...COMPARED_SETTINGS.map(({ decimalHandlingMode, timePrecisionMode }, i) => ({ type: 'redis', url: redis[i].url, format: 'debezium', debezium: { topicPrefix: 'dbz', decimalHandlingMode, timePrecisionMode } })),
           // The first setting again through the exactly-once script (database 1): the same layout, tombstones included.
-          { type: 'redis', url: `${redis[0].url}/1`, exactlyOnce: true, format: 'debezium', debezium: { topicPrefix: 'dbz', decimalHandlingMode: COMPARED_SETTINGS[0].decimalHandlingMode, timePrecisionMode: COMPARED_SETTINGS[0].timePrecisionMode } },
+          { type: 'redis', name: 'once', url: `${redis[0].url}/1`, exactlyOnce: true, format: 'debezium', debezium: { topicPrefix: 'dbz', decimalHandlingMode: COMPARED_SETTINGS[0].decimalHandlingMode, timePrecisionMode: COMPARED_SETTINGS[0].timePrecisionMode } },
         ],
       });
       await runScenarioSteps(url);

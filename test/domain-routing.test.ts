@@ -73,7 +73,7 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
       sinks: [
         { type: 'kafka', brokers: kafka.brokers, createTopics: { partitions: 1, replicationFactor: 1 }, transactionEvents: true },
         { type: 'redis', url: redis.url },
-        { type: 'redis', url: `${redis.url}/1`, exactlyOnce: true }, // the same entries through the exactly-once script
+        { type: 'redis', name: 'once', url: `${redis.url}/1`, exactlyOnce: true }, // the same entries through the exactly-once script
       ],
     });
     assert.equal((await runCli(['setup', '-c', configFile])).code, 0);

@@ -32,8 +32,8 @@ describe('exactly-once into Kafka and Redis across kill -9 and a broker restart 
     configFile = writeConfig({
       source: { url: pgServer.url, tables: ['public.items'] },
       sinks: [
-        { type: 'kafka', brokers: kafka.brokers, topic: 'eo.{schema}.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true },
-        { type: 'redis', url: redis.url, exactlyOnce: true },
+        { type: 'kafka', brokers: kafka.brokers, topic: 'eo.{schema}.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, name: 'eo-kafka' },
+        { type: 'redis', name: 'eo-redis', url: redis.url, exactlyOnce: true },
       ],
     });
     assert.equal((await runCli(['setup', '-c', configFile])).code, 0);

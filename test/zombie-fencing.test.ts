@@ -58,8 +58,8 @@ describe('zombie fencing: exactly-once Redis and Kafka sinks, two walrelays on o
     const config = (url: string, broker: string) => writeConfig({
       source: { url: pgServer.url, tables: ['public.accounts'] },
       sinks: [
-        { type: 'redis', url, exactlyOnce: true },
-        { type: 'kafka', brokers: [broker], topic: 'zombie.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true },
+        { type: 'redis', name: 'zombie-redis', url, exactlyOnce: true },
+        { type: 'kafka', brokers: [broker], topic: 'zombie.{table}', createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, name: 'zombie-kafka' },
       ],
     });
     const viaProxy = config(`redis://127.0.0.1:${proxy.port}`, kafkaViaProxy);

@@ -15,6 +15,7 @@
 // row locks): without the lock, an update committed between the chunk's read
 // and its commit would reach consumers before the older read of that row.
 import pg from 'pg';
+import { emitControlMessage, loadControlKey } from '../route/control-message.js';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';
 import { quoteIdent } from '../setup/sql.js';
@@ -89,6 +90,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       }
     }
     const identity = await databaseIdentity(client, config.source.slot);
+    const controlKey = await loadControlKey(client);
     for (const shape of shapes) {
       const name = `${shape.schema}.${shape.table}`;
       // A rebuild into one sink keeps its own progress, apart from backfills into every sink.
@@ -105,7 +107,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       if (saved) options.say(`${name}: resuming after ${saved.rows} rows (state ${options.stateFile})`);
       for (;;) {
         if (options.signal?.aborted) throw stopped(name, progress.rows);
-        const rows = await emitChunkWhenUnlocked(client, shape, progress.after, options.chunkRows, options.say, options.signal, options.target);
+        const rows = await emitChunkWhenUnlocked(client, controlKey, shape, progress.after, options.chunkRows, options.say, options.signal, options.target);
         if (rows.length > 0) {
           progress.after = rows[rows.length - 1].slice(shape.columns.length);
           progress.rows += rows.length;
@@ -125,12 +127,12 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  * it can never be part of a deadlock and never makes an application
  * transaction fail. When a chunk row is locked, the chunk is retried shortly.
  */
-async function emitChunkWhenUnlocked(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
+async function emitChunkWhenUnlocked(client: pg.Client, controlKey: Buffer, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
   signal: AbortSignal | undefined, target?: BackfillTarget): Promise<(string | null)[][]> {
   let delay = 10;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await emitChunk(client, shape, after, limit, target);
+      return await emitChunk(client, controlKey, shape, after, limit, target);
     } catch (error) {
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
       if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
@@ -149,7 +151,7 @@ function stopped(table: string, rows: number | null): WalrelayError {
   });
 }
 
-async function emitChunk(client: pg.Client, shape: TableShape, after: (string | null)[] | null, limit: number, rebuild?: BackfillTarget): Promise<(string | null)[][]> {
+async function emitChunk(client: pg.Client, controlKey: Buffer, shape: TableShape, after: (string | null)[] | null, limit: number, rebuild?: BackfillTarget): Promise<(string | null)[][]> {
   const target = `${quoteIdent(shape.schema)}.${quoteIdent(shape.table)}`;
   const order = shape.order.map((column) => (column === 'ctid' ? 'ctid' : quoteIdent(column)));
   const select = [...shape.columns.map(quoteIdent), ...order].join(', ');
@@ -166,7 +168,8 @@ async function emitChunk(client: pg.Client, shape: TableShape, after: (string | 
         rows: rows.map((row) => row.slice(0, shape.columns.length)),
         ...(rebuild ? { target: rebuild } : {}),
       };
-      await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [BACKFILL_PREFIX, JSON.stringify(chunk)]);
+      // Signed: the relay drops a backfill message that anyone else wrote (control-message.ts).
+      await emitControlMessage(client, controlKey, BACKFILL_PREFIX, JSON.stringify(chunk));
     }
     await client.query('COMMIT');
     return rows;

@@ -16,6 +16,8 @@ import { watchSlotHealth } from './slot-health.js';
 import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError } from './slot-recovery.js';
 import { ReplicationStream } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
+import type { ControlMessages } from '../route/assembler.js';
+import { loadControlKey } from '../route/control-message.js';
 import { AnnouncedShapes } from '../route/schema-event.js';
 import { Checkpoint } from '../route/checkpoint.js';
 import { TypeCatalog } from '../source/type-catalog.js';
@@ -57,8 +59,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   /** A slot recreation that a crash or an error interrupted: finished before streaming (slot-recovery.ts). */
   let interruptedRecreation = false;
+  let controlKey!: Buffer;
   await withSourceClient(config, async (client) => {
     await checkServer(client);
+    controlKey = await loadControlKey(client);
     await checkColumnPolicyKeys(client, config);
     interruptedRecreation = await recreationUnderWay(client, config.source.slot);
     await checkSlot(client, config.source.slot).catch((error: unknown) => {
@@ -73,6 +77,14 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
   });
   for (const sink of sinks) await sink.start();
+  const control: ControlMessages = {
+    key: controlKey,
+    rejected: (prefix, xid, lsn) => {
+      metrics.forgedControlMessages.inc({ prefix });
+      logger.warn({ code: 'CONTROL_MESSAGE_FORGED', prefix, xid, lsn, hint: 'a role other than walrelay\'s wrote it with pg_logical_emit_message; find the transaction\'s author (xid) in the server log; docs/security.md' },
+        'dropped a control message whose signature does not verify');
+    },
+  };
 
   let stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
@@ -146,7 +158,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     await catalog.learnPublished(config.source.publication);
     const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
       ended(error);
-    }, shapes);
+    }, shapes, control);
     pipeline = session;
     const statusTimer = setInterval(() => current.sendStatus(checkpoint.confirmed), config.source.statusIntervalSeconds * 1000);
     try {

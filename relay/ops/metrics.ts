@@ -15,6 +15,7 @@ export class Metrics {
   readonly websocketClients = new Gauge({ name: 'walrelay_websocket_clients', help: 'Clients connected to a websocket sink', labelNames: ['sink'], registers: [this.registry] });
   private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
   private readonly closedSeen = new Map<string, number>();
+  readonly forgedControlMessages = new Counter({ name: 'walrelay_control_messages_forged_total', help: 'Messages with a walrelay control prefix (walrelay.backfill, walrelay.gap) whose signature did not verify: dropped', labelNames: ['prefix'], registers: [this.registry] });
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 

@@ -31,6 +31,7 @@ import { withSourceClient } from '../setup/source-client.js';
 import { step } from '../setup/pg-errors.js';
 import { backfillTables, publishedTables } from '../backfill/backfill.js';
 import { GAP_PREFIX, type GapMessage } from '../route/gap.js';
+import { emitControlMessage, loadControlKey } from '../route/control-message.js';
 
 /** The slot keeps its name, so backfill's progress file still marks earlier backfills done: --restart. */
 export const RESNAPSHOT_COMMAND = '"walrelay backfill --restart -c FILE TABLE…"';
@@ -125,7 +126,16 @@ export async function recreateSlot(config: Config, delivered: Lsn | null): Promi
     }
     const created = underWay!.confirmed!;
     const gap: GapMessage = { v: 1, slot, fromLsn: formatLsn(from), toLsn: created };
-    await client.query('SELECT pg_logical_emit_message(true, $1, $2)', [GAP_PREFIX, JSON.stringify(gap)]);
+    // Signed, in a transaction of its own (the signature names its xid): the relay drops a gap message anyone else wrote.
+    const controlKey = await loadControlKey(client);
+    await client.query('BEGIN');
+    try {
+      await emitControlMessage(client, controlKey, GAP_PREFIX, JSON.stringify(gap));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
     // The old slot is dropped only when its copy can be made: checked first, then one simple query, which the
     // server runs through even if walrelay dies after sending it.
     const copy = 'pg_copy_logical_replication_slot(name,name)';

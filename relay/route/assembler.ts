@@ -30,6 +30,14 @@ import { GAP_PREFIX, gapEvent } from './gap.js';
 import { jsonConverterFor } from '../source/values.js';
 import { shapeVersion } from '../source/table-shape.js';
 import { type AnnouncedShapes, schemaEvent, schemaEventId } from './schema-event.js';
+import { isControlKeyTable, openControlMessage } from './control-message.js';
+
+/** How walrelay's own control messages are told from forgeries (control-message.ts). */
+export interface ControlMessages {
+  key: Buffer;
+  /** A message with a control prefix whose signature does not verify: dropped, reported here. */
+  rejected(prefix: string, xid: number, lsn: string): void;
+}
 
 export interface AssemblerOutput {
   event(event: ChangeEvent): void;
@@ -55,7 +63,14 @@ export class TransactionAssembler {
   /** The last commit this run saw (Debezium's source.sequence and a non-transactional message's time). */
   private previousCommit: Pick<EventOrigin, 'previousCommitEnd' | 'previousCommitTime'> = { previousCommitEnd: null, previousCommitTime: null };
 
-  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes) {}
+  /** Relations whose changes never reach a sink (walrelay's control key table, published under FOR ALL TABLES). */
+  private readonly hidden = new Set<RelationDecoder>();
+
+  /**
+   * Without `control` (unit tests of the message formats only) control
+   * messages are taken unsigned; the relay always passes the key.
+   */
+  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes, private readonly control?: ControlMessages) {}
 
   get inTransaction(): boolean {
     return this.tx !== null;
@@ -84,8 +99,9 @@ export class TransactionAssembler {
         return Promise.all([this.catalog.ensure(oids), primaryKey]).then(([, key]) => {
           const relation = new RelationDecoder(message, this.catalog, key);
           const previous = this.relations.get(message.relationId);
-          if (previous) this.unannounced.delete(previous);
+          if (previous) { this.unannounced.delete(previous); this.hidden.delete(previous); }
           this.relations.set(message.relationId, relation);
+          if (isControlKeyTable(relation.schema, relation.table)) { this.hidden.add(relation); return; }
           if (this.shapes && this.shapes.announced(message.relationId) !== relation.schemaVersion) this.unannounced.add(relation);
         });
       }
@@ -120,6 +136,7 @@ export class TransactionAssembler {
       case 'truncate':
         for (const relationId of message.relationIds) {
           const relation = this.relation(relationId);
+          if (this.hidden.has(relation)) continue;
           const event = this.stamp('truncate', walStart);
           event.schema = relation.schema;
           event.table = relation.table;
@@ -134,8 +151,15 @@ export class TransactionAssembler {
         }
         return;
       case 'message': {
-        if (message.transactional && message.prefix === BACKFILL_PREFIX && this.tx) return this.applyBackfill(message.content, walStart);
-        if (message.transactional && message.prefix === GAP_PREFIX && this.tx && this.applyGap(message.content, walStart)) return;
+        if (message.transactional && this.tx && (message.prefix === BACKFILL_PREFIX || message.prefix === GAP_PREFIX)) {
+          const body = this.control ? openControlMessage(this.control.key, message.prefix, this.tx.xid, message.content) : message.content;
+          if (body === null) {
+            this.control!.rejected(message.prefix, this.tx.xid, formatLsn(walStart));
+            return;
+          }
+          if (message.prefix === BACKFILL_PREFIX) return this.applyBackfill(body, walStart);
+          if (this.applyGap(body, walStart)) return;
+        }
         const event = message.transactional && this.tx ? this.stamp('message', walStart) : this.nonTransactional(message.lsn);
         event.transactional = message.transactional;
         event.prefix = message.prefix;
@@ -211,6 +235,7 @@ export class TransactionAssembler {
     newTuple: Tuple | null, oldTuple: Tuple | null, oldIsKey = false,
   ): void {
     const tx = this.requireTx();
+    if (this.hidden.size > 0 && this.hidden.has(relation)) return;
     if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
     const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
     const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);

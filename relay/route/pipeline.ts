@@ -8,7 +8,7 @@
 // walsender stops sending: backpressure instead of buffering.
 import { parsePgoutput, type PgoutputMessage } from '../source/pgoutput.js';
 import type { Keepalive, XLogData } from '../source/replication-stream.js';
-import { TransactionAssembler } from './assembler.js';
+import { TransactionAssembler, type ControlMessages } from './assembler.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
@@ -72,6 +72,8 @@ export class Pipeline {
     private readonly onFatal: (error: Error) => void,
     /** Shapes announced by schema events, kept across the process's sessions (schema-event.ts); none: no schema events. */
     shapes?: AnnouncedShapes,
+    /** The key that tells walrelay's own control messages from forgeries (control-message.ts). */
+    control?: ControlMessages,
   ) {
     shapes?.forgetUnconfirmed(checkpoint.confirmed);
     this.assembler = new TransactionAssembler(catalog, {
@@ -82,7 +84,7 @@ export class Pipeline {
         if (options.commitMarkers && this.lastEvent?.commitLsn) this.batch.push(commitMarker(this.lastEvent));
         this.lastEvent = null;
       },
-    }, shapes);
+    }, shapes, control);
   }
 
   /** Latest WAL end the server reported (for lag). */

@@ -21,11 +21,16 @@ export interface RedisConnectionOptions {
   timeoutKey: string;
 }
 
+/** What a caller may want of a reply: an integer, an array of them (WAITAOF), nothing else (a status or an XADD's id). */
+export type ReplyValue = number | ReplyValue[] | null;
+
 interface PendingRequest {
   expected: number;
   seen: number;
   firstError: string | null;
-  resolve(): void;
+  /** The value of the newest reply of this request. */
+  last: ReplyValue;
+  resolve(value: ReplyValue): void;
   reject(error: Error): void;
 }
 
@@ -36,6 +41,8 @@ export class RedisConnection {
   /** Requests in the order they were written; Redis answers in that order. */
   private pending: PendingRequest[] = [];
   private lastHeardAt = 0;
+  /** Counts successful dials: a write and a later WAIT prove something only on the same connection. */
+  generation = 0;
   private watchdog: NodeJS.Timeout | null = null;
   readonly address: string;
 
@@ -43,9 +50,6 @@ export class RedisConnection {
     const parsed = new URL(url);
     this.address = `${parsed.hostname || '127.0.0.1'}:${parsed.port || 6379}`;
   }
-
-  /** The value of the newest integer reply (the exactly-once script reports how many events it appended). */
-  lastIntegerReply = 0;
 
   get connected(): boolean {
     return this.socket !== null;
@@ -56,15 +60,26 @@ export class RedisConnection {
     return this.socket ? Date.now() - this.lastHeardAt : Infinity;
   }
 
-  /** Sends `count` pipelined commands (already RESP-encoded) and resolves when every reply is in; rejects with the first error reply. */
-  async exec(payload: string, count: number): Promise<void> {
+  /**
+   * Sends `count` pipelined commands (already RESP-encoded) and resolves when
+   * every reply is in, with the value of the last reply; rejects with the
+   * first error reply.
+   */
+  async exec(payload: string, count: number): Promise<ReplyValue> {
     const socket = await this.open();
-    await this.send(socket, payload, count);
+    return this.send(socket, payload, count);
   }
 
-  private send(socket: Socket, payload: string, count: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ expected: count, seen: 0, firstError: null, resolve, reject });
+  /** Sends one command whose reply is an integer (EVAL of the exactly-once script, WAIT) and resolves with it. */
+  async execInteger(payload: string): Promise<number> {
+    const value = await this.exec(payload, 1);
+    if (typeof value !== 'number') throw new Error(`redis at ${this.address} answered ${JSON.stringify(value)} where an integer was expected`);
+    return value;
+  }
+
+  private send(socket: Socket, payload: string, count: number): Promise<ReplyValue> {
+    return new Promise<ReplyValue>((resolve, reject) => {
+      this.pending.push({ expected: count, seen: 0, firstError: null, last: null, resolve, reject });
       socket.write(payload);
     });
   }
@@ -97,12 +112,33 @@ export class RedisConnection {
     this.lastHeardAt = Date.now();
     this.watchdog = setInterval(() => this.checkSilence(), Math.max(50, Math.min(1000, this.options.timeoutMs / 4)));
     this.watchdog.unref();
-    const setup: string[][] = [];
-    if (url.password) setup.push(url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
+    // A connection is usable only once logged in and on its database: a
+    // socket kept after a failed AUTH or SELECT would take the next write to
+    // database 0 (or to a user it was not meant for) and have it confirmed.
+    if (url.password) await this.setUp(socket, url.username ? ['AUTH', decodeURIComponent(url.username), decodeURIComponent(url.password)] : ['AUTH', decodeURIComponent(url.password)]);
     const db = url.pathname.slice(1);
-    if (db) setup.push(['SELECT', db]);
-    if (setup.length > 0) await this.send(socket, setup.map(encodeCommand).join(''), setup.length);
+    if (db) await this.setUp(socket, ['SELECT', decodeURIComponent(db)]);
+    this.generation++;
     return socket;
+  }
+
+  /** One AUTH or SELECT of dial(); its refusal closes the socket and names the setting to fix. */
+  private async setUp(socket: Socket, command: string[]): Promise<void> {
+    try {
+      await this.send(socket, encodeCommand(command), 1);
+    } catch (error) {
+      if (this.socket === socket) this.fail(error as Error);
+      socket.destroy();
+      if (!(error instanceof RedisReplyError)) throw error;
+      if (command[0] === 'AUTH') {
+        throw new WalrelayError('REDIS_AUTH', `redis at ${this.address} refused the login: ${error.message}`, {
+          hint: 'check the user and password in the sink\'s redis url (redis://user:password@host:port) against the server\'s requirepass or ACL',
+        });
+      }
+      throw new WalrelayError('REDIS_SELECT', `redis at ${this.address} refused database ${command[1]}: ${error.message}`, {
+        hint: 'the path of the sink\'s redis url names the database (redis://host:port/<n>); it must be below the server\'s "databases" setting (16 by default)',
+      });
+    }
   }
 
   /** Silence is only a fault while an answer is owed; an idle connection may be quiet (the sink pings it). */
@@ -126,35 +162,26 @@ export class RedisConnection {
     this.buffer += chunk;
     let position = 0;
     while (position < this.buffer.length) {
-      const lineEnd = this.buffer.indexOf('\r\n', position);
-      if (lineEnd < 0) break;
-      const type = this.buffer[position];
       const request = this.pending[0];
       if (!request) {
         this.fail(new Error(`unexpected reply from redis at ${this.address}: nothing was asked`));
         return;
       }
-      let next = lineEnd + 2;
-      if (type === '$') {
-        const length = Number(this.buffer.slice(position + 1, lineEnd));
-        if (length >= 0) {
-          // Reply ids are ASCII, so characters equal bytes here.
-          if (this.buffer.length < next + length + 2) break;
-          next += length + 2;
-        }
-      } else if (type === '-') {
-        request.firstError ??= this.buffer.slice(position + 1, lineEnd);
-      } else if (type === ':') {
-        this.lastIntegerReply = Number(this.buffer.slice(position + 1, lineEnd));
-      } else if (type !== '+') {
-        this.fail(new Error(`unexpected reply from redis: ${JSON.stringify(this.buffer.slice(position, lineEnd))}`));
+      let reply: ParsedReply | null;
+      try {
+        reply = parseReply(this.buffer, position);
+      } catch (error) {
+        this.fail(error as Error);
         return;
       }
-      position = next;
+      if (reply === null) break;
+      position = reply.next;
+      if (reply.error !== undefined) request.firstError ??= reply.error;
+      request.last = reply.value;
       if (++request.seen === request.expected) {
         this.pending.shift();
         if (request.firstError !== null) request.reject(new RedisReplyError(request.firstError));
-        else request.resolve();
+        else request.resolve(request.last);
       }
     }
     this.buffer = this.buffer.slice(position);
@@ -179,4 +206,51 @@ export function encodeCommand(args: readonly string[]): string {
   let out = `*${args.length}\r\n`;
   for (const arg of args) out += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
   return out;
+}
+
+interface ParsedReply {
+  value: ReplyValue;
+  /** The error reply's text (a "-" reply, or the first one inside an array). */
+  error?: string;
+  /** Where the next reply starts. */
+  next: number;
+}
+
+/** One complete RESP2 reply at `position`, or null when the buffer does not hold all of it yet. */
+function parseReply(buffer: string, position: number): ParsedReply | null {
+  const lineEnd = buffer.indexOf('\r\n', position);
+  if (lineEnd < 0) return null;
+  const type = buffer[position];
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+':
+      return { value: null, next };
+    case '-':
+      return { value: null, error: buffer.slice(position + 1, lineEnd), next };
+    case ':':
+      return { value: Number(buffer.slice(position + 1, lineEnd)), next };
+    case '$': {
+      const length = Number(buffer.slice(position + 1, lineEnd));
+      if (length < 0) return { value: null, next };
+      // Reply ids are ASCII, so characters equal bytes here; the content itself is not needed.
+      if (buffer.length < next + length + 2) return null;
+      return { value: null, next: next + length + 2 };
+    }
+    case '*': {
+      const count = Number(buffer.slice(position + 1, lineEnd));
+      const values: ReplyValue[] = [];
+      let error: string | undefined;
+      let at = next;
+      for (let i = 0; i < count; i++) {
+        const item = parseReply(buffer, at);
+        if (item === null) return null;
+        values.push(item.value);
+        error ??= item.error;
+        at = item.next;
+      }
+      return { value: count < 0 ? null : values, error, next: at };
+    }
+    default:
+      throw new Error(`unexpected reply from redis: ${JSON.stringify(buffer.slice(position, lineEnd))}`);
+  }
 }

@@ -6,13 +6,31 @@
 // write of a paused walrelay whose standby has taken over (a zombie) appends
 // nothing twice: event ids sort in stream order (commit LSN, then position).
 //
-// Redis Cluster: a script may only touch keys of one hash slot, so every
-// stream of the sink and the checkpoint key must share one (hash tags).
+// Ids sort in that order as bytes, so the script compares bytes. Lua's `<`
+// and `>` on strings use strcoll, and Redis sets LC_COLLATE from its
+// environment: under en_US.UTF-8 punctuation is ignored at the first level,
+// "<lsn>-0000000000" would sort below "<lsn>-.begin", and the rows of a
+// transaction with begin or schema events would be skipped.
+//
+// One Redis node only: the script touches the checkpoint key and every
+// stream of the batch, which Redis Cluster refuses unless all share one hash
+// slot; walrelay does not support Cluster (docs/redis.md).
 import { encodeCommand } from './connection.js';
 
 // ARGV: maxLen, then per entry: stream key index, event id, field count n,
 // n field/value strings (the entry's fields, as the at-least-once XADD has them).
 const SCRIPT = `
+local byte = string.byte
+-- a > b, comparing bytes (not the locale's collation); equal strings are not after each other.
+local function after(a, b)
+  if a == b then return false end
+  local n = math.min(#a, #b)
+  for k = 1, n do
+    local x, y = byte(a, k), byte(b, k)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
 local last = redis.call('GET', KEYS[1])
 local maxLen = ARGV[1]
 local appended = 0
@@ -21,7 +39,7 @@ local i = 2
 while i <= #ARGV do
   local id = ARGV[i + 1]
   local count = tonumber(ARGV[i + 2])
-  if (not newest) or id > newest then
+  if (not newest) or after(id, newest) then
     local command = { 'XADD', KEYS[tonumber(ARGV[i])] }
     if maxLen ~= '' then
       table.insert(command, 'MAXLEN')
@@ -36,7 +54,9 @@ while i <= #ARGV do
   end
   i = i + 3 + count
 end
-if newest and newest ~= last then redis.call('SET', KEYS[1], newest) end
+-- Set even when unchanged: a batch that appends nothing still writes, so a WAIT / WAITAOF after it
+-- (waitReplicas, waitAof) covers the earlier write of the same events on a connection since lost.
+if newest then redis.call('SET', KEYS[1], newest) end
 return appended
 `;
 

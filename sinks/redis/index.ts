@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
-import type { RedisSinkConfig } from '../../config/schema.js';
+import { checkpointIdentity, type RedisSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { deliverWithRetry } from '../retry.js';
 import { NameTemplate } from '../stream-name.js';
@@ -39,7 +39,8 @@ export class RedisSink implements Sink {
 
   constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
-    this.checkpointKey = config.exactlyOnce ? config.checkpointKey ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
+    // Named by the operator, never by position (config/schema.ts refuses an exactly-once sink without a name or checkpointKey).
+    this.checkpointKey = config.exactlyOnce ? checkpointIdentity(config, context.slot) ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
@@ -50,13 +51,21 @@ export class RedisSink implements Sink {
   async start(): Promise<void> {
     try {
       await this.connection.exec(PING, 1);
+      if (this.config.waitAof !== undefined) await this.checkWaitAof();
     } catch (error) {
+      const fatal = permanentRedisError(error);
+      if (fatal) throw fatal;
       // A Redis that is down at start is waited for like one that goes down later.
       this.noteFailure(error);
       this.logger.warn({ sink: this.name, err: describeError(error) }, 'redis not reachable yet; events wait until it is');
     }
     this.probeTimer = setInterval(() => void this.probe(), Math.max(50, Math.min(1000, this.probeAfterMs / 2)));
     this.probeTimer.unref();
+  }
+
+  /** WAITAOF on a connection that wrote nothing returns at once: refused here means every batch would be (old server, appendonly no). */
+  private async checkWaitAof(): Promise<void> {
+    await this.connection.exec(encodeCommand(['WAITAOF', this.config.waitAof!.local ? '1' : '0', '0', '1']), 1);
   }
 
   isReady(): boolean {
@@ -104,13 +113,62 @@ export class RedisSink implements Sink {
     const checkpointKey = this.checkpointKey;
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const { payload, count } = this.encode(events);
-    await this.deliver(() => this.connection.exec(payload, count));
+    await this.deliver(this.durably(() => this.connection.exec(payload, count)));
+  }
+
+  /**
+   * With waitReplicas / waitAof: an attempt is the batch, then WAIT / WAITAOF
+   * on the same connection. When the copies fall short, the next attempt
+   * only waits again while that connection lives (WAIT counts this
+   * connection's writes); on a new connection the batch is sent again
+   * (exactly-once: the script appends nothing twice, and its checkpoint SET
+   * is the write the WAIT then covers).
+   */
+  private durably<T>(send: () => Promise<T>): () => Promise<T> {
+    if (this.config.waitReplicas === undefined && this.config.waitAof === undefined) return send;
+    let sentOn = -1;
+    let result: T;
+    return async () => {
+      if (sentOn !== this.connection.generation || !this.connection.connected) {
+        result = await send();
+        sentOn = this.connection.generation;
+      }
+      await this.awaitCopies();
+      return result;
+    };
+  }
+
+  /** WAITAOF, then WAIT, as configured; a shortfall is a retriable error (the batch is not delivered yet). */
+  private async awaitCopies(): Promise<void> {
+    const timeoutMs = this.config.waitTimeoutMs;
+    const waitAof = this.config.waitAof;
+    if (waitAof !== undefined) {
+      const local = waitAof.local ? 1 : 0;
+      const reply = await this.connection.exec(encodeCommand(['WAITAOF', String(local), String(waitAof.replicas), String(timeoutMs)]), 1);
+      const [fsyncedLocal, fsyncedReplicas] = Array.isArray(reply) ? reply.map(Number) : [NaN, NaN];
+      if (!(fsyncedLocal >= local && fsyncedReplicas >= waitAof.replicas)) {
+        throw new WalrelayError('REDIS_WAITAOF_SHORT', `redis at ${this.connection.address}: the batch reached the append-only file locally ${fsyncedLocal ? 'yes' : 'no'}, on ${fsyncedReplicas} of ${waitAof.replicas} replicas within ${timeoutMs} ms`, {
+          retriable: true,
+          hint: 'the batch counts as delivered (and its LSN is confirmed) only once WAITAOF is satisfied; check the replicas and appendfsync, or lower waitAof',
+        });
+      }
+    }
+    const replicas = this.config.waitReplicas;
+    if (replicas !== undefined) {
+      const acknowledged = await this.connection.execInteger(encodeCommand(['WAIT', String(replicas), String(timeoutMs)]));
+      if (acknowledged < replicas) {
+        throw new WalrelayError('REDIS_WAIT_REPLICAS', `redis at ${this.connection.address}: ${acknowledged} of ${replicas} replicas acknowledged the batch within ${timeoutMs} ms`, {
+          retriable: true,
+          hint: 'the batch counts as delivered (and its LSN is confirmed) only once waitReplicas replicas have it; check the replicas (INFO replication) or lower waitReplicas',
+        });
+      }
+    }
   }
 
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
     const entries = events.flatMap((event) => this.streamEntries(event));
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
-    const appended = await this.deliver(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; });
+    const appended = await this.deliver(this.durably(() => this.connection.execInteger(command)));
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
@@ -203,9 +261,20 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 const PING = encodeCommand(['PING']);
 
 function permanentRedisError(error: unknown): Error | null {
+  // REDIS_AUTH / REDIS_SELECT from the connection's set-up: settings to fix, not a server to wait for.
+  if (error instanceof WalrelayError && !error.retriable) return error;
   const message = (error as Error)?.message ?? '';
   if (/^WRONGTYPE/.test(message)) {
     return new WalrelayError('REDIS_WRONGTYPE', message, { hint: 'a key named by the stream template exists and is not a stream; rename the stream template or delete the key' });
+  }
+  if (/unknown command .?WAITAOF/i.test(message)) {
+    return new WalrelayError('REDIS_WAITAOF_UNSUPPORTED', `this redis server has no WAITAOF (${message})`, {
+      kind: 'config',
+      hint: 'waitAof needs Redis 7.2 or later; upgrade the server, or remove waitAof (waitReplicas uses WAIT, which every version has); docs/redis.md',
+    });
+  }
+  if (/WAITAOF cannot be used when numlocal is set but appendonly is disabled/i.test(message)) {
+    return new WalrelayError('REDIS_WAITAOF_UNSUPPORTED', message, { kind: 'config', hint: 'turn on appendonly on the server (CONFIG SET appendonly yes, and in redis.conf), or set waitAof.local: false' });
   }
   if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) {
     return new WalrelayError('REDIS_AUTH', message, { hint: 'check the user and password in the redis url and the ACL for XADD' });
