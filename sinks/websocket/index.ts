@@ -61,12 +61,25 @@ export class WebsocketSink implements Sink {
     this.verify = await createVerifier(this.config.auth);
     this.context = { config: this.config, ring: this.ring, verify: this.verify, logger: this.logger, drop: (client, code, reason) => this.drop(client, code, reason) };
     const handler = (request: IncomingMessage, response: ServerResponse) => {
-      if (this.config.staticDir) void serveStatic(this.config.staticDir, request, response);
-      else response.writeHead(426, { 'content-type': 'text/plain' }).end('websocket endpoint: connect with a WebSocket client\n');
+      if (this.config.staticDir) {
+        serveStatic(this.config.staticDir, request, response).catch((error: Error) => {
+          this.logger.warn({ sink: this.name, err: error.message }, 'static file request failed');
+          if (!response.headersSent) response.writeHead(500);
+          response.end();
+        });
+      } else response.writeHead(426, { 'content-type': 'text/plain' }).end('websocket endpoint: connect with a WebSocket client\n');
     };
     const tls = this.config.tls;
     this.server = tls ? createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler) : createHttpServer(handler);
-    this.server.on('upgrade', (request, socket, head) => { void this.upgrade(request, socket, head); });
+    this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node removes its own error listener from an upgrading socket: without this one a reset while the token is verified would be an uncaught error.
+      socket.on('error', () => socket.destroy());
+      // One client's request, however malformed, must not take the process down: whatever throws refuses that request alone.
+      this.upgrade(request, socket, head).catch((error: Error) => {
+        this.logger.warn({ sink: this.name, err: error.message }, 'websocket upgrade failed');
+        refuse(socket, '400 Bad Request', 'text/plain', 'bad request\n');
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', (error: NodeJS.ErrnoException) => reject(new WalrelayError('WEBSOCKET_LISTEN', `cannot listen on ${this.config.host}:${this.config.port}: ${error.message}`, {
         hint: error.code === 'EADDRINUSE' ? 'another process uses the port: choose another sinks[].port' : undefined,
@@ -106,7 +119,13 @@ export class WebsocketSink implements Sink {
   }
 
   private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      refuse(socket, '400 Bad Request', 'text/plain', 'bad request: malformed request target\n');
+      return;
+    }
     const realtime = url.pathname !== this.config.path && this.config.supabase && url.pathname.endsWith('/websocket');
     if (url.pathname !== this.config.path && !realtime) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
@@ -159,7 +178,13 @@ export class WebsocketSink implements Sink {
     this.sessions.add(session);
     this.sessionOf.set(client, session);
     ws.on('pong', () => { client.alive = true; });
-    ws.on('message', (data: RawData, isBinary: boolean) => { void session.receive(data, isBinary); });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      // A defect in one client's frame handling closes that client, never the process.
+      Promise.resolve().then(() => session.receive(data, isBinary)).catch((error: Error) => {
+        this.logger.warn({ sink: this.name, err: error.message }, 'websocket frame handling failed');
+        this.drop(client, 1011, 'internal error');
+      });
+    });
     ws.on('close', () => this.forget(client));
     ws.on('error', () => this.forget(client));
   }
@@ -215,4 +240,12 @@ export class WebsocketSink implements Sink {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
   }
+}
+
+/** Answers a request that is not upgraded, and closes its socket. */
+function refuse(socket: Duplex, status: string, contentType: string, body: string, extraHeaders = ''): void {
+  if (socket.destroyed) return;
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extraHeaders}connection: close\r\n\r\n${body}`);
+  // A client that never reads must not keep the socket (and its memory) open.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
