@@ -129,12 +129,32 @@ export const stdoutSinkSchema = z.strictObject({
   ...sinkCommon,
 });
 
+/** Token rules shared by every kind of key (docs/websocket-security.md). */
+const tokenRules = {
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional()
+    .describe('When set, a token whose aud claim names none of these audiences is refused (401).'),
+  issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional()
+    .describe('When set, a token whose iss claim is not one of these issuers is refused (401).'),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(5)
+    .describe('Clock skew tolerated when checking exp and nbf, in seconds.'),
+  requireExp: z.boolean().default(true)
+    .describe('Refuse tokens without an exp claim (false: such a token never expires; walrelay warns at start).'),
+  requireTables: z.boolean().default(true)
+    .describe('Refuse tokens without a tables claim (false: such a token reads every table and every message; walrelay warns at start).'),
+};
+
 const websocketAuth = z.union([
   z.literal('none'),
   // HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2); a short one is guessable offline.
-  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }) }),
-  z.strictObject({ jwksUrl: z.string().url() }),
-  z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256') }),
+  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }), ...tokenRules }),
+  z.strictObject({
+    jwksUrl: z.string().url(),
+    jwksCacheSeconds: z.number().positive().default(600).describe('How long fetched JWKS keys are used before the set is fetched again.'),
+    jwksCooldownSeconds: z.number().min(0).default(30)
+      .describe('A token naming an unknown kid refetches the JWKS at most once per this many seconds (a flood of made-up kids cannot flood the key server).'),
+    ...tokenRules,
+  }),
+  z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256'), ...tokenRules }),
 ], { error: 'expected auth: none, or an object with jwtSecret, jwksUrl or publicKey' });
 
 export const websocketSinkSchema = z.strictObject({

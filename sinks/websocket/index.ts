@@ -15,7 +15,7 @@ import type { Sink, ClientStats } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
 import type { WebsocketSinkConfig } from '../../config/schema.js';
 import { WalrelayError } from '../../relay/errors.js';
-import { createVerifier, AuthError, type Claims, type Verifier } from './auth.js';
+import { createVerifier, authWarnings, AuthError, type Claims, type Verifier } from './auth.js';
 import { Client } from './client.js';
 import { ReplayRing } from './ring.js';
 import { serveStatic } from './static-files.js';
@@ -59,6 +59,7 @@ export class WebsocketSink implements Sink {
 
   async start(): Promise<void> {
     this.verify = await createVerifier(this.config.auth);
+    for (const warning of authWarnings(this.config.auth)) this.logger.warn({ sink: this.name }, warning);
     this.context = { config: this.config, ring: this.ring, verify: this.verify, logger: this.logger, drop: (client, code, reason) => this.drop(client, code, reason) };
     const handler = (request: IncomingMessage, response: ServerResponse) => {
       if (this.config.staticDir) {
@@ -169,7 +170,13 @@ export class WebsocketSink implements Sink {
       return;
     }
     const clientName = url.searchParams.get('walrelay_client');
-    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims, (client) => new RealtimeSession(client, this.context, vsn, clientName, this.realtime)));
+    if (clientName !== null && this.config.auth !== 'none' && claims.subject === null) {
+      refuse('400 Bad Request', 'walrelay_client needs a token with a sub claim: a resume point belongs to the token\'s subject');
+      return;
+    }
+    // A resume point belongs to the token's subject: another user naming the same client neither replaces nor resumes it.
+    const resumeName = clientName === null ? null : `${claims.subject ?? ''}\u0000${clientName}`;
+    this.sockets.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, claims, (client) => new RealtimeSession(client, this.context, vsn, resumeName, this.realtime)));
   }
 
   private accept(ws: WebSocket, transport: Duplex, claims: Claims, open: (client: Client) => Session): void {
