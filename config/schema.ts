@@ -2,6 +2,7 @@
 // unknown key is an error naming its path, so that a typo never silently
 // falls back to a default.
 import { z } from 'zod';
+import { isIP } from 'node:net';
 
 const tablePattern = z.string({ error: 'expected a table pattern such as "public.orders", "public.*" or "*.audit_log"' })
   .regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected a table pattern of the form schema.table ("*" allowed on either side)' });
@@ -11,6 +12,14 @@ const tableName = z.string({ error: 'expected a table name such as "public.order
 
 const identifier = z.string({ error: 'expected a PostgreSQL identifier' })
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a lower-case identifier (letters, digits, _; at most 63 characters)' });
+
+/** "10.0.0.1", "::1", "10.0.0.0/8", "fd00::/8". */
+function isAddressOrSubnet(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535);
 const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
@@ -169,7 +178,22 @@ export const websocketSinkSchema = z.strictObject({
   ringSize: z.number().int().min(0).default(10000),
   /** Frames queued for one client before it counts as unable to keep up. */
   maxClientQueue: positiveInt.default(1000),
-  maxFrameBytes: positiveInt.default(65536),
+  maxFrameBytes: positiveInt.default(65536)
+    .describe('Largest frame a client may send; a larger one closes the connection with 1009 before it is buffered whole.'),
+  maxConnections: positiveInt.default(10000)
+    .describe('Connections (upgrading or open) the sink accepts at once; more are refused with HTTP 503.'),
+  maxConnectionsPerIp: positiveInt.default(256)
+    .describe('Connections from one client address at once; more are refused with HTTP 429. Behind a proxy, list it in trustedProxies.'),
+  trustedProxies: z.array(z.string().refine(isAddressOrSubnet, { error: 'expected an IP address or a subnet such as 10.0.0.0/8' })).default([])
+    .describe('Proxies (addresses or CIDR subnets) whose X-Forwarded-For header names the client address; from any other peer the header is ignored.'),
+  allowedOrigins: z.array(z.string().min(1)).optional()
+    .describe('Browser origins (e.g. https://app.example.com) allowed to connect; an upgrade with another Origin header gets HTTP 403. Omitted = any origin (warned at start when auth is none).'),
+  handshakeTimeoutSeconds: z.number().positive().default(10)
+    .describe('A connection that has not completed its HTTP request and websocket upgrade within this many seconds is closed (slowloris).'),
+  maxClientFramesPerSecond: positiveInt.default(100)
+    .describe('Frames per second one client may send (bursts up to one second\'s worth); a client above it is closed with 1008.'),
+  maxSubscriptionsPerConnection: positiveInt.default(100)
+    .describe('Subscriptions (walrelay protocol) or joined channels (Realtime) one connection may hold; more are refused with an error.'),
   /** Static files served next to the socket (the demo page); omitted = none. */
   staticDir: z.string().optional(),
   /** Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket. */
