@@ -122,4 +122,41 @@ describe('malformed requests against a running walrelay', () => {
     assert.equal(legit.readyState, WebSocket.OPEN);
     legit.close();
   });
+
+  it('survives malformed frames on both protocols after the upgrade', async () => {
+    const table = await relay.newTable();
+    const key = await mintKey({ sub: 'fuzz', tables: ['public.*'] });
+    const frames = [
+      '', '{', 'null', '[]', '[1,2,3,4,5]', '"x"', '{"type":null}', '{"type":"subscribe","id":{},"table":[]}', '{"type":"subscribe","id":"a","table":"*","filter":"=."}',
+      '{"type":"auth","token":"a.b.c"}', '{"topic":"realtime:x","event":"phx_join","payload":null,"ref":"1"}',
+      '{"topic":"realtime:x","event":"phx_join","payload":{"config":{"postgres_changes":[null,{"event":"*","schema":{},"table":1,"filter":"id=in.("}]}},"ref":"2"}',
+      '["1","2","realtime:y","phx_join",{"config":{"postgres_changes":"all"}}]', '[null,null,"realtime:y","access_token",{"access_token":"x.y.z"}]',
+      '{"topic":"realtime:x","event":"access_token","payload":{"access_token":{}},"ref":"3"}', '{"__proto__":{"polluted":1},"topic":"phoenix","event":"heartbeat"}',
+      JSON.stringify({ topic: 'realtime:z', event: 'phx_join', payload: { config: { postgres_changes: Array.from({ length: 500 }, () => ({ event: '*', schema: 'public', table: table })) } }, ref: '9' }),
+    ];
+    const paths = [`/?token=${key}`, `/realtime/v1/websocket?vsn=1.0.0&apikey=${key}`, `/realtime/v1/websocket?vsn=2.0.0&apikey=${key}`];
+    const sockets = await Promise.all(paths.map((path) => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${relay.port}${path}`);
+      ws.on('error', () => {});
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', () => reject(new Error(`refused ${path}`)));
+    })));
+    for (const frame of frames) {
+      for (const ws of sockets) if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+      for (const ws of sockets) if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.from(frame), { binary: true });
+    }
+    const legit = new WebSocket(`ws://127.0.0.1:${relay.port}/?token=${key}`);
+    const received: number[] = [];
+    legit.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'change') received.push(frame.event.new.id);
+    });
+    await new Promise((resolve, reject) => { legit.once('open', resolve); legit.once('error', reject); });
+    legit.send(JSON.stringify({ type: 'subscribe', id: 's', table: `public.${table}` }));
+    await new Promise((resolve) => legit.once('message', resolve));
+    await relay.pg.query(`INSERT INTO ${table} (id) VALUES (1)`);
+    await waitFor(() => received.length === 1, { what: 'the change at the legitimate client' });
+    assert.equal(relay.relay.child.exitCode, null, 'walrelay is still running');
+    for (const ws of [...sockets, legit]) ws.close();
+  });
 });
