@@ -254,7 +254,7 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
 async function realtimeLatency(url: string, pool: pg.Pool): Promise<LatencyResult> {
   await pool.query(`SELECT pg_create_logical_replication_slot('live_rt', 'pgoutput')`);
   const realtimePort = await freePort();
-  const realtimeRelay = startRelayProcess({ source: { url, slot: 'live_rt', publication: 'bench_live' }, sinks: [{ type: 'websocket', port: realtimePort, auth: 'none', supabase: true }] });
+  const realtimeRelay = startRelayProcess({ source: { url, slot: 'live_rt', publication: 'bench_live' }, sinks: [{ type: 'websocket', port: realtimePort, auth: 'none', supabase: true, maxConnectionsPerIp: 5000 }] });
   try {
     await listening(realtimePort);
     const realtime = await realtimeArrivals(`ws://127.0.0.1:${realtimePort}/realtime/v1`, 'public', 'bench_live', REALTIME_CLIENTS);

@@ -2,6 +2,7 @@
 // unknown key is an error naming its path, so that a typo never silently
 // falls back to a default.
 import { z } from 'zod';
+import { isIP } from 'node:net';
 
 const tablePattern = z.string({ error: 'expected a table pattern such as "public.orders", "public.*" or "*.audit_log"' })
   .regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected a table pattern of the form schema.table ("*" allowed on either side)' });
@@ -11,6 +12,14 @@ const tableName = z.string({ error: 'expected a table name such as "public.order
 
 const identifier = z.string({ error: 'expected a PostgreSQL identifier' })
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a lower-case identifier (letters, digits, _; at most 63 characters)' });
+
+/** "10.0.0.1", "::1", "10.0.0.0/8", "fd00::/8". */
+function isAddressOrSubnet(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
 
 const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535);
 const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
@@ -139,12 +148,32 @@ export const stdoutSinkSchema = z.strictObject({
   ...sinkCommon,
 });
 
+/** Token rules shared by every kind of key (docs/websocket-security.md). */
+const tokenRules = {
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional()
+    .describe('When set, a token whose aud claim names none of these audiences is refused (401).'),
+  issuer: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional()
+    .describe('When set, a token whose iss claim is not one of these issuers is refused (401).'),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(5)
+    .describe('Clock skew tolerated when checking exp and nbf, in seconds.'),
+  requireExp: z.boolean().default(true)
+    .describe('Refuse tokens without an exp claim (false: such a token never expires; walrelay warns at start).'),
+  requireTables: z.boolean().default(true)
+    .describe('Refuse tokens without a tables claim (false: such a token reads every table and every message; walrelay warns at start).'),
+};
+
 const websocketAuth = z.union([
   z.literal('none'),
   // HS256 wants a key at least as long as its 256-bit hash (RFC 7518 3.2); a short one is guessable offline.
-  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }) }),
-  z.strictObject({ jwksUrl: z.string().url() }),
-  z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256') }),
+  z.strictObject({ jwtSecret: z.string().refine((secret) => Buffer.byteLength(secret) >= 32, { error: 'expected at least 32 bytes for HS256 (e.g. openssl rand -base64 32)' }), ...tokenRules }),
+  z.strictObject({
+    jwksUrl: z.string().url(),
+    jwksCacheSeconds: z.number().positive().default(600).describe('How long fetched JWKS keys are used before the set is fetched again.'),
+    jwksCooldownSeconds: z.number().min(0).default(30)
+      .describe('A token naming an unknown kid refetches the JWKS at most once per this many seconds (a flood of made-up kids cannot flood the key server).'),
+    ...tokenRules,
+  }),
+  z.strictObject({ publicKey: z.string().min(1), algorithm: z.enum(['RS256', 'ES256']).default('RS256'), ...tokenRules }),
 ], { error: 'expected auth: none, or an object with jwtSecret, jwksUrl or publicKey' });
 
 export const websocketSinkSchema = z.strictObject({
@@ -159,7 +188,22 @@ export const websocketSinkSchema = z.strictObject({
   ringSize: z.number().int().min(0).default(10000),
   /** Frames queued for one client before it counts as unable to keep up. */
   maxClientQueue: positiveInt.default(1000),
-  maxFrameBytes: positiveInt.default(65536),
+  maxFrameBytes: positiveInt.default(65536)
+    .describe('Largest frame a client may send; a larger one closes the connection with 1009 before it is buffered whole.'),
+  maxConnections: positiveInt.default(10000)
+    .describe('Connections (upgrading or open) the sink accepts at once; more are refused with HTTP 503.'),
+  maxConnectionsPerIp: positiveInt.default(256)
+    .describe('Connections from one client address at once; more are refused with HTTP 429. Behind a proxy, list it in trustedProxies.'),
+  trustedProxies: z.array(z.string().refine(isAddressOrSubnet, { error: 'expected an IP address or a subnet such as 10.0.0.0/8' })).default([])
+    .describe('Proxies (addresses or CIDR subnets) whose X-Forwarded-For header names the client address; from any other peer the header is ignored.'),
+  allowedOrigins: z.array(z.string().min(1)).optional()
+    .describe('Browser origins (e.g. https://app.example.com) allowed to connect; an upgrade with another Origin header gets HTTP 403. Omitted = any origin (warned at start when auth is none).'),
+  handshakeTimeoutSeconds: z.number().positive().default(10)
+    .describe('A connection that has not completed its HTTP request and websocket upgrade within this many seconds is closed (slowloris).'),
+  maxClientFramesPerSecond: positiveInt.default(100)
+    .describe('Frames per second one client may send (bursts up to one second\'s worth); a client above it is closed with 1008.'),
+  maxSubscriptionsPerConnection: positiveInt.default(100)
+    .describe('Subscriptions (walrelay protocol) or joined channels (Realtime) one connection may hold; more are refused with an error.'),
   /** Static files served next to the socket (the demo page); omitted = none. */
   staticDir: z.string().optional(),
   /** Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket. */

@@ -27,6 +27,8 @@ export interface ClientStats {
   connected: number;
   /** Cumulative count of clients the sink closed, by WebSocket close code (1013 too slow, 4001 token expired). */
   closedByCode: ReadonlyMap<number, number>;
+  /** Cumulative count of connections and requests refused, by reason (max_connections, origin, unauthorized, frame_rate, …). */
+  refusedByReason?: ReadonlyMap<string, number>;
 }
 
 /** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */

@@ -493,7 +493,7 @@ describe('walrelay_client: resume after a dropped connection', () => {
     const table = await rt.newTable();
     const cutter = await startCutter(rt.port);
     const endpoint = `ws://127.0.0.1:${cutter.port}/realtime/v1`;
-    const resuming = new RealtimeClient(endpoint, { params: { apikey, walrelay_client: 'test-resume' }, transport: WebSocket as any, reconnectAfterMs: () => 200 } as any);
+    const resuming = new RealtimeClient(endpoint, { params: { apikey: await mintKey({ sub: 'resume-user', tables: ['public.*'] }), walrelay_client: 'test-resume' }, transport: WebSocket as any, reconnectAfterMs: () => 200 } as any);
     const plain = new RealtimeClient(endpoint, { params: { apikey }, transport: WebSocket as any, reconnectAfterMs: () => 200 } as any);
     const witness = new RealtimeClient(rt.endpoint, { params: { apikey }, transport: WebSocket as any });
     try {

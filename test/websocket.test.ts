@@ -128,7 +128,7 @@ describe('websocket sink with JWT auth', () => {
     client.ws.close();
   });
 
-  it('answers malformed and oversized frames with errors and stays usable', async () => {
+  it('answers malformed frames with errors and stays usable (oversized ones: websocket-limits.test.ts)', async () => {
     const client = await open(sink.port, `?token=${await token({ tables: ['*'] })}`);
     client.send('{not json');
     const malformed = await client.next((frame) => frame.type === 'error', 'an error for malformed JSON');
@@ -136,8 +136,7 @@ describe('websocket sink with JWT auth', () => {
     client.send({ type: 'subscribe', id: 'x', table: 'public.orders', filter: 'status=like.paid' });
     await client.next((frame) => frame.type === 'error' && frame.id === 'x', 'an error for a bad filter');
     client.send({ type: 'frobnicate' });
-    client.send('x'.repeat(70_000));
-    await client.next((frame) => frame.code === 'too_large', 'a too_large error');
+    await client.next((frame) => frame.type === 'error' && /unknown frame type/.test(frame.message), 'an error for an unknown type');
     client.send({ type: 'subscribe', id: 'ok', table: 'public.orders' });
     await client.next((frame) => frame.type === 'subscribed' && frame.id === 'ok', 'subscribed after the errors');
     await sink.write([event('public.orders', { id: 99 })]);
@@ -205,7 +204,7 @@ describe('websocket sink with JWT auth', () => {
 describe('websocket sink without auth', () => {
   let sink: WebsocketSink;
 
-  before(async () => { sink = await startSink({ auth: 'none', maxClientQueue: 1000 }); });
+  before(async () => { sink = await startSink({ auth: 'none', maxClientQueue: 1000, maxConnectionsPerIp: 2000 }); }); // 1,000 clients from one address
   after(async () => { await sink.close(); });
 
   it('conflates a lagging subscription to the newest change per key instead of disconnecting', async () => {

@@ -16,6 +16,8 @@ export class Metrics {
   private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
   private readonly closedSeen = new Map<string, number>();
   readonly forgedControlMessages = new Counter({ name: 'walrelay_control_messages_forged_total', help: 'Messages with a walrelay control prefix (walrelay.backfill, walrelay.gap) whose signature did not verify: dropped', labelNames: ['prefix'], registers: [this.registry] });
+  private readonly websocketRefused = new Counter({ name: 'walrelay_websocket_refused_total', help: 'Connections, requests and frames a websocket sink refused, by reason (max_connections, max_connections_per_ip, origin, handshake_timeout, bad_request, unauthorized, frame_too_large, frame_rate, too_many_subscriptions)', labelNames: ['sink', 'reason'], registers: [this.registry] });
+  private readonly refusedSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
@@ -43,6 +45,12 @@ export class Metrics {
       const increase = total - (this.closedSeen.get(key) ?? 0);
       if (increase > 0) this.websocketClosed.inc({ sink, code: String(code) }, increase);
       this.closedSeen.set(key, total);
+    }
+    for (const [reason, total] of stats.refusedByReason ?? []) {
+      const key = `${sink}\u0000${reason}`;
+      const increase = total - (this.refusedSeen.get(key) ?? 0);
+      if (increase > 0) this.websocketRefused.inc({ sink, reason }, increase);
+      this.refusedSeen.set(key, total);
     }
   }
 }

@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { Claims } from './auth.js';
 import type { Subscription } from './subscription.js';
+import { FrameQueue, type Queued } from './frame-queue.js';
 
 /** Bytes buffered in the socket above which frames are queued instead. */
 const SOCKET_HIGH_WATER = 1 << 20;
@@ -18,20 +19,9 @@ const CORKED_WRITE_BYTES = 64 * 1024;
 
 const TEXT_FRAME = { binary: false };
 
-interface Queued {
-  /** Text, or UTF-8 bytes shared by many clients (Realtime frames). */
-  frame: string | Buffer;
-  /** For conflation: subscription + table + key; null when not conflatable. */
-  conflationKey: string | null;
-  /** The change's position in the replay ring, for a Realtime client's resume. */
-  position?: number;
-}
-
 export class Client {
-  /** Frames waiting for the socket; `head` is the next to send (indices stay stable for conflation). */
-  private queue: (Queued | undefined)[] = [];
-  private head = 0;
-  private readonly conflated = new Map<string, number>();
+  /** Frames waiting for the socket. */
+  private readonly queue = new FrameQueue();
   alive = true;
   expiryTimer: NodeJS.Timeout | null = null;
   private corked = false;
@@ -45,7 +35,7 @@ export class Client {
   ) {}
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   /**
@@ -73,11 +63,7 @@ export class Client {
 
   /** The ring position of the oldest change still waiting in the queue, or null. */
   firstUnsentPosition(): number | null {
-    for (let i = this.head; i < this.queue.length; i++) {
-      const position = this.queue[i]?.position;
-      if (position !== undefined) return position;
-    }
-    return null;
+    return this.queue.firstPosition();
   }
 
   sendChange(subscription: Subscription, event: ChangeEvent, eventJson: string): void {
@@ -89,16 +75,7 @@ export class Client {
 
   /** Sends what the socket can take now. */
   flush(): void {
-    while (this.head < this.queue.length && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
-      const item = this.queue[this.head]!;
-      this.queue[this.head++] = undefined;
-      if (item.conflationKey) this.conflated.delete(item.conflationKey);
-      this.send(item.frame);
-    }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    }
+    while (this.queue.length > 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) this.send(this.queue.shift()!.frame);
   }
 
   /** Every frame goes out as a text frame, also those held as UTF-8 bytes. */
@@ -120,14 +97,6 @@ export class Client {
         this.transport.cork();
       }
       return;
-    }
-    if (item.conflationKey) {
-      const at = this.conflated.get(item.conflationKey);
-      if (at !== undefined) {
-        this.queue[at] = item; // a newer change of the same row replaces the queued one
-        return;
-      }
-      this.conflated.set(item.conflationKey, this.queue.length);
     }
     this.queue.push(item);
   }

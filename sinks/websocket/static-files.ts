@@ -9,9 +9,16 @@ const TYPES: Record<string, string> = {
 };
 
 export async function serveStatic(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const path = decodeURIComponent((request.url ?? '/').split('?')[0]);
+  let path: string;
+  try {
+    path = decodeURIComponent((request.url ?? '/').split('?')[0]);
+  } catch {
+    // "/%", "/%E0%A4%A": not a path any file has.
+    response.writeHead(400).end('bad request: malformed percent-encoding\n');
+    return;
+  }
   const file = normalize(join(root, path === '/' ? 'index.html' : path));
-  if (!file.startsWith(normalize(root) + sep) || request.method !== 'GET') {
+  if (path.includes('\u0000') || !file.startsWith(normalize(root) + sep) || request.method !== 'GET') {
     response.writeHead(404).end('not found\n');
     return;
   }

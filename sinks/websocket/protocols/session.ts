@@ -10,6 +10,7 @@ import type { WebsocketSinkConfig } from '../../../config/schema.js';
 import type { Verifier } from '../auth.js';
 import type { Client } from '../client.js';
 import type { ReplayRing } from '../ring.js';
+import type { RefusalReason } from '../admission.js';
 
 export interface SessionContext {
   readonly config: WebsocketSinkConfig;
@@ -18,6 +19,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Closes the client's socket with a close code, counted in the metrics. */
   drop(client: Client, code: number, reason: string): void;
+  /** Counts a refusal in walrelay_websocket_refused_total{reason}. */
+  refused(reason: RefusalReason): void;
 }
 
 export interface Session {

@@ -121,6 +121,11 @@ export class RealtimeSession implements Session {
 
     // From here on nothing awaits: the channel is registered, answered and caught up in one turn of the event loop.
     const previous = this.channels.get(topic);
+    if (!previous && this.channels.size >= this.context.config.maxSubscriptionsPerConnection) {
+      this.context.refused('too_many_subscriptions');
+      this.client.sendControl(reply(this.vsn, message, 'error', { reason: `too many channels on this connection (maxSubscriptionsPerConnection ${this.context.config.maxSubscriptionsPerConnection})` }));
+      return;
+    }
     if (previous) this.closeChannel(previous);
     let bindings: Binding[] = [];
     let echo: Record<string, unknown>[] = [];
