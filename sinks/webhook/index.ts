@@ -61,6 +61,7 @@ export class WebhookSink implements Sink {
   private readonly stalledAfterMs: number;
   private readonly sleepers = new Set<() => void>();
   private lastWarnAt = 0;
+  private lastWarnKind = '';
 
   constructor(private readonly config: WebhookSinkConfig, index: number, private readonly logger: Logger, private readonly context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `webhook#${index}`;
@@ -220,11 +221,14 @@ export class WebhookSink implements Sink {
       'webhook gave up on events; they went to the dead-letter sink');
   }
 
-  /** At most one warning per LOG_EVERY_MS per sink: 16 requests retrying are one problem. */
+  /** At most one warning per LOG_EVERY_MS per sink and kind of failure: 16 requests retrying are one problem. */
   private warn(exhausted: boolean, request: Request, failure: DeliveryFailure, retryInMs: number): void {
     const now = Date.now();
-    if (now - this.lastWarnAt < LOG_EVERY_MS) return;
+    // A new kind of trouble (a refusal after timeouts) is said at once.
+    const kind = `${exhausted}:${failure.status ?? failure.error}`;
+    if (now - this.lastWarnAt < LOG_EVERY_MS && kind === this.lastWarnKind) return;
     this.lastWarnAt = now;
+    this.lastWarnKind = kind;
     const details = { sink: this.name, url: this.client.address, firstId: request.items[0].event.id, status: failure.status, body: failure.body, err: failure.error, attempts: failure.attempts, retryInMs };
     if (exhausted) {
       this.logger.error(details, this.config.maxAttempts > 0

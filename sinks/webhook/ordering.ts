@@ -40,7 +40,8 @@ export function runOrdered(jobs: readonly OrderedJob[], concurrency: number): Pr
     if (barrier >= 0) before.add(barrier);
     for (const lane of job.lanes) {
       const previous = lastInLane.get(lane);
-      if (previous !== undefined) before.add(previous);
+      // A request holding two events of one key must not wait for itself.
+      if (previous !== undefined && previous !== index) before.add(previous);
       lastInLane.set(lane, index);
     }
     for (const earlier of before) depend(index, earlier);
