@@ -223,16 +223,21 @@ describe('webhook sink', () => {
     await waitFor(() => hook.accepted().length >= 100, { what: '100 rows before the outage' });
     assert.equal((await readiness(httpPort)).status, 200);
 
-    let retryAfterAnswers = 0;
-    hook.answer = () => { retryAfterAnswers++; return { status: 503, headers: { 'retry-after': '1' }, body: 'down for maintenance' }; };
+    const outageFrom = hook.requests.length;
+    hook.answer = () => ({ status: 503, headers: { 'retry-after': '1' }, body: 'down for maintenance' });
     await waitFor(async () => (await readiness(httpPort)).status === 503, { what: '/readyz 503 while the receiver answers 503', timeoutMs: 10_000 });
     assert.match((await readiness(httpPort)).reasons.join('; '), /sink hook is not connected: .*answered 503/);
-    const answersAt = retryAfterAnswers;
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    // Retry-After: 1 keeps each request to about one retry a second (the first tries come at 100-200 ms otherwise).
-    const perRequest = (retryAfterAnswers - answersAt) / 2.5;
-    console.log(`# ${retryAfterAnswers - answersAt} answers in 2.5 s while Retry-After: 1`);
-    assert.ok(retryAfterAnswers - answersAt <= 2 * 3 * 2, `retries came sooner than Retry-After allows (${perRequest}/s)`);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Retry-After: 1 spaces the attempts of each request by a second at least (without it the first come 50-200 ms apart).
+    const attemptsById = new Map<string, number[]>();
+    for (const request of hook.requests.slice(outageFrom)) {
+      const id = String(request.headers['webhook-id']);
+      attemptsById.set(id, [...(attemptsById.get(id) ?? []), request.at]);
+    }
+    const gaps = [...attemptsById.values()].flatMap((times) => times.slice(1).map((time, i) => time - times[i]));
+    console.log(`# attempts 503 + Retry-After: 1 apart by ${gaps.join(', ')} ms`);
+    assert.ok(gaps.length >= 2, 'requests were retried during the 503 outage');
+    assert.ok(gaps.every((gap) => gap >= 950), `a retry came sooner than Retry-After allows: ${gaps.join(', ')} ms`);
 
     hook.answer = () => 'hang';
     await relay.waitForLog(/no answer within 2 s/, 15_000);

@@ -11,6 +11,8 @@ export interface ReceivedRequest {
   /** The events of the body (one, or the array's). */
   events: Record<string, any>[];
   status?: number;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 /** What to answer: a status (with headers and body), or "hang" (never answer). */
@@ -64,7 +66,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       let parsed: unknown;
       try { parsed = JSON.parse(body); } catch { parsed = null; }
       const events = (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, any>[];
-      const received: ReceivedRequest = { headers: request.headers, body, events };
+      const received: ReceivedRequest = { headers: request.headers, body, events, at: Date.now() };
       requests.push(received);
       const keys = [...new Set(events.map((event) => (event && typeof event === 'object' ? rowKey(event.data ?? event) : null)).filter((key): key is string => key !== null))];
       for (const key of keys) {
