@@ -113,6 +113,7 @@ describe('webhook sink', () => {
     const batched = await receiver();
     const cloud = await receiver();
     const slow = await receiver();
+    const everything = await receiver();
     // Receivers that take their time, so that requests really overlap.
     single.answer = () => ({ status: 200, delayMs: Math.floor(Math.random() * 10) });
     slow.answer = () => ({ status: 200, delayMs: 100 });
@@ -123,7 +124,10 @@ describe('webhook sink', () => {
         { type: 'webhook', name: 'batched', url: batched.url, batchSize: 25, tables: ['public.wh_orders'] },
         { type: 'webhook', name: 'cloud', url: cloud.url, format: 'cloudevents', tables: ['public.wh_orders'] },
         { type: 'webhook', name: 'slow', url: slow.url, concurrency: 16, tables: ['public.wh_slow'] },
+        // Without tables: also messages, here routed ones (domain events).
+        { type: 'webhook', name: 'everything', url: everything.url, batchSize: 10 },
       ],
+      messages: [{ prefix: 'wh', destination: 'orders.{prefix}' }],
     });
     relays.push(relay);
 
@@ -190,6 +194,13 @@ describe('webhook sink', () => {
       assert.equal(event.source, '/walrelay/public.wh_orders');
       assert.match(event.type, /^io\.walrelay\.(insert|update|delete)$/);
     }
+
+    // A domain event: its value as the body, its destination in walrelay-destination, never batched with row events.
+    await postgres.query(`SELECT pg_logical_emit_message(true, 'wh', '{"shipped":42}')`);
+    await waitFor(() => everything.requests.some((request) => request.headers['walrelay-destination'] !== undefined), { what: 'the routed message at the receiver' });
+    const routed = everything.requests.find((request) => request.headers['walrelay-destination'] !== undefined)!;
+    assert.equal(routed.headers['walrelay-destination'], 'orders.wh');
+    assert.deepEqual(JSON.parse(routed.body), [{ shipped: 42 }]);
 
     // Concurrency: 96 rows of distinct keys and 16 updates of one key, against a receiver taking 100 ms per request.
     // One at a time that is at least 11.2 s; the hot key's 16 updates alone take 1.6 s in order.
