@@ -88,7 +88,10 @@ export class WebhookSink implements Sink {
   }
 
   notReadyReason(): string | undefined {
-    for (const trouble of this.troubled) return trouble.reason;
+    // The latest failure says most about the receiver now; the count, how much is held up.
+    let latest: Trouble | undefined;
+    for (const trouble of this.troubled) latest = trouble;
+    if (latest) return this.troubled.size === 1 ? latest.reason : `${latest.reason}; ${this.troubled.size} requests failing`;
     const waited = this.oldestAttemptMs();
     if (waited >= this.stalledAfterMs) return `${this.client.address} has not answered a request for ${(waited / 1000).toFixed(1)} s`;
     return undefined;
@@ -202,6 +205,7 @@ export class WebhookSink implements Sink {
         }
         trouble.reason = `${this.client.address} ${answer ? `answered ${answer.status}` : `failed: ${describeError(error)}`}` +
           (exhausted ? ` (attempt ${attempts}; no deadLetter sink, so walrelay keeps retrying)` : ` (attempt ${attempts}, retrying)`);
+        this.troubled.delete(trouble); // re-added last: the latest failure is the one /readyz shows
         this.troubled.add(trouble);
         this.metrics?.retried(this.name, 1);
         const delay = backoffMs(attempts, answer?.retryAfterMs);
