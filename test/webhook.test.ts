@@ -117,6 +117,7 @@ describe('webhook sink', () => {
     const cloud = await receiver();
     const slow = await receiver();
     const everything = await receiver();
+    const debezium = await receiver();
     // Receivers that take their time, so that requests really overlap.
     single.answer = () => ({ status: 200, delayMs: Math.floor(Math.random() * 10) });
     slow.answer = () => ({ status: 200, delayMs: 100 });
@@ -128,7 +129,8 @@ describe('webhook sink', () => {
         { type: 'webhook', name: 'cloud', url: cloud.url, format: 'cloudevents', tables: ['public.wh_orders'] },
         { type: 'webhook', name: 'slow', url: slow.url, concurrency: 16, tables: ['public.wh_slow'] },
         // Without tables: also messages, here routed ones (domain events).
-        { type: 'webhook', name: 'everything', url: everything.url, batchSize: 10 },
+        { type: 'webhook', name: 'everything', url: everything.url, batchSize: 10, transactionEvents: true },
+        { type: 'webhook', name: 'debezium', url: debezium.url, format: 'debezium', tables: ['public.wh_orders'] },
       ],
       messages: [{ prefix: 'wh', destination: 'orders.{prefix}' }],
     });
@@ -196,6 +198,35 @@ describe('webhook sink', () => {
       assert.equal(event.id, request.headers['webhook-id']);
       assert.equal(event.source, '/walrelay/public.wh_orders');
       assert.match(event.type, /^io\.walrelay\.(insert|update|delete)$/);
+    }
+
+    // format: debezium, one Debezium record per request (a delete's tombstone is not sent).
+    // Debezium records carry no walrelay id: counted by webhook-id, which is the event's id.
+    await waitFor(() => new Set(debezium.requests.filter((request) => request.status === 200).map((request) => request.headers['webhook-id'])).size >= total, { what: `${total} Debezium records` });
+    for (const request of debezium.requests) {
+      const record = JSON.parse(request.body);
+      assert.match(record.op, /^[cud]$/);
+      assert.equal(record.source.table, 'wh_orders');
+      assert.equal((record.after ?? record.before).id > 0, true);
+    }
+
+    // transactionEvents: begin before a transaction's rows and commit after them, whatever the concurrency.
+    await waitFor(() => everything.accepted().filter((event) => event.op === 'commit').length >= 1 + 3 + KEYS + 2, { what: 'every commit event' });
+    const seenAt = new Map<string, number>();
+    everything.accepted().forEach((event, index) => { if (!seenAt.has(`${event.xid}:${event.op}:${event.id}`)) seenAt.set(`${event.xid}:${event.op}:${event.id}`, index); });
+    const byXid = new Map<number, { begin?: number; commit?: number; rows: number[] }>();
+    for (const [key, index] of seenAt) {
+      const [xid, op] = key.split(':');
+      const entry = byXid.get(Number(xid)) ?? { rows: [] };
+      if (op === 'begin') entry.begin = index;
+      else if (op === 'commit') entry.commit = index;
+      else entry.rows.push(index);
+      byXid.set(Number(xid), entry);
+    }
+    for (const [xid, entry] of byXid) {
+      if (entry.rows.length === 0) continue;
+      assert.ok(entry.begin !== undefined && entry.commit !== undefined, `transaction ${xid} has begin and commit`);
+      assert.ok(entry.rows.every((index) => entry.begin! < index && index < entry.commit!), `transaction ${xid}: a row arrived outside its begin/commit`);
     }
 
     // A domain event: its value as the body, its destination in walrelay-destination, never batched with row events.
