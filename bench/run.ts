@@ -1,8 +1,9 @@
-// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch] [--cpu-prof DIR]
 //
 // Starts its own PostgreSQL 15, Redis and (when its jars are cached) Kafka,
 // writes each scenario's backlog once, and lets every consumer drain the same
-// backlog from its own slot: walrelay to stdout, Redis and Kafka, each just
+// backlog from its own slot: walrelay to stdout, Redis, Kafka and a local
+// webhook receiver (batchSize 1 and 100), each just
 // after a pg_recvlogical run of its own (the ceiling it is compared with).
 // Then measures commit-to-Redis latency under live loads. Writes RESULTS.md
 // and ratios.svg.
@@ -13,6 +14,7 @@ import pg from 'pg';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
 import { startKafka, type TestKafka } from '../test/harness/kafka.js';
+import { startBenchReceiver } from './webhook-receiver.js';
 import { scenarios } from './scenarios.js';
 import { runRecvlogical, startRelayProcess, waitForConfirmed } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
     // No background vacuum or checkpoint competing with whichever consumer happens to run first after a backlog is written.
     autovacuum: 'off', checkpoint_timeout: '1h' });
   const redis = await startRedis();
+  const receiver = await startBenchReceiver();
   let kafka: TestKafka | null = null;
   if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
   else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
       await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
       // The exactly-once modes and the @platformatic/kafka producer run in full benchmarks, or with --quick when --sinks names them.
       const exactlyOnce = ['redis-exactly-once', ...(kafka ? ['kafka-exactly-once', 'kafka-platformatic'] : [])].filter((name) => !quick || onlySinks?.includes(name));
-      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
+      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), 'webhook', 'webhook-batch', ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
       // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
       // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
       const slots = sinkNames.flatMap((name) => [`recv_${slotPart(name)}_${index}`, `${slotPart(name)}_${index}`]);
@@ -88,6 +91,8 @@ async function main(): Promise<void> {
         redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
         kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
         'kafka-platformatic': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-pl.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, producer: 'platformatic' },
+        webhook: { type: 'webhook', url: receiver.url },
+        'webhook-batch': { type: 'webhook', url: receiver.url, batchSize: 100 },
         'redis-exactly-once': { type: 'redis', url: redis.url, stream: `bench-eo:${index}`, exactlyOnce: true, checkpointKey: `bench-eo-checkpoint:${index}` },
         'kafka-exactly-once': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-eo.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, transactionalId: `bench-${index}` },
       };
@@ -189,7 +194,7 @@ async function main(): Promise<void> {
     process.stdout.write(report);
   } finally {
     await pool.end();
-    await Promise.all([postgres.stop(), redis.stop(), kafka?.stop()]);
+    await Promise.all([postgres.stop(), redis.stop(), kafka?.stop(), receiver.close()]);
   }
 }
 

@@ -3,6 +3,7 @@
 // falls back to a default.
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { deadLetterIssues } from './dead-letter-check.js';
 
 const tablePattern = z.string({ error: 'expected a table pattern such as "public.orders", "public.*" or "*.audit_log"' })
   .regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected a table pattern of the form schema.table ("*" allowed on either side)' });
@@ -212,8 +213,36 @@ export const websocketSinkSchema = z.strictObject({
   resumeWindowSeconds: z.number().positive().default(120),
 });
 
-export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema], {
-  error: 'expected a sink with type redis, kafka, stdout or websocket',
+/** Standard Webhooks signing secret: "whsec_" and the key in base64. */
+const webhookSecret = z.string({ error: 'expected a secret of the form whsec_<base64>' })
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { error: 'expected a secret of the form whsec_<base64> (Standard Webhooks)' })
+  .refine((secret) => Buffer.from(secret.slice('whsec_'.length), 'base64').length >= 16, { error: 'expected a key of at least 16 bytes after whsec_ (e.g. whsec_$(openssl rand -base64 32))' });
+
+export const webhookSinkSchema = z.strictObject({
+  type: z.literal('webhook'),
+  ...sinkCommon,
+  url: z.string({ error: 'expected an http:// or https:// URL' }).regex(/^https?:\/\/[^\s]+$/, { error: 'expected an http:// or https:// URL' })
+    .describe('Endpoint that receives each event (or batch) as an HTTP POST; a 2xx answer acknowledges it.'),
+  secret: webhookSecret.optional()
+    .describe('Standard Webhooks signing secret (whsec_<base64>): each request carries webhook-id, webhook-timestamp and webhook-signature.'),
+  secretFile: z.string({ error: 'expected a file path' }).min(1).optional()
+    .describe('File holding the signing secret (Kubernetes/Docker secrets); a trailing newline is ignored. Instead of secret.'),
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name' }), z.string()).optional()
+    .describe('Extra request headers, e.g. Authorization.'),
+  batchSize: positiveInt.default(1)
+    .describe('Events per request; above 1 the body is a JSON array of events.'),
+  concurrency: positiveInt.default(16)
+    .describe('Requests in flight at once; never two holding events of the same row key, so each row\'s events arrive in commit order.'),
+  timeoutSeconds: serverTimeoutSeconds
+    .describe('A request not answered within this many seconds is abandoned and retried.'),
+  maxAttempts: z.number({ error: 'expected a whole number of attempts' }).int().min(0).default(0)
+    .describe('Attempts before an event goes to the deadLetter sink; 0 = retry a retriable failure forever (a permanent 4xx then goes to deadLetter at once).'),
+  deadLetter: z.string({ error: 'expected the name of another sink' }).min(1).optional()
+    .describe('Name of another (durable) sink that receives events this sink gave up on, with the failure beside each event.'),
+});
+
+export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema], {
+  error: 'expected a sink with type redis, kafka, stdout, websocket or webhook',
 });
 
 export const configSchema = z.strictObject({
@@ -278,6 +307,12 @@ export const configSchema = z.strictObject({
       context.addIssue({ code: 'custom', path: ['sinks', index, 'columns'], message: 'a hash policy needs a key: set columnHashKey (or WALRELAY_COLUMN_HASH_KEY)' });
     }
   });
+  for (const issue of deadLetterIssues(config.sinks)) context.addIssue({ code: 'custom', ...issue });
+  config.sinks.forEach((sink, index) => {
+    if (sink.type === 'webhook' && sink.secret !== undefined && sink.secretFile !== undefined) {
+      context.addIssue({ code: 'custom', path: ['sinks', index, 'secretFile'], message: 'give either secret or secretFile, not both' });
+    }
+  });
 });
 
 /**
@@ -326,3 +361,4 @@ export type RedisSinkConfig = z.infer<typeof redisSinkSchema>;
 export type KafkaSinkConfig = z.infer<typeof kafkaSinkSchema>;
 export type StdoutSinkConfig = z.infer<typeof stdoutSinkSchema>;
 export type WebsocketSinkConfig = z.infer<typeof websocketSinkSchema>;
+export type WebhookSinkConfig = z.infer<typeof webhookSinkSchema>;

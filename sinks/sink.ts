@@ -1,4 +1,5 @@
 import type { ChangeEvent } from '../relay/route/event.js';
+import type { DeadLetterTargets } from './dead-letter.js';
 
 /**
  * A destination for change events. The pipeline calls `write` with batches in
@@ -36,4 +37,16 @@ export interface SinkContext {
   slot: string;
   /** The source database's name (Debezium's source.db). */
   database?: string;
+  /** Where sinks with a `deadLetter` key hand the events they gave up on (dead-letter.ts). */
+  deadLetters?: DeadLetterTargets;
+  /** Per-sink delivery figures beyond "delivered" (relay/ops/metrics.ts); absent outside a daemon. */
+  metrics?: SinkMetrics;
+}
+
+/** What a sink reports about its own delivery: retries, dead letters, request latency. */
+export interface SinkMetrics {
+  retried(sink: string, count: number): void;
+  deadLettered(sink: string, count: number): void;
+  /** One HTTP request of a webhook sink: its duration and outcome (status code, or "timeout" / "error"). */
+  webhookRequest(sink: string, seconds: number, outcome: string): void;
 }

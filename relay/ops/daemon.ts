@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { Sink } from '../../sinks/sink.js';
 import { createSink } from '../../sinks/index.js';
+import { DeadLetterTargets } from '../../sinks/dead-letter.js';
+import { sinkLabel } from '../../config/dead-letter-check.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { DomainRouter, sinkStage } from '../stages/sink-stages.js';
 import { checkColumnPolicyKeys } from '../setup/column-policy-check.js';
@@ -45,9 +47,13 @@ const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot, database: databaseName(config.source.url) })));
+  const deadLetters = new DeadLetterTargets();
+  const sinkContext = { slot: config.source.slot, database: databaseName(config.source.url), deadLetters, metrics };
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, sinkContext)));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
+  // A sink's dead letters join its target's queue (sinks/dead-letter.ts); targets are named by their labels.
+  routes.forEach((route, index) => deadLetters.register(sinkLabel(config.sinks[index], index), (events) => route.deliverAsIs(events)));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });

@@ -1,11 +1,11 @@
 // Prometheus metrics (names prefixed walrelay_), one registry per daemon.
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
-import type { ClientStats } from '../../sinks/sink.js';
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { ClientStats, SinkMetrics } from '../../sinks/sink.js';
 
 /** pg_replication_slots.wal_status values (PostgreSQL 13+), and "missing" for a slot that does not exist. */
 export const SLOT_WAL_STATUSES: readonly string[] = ['reserved', 'extended', 'unreserved', 'lost', 'missing'];
 
-export class Metrics {
+export class Metrics implements SinkMetrics {
   readonly registry = new Registry();
   private readonly eventsDelivered = new Counter({ name: 'walrelay_events_delivered_total', help: 'Change events acknowledged by each sink', labelNames: ['sink'], registers: [this.registry] });
   readonly lagBytes = new Gauge({ name: 'walrelay_replication_lag_bytes', help: 'Bytes of WAL between the server\'s current position and the last confirmed LSN', registers: [this.registry] });
@@ -21,6 +21,16 @@ export class Metrics {
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
+  private readonly sinkRetries = new Counter({ name: 'walrelay_sink_retries_total', help: 'Failed delivery attempts a sink is retrying (5xx, timeouts, refused connections…)', labelNames: ['sink'], registers: [this.registry] });
+  private readonly sinkDeadLettered = new Counter({ name: 'walrelay_sink_dead_lettered_total', help: 'Events a sink gave up on and handed to its deadLetter sink', labelNames: ['sink'], registers: [this.registry] });
+  private readonly webhookRequestSeconds = new Histogram({
+    name: 'walrelay_webhook_request_duration_seconds',
+    help: 'Duration of a webhook sink\'s HTTP requests, by outcome (status code, timeout, error)',
+    labelNames: ['sink', 'outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'walrelay_' });
   }
@@ -35,6 +45,18 @@ export class Metrics {
 
   delivered(sink: string, count: number): void {
     this.eventsDelivered.inc({ sink }, count);
+  }
+
+  retried(sink: string, count: number): void {
+    this.sinkRetries.inc({ sink }, count);
+  }
+
+  deadLettered(sink: string, count: number): void {
+    this.sinkDeadLettered.inc({ sink }, count);
+  }
+
+  webhookRequest(sink: string, seconds: number, outcome: string): void {
+    this.webhookRequestSeconds.observe({ sink, outcome }, seconds);
   }
 
   /** Copies a client-serving sink's figures into the gauges and counters. */

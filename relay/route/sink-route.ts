@@ -68,6 +68,18 @@ export class SinkRoute {
     return delivery;
   }
 
+  /**
+   * Queues events for this sink as they are, past its `tables` filter and
+   * stages: dead letters (sinks/dead-letter.ts), which the sink takes
+   * whatever it is configured to select, in turn with its other writes.
+   */
+  deliverAsIs(events: readonly ChangeEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events, resolve, reject }));
+    if (!this.writing) void this.writeLoop();
+    return delivery;
+  }
+
   private async writeLoop(): Promise<void> {
     this.writing = true;
     while (this.pending.length > 0) {
