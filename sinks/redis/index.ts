@@ -6,6 +6,8 @@
 // and by a PING when the sink has had nothing to write for a while.
 // With `exactlyOnce: true` a batch is one atomic script guarded by a
 // checkpoint key instead (exactly-once.ts): every event id once per stream.
+// With `cluster: true` or `sentinel` the entries go through a topology
+// (cluster.ts, sentinel.ts) instead of the single connection.
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
@@ -17,6 +19,9 @@ import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } f
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { RedisConnection, encodeCommand } from './connection.js';
 import { exactlyOnceCommand, type StreamEntry } from './exactly-once.js';
+import type { RedisTopology, TopologyOptions } from './topology.js';
+import { ClusterTopology } from './cluster.js';
+import { SentinelTopology } from './sentinel.js';
 import type { SinkContext } from '../sink.js';
 
 export class RedisSink implements Sink {
@@ -34,6 +39,8 @@ export class RedisSink implements Sink {
   private readonly probeAfterMs: number;
   /** Exactly-once mode only: the key holding the last event id written. */
   private readonly checkpointKey: string | null;
+  /** Cluster or Sentinel mode: where entries go instead of `connection`. */
+  private readonly topology: RedisTopology | null;
 
   private readonly formatContext: FormatContext;
 
@@ -45,11 +52,24 @@ export class RedisSink implements Sink {
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
+    this.topology = openTopology(config, index, logger, this.name, this.checkpointKey);
+  }
+
+  private ping(): Promise<void> {
+    return this.topology ? this.topology.ping() : this.connection.exec(PING, 1);
+  }
+
+  private get address(): string {
+    return this.topology?.description ?? `redis at ${this.connection.address}`;
+  }
+
+  private get connected(): boolean {
+    return this.topology ? this.topology.connected : this.connection.connected;
   }
 
   async start(): Promise<void> {
     try {
-      await this.connection.exec(PING, 1);
+      await this.ping();
     } catch (error) {
       // A Redis that is down at start is waited for like one that goes down later.
       this.noteFailure(error);
@@ -60,19 +80,19 @@ export class RedisSink implements Sink {
   }
 
   isReady(): boolean {
-    return this.connection.connected && !this.failing;
+    return this.connected && !this.failing;
   }
 
   notReadyReason(): string | undefined {
-    return this.lastFailure ?? (this.connection.connected ? undefined : `no connection to redis at ${this.connection.address}`);
+    return this.lastFailure ?? (this.connected ? undefined : `no connection to ${this.address}`);
   }
 
   /** While no write is under way: PING a quiet (or lost) connection, to notice a hang and a recovery without traffic. */
   private async probe(): Promise<void> {
-    if (this.closed || this.writing || this.probing || this.connection.silentForMs < this.probeAfterMs) return;
+    if (this.closed || this.writing || this.probing || (!this.topology && this.connection.silentForMs < this.probeAfterMs)) return;
     this.probing = true;
     try {
-      await this.connection.exec(PING, 1);
+      await this.ping();
       if (this.failing && !this.writing) {
         this.logger.info({ sink: this.name }, 'redis answers again');
         this.noteSuccess();
@@ -102,6 +122,7 @@ export class RedisSink implements Sink {
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
     const checkpointKey = this.checkpointKey;
+    if (this.topology) return this.writeThroughTopology(this.topology, events);
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const { payload, count } = this.encode(events);
     await this.deliver(() => this.connection.exec(payload, count));
@@ -112,6 +133,14 @@ export class RedisSink implements Sink {
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
     const appended = await this.deliver(async () => { await this.connection.exec(command, 1); return this.connection.lastIntegerReply; });
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
+  }
+
+  /** Cluster or Sentinel: a retry sends only the entries not yet acknowledged (the topology keeps track). */
+  private async writeThroughTopology(topology: RedisTopology, events: readonly ChangeEvent[]): Promise<void> {
+    const batch = { entries: events.flatMap((event) => this.streamEntries(event)), appended: 0 };
+    const total = batch.entries.length;
+    await this.deliver(() => topology.write(batch));
+    if (this.checkpointKey !== null && batch.appended < total) this.logger.info({ sink: this.name, skipped: total - batch.appended, checkpointKey: this.checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
   /** One exchange, retried with backoff until it lands; marks the connection as written to (the idle probe waits). */
@@ -182,6 +211,7 @@ export class RedisSink implements Sink {
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
+    this.topology?.close();
   }
 }
 
@@ -202,7 +232,23 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 
 const PING = encodeCommand(['PING']);
 
+/** Cluster or Sentinel mode, when configured. */
+function openTopology(config: RedisSinkConfig, index: number, logger: Logger, sink: string, checkpointKey: string | null): RedisTopology | null {
+  if (!config.cluster && !config.sentinel) return null;
+  const options: TopologyOptions = {
+    url: config.url,
+    timeoutMs: config.timeoutSeconds * 1000,
+    maxLen: config.maxLen,
+    waitReplicas: config.waitReplicas,
+    waitTimeoutMs: config.waitTimeoutMs,
+    checkpointKey,
+  };
+  return config.sentinel ? new SentinelTopology(options, config.sentinel, logger, sink, `sinks[${index}]`) : new ClusterTopology(options, logger, sink);
+}
+
 function permanentRedisError(error: unknown): Error | null {
+  // A topology's own verdict (e.g. a checkpoint key that cannot share its stream's slot).
+  if (error instanceof WalrelayError && !error.retriable) return error;
   const message = (error as Error)?.message ?? '';
   if (/^WRONGTYPE/.test(message)) {
     return new WalrelayError('REDIS_WRONGTYPE', message, { hint: 'a key named by the stream template exists and is not a stream; rename the stream template or delete the key' });

@@ -80,8 +80,14 @@ export interface TestRedisCluster {
   masterOf(key: string): Promise<number>;
   /** The masters' ports now (from a live node's CLUSTER SHARDS view). */
   masters(): Promise<number[]>;
+  /** Port of the replica of the master at `port`. */
+  replicaOf(port: number): Promise<number>;
   /** kill -9 one node. */
   kill(port: number): Promise<void>;
+  /** SIGSTOP: the node hangs (replicates nothing, answers nothing). */
+  freeze(port: number): void;
+  /** SIGCONT after freeze(). */
+  thaw(port: number): void;
   /** Waits until a replica of the killed master `port` has taken over its slots and the cluster is ok; returns the promoted node's port. */
   waitForFailover(port: number, timeoutMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -119,7 +125,8 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     throw error;
   }
 
-  const alive = () => ports.filter((port) => { const child = servers.get(port)!.child; return child.exitCode === null && child.signalCode === null; });
+  const frozen = new Set<number>();
+  const alive = () => ports.filter((port) => { if (frozen.has(port)) return false; const child = servers.get(port)!.child; return child.exitCode === null && child.signalCode === null; });
   const masters = async () => {
     const view = await ask(alive()[0], (client) => client.call('CLUSTER', 'NODES') as Promise<string>);
     return view.trim().split('\n').map((line) => line.split(' '))
@@ -143,8 +150,24 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       return range[2][1];
     },
     masters,
+    async replicaOf(port) {
+      const lines = (await ask(alive()[0], (client) => client.call('CLUSTER', 'NODES') as Promise<string>)).trim().split('\n').map((line) => line.split(' '));
+      const portOf = (fields: string[]) => Number(fields[1].split('@')[0].split(':')[1]);
+      const master = lines.find((fields) => portOf(fields) === port);
+      const replica = master && lines.find((fields) => fields[3] === master[0]);
+      if (!replica) throw new Error(`no replica of ${port} in the cluster`);
+      return portOf(replica);
+    },
     async kill(port) {
       await servers.get(port)!.kill();
+    },
+    freeze(port) {
+      frozen.add(port);
+      servers.get(port)!.child.kill('SIGSTOP');
+    },
+    thaw(port) {
+      frozen.delete(port);
+      servers.get(port)!.child.kill('SIGCONT');
     },
     async waitForFailover(port, timeoutMs = 30_000) {
       let promoted = 0;
