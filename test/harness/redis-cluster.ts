@@ -84,6 +84,8 @@ export interface TestRedisCluster {
   replicaOf(port: number): Promise<number>;
   /** kill -9 one node. */
   kill(port: number): Promise<void>;
+  /** Starts a killed node again (it rejoins from its nodes.conf; a former master comes back as a replica). */
+  restart(port: number): Promise<void>;
   /** SIGSTOP: the node hangs (replicates nothing, answers nothing). */
   freeze(port: number): void;
   /** SIGCONT after freeze(). */
@@ -112,6 +114,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   const servers = new Map<number, Server>();
   try {
     await Promise.all(ports.map(async (port) => {
+      ARGS.set(port, ['--port', String(port), '--cluster-port', String(BUS.get(port)), '--bind', '127.0.0.1', '--dir', dir, '--cluster-config-file', `nodes-${port}.conf`, '--dbfilename', `dump-${port}.rdb`, ...CLUSTER_SETTINGS]);
       servers.set(port, await launch(['--port', String(port), '--cluster-port', String(BUS.get(port)), '--bind', '127.0.0.1', '--dir', dir, '--cluster-config-file', `nodes-${port}.conf`, '--dbfilename', `dump-${port}.rdb`, ...CLUSTER_SETTINGS], port));
     }));
     await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
@@ -161,6 +164,13 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     async kill(port) {
       await servers.get(port)!.kill();
     },
+    async restart(port) {
+      servers.set(port, await launch(ARGS.get(port)!, port));
+      await waitFor(async () => {
+        for (const live of alive()) if (!(await converged(live, 6))) return false;
+        return true;
+      }, { what: `node ${port} to rejoin the cluster and sync`, timeoutMs: 60_000, intervalMs: 200 });
+    },
     freeze(port) {
       frozen.add(port);
       servers.get(port)!.child.kill('SIGSTOP');
@@ -192,6 +202,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
 }
 
 const BUS = new Map<number, number>();
+const ARGS = new Map<number, string[]>();
 
 /** This node sees `nodes` nodes, all connected and none failing, 3 masters with slots, and, if a replica, its link to the master is up. */
 async function converged(port: number, nodes: number): Promise<boolean> {
