@@ -130,8 +130,10 @@ describe('Redis sink on a Redis Cluster (3 masters, 3 replicas)', () => {
     try {
       await relay.waitForLog(/"msg":"streaming"/, 60_000);
       await waitFor(async () => (await client.xlen(`walrelay:public.${tables[0]}`)) > 50, { what: 'events on the victim master', timeoutMs: 30_000 });
-      // The replica stops replicating: writes the master acknowledges now exist on the master only.
+      // The replica stops and loses its link: writes the master acknowledges now exist on the master only
+      // (a frozen replica alone is not enough: its socket buffer would still receive them).
       cluster.freeze(replica);
+      await cluster.dropReplicaLinks(victim);
       await new Promise((resolve) => setTimeout(resolve, 1500));
       await cluster.kill(victim);
       cluster.thaw(replica);

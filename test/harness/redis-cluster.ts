@@ -84,6 +84,8 @@ export interface TestRedisCluster {
   replicaOf(port: number): Promise<number>;
   /** kill -9 one node. */
   kill(port: number): Promise<void>;
+  /** The master closes its replication links (CLIENT KILL TYPE replica): what it writes next reaches no replica until one reconnects. */
+  dropReplicaLinks(port: number): Promise<void>;
   /** Starts a killed node again (it rejoins from its nodes.conf; a former master comes back as a replica). */
   restart(port: number): Promise<void>;
   /** SIGSTOP: the node hangs (replicates nothing, answers nothing). */
@@ -163,6 +165,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     },
     async kill(port) {
       await servers.get(port)!.kill();
+    },
+    async dropReplicaLinks(port) {
+      await ask(port, (client) => client.call('CLIENT', 'KILL', 'TYPE', 'replica'));
     },
     async restart(port) {
       servers.set(port, await launch(ARGS.get(port)!, port));
