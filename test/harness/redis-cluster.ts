@@ -238,7 +238,12 @@ export interface TestSentinel {
   masterPort(): Promise<number>;
   /** A client of the current master. */
   client(): Redis;
+  /** Ports of the data servers (master and replicas). */
+  dataPorts: number[];
   kill(port: number): Promise<void>;
+  /** SIGSTOP / SIGCONT one server. */
+  freeze(port: number): void;
+  thaw(port: number): void;
   /** Waits until the sentinels name a master other than `port` and it answers as master. */
   waitForFailover(port: number, timeoutMs?: number): Promise<number>;
   stop(): Promise<void>;
@@ -309,8 +314,15 @@ export async function startSentinel(): Promise<TestSentinel> {
       client.on('error', () => undefined);
       return client;
     },
+    dataPorts,
     async kill(port) {
       await byPort.get(port)!.kill();
+    },
+    freeze(port) {
+      byPort.get(port)!.child.kill('SIGSTOP');
+    },
+    thaw(port) {
+      byPort.get(port)!.child.kill('SIGCONT');
     },
     async waitForFailover(port, timeoutMs = 60_000) {
       let now = port;
