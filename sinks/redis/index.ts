@@ -20,8 +20,6 @@ import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { RedisConnection, encodeCommand } from './connection.js';
 import { exactlyOnceCommand, type StreamEntry } from './exactly-once.js';
 import type { RedisTopology, TopologyOptions } from './topology.js';
-import { ClusterTopology } from './cluster.js';
-import { SentinelTopology } from './sentinel.js';
 import type { SinkContext } from '../sink.js';
 
 export class RedisSink implements Sink {
@@ -39,8 +37,8 @@ export class RedisSink implements Sink {
   private readonly probeAfterMs: number;
   /** Exactly-once mode only: the key holding the last event id written. */
   private readonly checkpointKey: string | null;
-  /** Cluster or Sentinel mode: where entries go instead of `connection`. */
-  private readonly topology: RedisTopology | null;
+  /** Cluster or Sentinel mode: where entries go instead of `connection` (opened by start()). */
+  private topology: RedisTopology | null = null;
 
   private readonly formatContext: FormatContext;
 
@@ -52,8 +50,10 @@ export class RedisSink implements Sink {
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
-    this.topology = openTopology(config, index, logger, this.name, this.checkpointKey);
+    this.index = index;
   }
+
+  private readonly index: number;
 
   private ping(): Promise<void> {
     return this.topology ? this.topology.ping() : this.connection.exec(PING, 1);
@@ -68,6 +68,7 @@ export class RedisSink implements Sink {
   }
 
   async start(): Promise<void> {
+    this.topology = await openTopology(this.config, this.index, this.logger, this.name, this.checkpointKey);
     try {
       await this.ping();
     } catch (error) {
@@ -232,8 +233,8 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 
 const PING = encodeCommand(['PING']);
 
-/** Cluster or Sentinel mode, when configured. */
-function openTopology(config: RedisSinkConfig, index: number, logger: Logger, sink: string, checkpointKey: string | null): RedisTopology | null {
+/** Cluster or Sentinel mode, when configured (ioredis is loaded only then). */
+async function openTopology(config: RedisSinkConfig, index: number, logger: Logger, sink: string, checkpointKey: string | null): Promise<RedisTopology | null> {
   if (!config.cluster && !config.sentinel) return null;
   const options: TopologyOptions = {
     url: config.url,
@@ -243,7 +244,8 @@ function openTopology(config: RedisSinkConfig, index: number, logger: Logger, si
     waitTimeoutMs: config.waitTimeoutMs,
     checkpointKey,
   };
-  return config.sentinel ? new SentinelTopology(options, config.sentinel, logger, sink, `sinks[${index}]`) : new ClusterTopology(options, logger, sink);
+  if (config.sentinel) return new (await import('./sentinel.js')).SentinelTopology(options, config.sentinel, logger, sink, `sinks[${index}]`);
+  return new (await import('./cluster.js')).ClusterTopology(options, logger, sink);
 }
 
 function permanentRedisError(error: unknown): Error | null {
