@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import type { StreamEntry } from './exactly-once.js';
 import { hashedPart, keySlot } from './key-slot.js';
-import { credentialsOf, scriptCall, writeGroup, type PendingBatch, type RedisTopology, type ScriptCall, type TopologyOptions } from './topology.js';
+import { credentialsOf, pingWithin, scriptCall, writeGroup, type PendingBatch, type RedisTopology, type ScriptCall, type TopologyOptions } from './topology.js';
 
 interface Seed {
   host: string;
@@ -66,8 +66,8 @@ export class ClusterTopology implements RedisTopology {
     return this.cluster.status === 'ready';
   }
 
-  async ping(): Promise<void> {
-    await this.cluster.ping();
+  ping(): Promise<void> {
+    return pingWithin(() => this.cluster.ping(), this.options.timeoutMs, this.description);
   }
 
   async write(batch: PendingBatch): Promise<void> {

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
-import { credentialsOf, scriptCall, writeGroup, type PendingBatch, type RedisTopology, type TopologyOptions } from './topology.js';
+import { credentialsOf, pingWithin, scriptCall, writeGroup, type PendingBatch, type RedisTopology, type TopologyOptions } from './topology.js';
 
 type SentinelConfig = NonNullable<RedisSinkConfig['sentinel']>;
 
@@ -64,8 +64,8 @@ export class SentinelTopology implements RedisTopology {
     return this.client.status === 'ready';
   }
 
-  async ping(): Promise<void> {
-    await this.client.ping();
+  ping(): Promise<void> {
+    return pingWithin(() => this.client.ping(), this.options.timeoutMs, this.description);
   }
 
   async write(batch: PendingBatch): Promise<void> {

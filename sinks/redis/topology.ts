@@ -31,6 +31,8 @@ export interface RedisTopology {
 
 export interface WriteSettings {
   maxLen: number | undefined;
+  /** The sink's timeoutSeconds, in ms: a pipeline not answered by then (plus the WAIT's own time) counts as failed. */
+  timeoutMs: number;
   waitReplicas: number;
   waitTimeoutMs: number;
 }
@@ -50,7 +52,8 @@ export async function writeGroup(client: Redis | Cluster, scripts: ScriptCall[] 
     for (const entry of entries) pipeline.xadd(entry.stream, ...trim, '*', ...entry.fields);
   }
   if (settings.waitReplicas > 0) pipeline.call('WAIT', String(settings.waitReplicas), String(settings.waitTimeoutMs));
-  const results = await pipeline.exec();
+  // ioredis queues a pipeline without a deadline while it has no connection to send it on.
+  const results = await within(pipeline.exec(), settings.timeoutMs + settings.waitTimeoutMs, 'a pipelined batch');
   if (!results) throw new Error('redis pipeline was discarded');
   for (const [error] of results) if (error) throw error;
   if (settings.waitReplicas > 0) {
@@ -79,9 +82,28 @@ export function scriptCall(checkpointKey: string, entries: readonly StreamEntry[
 /** What both topologies are built from (the sink's config, resolved). */
 export interface TopologyOptions extends WriteSettings {
   url: string;
-  timeoutMs: number;
   /** Exactly-once: the sink's checkpoint key (cluster mode derives one per stream from it); null for at-least-once. */
   checkpointKey: string | null;
+}
+
+/**
+ * A PING that gives up after `timeoutMs`: while ioredis has no node (or no
+ * master) to send to, it queues commands without a deadline, and the sink's
+ * start and idle probe must not wait forever.
+ */
+export async function pingWithin(ping: () => Promise<unknown>, timeoutMs: number, description: string): Promise<void> {
+  await within(ping(), timeoutMs, `${description}: a PING`);
+}
+
+function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WalrelayError('REDIS_TIMEOUT', `${what} was not answered within ${timeoutMs / 1000} s`, {
+      retriable: true,
+      hint: 'walrelay keeps trying; check that the nodes (or sentinels) in the config are reachable, or raise timeoutSeconds',
+    })), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** user:password and TLS from the sink's url, as a single Redis takes them. */
