@@ -1,9 +1,11 @@
 // Redis Sentinel (`sentinel: { masterName, nodes }`): ioredis asks the
 // sentinels for the master's address (SENTINEL get-master-addr-by-name),
-// checks that the server it reaches really is a master, and listens for
-// +switch-master. On a failover the connection to the old master fails (or
-// a demoted master answers READONLY): ioredis reconnects, asks the sentinels
-// again, and the sink sends the unacknowledged batch again to the new master.
+// and checks that the server it reaches really is a master. On a failover
+// the connection to the old master fails (or a demoted master answers
+// READONLY): ioredis reconnects, asks the sentinels again, and the sink sends
+// the unacknowledged batch again to the new master. (ioredis's
+// failoverDetector, which listens for +switch-master, is left off: in a test
+// run it left the client closed for good after a failover.)
 // The sink's url still supplies the master's user:password, TLS and /db.
 //
 // Exactly-once works as with a single Redis: one script per batch, one
@@ -22,7 +24,7 @@ export class SentinelTopology implements RedisTopology {
   private readonly client: Redis;
   private master = '';
 
-  constructor(private readonly options: TopologyOptions, sentinel: SentinelConfig, logger: Logger, sink: string, configKey: string) {
+  constructor(private readonly options: TopologyOptions, sentinel: SentinelConfig, private readonly logger: Logger, private readonly sink: string, configKey: string) {
     const url = new URL(options.url);
     const credentials = credentialsOf(url);
     this.description = `redis master "${sentinel.masterName}" named by sentinels ${sentinel.nodes.join(', ')}`;
@@ -40,8 +42,6 @@ export class SentinelTopology implements RedisTopology {
       password: credentials.password,
       tls: credentials.tls,
       db: Number(url.pathname.slice(1) || 0),
-      // +switch-master tells of a failover before the old master's connection times out.
-      failoverDetector: true,
       connectTimeout: options.timeoutMs,
       commandTimeout: options.timeoutMs,
       // A WAIT re-sent on a new connection would count none of the writes made on the old one.
@@ -65,10 +65,19 @@ export class SentinelTopology implements RedisTopology {
   }
 
   ping(): Promise<void> {
+    this.revive();
     return pingWithin(() => this.client.ping(), this.options.timeoutMs, this.description);
   }
 
+  /** A client that ended (it gave up, or was closed under us) is started again: the sink never gives up on its Redis. */
+  private revive(): void {
+    if (this.client.status !== 'end') return;
+    this.logger.warn({ sink: this.sink }, 'redis sentinel client had closed; connecting again');
+    this.client.connect().catch(() => undefined);
+  }
+
   async write(batch: PendingBatch): Promise<void> {
+    this.revive();
     const checkpoint = this.options.checkpointKey;
     const scripts = checkpoint === null ? null : [scriptCall(checkpoint, batch.entries, this.options.maxLen)];
     batch.appended += await writeGroup(this.client, scripts, batch.entries, this.options);
