@@ -91,6 +91,17 @@ export const redisSinkSchema = z.strictObject({
   exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
   /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
   checkpointKey: z.string().min(1).optional(),
+  cluster: z.boolean({ error: 'expected true or false' }).default(false)
+    .describe('Redis Cluster: url names any seed node; walrelay learns the slot map and sends each stream to the master of its slot (docs/redis-cluster.md)'),
+  sentinel: z.strictObject({
+    masterName: z.string({ error: 'expected the master name the sentinels monitor' }).min(1)
+      .describe('name of the monitored master (the name in "sentinel monitor <name> …")'),
+    nodes: z.array(hostPort, { error: 'expected an array of host:port strings' }).min(1, { error: 'expected an array of host:port strings' })
+      .describe('the sentinels, host:port; walrelay asks them which server is the master and follows it through failovers'),
+    username: z.string().min(1).optional().describe('ACL user for the sentinels (the master\'s user and password come from url)'),
+    password: z.string().min(1).optional().describe('password of the sentinels themselves (their requirepass)'),
+    passwordFile: z.string().min(1).optional().describe('file holding the sentinels\' password (Docker/Kubernetes secrets); instead of password'),
+  }).optional().describe('Redis Sentinel: follow the master the sentinels name; url supplies TLS (rediss://), the master\'s user:password and /db (docs/redis-cluster.md)'),
   waitReplicas: z.number({ error: 'expected a number of replicas' }).int({ error: 'expected a whole number of replicas' }).positive({ error: 'expected at least 1 replica' }).optional()
     .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/redis.md.'),
   waitAof: z.strictObject({
@@ -296,6 +307,7 @@ export const configSchema = z.strictObject({
   });
   checkCheckpointIdentities(config, context);
   config.sinks.forEach((sink, index) => {
+    if (sink.type === 'redis') redisTopologyIssues(sink).forEach((issue) => context.addIssue({ code: 'custom', path: ['sinks', index, ...issue.path], message: issue.message }));
     for (const pattern of Object.keys(sink.columns ?? {})) {
       if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
     }
@@ -353,6 +365,15 @@ function checkCheckpointIdentities(config: { source: { slot: string }; sinks: re
     }
     owners.set(scoped, index);
   });
+}
+
+/** Cluster and sentinel exclude each other; a cluster has one database only. */
+function redisTopologyIssues(sink: z.infer<typeof redisSinkSchema>): { path: string[]; message: string }[] {
+  const issues: { path: string[]; message: string }[] = [];
+  if (sink.cluster && sink.sentinel) issues.push({ path: ['sentinel'], message: 'cluster: true and sentinel exclude each other (a cluster fails over by itself)' });
+  if (sink.cluster && /^rediss?:\/\/[^/]*\/\d+/.test(sink.url) && !/^rediss?:\/\/[^/]*\/0?$/.test(sink.url)) issues.push({ path: ['url'], message: 'Redis Cluster has database 0 only: remove the /db path' });
+  if (sink.sentinel?.password && sink.sentinel.passwordFile) issues.push({ path: ['sentinel', 'passwordFile'], message: 'expected password or passwordFile, not both' });
+  return issues;
 }
 
 export type Config = z.infer<typeof configSchema>;

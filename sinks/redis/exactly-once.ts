@@ -83,3 +83,22 @@ export function exactlyOnceCommand(checkpointKey: string, entries: readonly Stre
   }
   return encodeCommand(['EVAL', SCRIPT, String(keys.length), ...keys, ...args]);
 }
+
+/** The script and its KEYS/ARGV for a client library that sends commands itself (ioredis, in cluster and sentinel mode). */
+export const EXACTLY_ONCE_SCRIPT = SCRIPT;
+
+export function exactlyOnceArguments(checkpointKey: string, entries: readonly StreamEntry[], maxLen: number | undefined): { keys: string[]; args: string[] } {
+  const keys = [checkpointKey];
+  const keyIndex = new Map<string, number>();
+  const args: string[] = [maxLen === undefined ? '' : String(maxLen)];
+  for (const entry of entries) {
+    let index = keyIndex.get(entry.stream);
+    if (index === undefined) {
+      keys.push(entry.stream);
+      index = keys.length;
+      keyIndex.set(entry.stream, index);
+    }
+    args.push(String(index), entry.id, String(entry.fields.length), ...entry.fields);
+  }
+  return { keys, args };
+}

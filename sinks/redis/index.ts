@@ -6,6 +6,8 @@
 // and by a PING when the sink has had nothing to write for a while.
 // With `exactlyOnce: true` a batch is one atomic script guarded by a
 // checkpoint key instead (exactly-once.ts): every event id once per stream.
+// With `cluster: true` or `sentinel` the entries go through a topology
+// (cluster.ts, sentinel.ts) instead of the single connection.
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
@@ -17,6 +19,7 @@ import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } f
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { RedisConnection, encodeCommand } from './connection.js';
 import { exactlyOnceCommand, type StreamEntry } from './exactly-once.js';
+import type { RedisTopology, TopologyOptions } from './topology.js';
 import type { SinkContext } from '../sink.js';
 
 export class RedisSink implements Sink {
@@ -34,6 +37,8 @@ export class RedisSink implements Sink {
   private readonly probeAfterMs: number;
   /** Exactly-once mode only: the key holding the last event id written. */
   private readonly checkpointKey: string | null;
+  /** Cluster or Sentinel mode: where entries go instead of `connection` (opened by start()). */
+  private topology: RedisTopology | null = null;
 
   private readonly formatContext: FormatContext;
 
@@ -46,12 +51,29 @@ export class RedisSink implements Sink {
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
+    this.index = index;
+  }
+
+  private readonly index: number;
+
+  private async ping(): Promise<void> {
+    if (this.topology) await this.topology.ping();
+    else await this.connection.exec(PING, 1);
+  }
+
+  private get address(): string {
+    return this.topology?.description ?? `redis at ${this.connection.address}`;
+  }
+
+  private get connected(): boolean {
+    return this.topology ? this.topology.connected : this.connection.connected;
   }
 
   async start(): Promise<void> {
+    this.topology = await openTopology(this.config, this.index, this.logger, this.name, this.checkpointKey);
     try {
-      await this.connection.exec(PING, 1);
-      if (this.config.waitAof !== undefined) await this.checkWaitAof();
+      await this.ping();
+      if (!this.topology && this.config.waitAof !== undefined) await this.checkWaitAof();
     } catch (error) {
       const fatal = permanentRedisError(error);
       if (fatal) throw fatal;
@@ -69,19 +91,19 @@ export class RedisSink implements Sink {
   }
 
   isReady(): boolean {
-    return this.connection.connected && !this.failing;
+    return this.connected && !this.failing;
   }
 
   notReadyReason(): string | undefined {
-    return this.lastFailure ?? (this.connection.connected ? undefined : `no connection to redis at ${this.connection.address}`);
+    return this.lastFailure ?? (this.connected ? undefined : `no connection to ${this.address}`);
   }
 
   /** While no write is under way: PING a quiet (or lost) connection, to notice a hang and a recovery without traffic. */
   private async probe(): Promise<void> {
-    if (this.closed || this.writing || this.probing || this.connection.silentForMs < this.probeAfterMs) return;
+    if (this.closed || this.writing || this.probing || (!this.topology && this.connection.silentForMs < this.probeAfterMs)) return;
     this.probing = true;
     try {
-      await this.connection.exec(PING, 1);
+      await this.ping();
       if (this.failing && !this.writing) {
         this.logger.info({ sink: this.name }, 'redis answers again');
         this.noteSuccess();
@@ -111,6 +133,7 @@ export class RedisSink implements Sink {
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
     const checkpointKey = this.checkpointKey;
+    if (this.topology) return this.writeThroughTopology(this.topology, events);
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
     const { payload, count } = this.encode(events);
     await this.deliver(this.durably(() => this.connection.exec(payload, count)));
@@ -170,6 +193,14 @@ export class RedisSink implements Sink {
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
     const appended = await this.deliver(this.durably(() => this.connection.execInteger(command)));
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
+  }
+
+  /** Cluster or Sentinel: a retry sends only the entries not yet acknowledged (the topology keeps track). */
+  private async writeThroughTopology(topology: RedisTopology, events: readonly ChangeEvent[]): Promise<void> {
+    const batch = { entries: events.flatMap((event) => this.streamEntries(event)), appended: 0 };
+    const total = batch.entries.length;
+    await this.deliver(() => topology.write(batch));
+    if (this.checkpointKey !== null && batch.appended < total) this.logger.info({ sink: this.name, skipped: total - batch.appended, checkpointKey: this.checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
   /** One exchange, retried with backoff until it lands; marks the connection as written to (the idle probe waits). */
@@ -240,6 +271,7 @@ export class RedisSink implements Sink {
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
+    this.topology?.close();
   }
 }
 
@@ -260,8 +292,24 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 
 const PING = encodeCommand(['PING']);
 
+/** Cluster or Sentinel mode, when configured (ioredis is loaded only then). */
+async function openTopology(config: RedisSinkConfig, index: number, logger: Logger, sink: string, checkpointKey: string | null): Promise<RedisTopology | null> {
+  if (!config.cluster && !config.sentinel) return null;
+  const options: TopologyOptions = {
+    url: config.url,
+    timeoutMs: config.timeoutSeconds * 1000,
+    maxLen: config.maxLen,
+    waitReplicas: config.waitReplicas ?? 0,
+    waitTimeoutMs: config.waitTimeoutMs,
+    checkpointKey,
+  };
+  if (config.sentinel) return new (await import('./sentinel.js')).SentinelTopology(options, config.sentinel, logger, sink, `sinks[${index}]`);
+  return new (await import('./cluster.js')).ClusterTopology(options, logger, sink);
+}
+
 function permanentRedisError(error: unknown): Error | null {
-  // REDIS_AUTH / REDIS_SELECT from the connection's set-up: settings to fix, not a server to wait for.
+  // REDIS_AUTH / REDIS_SELECT from the connection's set-up, or a topology's own verdict (a checkpoint key
+  // that cannot share its stream's slot): settings to fix, not a server to wait for.
   if (error instanceof WalrelayError && !error.retriable) return error;
   const message = (error as Error)?.message ?? '';
   if (/^WRONGTYPE/.test(message)) {
