@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import type { Sink } from '../../sinks/sink.js';
+import type { Sink, SinkContext } from '../../sinks/sink.js';
 import { createSink } from '../../sinks/index.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { DomainRouter, sinkStage } from '../stages/sink-stages.js';
@@ -43,7 +43,7 @@ const RESNAPSHOT_STOP_MS = 10_000;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { slot: config.source.slot, database: databaseName(config.source.url) })));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, sinkContext(config))));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
   const timeoutMs = config.source.timeoutSeconds * 1000;
@@ -119,6 +119,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     for (const sink of sinks) {
       metrics.sinkReady.set({ sink: sink.name }, sink.isReady() ? 1 : 0);
       if (sink.clientStats) metrics.observeClients(sink.name, sink.clientStats());
+      if (sink.retries) metrics.observeRetries(sink.name, sink.retries());
     }
     if (pipeline) {
       const confirmed = pipeline.checkpoint.confirmed;
@@ -323,6 +324,17 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 }
 
 /** The database of a postgres:// URL (Debezium's source.db); libpq's default is the user's name. */
+/** What sinks learn of the relay: the slot, the database, and the tables and domain destinations known from the configuration. */
+function sinkContext(config: Config): SinkContext {
+  const outboxTables = new Set((config.outbox ?? []).map((outbox) => outbox.table));
+  return {
+    slot: config.source.slot,
+    database: databaseName(config.source.url),
+    tables: config.source.tables?.filter((table) => !outboxTables.has(table)),
+    destinations: [...(config.outbox ?? []).map(({ table, destination }) => ({ table, destination })), ...(config.messages ?? []).map(({ destination }) => ({ destination }))],
+  };
+}
+
 function databaseName(url: string): string {
   const parsed = new URL(url);
   return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';

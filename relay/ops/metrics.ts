@@ -15,6 +15,8 @@ export class Metrics {
   readonly websocketClients = new Gauge({ name: 'walrelay_websocket_clients', help: 'Clients connected to a websocket sink', labelNames: ['sink'], registers: [this.registry] });
   private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
   private readonly closedSeen = new Map<string, number>();
+  private readonly sinkRetries = new Counter({ name: 'walrelay_sink_retries_total', help: 'Deliveries a sink tried again after a failure (connection lost, timeout, refusal)', labelNames: ['sink'], registers: [this.registry] });
+  private readonly retriesSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
@@ -32,6 +34,14 @@ export class Metrics {
 
   delivered(sink: string, count: number): void {
     this.eventsDelivered.inc({ sink }, count);
+  }
+
+  /** Copies a sink's running count of retried deliveries into the counter. */
+  observeRetries(sink: string, total: number): void {
+    if (!this.retriesSeen.has(sink)) this.sinkRetries.inc({ sink }, 0); // the series exists from the start, at 0
+    const increase = total - (this.retriesSeen.get(sink) ?? 0);
+    if (increase > 0) this.sinkRetries.inc({ sink }, increase);
+    this.retriesSeen.set(sink, total);
   }
 
   /** Copies a client-serving sink's figures into the gauges and counters. */
