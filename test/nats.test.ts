@@ -17,6 +17,7 @@ import { NatsSink } from '../sinks/nats/index.js';
 import { natsSinkSchema } from '../config/schema.js';
 import { mixedWorkload, historyByKey, startFaultWriter, assertFaultDelivery, type Delivered } from './harness/broker-workload.js';
 import { freePort } from './harness/ports.js';
+import { startTcpProxy, type TcpProxy } from './harness/tcp-proxy.js';
 import { waitFor } from './harness/wait.js';
 
 const TABLES = ['mixed', 'outage', 'killed', 'messages_only'];
@@ -33,6 +34,8 @@ describe('nats sink (JetStream)', () => {
   let relay: RelayProcess | null = null;
   let httpPort: number;
   let configFile: string;
+  /** Between the relay and nats-server: a partition and a cut drop publishes in flight. */
+  let proxy: TcpProxy;
 
   const delivered = async (subject: string): Promise<Delivered[]> =>
     (await readStreamMessages(client, 'WALRELAY')).filter((message) => message.subject === subject).map((message) => ({ messageId: message.headers['Nats-Msg-Id'], body: message.body }));
@@ -55,9 +58,10 @@ describe('nats sink (JetStream)', () => {
     await createStream(client, 'WALRELAY', ['walrelay.>']);
     await pgServer.query(TABLES.map((table) => `CREATE TABLE ${table} (id int PRIMARY KEY, n int);`).join('\n'));
     httpPort = await freePort();
+    proxy = await startTcpProxy(nats.port);
     configFile = writeConfig({
       source: { url: pgServer.url, tables: TABLES.map((table) => `public.${table}`) },
-      sinks: [{ type: 'nats', servers: [nats.url], timeoutSeconds: 3 }],
+      sinks: [{ type: 'nats', servers: [`nats://127.0.0.1:${proxy.port}`], timeoutSeconds: 3 }],
       http: { port: httpPort },
     });
     const setup = await runCli(['setup', '-c', configFile]);
@@ -67,6 +71,7 @@ describe('nats sink (JetStream)', () => {
   after(async () => {
     relay?.signal('SIGKILL');
     await client?.close();
+    await proxy?.close();
     await Promise.all([pgServer?.stop(), nats?.stop()]);
   });
 
@@ -95,7 +100,7 @@ describe('nats sink (JetStream)', () => {
     await stop();
   });
 
-  it('loses nothing when nats-server is killed -9 and restarted mid-stream; /readyz is 503 meanwhile; nothing stored twice', async () => {
+  it('loses nothing when nats-server is killed -9 and restarted mid-stream, or publishes die in a partition; /readyz is 503 meanwhile; nothing stored twice', async () => {
     await start();
     const writer = startFaultWriter(pgServer.url, 'outage');
     await waitFor(async () => (await delivered('walrelay.public.outage')).length > 500, { what: 'the first events on walrelay.public.outage', timeoutMs: 30_000 });
@@ -108,6 +113,14 @@ describe('nats sink (JetStream)', () => {
     await nats.restart();
     client = await nats.client();
     await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after nats is back', timeoutMs: 30_000 });
+    // Publishes that reach no server: held by a partition, then dropped with the connection. Only a publish again saves them.
+    const before = (await delivered('walrelay.public.outage')).length;
+    await waitFor(async () => (await delivered('walrelay.public.outage')).length > before + 200, { what: 'events flowing again after the restart', timeoutMs: 30_000 });
+    proxy.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    proxy.cut();
+    proxy.resume();
+    await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 after the cut', timeoutMs: 30_000 });
     const committed = await writer.stop();
     const expectedEvents = committed.lastId + [...committed.hot.values()].reduce((sum, n) => sum + n, 0);
     await waitFor(async () => (await delivered('walrelay.public.outage')).length >= expectedEvents, { what: `${expectedEvents} events after the outage`, timeoutMs: 60_000 });
