@@ -97,8 +97,8 @@ describe('rabbitmq sink', () => {
   });
 
   it('loses nothing when the connection is held, then cut, mid-stream; /readyz is 503 meanwhile; re-deliveries are identical', async () => {
-    const queue = await rabbit.bindQueue(exchange, 'public.outage');
     await start();
+    const queue = await rabbit.bindQueue(exchange, 'public.outage');
     const writer = startFaultWriter(pgServer.url, 'outage');
     await waitFor(() => queue.delivered().length > 500, { what: 'the first messages of public.outage', timeoutMs: 30_000 });
     // Publishes held by a partition are never confirmed; the cut then drops them with the connection.
@@ -125,8 +125,8 @@ describe('rabbitmq sink', () => {
   });
 
   it('loses nothing when walrelay is killed -9 mid-stream; re-deliveries are identical', async () => {
-    const queue = await rabbit.bindQueue(exchange, 'public.killed');
     await start();
+    const queue = await rabbit.bindQueue(exchange, 'public.killed');
     const writer = startFaultWriter(pgServer.url, 'killed');
     await waitFor(() => queue.delivered().length > 500, { what: 'the first messages of public.killed', timeoutMs: 30_000 });
     relay!.signal('SIGKILL');
