@@ -9,6 +9,7 @@ export const RABBITMQ_URL = process.env.WALRELAY_TEST_RABBITMQ_URL ?? 'amqp://gu
 export const RABBITMQ_PORT = Number(new URL(RABBITMQ_URL).port || 5672);
 
 export interface QueueReader {
+  queue: string;
   /** What arrived so far, in queue order. */
   delivered(): Delivered[];
   messages(): ConsumeMessage[];
@@ -18,8 +19,8 @@ export interface TestRabbit {
   /** A name no other run uses: walrelay-test-<random>-<suffix>. */
   unique(suffix: string): string;
   channel: Channel;
-  /** A queue bound to `exchange` with `pattern`, consumed into memory from now on. */
-  bindQueue(exchange: string, pattern: string): Promise<QueueReader>;
+  /** A queue bound to `exchange` with `pattern`, consumed into memory from now on (unless `consume` is false). */
+  bindQueue(exchange: string, pattern: string, options?: { durable?: boolean; consume?: boolean }): Promise<QueueReader>;
   /** Deletes the queues and exchanges made or named by this run. */
   cleanUp(exchanges: string[]): Promise<void>;
 }
@@ -32,14 +33,15 @@ export async function openRabbit(): Promise<TestRabbit> {
   return {
     unique: (suffix) => `walrelay-test-${run}-${suffix}`,
     channel,
-    async bindQueue(exchange, pattern) {
+    async bindQueue(exchange, pattern, options = {}) {
       const queue = `walrelay-test-${run}-q${queues.length}`;
       queues.push(queue);
-      await channel.assertQueue(queue, { durable: false, autoDelete: false });
+      await channel.assertQueue(queue, { durable: options.durable ?? false, autoDelete: false });
       await channel.bindQueue(queue, exchange, pattern);
       const received: ConsumeMessage[] = [];
-      await channel.consume(queue, (message) => { if (message) received.push(message); }, { noAck: true });
+      if (options.consume !== false) await channel.consume(queue, (message) => { if (message) received.push(message); }, { noAck: true });
       return {
+        queue,
         messages: () => [...received],
         delivered: () => received.map((message) => ({ messageId: String(message.properties.messageId), body: message.content.toString('utf8') })),
       };
