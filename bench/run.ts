@@ -98,7 +98,7 @@ async function main(): Promise<void> {
         redis: { type: 'redis', url: redis.url, stream: `bench:${index}` },
         kafka: kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench.${index}`, createTopics: { partitions: 3, replicationFactor: 1 } },
         'kafka-platformatic': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-pl.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, producer: 'platformatic' },
-        nats: nats && { type: 'nats', servers: [nats.url], subject: `bench.${index}` },
+        nats: nats && { type: 'nats', servers: [nats.url], subject: `bench.${index}`, messageSubject: 'bench.messages' },
         // A durable queue bound to the exchange: publishes are mandatory, and a confirm then means written to disk.
         rabbitmq: rabbit && { type: 'rabbitmq', url: RABBITMQ_URL, exchange: rabbitExchange, routingKey: `bench.${index}` },
         'redis-exactly-once': { type: 'redis', url: redis.url, stream: `bench-eo:${index}`, exactlyOnce: true, checkpointKey: `bench-eo-checkpoint:${index}` },

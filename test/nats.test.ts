@@ -168,6 +168,9 @@ describe('nats sink (JetStream)', () => {
       source: { url: pgServer.url },
       sinks: [{ type: 'nats', servers: [nats.url], subject: 'nowhere.{schema}.{table}', messageSubject: 'lost.messages', tables: ['public.messages_only'] }],
     });
+    const validated = await runCli(['validate', '-c', file]);
+    assert.equal(validated.code, 0, validated.stderr);
+    assert.match(validated.stdout, /1 sink\(s\): nats/);
     const result = await runCli(['run', '-c', file]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /NATS_NO_STREAM/);

@@ -38,8 +38,8 @@ export class NatsSink implements Sink {
   private js: JetStreamClient | null = null;
   private connecting: Promise<void> | null = null;
   private connected = false;
-  /** Rejected when the connection drops: publishes waiting for a PubAck then fail at once instead of at their timeout. */
-  private lost = rejectable();
+  /** Publishes waiting for their PubAck: failed at once when the connection drops, instead of at their timeout. */
+  private readonly waiting = new Set<(error: Error) => void>();
   private closed = false;
   private failing = false;
   private lastFailure: string | undefined;
@@ -90,12 +90,9 @@ export class NatsSink implements Sink {
     let duplicates = 0;
     await deliverWithRetry(async () => {
       const js = this.publisher();
-      const lost = this.lost.promise;
-      const outcome = await publishFrom(messages, next, (message) => {
-        const acknowledged = Promise.race([js.publish(message.destination, message.body, { msgID: message.id, headers: this.headersOf(message), timeout: this.timeoutMs }), lost])
-          .then((ack) => { if ((ack as PubAck).duplicate) duplicates++; });
-        return { acknowledged };
-      });
+      const outcome = await publishFrom(messages, next, (message) => ({
+        acknowledged: this.publish(js, message).then((ack) => { if (ack.duplicate) duplicates++; }),
+      }));
       next = outcome.next;
       if (outcome.error !== undefined) throw this.publishError(outcome.error, messages[outcome.next]);
     }, {
@@ -115,6 +112,20 @@ export class NatsSink implements Sink {
     this.connection = null;
     this.connected = false;
     await connection?.close().catch(() => undefined);
+  }
+
+  private publish(js: JetStreamClient, message: BrokerMessage): Promise<PubAck> {
+    return new Promise((resolve, reject) => {
+      const fail = (error: Error) => { this.waiting.delete(fail); reject(error); };
+      this.waiting.add(fail);
+      js.publish(message.destination, message.body, { msgID: message.id, headers: this.headersOf(message), timeout: this.timeoutMs })
+        .then((ack) => { this.waiting.delete(fail); resolve(ack); }, fail);
+    });
+  }
+
+  /** Fails every publish still waiting for its PubAck (the connection they were sent on is gone). */
+  private failWaiting(error: Error): void {
+    for (const fail of [...this.waiting]) fail(error);
   }
 
   private headersOf(message: BrokerMessage): MsgHdrs {
@@ -172,7 +183,6 @@ export class NatsSink implements Sink {
     this.connected = true;
     this.failing = false;
     this.lastFailure = undefined;
-    this.lost = rejectable();
     void this.watch(connection);
   }
 
@@ -183,9 +193,8 @@ export class NatsSink implements Sink {
         this.connected = false;
         this.noteFailure(new Error(`lost the connection to nats at ${status.server}`));
         this.logger.warn({ sink: this.name, server: status.server }, 'nats connection lost; reconnecting (nothing is confirmed until the events are stored)');
-        this.lost.reject(new WalrelayError('NATS_DISCONNECTED', `lost the connection to nats at ${status.server}`, { retriable: true }));
+        this.failWaiting(new WalrelayError('NATS_DISCONNECTED', `lost the connection to nats at ${status.server}`, { retriable: true }));
       } else if (status.type === 'reconnect') {
-        this.lost = rejectable();
         this.connected = true;
         this.logger.info({ sink: this.name, server: status.server }, 'nats reconnected');
       } else if (status.type === 'error') {
@@ -199,7 +208,7 @@ export class NatsSink implements Sink {
     this.js = null;
     this.connected = false;
     this.noteFailure(why ?? new Error('nats connection closed'));
-    this.lost.reject(new WalrelayError('NATS_DISCONNECTED', 'nats connection closed', { retriable: true }));
+    this.failWaiting(new WalrelayError('NATS_DISCONNECTED', 'nats connection closed', { retriable: true }));
     this.logger.warn({ sink: this.name, err: this.lastFailure }, 'nats connection closed; connecting again');
     void this.reconnectInBackground();
   }
@@ -276,12 +285,4 @@ export class NatsSink implements Sink {
     this.failing = true;
     this.lastFailure = describeError(error);
   }
-}
-
-/** A promise rejected on demand, whose rejection nobody has to handle. */
-function rejectable(): { promise: Promise<never>; reject(error: Error): void } {
-  let reject!: (error: Error) => void;
-  const promise = new Promise<never>((_, fail) => { reject = fail; });
-  promise.catch(() => undefined);
-  return { promise, reject };
 }

@@ -156,6 +156,8 @@ export class RabbitmqSink implements Sink {
     try {
       model = await connect(this.url, {
         timeout: Math.min(10_000, this.timeoutMs),
+        // Without it, Nagle's algorithm holds a small batch's last frames until the broker's delayed ACK (40 ms).
+        noDelay: true,
         clientProperties: { connection_name: `walrelay ${this.name}` },
         ...this.tlsOptions(),
       });
