@@ -47,8 +47,10 @@ export async function openRabbit(): Promise<TestRabbit> {
       };
     },
     async cleanUp(exchanges) {
-      for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
-      for (const exchange of exchanges) await channel.deleteExchange(exchange).catch(() => undefined);
+      // A channel of its own: a failed test may have left the other one closed by the broker (e.g. a 404).
+      const cleaner = await model.createChannel();
+      for (const queue of queues) await cleaner.deleteQueue(queue).catch(() => undefined);
+      for (const exchange of exchanges) await cleaner.deleteExchange(exchange).catch(() => undefined);
       await model.close().catch(() => undefined);
     },
   };
