@@ -168,6 +168,9 @@ describe('nats sink (JetStream)', () => {
       source: { url: pgServer.url },
       sinks: [{ type: 'nats', servers: [nats.url], subject: 'nowhere.{schema}.{table}', messageSubject: 'lost.messages', tables: ['public.messages_only'] }],
     });
+    const twoLogins = await runCli(['validate', '-c', writeConfig({ source: { url: pgServer.url }, sinks: [{ type: 'nats', servers: [nats.url], token: 't', user: 'u', password: 'p' }] })]);
+    assert.notEqual(twoLogins.code, 0);
+    assert.match(twoLogins.stderr, /choose one way to authenticate, not user and token/);
     const validated = await runCli(['validate', '-c', file]);
     assert.equal(validated.code, 0, validated.stderr);
     assert.match(validated.stdout, /1 sink\(s\): nats/);

@@ -154,6 +154,33 @@ describe('rabbitmq sink', () => {
     await stop();
   });
 
+  it('publishes a domain event under its destination with its headers, and a CloudEvent as application/cloudevents+json', async () => {
+    const base = { schema: 'public', table: 'orders', lsn: '0/2', commitLsn: '0/2', xid: 2, commitTime: null };
+    const domain = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: RABBITMQ_URL, exchange }), 0, silentLogger);
+    await domain.start(); // declares the exchange when this test runs alone
+    const domainQueue = await rabbit.bindQueue(exchange, 'outbox.event.#');
+    const cloudQueue = await rabbit.bindQueue(exchange, 'ce.public.orders');
+    await domain.write([{ ...base, id: '0000000000000002-0000000001', op: 'insert', key: { id: 42 }, new: { id: 42 },
+      domain: { destination: 'outbox.event.order', key: '"42"', value: '{"total":10}', headers: [['id', 'e-1'], ['type', 'OrderCreated']] } } as never]);
+    await domain.close();
+    const cloud = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: RABBITMQ_URL, exchange, format: 'cloudevents', routingKey: 'ce.{schema}.{table}' }), 1, silentLogger);
+    await cloud.start();
+    await cloud.write([{ ...base, id: '0000000000000002-0000000002', op: 'insert', key: { id: 43 }, new: { id: 43 } }]);
+    await cloud.close();
+    await waitFor(() => domainQueue.messages().length === 1 && cloudQueue.messages().length === 1, { what: 'the domain event and the CloudEvent' });
+    const [outbox] = domainQueue.messages();
+    assert.equal(outbox.fields.routingKey, 'outbox.event.order');
+    assert.equal(outbox.content.toString(), '{"total":10}');
+    assert.equal(outbox.properties.messageId, '0000000000000002-0000000001');
+    assert.equal(outbox.properties.headers?.type, 'OrderCreated');
+    assert.equal(outbox.properties.headers?.['walrelay-key'], '"42"');
+    const [ce] = cloudQueue.messages();
+    assert.equal(ce.properties.contentType, 'application/cloudevents+json');
+    const body = JSON.parse(ce.content.toString());
+    assert.equal(body.specversion, '1.0');
+    assert.equal(body.id, '0000000000000002-0000000002');
+  });
+
   it('uses an existing exchange of another type as it is (no 406), and refuses a wrong password at start', async () => {
     const existing = rabbit.unique('fanout');
     exchanges.push(existing);

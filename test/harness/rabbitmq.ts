@@ -29,6 +29,9 @@ export async function openRabbit(): Promise<TestRabbit> {
   const run = randomBytes(4).toString('hex');
   const model: ChannelModel = await connect(RABBITMQ_URL);
   const channel = await model.createChannel();
+  // A failed operation closes the channel with an error event; the operation's own rejection reports it.
+  channel.on('error', () => undefined);
+  model.on('error', () => undefined);
   const queues: string[] = [];
   return {
     unique: (suffix) => `walrelay-test-${run}-${suffix}`,
