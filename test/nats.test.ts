@@ -20,7 +20,7 @@ import { freePort } from './harness/ports.js';
 import { startTcpProxy, type TcpProxy } from './harness/tcp-proxy.js';
 import { waitFor } from './harness/wait.js';
 
-const TABLES = ['mixed', 'outage', 'killed', 'messages_only'];
+const TABLES = ['mixed', 'outage', 'killed', 'messages_only', 'late'];
 
 async function readiness(port: number): Promise<{ status: number; reasons: string[] }> {
   const response = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -146,6 +146,21 @@ describe('nats sink (JetStream)', () => {
     await waitFor(async () => (await delivered('walrelay.public.killed')).length >= expectedEvents, { what: `${expectedEvents} events after the kill`, timeoutMs: 60_000 });
     assert.equal(assertFaultDelivery(await delivered('walrelay.public.killed'), committed), 0, 'JetStream stored an event twice');
     console.log(`# ${expectedEvents} events across a walrelay kill -9; the restart re-sent events JetStream already had: ${/JetStream already had some events/.test(relay!.logs())}`);
+    await stop();
+  });
+
+  it('waits for a nats-server that is down at start (/readyz 503), then checks its subjects and delivers', async () => {
+    await client.close();
+    await nats.kill();
+    relay = spawnRelay(configFile);
+    await relay.waitForLog(/nats not reachable yet/);
+    await relay.waitForLog(/"msg":"streaming"/);
+    await pgServer.query(`INSERT INTO late VALUES (1, 1)`);
+    await waitFor(async () => (await readiness(httpPort)).status === 503, { what: '/readyz 503 while nats has never answered', timeoutMs: 10_000 });
+    await nats.restart();
+    client = await nats.client();
+    await waitFor(async () => (await delivered('walrelay.public.late')).length === 1, { what: 'the row committed while nats was down', timeoutMs: 30_000 });
+    await waitFor(async () => (await readiness(httpPort)).status === 200, { what: '/readyz 200 once nats answers', timeoutMs: 15_000 });
     await stop();
   });
 
