@@ -191,7 +191,8 @@ describe('rabbitmq sink', () => {
     assert.ok(sink.isReady(), sink.notReadyReason());
     await sink.write([{ id: '0000000000000001-0000000001', op: 'message', prefix: 'p', content: 'x', lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: null }]);
     await sink.close();
-    assert.equal(queue.delivered().length, 1);
+    // Confirmed means queued; the test's consumer receives it a moment later.
+    await waitFor(() => queue.delivered().length === 1, { what: 'the message in the queue bound to the fanout exchange', timeoutMs: 10_000 });
     const wrong = new URL(RABBITMQ_URL);
     wrong.password = 'not-the-password';
     const refused = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: wrong.toString(), exchange: existing }), 0, silentLogger);
