@@ -1,6 +1,6 @@
-// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
 //
-// Starts its own PostgreSQL 15, Redis and (when its jars are cached) Kafka,
+// Starts its own PostgreSQL 15, Redis, nats-server (JetStream) and (when its jars are cached) Kafka, uses the machine's RabbitMQ when it answers,
 // writes each scenario's backlog once, and lets every consumer drain the same
 // backlog from its own slot: walrelay to stdout, Redis, Kafka and a local
 // webhook receiver (batchSize 1 and 100), each just
@@ -15,6 +15,8 @@ import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
 import { startKafka, type TestKafka } from '../test/harness/kafka.js';
 import { startBenchReceiver } from './webhook-receiver.js';
+import { startNats, createStream, type TestNats } from '../test/harness/nats.js';
+import { openRabbit, RABBITMQ_URL, type TestRabbit } from '../test/harness/rabbitmq.js';
 import { scenarios } from './scenarios.js';
 import { runRecvlogical, startRelayProcess, waitForConfirmed } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
@@ -54,6 +56,14 @@ async function main(): Promise<void> {
   let kafka: TestKafka | null = null;
   if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
   else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
+  const nats: TestNats | null = await startNats().catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
+  if (nats) {
+    const admin = await nats.client();
+    await createStream(admin, 'BENCH', ['bench.>']);
+    await admin.close();
+  }
+  const rabbit: TestRabbit | null = await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
+  const rabbitExchange = rabbit?.unique('bench') ?? 'walrelay';
   const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
   const rows: ThroughputRow[] = [];
   let live: LiveResults = { redis: [], websocket: [], realtime: [] };
@@ -66,7 +76,7 @@ async function main(): Promise<void> {
       await pool.query(`CREATE PUBLICATION ${publication} FOR TABLE ${scenario.table}`);
       // The exactly-once modes and the @platformatic/kafka producer run in full benchmarks, or with --quick when --sinks names them.
       const exactlyOnce = ['redis-exactly-once', ...(kafka ? ['kafka-exactly-once', 'kafka-platformatic'] : [])].filter((name) => !quick || onlySinks?.includes(name));
-      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), 'webhook', 'webhook-batch', ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
+      const sinkNames = ['stdout', 'redis', ...(kafka ? ['kafka'] : []), 'webhook', 'webhook-batch', ...(nats ? ['nats'] : []), ...(rabbit ? ['rabbitmq'] : []), ...exactlyOnce].filter((name) => onlySinks === null || onlySinks.includes(name));
       // Each walrelay run is paired with a pg_recvlogical run just before it, on a slot of its own: the
       // host's speed drifts over minutes, and a ratio between neighbouring runs is what that drift spoils least.
       const slots = sinkNames.flatMap((name) => [`recv_${slotPart(name)}_${index}`, `${slotPart(name)}_${index}`]);
@@ -93,6 +103,9 @@ async function main(): Promise<void> {
         'kafka-platformatic': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-pl.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, producer: 'platformatic' },
         webhook: { type: 'webhook', url: receiver.url },
         'webhook-batch': { type: 'webhook', url: receiver.url, batchSize: 100 },
+        nats: nats && { type: 'nats', servers: [nats.url], subject: `bench.${index}`, messageSubject: 'bench.messages' },
+        // A durable queue bound to the exchange: publishes are mandatory, and a confirm then means written to disk.
+        rabbitmq: rabbit && { type: 'rabbitmq', url: RABBITMQ_URL, exchange: rabbitExchange, routingKey: `bench.${index}` },
         'redis-exactly-once': { type: 'redis', url: redis.url, stream: `bench-eo:${index}`, exactlyOnce: true, checkpointKey: `bench-eo-checkpoint:${index}` },
         'kafka-exactly-once': kafka && { type: 'kafka', brokers: kafka.brokers, topic: `bench-eo.${index}`, createTopics: { partitions: 3, replicationFactor: 1 }, exactlyOnce: true, transactionalId: `bench-${index}` },
       };
@@ -104,6 +117,12 @@ async function main(): Promise<void> {
         const slot = `${slotPart(consumer)}_${index}`;
         const started = performance.now();
         const steal = startStealMeter();
+        let rabbitQueue: string | null = null;
+        if (consumer === 'rabbitmq') {
+          // Declared as the sink declares it, so that the queue can be bound before the sink starts.
+          await rabbit!.channel.assertExchange(rabbitExchange, 'topic', { durable: true });
+          rabbitQueue = (await rabbit!.bindQueue(rabbitExchange, `bench.${index}`, { durable: true, consume: false })).queue;
+        }
         const relay = startRelayProcess({ source: { url: postgres.url, slot, publication }, sinks: [sinks[consumer]] }, relayArgs);
         await waitForConfirmed(pool, slot, end);
         const seconds = (performance.now() - started) / 1000;
@@ -111,6 +130,7 @@ async function main(): Promise<void> {
         await relay.stop();
         relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
         log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
+        if (rabbitQueue !== null) await rabbit!.channel.deleteQueue(rabbitQueue);
         if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
           await cleaner.del(`bench:${index}`, `bench-eo:${index}`);
@@ -194,7 +214,8 @@ async function main(): Promise<void> {
     process.stdout.write(report);
   } finally {
     await pool.end();
-    await Promise.all([postgres.stop(), redis.stop(), kafka?.stop(), receiver.close()]);
+    await rabbit?.cleanUp([rabbitExchange]);
+    await Promise.all([postgres.stop(), redis.stop(), kafka?.stop(), nats?.stop(), receiver.close()]);
   }
 }
 

@@ -252,8 +252,65 @@ export const webhookSinkSchema = z.strictObject({
     .describe('Name of another (durable) sink that receives events this sink gave up on, with the failure beside each event.'),
 });
 
-export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema], {
-  error: 'expected a sink with type redis, kafka, stdout, websocket or webhook',
+/** A file holding a secret (Kubernetes/Docker secrets); its content, without a trailing newline, is used. */
+const secretFile = (what: string) => z.string({ error: 'expected a file path' }).min(1).describe(`file holding ${what} (instead of writing it in the configuration)`);
+
+/** Client TLS for a broker: files in PEM. */
+const brokerTls = z.strictObject({
+  ca: z.string().optional().describe('CA certificate file (PEM) the server certificate is checked against; default: the system CAs'),
+  cert: z.string().optional().describe('client certificate file (PEM), when the server requires client certificates'),
+  key: z.string().optional().describe('private key file (PEM) of the client certificate'),
+});
+
+export const natsSinkSchema = z.strictObject({
+  type: z.literal('nats'),
+  ...sinkCommon,
+  servers: z.array(z.string().regex(/^(nats|tls):\/\/\S+$/, { error: 'expected a nats:// or tls:// URL' }), { error: 'expected an array of nats:// URLs' })
+    .min(1, { error: 'expected an array of nats:// URLs' })
+    .describe('NATS servers (nats://host:port or tls://host:port); the client reconnects to any of them, forever'),
+  subject: z.string().min(1).optional()
+    .describe('subject of a table\'s events, with {schema} and {table}; default walrelay.{schema}.{table} (format debezium: <topicPrefix>.{schema}.{table}). A JetStream stream must capture it'),
+  messageSubject: z.string().min(1).optional()
+    .describe('subject of events that belong to no table (logical messages, gap, begin/commit); default walrelay.messages (format debezium: <topicPrefix>.message)'),
+  user: z.string().min(1).optional().describe('user name (with password or passwordFile)'),
+  password: z.string().optional().describe('password of user'),
+  passwordFile: secretFile('the password of user').optional(),
+  token: z.string().min(1).optional().describe('authentication token'),
+  tokenFile: secretFile('the authentication token').optional(),
+  nkeySeedFile: secretFile('an NKey seed (SU...)').optional(),
+  credsFile: secretFile('user credentials: a JWT and NKey seed (.creds, as nsc and NGS write it)').optional(),
+  tls: brokerTls.optional().describe('TLS to the servers (a tls:// URL or a server that requires TLS uses it too)'),
+  timeoutSeconds: serverTimeoutSeconds.describe('JetStream must acknowledge a publish (PubAck) within this many seconds; otherwise it is sent again'),
+}).superRefine((sink, context) => {
+  const given = (keys: (keyof typeof sink)[]) => keys.filter((key) => sink[key] !== undefined);
+  for (const pair of [['password', 'passwordFile'], ['token', 'tokenFile']] as const) {
+    if (given([...pair]).length > 1) context.addIssue({ code: 'custom', path: [pair[1]], message: `set ${pair[0]} or ${pair[1]}, not both` });
+  }
+  if ((sink.password !== undefined || sink.passwordFile !== undefined) && sink.user === undefined) context.addIssue({ code: 'custom', path: ['user'], message: 'a password needs a user' });
+  const methods = [sink.user !== undefined && 'user', (sink.token ?? sink.tokenFile) !== undefined && 'token', sink.nkeySeedFile !== undefined && 'nkeySeedFile', sink.credsFile !== undefined && 'credsFile'].filter(Boolean);
+  if (methods.length > 1) context.addIssue({ code: 'custom', path: [], message: `choose one way to authenticate, not ${methods.join(' and ')}` });
+});
+
+export const rabbitmqSinkSchema = z.strictObject({
+  type: z.literal('rabbitmq'),
+  ...sinkCommon,
+  url: z.string({ error: 'expected an amqp:// URL' }).regex(/^amqps?:\/\//, { error: 'expected an amqp:// or amqps:// URL' }).optional()
+    .describe('broker URL, amqp://user:password@host:5672/vhost or amqps://…'),
+  urlFile: secretFile('the broker URL (it carries the password)').optional(),
+  exchange: z.string().default('walrelay')
+    .describe('exchange the events are published to; declared (topic, durable) when missing, used as it is when it exists'),
+  routingKey: z.string().min(1).default('{schema}.{table}')
+    .describe('routing key of a table\'s events, with {schema} and {table}'),
+  messageRoutingKey: z.string().min(1).default('messages')
+    .describe('routing key of events that belong to no table (logical messages, gap, begin/commit)'),
+  tls: brokerTls.optional().describe('TLS for an amqps:// URL'),
+  timeoutSeconds: serverTimeoutSeconds.describe('RabbitMQ must confirm a publish within this many seconds (and send heartbeats); otherwise walrelay reconnects and publishes again'),
+}).superRefine((sink, context) => {
+  if ((sink.url === undefined) === (sink.urlFile === undefined)) context.addIssue({ code: 'custom', path: ['url'], message: 'set url or urlFile (one of them)' });
+});
+
+export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema], {
+  error: 'expected a sink with type redis, kafka, stdout, websocket, webhook, nats or rabbitmq',
 });
 
 export const configSchema = z.strictObject({
@@ -383,3 +440,5 @@ export type KafkaSinkConfig = z.infer<typeof kafkaSinkSchema>;
 export type StdoutSinkConfig = z.infer<typeof stdoutSinkSchema>;
 export type WebsocketSinkConfig = z.infer<typeof websocketSinkSchema>;
 export type WebhookSinkConfig = z.infer<typeof webhookSinkSchema>;
+export type NatsSinkConfig = z.infer<typeof natsSinkSchema>;
+export type RabbitmqSinkConfig = z.infer<typeof rabbitmqSinkSchema>;

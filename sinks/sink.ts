@@ -20,6 +20,8 @@ export interface Sink {
   /** When not ready: why (the last failure, naming the server), shown by /readyz. */
   notReadyReason?(): string | undefined;
   close(): Promise<void>;
+  /** Deliveries that failed and were tried again, since start (metrics). */
+  retries?(): number;
   /** Sinks that serve clients (websocket): who is connected, and how many the sink closed, by close code. */
   clientStats?(): ClientStats;
 }
@@ -37,6 +39,10 @@ export interface SinkContext {
   slot: string;
   /** The source database's name (Debezium's source.db). */
   database?: string;
+  /** The source's `tables` whose changes reach sinks as such (outbox tables left out): brokers check their destinations at start. */
+  tables?: readonly string[];
+  /** Destination templates ({…} placeholders) of outbox routes (with their table) and message routes (no table). */
+  destinations?: readonly { table?: string; destination: string }[];
   /** Where sinks with a `deadLetter` key hand the events they gave up on (dead-letter.ts). */
   deadLetters?: DeadLetterTargets;
   /** Per-sink delivery figures beyond "delivered" (relay/ops/metrics.ts); absent outside a daemon. */

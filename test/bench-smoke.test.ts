@@ -21,7 +21,7 @@ it('runs the quick benchmark and writes RESULTS.md and ratios.svg', async () => 
     assert.equal(code, 0, stderr);
     const report = readFileSync(join(out, 'RESULTS.md'), 'utf8');
     for (const scenario of ['small transactions', 'one large transaction', 'wide rows', 'TOASTed values', 'mixed insert/update/delete']) {
-      for (const consumer of ['pg_recvlogical', 'walrelay → stdout', 'walrelay → redis', 'walrelay → kafka']) {
+      for (const consumer of ['pg_recvlogical', 'walrelay → stdout', 'walrelay → redis', 'walrelay → kafka', 'walrelay → nats', 'walrelay → rabbitmq']) {
         assert.match(report, new RegExp(`\\| ${scenario} \\| ${consumer} \\| [\\d,]+ \\| [\\d,]+ \\|`), `${scenario} / ${consumer} in the report`);
       }
     }

@@ -20,7 +20,7 @@ export function rebuildTarget(config: Config, sink: string | undefined, streamTe
   if (index < 0) throw configError(`--sink: no sink is named ${sink}`, `use one of ${names.join(', ')} (a sink's name key, else type#index)`);
   if (streamTemplate !== undefined) {
     const type = config.sinks[index].type;
-    if (type !== 'redis' && type !== 'kafka') throw configError(`--stream-template: sink ${sink} is a ${type} sink, which has no streams`, 'use it with a redis or kafka sink');
+    if (type !== 'redis' && type !== 'kafka' && type !== 'nats' && type !== 'rabbitmq') throw configError(`--stream-template: sink ${sink} is a ${type} sink, which has no streams`, 'use it with a redis, kafka, nats or rabbitmq sink');
     if (streamTemplate.trim() === '') throw configError('--stream-template: expected a stream or topic template such as "orders-v2:{schema}.{table}"');
   }
   return { sink, ...(streamTemplate !== undefined ? { stream: streamTemplate } : {}) };

@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import type { Sink } from '../../sinks/sink.js';
+import type { Sink, SinkContext } from '../../sinks/sink.js';
 import { createSink } from '../../sinks/index.js';
 import { DeadLetterTargets } from '../../sinks/dead-letter.js';
 import { sinkLabel } from '../../config/dead-letter-check.js';
@@ -48,8 +48,7 @@ const RESNAPSHOT_STOP_MS = 10_000;
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
   const deadLetters = new DeadLetterTargets();
-  const sinkContext = { slot: config.source.slot, database: databaseName(config.source.url), deadLetters, metrics };
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, sinkContext)));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { ...sinkContext(config), deadLetters, metrics })));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
   // A sink's dead letters join its target's queue (sinks/dead-letter.ts); targets are named by their labels.
@@ -137,6 +136,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     for (const sink of sinks) {
       metrics.sinkReady.set({ sink: sink.name }, sink.isReady() ? 1 : 0);
       if (sink.clientStats) metrics.observeClients(sink.name, sink.clientStats());
+      if (sink.retries) metrics.observeRetries(sink.name, sink.retries());
     }
     if (pipeline) {
       const confirmed = pipeline.checkpoint.confirmed;
@@ -337,6 +337,17 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       await done.catch(() => undefined);
     },
     done,
+  };
+}
+
+/** What sinks learn of the relay: the slot, the database, and the tables and domain destinations known from the configuration. */
+function sinkContext(config: Config): SinkContext {
+  const outboxTables = new Set((config.outbox ?? []).map((outbox) => outbox.table));
+  return {
+    slot: config.source.slot,
+    database: databaseName(config.source.url),
+    tables: config.source.tables?.filter((table) => !outboxTables.has(table)),
+    destinations: [...(config.outbox ?? []).map(({ table, destination }) => ({ table, destination })), ...(config.messages ?? []).map(({ destination }) => ({ destination }))],
   };
 }
 

@@ -18,6 +18,7 @@ export class Metrics implements SinkMetrics {
   readonly forgedControlMessages = new Counter({ name: 'walrelay_control_messages_forged_total', help: 'Messages with a walrelay control prefix (walrelay.backfill, walrelay.gap) whose signature did not verify: dropped', labelNames: ['prefix'], registers: [this.registry] });
   private readonly websocketRefused = new Counter({ name: 'walrelay_websocket_refused_total', help: 'Connections, requests and frames a websocket sink refused, by reason (max_connections, max_connections_per_ip, origin, handshake_timeout, bad_request, unauthorized, frame_too_large, frame_rate, too_many_subscriptions)', labelNames: ['sink', 'reason'], registers: [this.registry] });
   private readonly refusedSeen = new Map<string, number>();
+  private readonly retriesSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
@@ -57,6 +58,14 @@ export class Metrics implements SinkMetrics {
 
   webhookRequest(sink: string, seconds: number, outcome: string): void {
     this.webhookRequestSeconds.observe({ sink, outcome }, seconds);
+  }
+
+  /** Copies a sink's running count of retried deliveries into the counter. */
+  observeRetries(sink: string, total: number): void {
+    if (!this.retriesSeen.has(sink)) this.sinkRetries.inc({ sink }, 0); // the series exists from the start, at 0
+    const increase = total - (this.retriesSeen.get(sink) ?? 0);
+    if (increase > 0) this.sinkRetries.inc({ sink }, increase);
+    this.retriesSeen.set(sink, total);
   }
 
   /** Copies a client-serving sink's figures into the gauges and counters. */
