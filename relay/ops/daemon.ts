@@ -132,6 +132,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
     const slot = await readSlot();
+    // A stop that came while the slot was read (a slow server) had no session to end yet: it must not be lost.
+    if (stopping) return undefined;
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
     const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
