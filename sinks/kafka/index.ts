@@ -29,7 +29,7 @@ import { NameTemplate } from '../stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from '../formats.js';
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './protocol/producer.js';
-import { ExactlyOnceWriter } from './exactly-once.js';
+import { ExactlyOnceWriter, type EventRecords } from './exactly-once.js';
 import { PlatformaticKafkaProducer } from './platformatic.js';
 import type { SinkContext } from '../sink.js';
 
@@ -117,11 +117,10 @@ export class KafkaSink implements Sink {
   async write(events: readonly ChangeEvent[]): Promise<void> {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
-    const records = this.toRecords(events);
     const exactlyOnce = this.exactlyOnce;
-    const ids = exactlyOnce ? events.map((event) => event.id) : [];
-    const lsns = exactlyOnce ? events.map((event) => event.lsn) : [];
-    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, records, ids, lsns) : this.send(records)), {
+    const perEvent = exactlyOnce ? events.map((event) => ({ id: event.id, lsn: event.lsn, records: this.recordsOf(event) })) : [];
+    const records = exactlyOnce ? [] : events.flatMap((event) => this.recordsOf(event));
+    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, perEvent) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
@@ -168,12 +167,12 @@ export class KafkaSink implements Sink {
     else await this.producer.send(records);
   }
 
-  /** One transaction: the records Kafka does not have yet and the checkpoint (exactly-once.ts). */
-  private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+  /** One transaction: the events Kafka does not have yet and the checkpoint (exactly-once.ts). */
+  private async sendExactlyOnce(writer: ExactlyOnceWriter, events: readonly EventRecords[]): Promise<void> {
     await this.connect();
-    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    for (const topic of new Set(events.flatMap((event) => event.records.map((record) => record.topic)))) await this.ensureTopic(topic);
     await this.ensureCheckpointTopic();
-    await writer.deliver(records, ids, lsns);
+    await writer.deliver(events);
   }
 
   /** The compacted checkpoint topic: one partition, replicated like the cluster allows (up to 3). */
@@ -191,15 +190,13 @@ export class KafkaSink implements Sink {
     this.knownTopics.add(topic);
   }
 
-  private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.flatMap((event) => {
-      const domain = domainRecordOf(event);
-      if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
-      const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
-      // Debezium's records: its key JSON, a tombstone (null value) after each delete.
-      if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
-      return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
-    });
+  /** An event's records: one, or with the Debezium format a delete and its tombstone (a key change: delete, tombstone, create). */
+  private recordsOf(event: ChangeEvent): AddressedRecord[] {
+    const domain = domainRecordOf(event);
+    if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
+    const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
+    if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
+    return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
   }
 
   private async ensureTopic(topic: string): Promise<void> {
