@@ -61,7 +61,7 @@ export class KafkaSink implements Sink {
     const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
-    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
+    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages', kafkaTopicName);
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
@@ -222,8 +222,31 @@ export class KafkaSink implements Sink {
   }
 }
 
+/**
+ * Kafka allows [a-zA-Z0-9._-] in topic names; PostgreSQL allows almost any
+ * character in a quoted name. Like Debezium's topic-name sanitizer, every
+ * other character becomes "_": table "Order Items" → walrelay.public.Order_Items.
+ */
+export function kafkaTopicName(name: string): string {
+  return name.replace(/[^a-zA-Z0-9._-]/g, '_');
+}
+
+/** A name Kafka refuses whatever the retry (too long, "." or ".."): which topic, when kafkajs names it. */
+function invalidTopic(error: unknown): string | null {
+  const errors = [error, ...((error as { errors?: unknown[] }).errors ?? [])] as { type?: string; topic?: string; message?: string }[];
+  const invalid = errors.find((item) => item?.type === 'INVALID_TOPIC_EXCEPTION');
+  if (!invalid) return null;
+  return invalid.topic ?? (error as { topic?: string }).topic ?? invalid.message ?? 'a topic';
+}
+
 function permanentKafkaError(error: unknown): Error | null {
   if (error instanceof WalrelayError) return error.retriable ? null : error;
+  const topic = invalidTopic(error);
+  if (topic !== null) {
+    return new WalrelayError('KAFKA_TOPIC_INVALID', `Kafka refused the topic name ${topic} (INVALID_TOPIC_EXCEPTION: at most 249 characters of a-z A-Z 0-9 . _ -, not "." or "..")`, {
+      hint: 'change the sink\'s topic (or messageTopic) template so that every name is valid, or leave the table out of this sink with tables; see docs/kafka.md',
+    });
+  }
   const type = (error as { type?: string }).type;
   if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
     return new WalrelayError('KAFKA_RECORD_TOO_LARGE', `Kafka refused a record as too large (${type})`, {
