@@ -2,6 +2,7 @@
 // logged, until it succeeds, the failure is permanent, or the sink closes.
 import type { Logger } from 'pino';
 import { WalrelayError, describeError } from '../relay/errors.js';
+import { Backoff } from '../relay/backoff.js';
 
 export interface RetryOptions {
   sink: string;
@@ -18,8 +19,7 @@ export interface RetryOptions {
 }
 
 export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: RetryOptions): Promise<T> {
-  let delay = options.initialDelayMs ?? 100;
-  const maxDelay = options.maxDelayMs ?? 5000;
+  const backoff = new Backoff(options.initialDelayMs ?? 100, options.maxDelayMs ?? 5000);
   for (let tries = 1; ; tries++) {
     if (options.isClosed()) throw new WalrelayError('SINK_CLOSED', `${options.sink} closed before the batch was acknowledged`, { retriable: true });
     try {
@@ -31,13 +31,8 @@ export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: Re
       const fatal = options.permanent?.(error);
       if (fatal) throw fatal;
       options.onFailure?.(error);
-      options.logger.warn({ sink: options.sink, tries, retryInMs: delay, err: options.describe?.(error) ?? describeError(error) }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
-      await sleep(delay);
-      delay = Math.min(maxDelay, delay * 2);
+      options.logger.warn({ sink: options.sink, tries, retryInMs: backoff.nextMs, err: options.describe?.(error) ?? describeError(error) }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
+      await backoff.wait();
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
