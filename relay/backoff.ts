@@ -17,13 +17,19 @@ export class Backoff {
     return this.delayMs;
   }
 
-  /** Waits the current delay (or until interrupt()), then doubles the delay up to the ceiling. */
-  async wait(): Promise<void> {
+  /** Waits the current delay (or until interrupt() or `signal` aborts), then doubles the delay up to the ceiling. */
+  async wait(signal?: AbortSignal): Promise<void> {
     const ms = this.delayMs;
     this.delayMs = Math.min(this.maxMs, this.delayMs * 2);
+    if (signal?.aborted) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
-      function done() { clearTimeout(timer); resolve(); }
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done);
       this.wakeUp = done;
     });
     this.wakeUp = null;

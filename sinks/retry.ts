@@ -14,6 +14,8 @@ export interface RetryOptions {
   /** What to log for a failure, when the message alone does not say what to do. */
   describe?(error: unknown): string;
   onSuccess?(): void;
+  /** Aborted when the events are no longer wanted (their replication session ended): stop retrying. */
+  signal?: AbortSignal;
   initialDelayMs?: number;
   maxDelayMs?: number;
 }
@@ -22,6 +24,7 @@ export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: Re
   const backoff = new Backoff(options.initialDelayMs ?? 100, options.maxDelayMs ?? 5000);
   for (let tries = 1; ; tries++) {
     if (options.isClosed()) throw new WalrelayError('SINK_CLOSED', `${options.sink} closed before the batch was acknowledged`, { retriable: true });
+    if (options.signal?.aborted) throw abandoned(options.sink);
     try {
       const result = await attempt();
       if (tries > 1) options.logger.info({ sink: options.sink, tries }, 'sink delivering again');
@@ -32,7 +35,12 @@ export async function deliverWithRetry<T>(attempt: () => Promise<T>, options: Re
       if (fatal) throw fatal;
       options.onFailure?.(error);
       options.logger.warn({ sink: options.sink, tries, retryInMs: backoff.nextMs, err: options.describe?.(error) ?? describeError(error) }, 'sink delivery failed; retrying (nothing is confirmed until it succeeds)');
-      await backoff.wait();
+      await backoff.wait(options.signal);
     }
   }
+}
+
+/** The session that produced the batch ended: PostgreSQL sends its events again to the next one. */
+export function abandoned(sink: string): WalrelayError {
+  return new WalrelayError('DELIVERY_ABANDONED', `${sink}: the replication session ended before the batch was acknowledged; the next session receives it again`, { retriable: true });
 }

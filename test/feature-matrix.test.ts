@@ -181,13 +181,15 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
   it('each change once (exactly-once) or at least once with identical repeats, in order per key, across kill -9', async (t) => {
     const plan = workload();
     let done = false;
-    const writing = (async () => {
+    let writing: Promise<void> | null = null;
+    /** The workload runs while walrelays stream and are killed: started once the first one streams. */
+    const startWriting = () => (async () => {
       const client = new pg.Client({ connectionString: pgServer.url });
       await client.connect();
       try {
         for (const statements of plan.transactions) {
           await client.query(['BEGIN', ...statements, 'COMMIT'].join(';'));
-          await new Promise((resolve) => setTimeout(resolve, 15));
+          await new Promise((resolve) => setTimeout(resolve, 25));
         }
       } finally {
         done = true;
@@ -200,12 +202,13 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
       for (let kill = 1; kill <= KILLS; kill++) {
         const relay = spawnRelay(configFile);
         await relay.waitForLog(/"msg":"streaming"/, 90_000);
+        writing ??= startWriting();
         const delay = 300 + Math.floor(Math.random() * 1200);
         await new Promise((resolve) => setTimeout(resolve, delay));
         relay.signal('SIGKILL');
         await relay.exited;
         if (process.env.WALRELAY_TEST_LOGS) appendFileSync(process.env.WALRELAY_TEST_LOGS, `--- run ${kill} ---\n${relay.logs()}`);
-        kills.push(`${delay} ms${done ? ' (workload already done)' : ''}`);
+        kills.push(`${delay} ms${done ? ' (workload already done)' : ' (workload under way)'}`);
       }
     } finally {
       await writing;

@@ -186,6 +186,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       }
       endSession = null;
       await current.stop();
+      // The next session receives again what this one had not confirmed: what it queued for the sinks is dropped.
+      if (!stopping) await Promise.all(routes.map((route) => route.abandon()));
     }
   }
 

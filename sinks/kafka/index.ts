@@ -114,7 +114,7 @@ export class KafkaSink implements Sink {
     return this.lastFailure;
   }
 
-  async write(events: readonly ChangeEvent[]): Promise<void> {
+  async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
     const exactlyOnce = this.exactlyOnce;
@@ -124,6 +124,7 @@ export class KafkaSink implements Sink {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
+      signal,
       permanent: (error) => permanentKafkaError(error),
       describe: (error) => describeKafkaFailure(error, this.name, this.timeoutKey),
       onFailure: (error) => { this.failing = true; this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey); void this.disconnect(); },
