@@ -248,7 +248,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
             : 'replication could not start; trying again');
         }
       }
-      await backoff.wait();
+      if (!stopping) await backoff.wait(); // a stop during the lookups above must not sit out the pause
     }
   }
 
