@@ -187,7 +187,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       endSession = null;
       await current.stop();
       // The next session receives again what this one had not confirmed: what it queued for the sinks is dropped.
-      if (!stopping) await Promise.all(routes.map((route) => route.abandon()));
+      if (!stopping) {
+        const dropped = await Promise.all(routes.map((route) => route.abandon()));
+        const waiting = routes.flatMap((route, i) => (dropped[i] > 0 ? [{ sink: route.sink.name, events: dropped[i] }] : []));
+        if (waiting.length > 0) logger.info({ dropped: waiting }, 'replication session ended: events queued for sinks and not yet acknowledged are dropped; the next session receives them again');
+      }
     }
   }
 

@@ -83,12 +83,14 @@ export class SinkRoute {
    * Resolves once the sink is idle, so the next session's first batch goes
    * after whatever the ended attempt did.
    */
-  async abandon(): Promise<void> {
+  async abandon(): Promise<number> {
+    const dropped = this.unacknowledged;
     const error = abandoned(this.sink.name);
     for (const item of this.pending.splice(0)) item.reject(error);
     this.abort.abort(error);
     await this.loop;
     this.abort = new AbortController();
+    return dropped;
   }
 
   private async writeLoop(): Promise<void> {
