@@ -3,11 +3,8 @@
 import type { Logger } from 'pino';
 import type { SinkConfig } from '../config/schema.js';
 import type { Sink, SinkContext } from './sink.js';
-import { eventOrigins } from '../relay/route/event.js';
 
 export async function createSink(config: SinkConfig, index: number, logger: Logger, context: SinkContext = { slot: 'walrelay' }): Promise<Sink> {
-  // Debezium's values are computed from PostgreSQL's text, which events then carry along.
-  if (config.format === 'debezium') eventOrigins.keep = true;
   switch (config.type) {
     case 'redis': return new (await import('./redis/index.js')).RedisSink(config, index, logger, context);
     case 'stdout': return new (await import('./stdout/index.js')).StdoutSink(config, index, process.stdout, context.database);

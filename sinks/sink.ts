@@ -14,7 +14,12 @@ export interface Sink {
   readonly name: string;
   readonly durable: boolean;
   start(): Promise<void>;
-  write(events: readonly ChangeEvent[]): Promise<void>;
+  /**
+   * `signal` aborts when the replication session that produced the events
+   * ended (PostgreSQL sends them again to the next one): a durable sink
+   * stops retrying and rejects, instead of delivering a stale copy later.
+   */
+  write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void>;
   /** Connected and able to deliver right now (feeds /readyz). */
   isReady(): boolean;
   /** When not ready: why (the last failure, naming the server), shown by /readyz. */

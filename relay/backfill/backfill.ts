@@ -22,6 +22,7 @@ import { quoteIdent } from '../setup/sql.js';
 import { withSourceClient } from '../setup/source-client.js';
 import { checkBackfillPrivileges, inspectTables, publishedTableNames } from '../setup/preflight.js';
 import { BackfillState, databaseIdentity, progressKey, type TableProgress } from './backfill-state.js';
+import { Backoff } from '../backoff.js';
 
 export const BACKFILL_PREFIX = 'walrelay.backfill';
 
@@ -129,7 +130,7 @@ export async function backfillTables(config: Config, tables: readonly string[], 
  */
 async function emitChunkWhenUnlocked(client: pg.Client, controlKey: Buffer, shape: TableShape, after: (string | null)[] | null, limit: number, say: (line: string) => void,
   signal: AbortSignal | undefined, target?: BackfillTarget): Promise<(string | null)[][]> {
-  let delay = 10;
+  const backoff = new Backoff(10, 1000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await emitChunk(client, controlKey, shape, after, limit, target);
@@ -137,8 +138,7 @@ async function emitChunkWhenUnlocked(client: pg.Client, controlKey: Buffer, shap
       if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
       if (signal?.aborted) throw stopped(`${shape.schema}.${shape.table}`, null);
       if (attempt % 50 === 0) say(`${shape.schema}.${shape.table}: rows of the next chunk stay locked by writers; still retrying (${attempt} attempts)`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(1000, delay * 2);
+      await backoff.wait();
     }
   }
 }

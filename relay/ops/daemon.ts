@@ -29,6 +29,7 @@ import { fromPgError } from '../setup/pg-errors.js';
 import { coverageWarnings } from '../setup/coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { withTimeout } from '../with-timeout.js';
+import { Backoff } from '../backoff.js';
 import { WalrelayError, describeError } from '../errors.js';
 import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
 
@@ -104,7 +105,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   /** Why the last replication session ended, for /readyz while not streaming. */
   let replicationProblem: string | null = null;
   let stopping = false;
-  let wake: (() => void) | null = null;
+  /** Between replication sessions; a stop cuts the wait short. */
+  const backoff = new Backoff(500, MAX_BACKOFF_MS);
   let endSession: (() => void) | null = null;
   let resolveDone!: () => void;
   let rejectDone!: (error: Error) => void;
@@ -150,6 +152,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
   async function runSession(): Promise<Error | undefined> {
     const slot = await readSlot();
+    // A stop that came while the slot was read (a slow server) had no session to end yet: it must not be lost.
+    if (stopping) return undefined;
     const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
     const current = new ReplicationStream(config.source.url, timeoutMs);
     stream = current;
@@ -162,7 +166,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);
-    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents) }, (error) => {
+    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents), keepOrigins: config.sinks.some((sink) => sink.format === 'debezium') }, (error) => {
       ended(error);
     }, shapes, control);
     pipeline = session;
@@ -200,6 +204,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       }
       endSession = null;
       await current.stop();
+      // The next session receives again what this one had not confirmed: what it queued for the sinks is dropped.
+      if (!stopping) {
+        const dropped = await Promise.all(routes.map((route) => route.abandon()));
+        const waiting = routes.flatMap((route, i) => (dropped[i] > 0 ? [{ sink: route.sink.name, events: dropped[i] }] : []));
+        if (waiting.length > 0) logger.info({ dropped: waiting }, 'replication session ended: events queued for sinks and not yet acknowledged are dropped; the next session receives them again');
+      }
     }
   }
 
@@ -228,7 +238,6 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
 
   async function supervise(): Promise<void> {
     if (interruptedRecreation) await recoverSlot(null);
-    let backoff = 500;
     let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
@@ -238,12 +247,12 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         if (config.source.onSlotLost === 'fail') throw slotGoneError(failure, config.source.slot, lastCheckpoint !== null);
         const recoveryError = await recoverSlot(failure).then(() => undefined, (e: Error) => e);
         if (recoveryError === undefined) {
-          backoff = 500;
+          backoff.reset();
           continue;
         }
         if (!(recoveryError instanceof WalrelayError && recoveryError.retriable)) throw recoveryError;
         replicationProblem = describeError(recoveryError);
-        logger.warn({ err: describeError(recoveryError), retryInMs: backoff }, 'recreating the replication slot failed; trying again');
+        logger.warn({ err: describeError(recoveryError), retryInMs: backoff.nextMs }, 'recreating the replication slot failed; trying again');
       } else {
         if (failure && !failure.retriable) throw failure;
         waitingForSlot = failure?.code === 'SLOT_IN_USE';
@@ -251,18 +260,17 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         if (waitingForSlot) {
           // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
           const holder = await findSlotHolder(config).catch(() => null);
-          logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff },
+          logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff.nextMs },
             'waiting for the slot; another walrelay holds it');
           waitingLogged = true;
         } else {
           waitingLogged = false;
-          logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff }, streamedOnce
+          logger.warn({ err: failure ? describeError(failure) : 'connection ended', retryInMs: backoff.nextMs }, streamedOnce
             ? 'replication interrupted; resuming from the confirmed LSN'
             : 'replication could not start; trying again');
         }
       }
-      await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, backoff); });
-      backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+      if (!stopping) await backoff.wait(); // a stop during the lookups above must not sit out the pause
     }
   }
 
@@ -329,7 +337,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     async stop() {
       if (!stopping) {
         stopping = true;
-        wake?.();
+        backoff.interrupt();
         // Ending the session makes runSession drain, confirm, then close the connection.
         endSession?.();
       }

@@ -19,7 +19,7 @@
 import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { RowChange, eventOrigins, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
+import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
 import type { Tuple } from '../source/pgoutput.js';
 import { type Lsn, formatLsn, lsnKey, parseLsn } from '../lsn.js';
 import { formatPgTimestamp } from '../source/datetime.js';
@@ -67,10 +67,11 @@ export class TransactionAssembler {
   private readonly hidden = new Set<RelationDecoder>();
 
   /**
+   * `keepOrigins`: attach each event's origin (a sink renders Debezium, which needs PostgreSQL's text; event.ts).
    * Without `control` (unit tests of the message formats only) control
    * messages are taken unsigned; the relay always passes the key.
    */
-  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes, private readonly control?: ControlMessages) {}
+  constructor(private readonly catalog: TypeCatalog, private readonly output: AssemblerOutput, private readonly shapes?: AnnouncedShapes, private readonly control?: ControlMessages, private readonly keepOrigins = false) {}
 
   get inTransaction(): boolean {
     return this.tx !== null;
@@ -146,7 +147,7 @@ export class TransactionAssembler {
           event.cascade = message.cascade;
           event.restartIdentity = message.restartIdentity;
           const ordered = reorder(event);
-          setOrigin(ordered, { ...this.previousCommit });
+          if (this.keepOrigins) setOrigin(ordered, { ...this.previousCommit });
           this.output.event(ordered);
         }
         return;
@@ -172,7 +173,7 @@ export class TransactionAssembler {
         }
         // Debezium counts a non-transactional message as a commit at its own LSN (source.sequence).
         if (!message.transactional) this.previousCommit = { ...this.previousCommit, previousCommitEnd: event.lsn };
-        setOrigin(event, { ...this.previousCommit });
+        if (this.keepOrigins) setOrigin(event, { ...this.previousCommit });
         this.output.event(event);
         return;
       }
@@ -241,7 +242,7 @@ export class TransactionAssembler {
     const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);
     change.columnTypes = relation.columnTypes;
     // Only when a debezium sink needs PostgreSQL's text: no object per event otherwise.
-    if (eventOrigins.keep) setOrigin(change, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
+    if (this.keepOrigins) setOrigin(change, { columns: relation.columnInfo, catalog: this.catalog, newTuple, oldTuple, oldIsKey, ...this.previousCommit });
     this.output.event(change);
   }
 

@@ -165,15 +165,12 @@ export interface EventOrigin {
 }
 
 /**
- * Whether events carry their origin: only a sink rendering Debezium reads it,
- * and it keeps PostgreSQL's text alive as long as the event, so it is off
- * unless such a sink is configured (sinks/index.ts).
+ * Attaches an origin without adding it to the event's JSON. Only a sink
+ * rendering Debezium reads it, and it keeps PostgreSQL's text alive as long
+ * as the event, so the assembler attaches it only when such a sink is
+ * configured (its `keepOrigins` option).
  */
-export const eventOrigins = { keep: false };
-
-/** Attaches an origin without adding it to the event's JSON (when origins are kept). */
 export function setOrigin(event: ChangeEvent, origin: EventOrigin): void {
-  if (!eventOrigins.keep) return;
   if (event instanceof RowChange) event.origin = origin;
   else Object.defineProperty(event, 'origin', { value: origin, enumerable: false });
 }

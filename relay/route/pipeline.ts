@@ -41,6 +41,8 @@ export interface PipelineOptions {
   inFlightBatches: number;
   /** Put a commit marker into the batch at each transaction's end (some sink has transactionEvents). */
   commitMarkers?: boolean;
+  /** Events carry their origin (PostgreSQL's text, column types): some sink renders Debezium. */
+  keepOrigins?: boolean;
 }
 
 /** Above this many queued messages the socket is paused until the inbox drains. */
@@ -84,7 +86,7 @@ export class Pipeline {
         if (options.commitMarkers && this.lastEvent?.commitLsn) this.batch.push(commitMarker(this.lastEvent));
         this.lastEvent = null;
       },
-    }, shapes, control);
+    }, shapes, control, options.keepOrigins === true);
   }
 
   /** Latest WAL end the server reported (for lag). */

@@ -8,6 +8,7 @@ import type { ChangeEvent } from './event.js';
 import { compileTablePatterns, type TableMatcher } from './table-pattern.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { EventStage } from '../stages/sink-stages.js';
+import { abandoned } from '../../sinks/retry.js';
 
 /** Most events handed to a sink in one write. */
 const MAX_WRITE_EVENTS = 10_000;
@@ -26,6 +27,10 @@ export class SinkRoute {
   /** `schemaEvents: true` on the sink: it takes op "schema" events (schema-event.ts). */
   private schemaEvents = false;
   private writingEvents = 0;
+  /** Aborts the write under way when its session ends (abandon()). */
+  private abort = new AbortController();
+  /** Settles when the write loop has nothing more to do. */
+  private loop: Promise<void> = Promise.resolve();
 
   /** `stage`: routing and column policies of this sink (sink-stages.ts), applied after the `tables` filter. */
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics, private readonly stage?: EventStage) {
@@ -64,7 +69,8 @@ export class SinkRoute {
     }
     if (selected.length === 0) return undefined;
     const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events: selected, resolve, reject }));
-    if (!this.writing) void this.writeLoop();
+    if (!this.sink.durable) delivery.catch(() => undefined); // nothing waits for a non-durable sink (abandon() rejects)
+    if (!this.writing) this.loop = this.writeLoop();
     return delivery;
   }
 
@@ -78,6 +84,25 @@ export class SinkRoute {
     const delivery = new Promise<void>((resolve, reject) => this.pending.push({ events, resolve, reject }));
     if (!this.writing) void this.writeLoop();
     return delivery;
+  }
+
+  /**
+   * The replication session that queued the pending batches ended:
+   * PostgreSQL sends their events again to the next session, so they are
+   * dropped here, and a write under way stops retrying. Otherwise each
+   * reconnect while the sink is down would queue another copy of the
+   * backlog, delivered later behind (and after) newer versions of the rows.
+   * Resolves once the sink is idle, so the next session's first batch goes
+   * after whatever the ended attempt did.
+   */
+  async abandon(): Promise<number> {
+    const dropped = this.unacknowledged;
+    const error = abandoned(this.sink.name);
+    for (const item of this.pending.splice(0)) item.reject(error);
+    this.abort.abort(error);
+    await this.loop;
+    this.abort = new AbortController();
+    return dropped;
   }
 
   private async writeLoop(): Promise<void> {
@@ -96,7 +121,7 @@ export class SinkRoute {
       try {
         // Nothing here holds the events while the sink works on them: a sink
         // that encodes them up front lets them be collected young.
-        const written = this.sink.write(batches.length === 1 ? batches[0] : batches.flat());
+        const written = this.sink.write(batches.length === 1 ? batches[0] : batches.flat(), this.abort.signal);
         batches.length = 0;
         await written;
         this.metrics.delivered(this.sink.name, count);

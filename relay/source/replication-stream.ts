@@ -56,6 +56,8 @@ const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_dig
 export class ReplicationStream {
   private client: pg.Client | null = null;
   private closed = false;
+  /** Set once the session ended (error or server's end): later bytes of the same socket chunk are not applied. */
+  private finished = false;
   /** True once the server entered COPY (START_REPLICATION answered): only then does CopyDone mean anything. */
   private copying = false;
   /** Settles when START_REPLICATION's query ends (the server left COPY mode). */
@@ -78,10 +80,10 @@ export class ReplicationStream {
       options: SESSION_OPTIONS,
     } as pg.ClientConfig);
     this.client = client;
-    let settled = false;
+    this.finished = false;
     const finish = (error?: Error) => {
-      if (settled) return;
-      settled = true;
+      if (this.finished) return;
+      this.finished = true;
       handlers.onClose(this.closed ? undefined : error ?? new WalrelayError('REPLICATION_ENDED', 'the replication connection ended', { retriable: true }));
     };
     client.on('error', (error) => finish(classifyStreamError(error)));
@@ -110,9 +112,15 @@ export class ReplicationStream {
 
     const connection = (client as any).connection;
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
-      if (this.closed) return; // stopping: what still arrives is sent again after a restart
+      // Stopping, or the session already ended: what still arrives (pg parses a whole socket chunk at once) is sent again
+      // by the server after a restart, and must not be applied after the message that ended the session.
+      if (this.closed || this.finished) return;
       const tag = chunk[0];
-      if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) return finish(shortHeader(chunk)); // thrown here, it would crash the process
+      if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) {
+        finish(shortHeader(chunk)); // thrown here, it would crash the process
+        connection.stream.destroy();
+        return;
+      }
       if (tag === 0x77) {
         handlers.onData({ kind: 'data', walStart: readLsn(chunk, 1), walEnd: readLsn(chunk, 9), payload: chunk.subarray(25) });
       } else if (tag === 0x6b) {

@@ -13,6 +13,13 @@
 import type { Logger } from 'pino';
 import { addressedRecord, type AddressedRecord, type KafkaProducer } from './protocol/producer.js';
 
+/** One event's records, in order. */
+export interface EventRecords {
+  id: string;
+  lsn: string;
+  records: readonly AddressedRecord[];
+}
+
 interface Checkpoint {
   lastEventId: string;
   lsn: string;
@@ -29,26 +36,31 @@ export class ExactlyOnceWriter {
     private readonly logger: Logger,
   ) {}
 
-  /** Delivers the records not yet in Kafka, with the checkpoint, as one transaction. `ids[i]` and `lsns[i]` belong to `records[i]`. */
-  async deliver(records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+  /**
+   * Delivers the events not yet in Kafka, with the checkpoint, as one
+   * transaction. An event may be several records (Debezium: a delete and its
+   * tombstone; a key change is a delete, a tombstone and a create) or none:
+   * skipping and the checkpoint go by event, what is sent by record.
+   */
+  async deliver(events: readonly EventRecords[]): Promise<void> {
     try {
       if (this.committed === undefined) {
         await this.producer.connect(); // a new epoch: fences older producers, aborts their open transaction
         const value = await this.producer.readLastCommitted(this.checkpointTopic, this.transactionalId);
-        this.committed = value === null ? null : (JSON.parse(value) as Checkpoint).lastEventId;
+        this.committed = value === null ? null : lastEventIdOf(value, this.transactionalId, this.logger);
         this.logger.info({ transactionalId: this.transactionalId, lastEventId: this.committed }, 'kafka exactly-once: read the last committed checkpoint');
       }
       const committed = this.committed;
       let start = 0;
-      if (committed !== null) while (start < ids.length && ids[start] <= committed) start++;
+      if (committed !== null) while (start < events.length && events[start].id <= committed) start++;
       if (start > 0) this.logger.info({ skipped: start, lastEventId: committed }, 'kafka exactly-once: skipped events Kafka already has');
-      if (start === records.length) return;
-      const last = records.length - 1;
-      const checkpoint: Checkpoint = { lastEventId: ids[last], lsn: lsns[last] };
-      const fresh = start === 0 ? [...records] : records.slice(start);
+      if (start === events.length) return;
+      const last = events[events.length - 1];
+      const checkpoint: Checkpoint = { lastEventId: last.id, lsn: last.lsn };
+      const fresh = events.slice(start).flatMap((event) => event.records);
       fresh.push(addressedRecord(this.checkpointTopic, this.transactionalId, JSON.stringify(checkpoint), []));
       await this.producer.sendTransaction(fresh);
-      this.committed = ids[last];
+      this.committed = last.id;
     } catch (error) {
       // Whatever this attempt left open is aborted by the next epoch; the checkpoint is read again then.
       this.producer.abandonTransaction();
@@ -56,4 +68,23 @@ export class ExactlyOnceWriter {
       throw error;
     }
   }
+}
+
+/**
+ * The event id a checkpoint record holds, or null. Walrelay before this fix
+ * wrote `{}` for a batch of Debezium records ending in a delete; such a
+ * checkpoint names nothing, so nothing is skipped once (what that version
+ * delivered anyway), said in a warning.
+ */
+function lastEventIdOf(value: string, transactionalId: string, logger: Logger): string | null {
+  let parsed: Partial<Checkpoint> | undefined;
+  try {
+    parsed = JSON.parse(value) as Partial<Checkpoint>;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.lastEventId === 'string') return parsed.lastEventId;
+  logger.warn({ transactionalId, checkpoint: value.slice(0, 200) },
+    'kafka exactly-once: the last checkpoint names no event (written by an older walrelay); events PostgreSQL re-sends now may be in Kafka twice, once');
+  return null;
 }

@@ -29,7 +29,7 @@ import { NameTemplate } from '../stream-name.js';
 import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from '../formats.js';
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from './protocol/producer.js';
-import { ExactlyOnceWriter } from './exactly-once.js';
+import { ExactlyOnceWriter, type EventRecords } from './exactly-once.js';
 import { PlatformaticKafkaProducer } from './platformatic.js';
 import type { SinkContext } from '../sink.js';
 
@@ -61,7 +61,7 @@ export class KafkaSink implements Sink {
     const transactionalId = config.transactionalId ?? `walrelay-${context.slot}-${this.name}`;
     this.formatContext = { database: context.database, debezium: config.debezium };
     const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
-    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages');
+    this.topics = new NameTemplate(config.topic ?? debezium?.table ?? 'walrelay.{schema}.{table}', config.messageTopic ?? debezium?.message ?? 'walrelay.messages', kafkaTopicName);
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
@@ -114,17 +114,17 @@ export class KafkaSink implements Sink {
     return this.lastFailure;
   }
 
-  async write(events: readonly ChangeEvent[]): Promise<void> {
+  async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
-    const records = this.toRecords(events);
     const exactlyOnce = this.exactlyOnce;
-    const ids = exactlyOnce ? events.map((event) => event.id) : [];
-    const lsns = exactlyOnce ? events.map((event) => event.lsn) : [];
-    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, records, ids, lsns) : this.send(records)), {
+    const perEvent = exactlyOnce ? events.map((event) => ({ id: event.id, lsn: event.lsn, records: this.recordsOf(event) })) : [];
+    const records = exactlyOnce ? [] : events.flatMap((event) => this.recordsOf(event));
+    await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, perEvent) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
+      signal,
       permanent: (error) => permanentKafkaError(error),
       describe: (error) => describeKafkaFailure(error, this.name, this.timeoutKey),
       onFailure: (error) => { this.failing = true; this.lastFailure = describeKafkaFailure(error, this.name, this.timeoutKey); void this.disconnect(); },
@@ -168,12 +168,12 @@ export class KafkaSink implements Sink {
     else await this.producer.send(records);
   }
 
-  /** One transaction: the records Kafka does not have yet and the checkpoint (exactly-once.ts). */
-  private async sendExactlyOnce(writer: ExactlyOnceWriter, records: readonly AddressedRecord[], ids: readonly string[], lsns: readonly string[]): Promise<void> {
+  /** One transaction: the events Kafka does not have yet and the checkpoint (exactly-once.ts). */
+  private async sendExactlyOnce(writer: ExactlyOnceWriter, events: readonly EventRecords[]): Promise<void> {
     await this.connect();
-    for (const topic of new Set(records.map((record) => record.topic))) await this.ensureTopic(topic);
+    for (const topic of new Set(events.flatMap((event) => event.records.map((record) => record.topic)))) await this.ensureTopic(topic);
     await this.ensureCheckpointTopic();
-    await writer.deliver(records, ids, lsns);
+    await writer.deliver(events);
   }
 
   /** The compacted checkpoint topic: one partition, replicated like the cluster allows (up to 3). */
@@ -191,15 +191,13 @@ export class KafkaSink implements Sink {
     this.knownTopics.add(topic);
   }
 
-  private toRecords(events: readonly ChangeEvent[]): AddressedRecord[] {
-    return events.flatMap((event) => {
-      const domain = domainRecordOf(event);
-      if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
-      const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
-      // Debezium's records: its key JSON, a tombstone (null value) after each delete.
-      if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
-      return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
-    });
+  /** An event's records: one, or with the Debezium format a delete and its tombstone (a key change: delete, tombstone, create). */
+  private recordsOf(event: ChangeEvent): AddressedRecord[] {
+    const domain = domainRecordOf(event);
+    if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
+    const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
+    if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
+    return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
   }
 
   private async ensureTopic(topic: string): Promise<void> {
@@ -225,8 +223,31 @@ export class KafkaSink implements Sink {
   }
 }
 
+/**
+ * Kafka allows [a-zA-Z0-9._-] in topic names; PostgreSQL allows almost any
+ * character in a quoted name. Like Debezium's topic-name sanitizer, every
+ * other character becomes "_": table "Order Items" → walrelay.public.Order_Items.
+ */
+export function kafkaTopicName(name: string): string {
+  return name.replace(/[^a-zA-Z0-9._-]/g, '_');
+}
+
+/** A name Kafka refuses whatever the retry (too long, "." or ".."): which topic, when kafkajs names it. */
+function invalidTopic(error: unknown): string | null {
+  const errors = [error, ...((error as { errors?: unknown[] }).errors ?? [])] as { type?: string; topic?: string; message?: string }[];
+  const invalid = errors.find((item) => item?.type === 'INVALID_TOPIC_EXCEPTION');
+  if (!invalid) return null;
+  return invalid.topic ?? (error as { topic?: string }).topic ?? invalid.message ?? 'a topic';
+}
+
 function permanentKafkaError(error: unknown): Error | null {
   if (error instanceof WalrelayError) return error.retriable ? null : error;
+  const topic = invalidTopic(error);
+  if (topic !== null) {
+    return new WalrelayError('KAFKA_TOPIC_INVALID', `Kafka refused the topic name ${topic} (INVALID_TOPIC_EXCEPTION: at most 249 characters of a-z A-Z 0-9 . _ -, not "." or "..")`, {
+      hint: 'change the sink\'s topic (or messageTopic) template so that every name is valid, or leave the table out of this sink with tables; see docs/kafka.md',
+    });
+  }
   const type = (error as { type?: string }).type;
   if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') {
     return new WalrelayError('KAFKA_RECORD_TOO_LARGE', `Kafka refused a record as too large (${type})`, {

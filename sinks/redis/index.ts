@@ -128,15 +128,15 @@ export class RedisSink implements Sink {
     this.lastFailure = undefined;
   }
 
-  async write(events: readonly ChangeEvent[]): Promise<void> {
+  async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     // Encoded before the first await: while Redis answers (and across
     // retries) only the payload is held, not the decoded events, which can
     // then die young instead of being promoted into the old generation.
     const checkpointKey = this.checkpointKey;
     if (this.topology) return this.writeThroughTopology(this.topology, events);
-    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events);
+    if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events, signal);
     const { payload, count } = this.encode(events);
-    await this.deliver(this.durably(() => this.connection.exec(payload, count)));
+    await this.deliver(this.durably(() => this.connection.exec(payload, count)), signal);
   }
 
   /**
@@ -188,10 +188,10 @@ export class RedisSink implements Sink {
     }
   }
 
-  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[]): Promise<void> {
+  private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     const entries = events.flatMap((event) => this.streamEntries(event));
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
-    const appended = await this.deliver(this.durably(() => this.connection.execInteger(command)));
+    const appended = await this.deliver(this.durably(() => this.connection.execInteger(command)), signal);
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
   }
 
@@ -204,13 +204,14 @@ export class RedisSink implements Sink {
   }
 
   /** One exchange, retried with backoff until it lands; marks the connection as written to (the idle probe waits). */
-  private async deliver<T>(attempt: () => Promise<T>): Promise<T> {
+  private async deliver<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.writing = true;
     try {
       return await deliverWithRetry(attempt, {
         sink: this.name,
         logger: this.logger,
         isClosed: () => this.closed,
+        signal,
         permanent: permanentRedisError,
         onFailure: (error) => this.noteFailure(error),
         onSuccess: () => this.noteSuccess(),

@@ -50,7 +50,7 @@ export async function javaConsume(libs: string, brokers: string[], topic: string
     const { stdout } = await promisify(execFile)('java', ['-cp', join(libs, '*'), join(dir, 'ReadTopic.java'), brokers.join(','), topic, readCommitted ? 'read_committed' : 'read_uncommitted'], { maxBuffer: 1 << 30 });
     return stdout.split('\n').filter((line) => line.length > 0).map((line) => {
       const [partition, offset, timestamp, key, id, ...value] = line.split('\t');
-      return { topic, partition: Number(partition), offset: BigInt(offset), timestamp: Number(timestamp), key, value: value.join('\t'), headers: { 'walrelay-id': id } };
+      return { topic, partition: Number(partition), offset: BigInt(offset), timestamp: Number(timestamp), key, value: value.join('\t'), tombstone: false, headers: { 'walrelay-id': id } };
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { TransactionAssembler } from '../../relay/route/assembler.js';
 import { TypeCatalog } from '../../relay/source/type-catalog.js';
 import type { PgoutputMessage } from '../../relay/source/pgoutput.js';
-import { eventOrigins, originOf, type ChangeEvent } from '../../relay/route/event.js';
+import { originOf, type ChangeEvent } from '../../relay/route/event.js';
 import { lsn, type Lsn } from '../../relay/lsn.js';
 
-async function assemble(messages: [PgoutputMessage, bigint][]): Promise<ChangeEvent[]> {
+async function assemble(messages: [PgoutputMessage, bigint][], keepOrigins: boolean): Promise<ChangeEvent[]> {
   const events: ChangeEvent[] = [];
-  const assembler = new TransactionAssembler(new TypeCatalog({ query: async () => ({ rows: [] }) }), { event: (event) => events.push(event), commit: () => undefined });
+  const assembler = new TransactionAssembler(new TypeCatalog({ query: async () => ({ rows: [] }) }), { event: (event) => events.push(event), commit: () => undefined }, undefined, undefined, keepOrigins);
   for (const [message, walStart] of messages) await assembler.apply(message, lsn(walStart));
   return events;
 }
@@ -28,24 +28,18 @@ const messages: [PgoutputMessage, bigint][] = [
 ];
 
 test('events carry no origin unless a sink renders Debezium (PostgreSQL\'s text is not kept alive for nothing)', async () => {
-  eventOrigins.keep = false;
-  const events = await assemble(messages);
+  const events = await assemble(messages, false);
   assert.deepEqual(events.map((event) => originOf(event)), [undefined, undefined, undefined]);
 });
 
 test('with a Debezium sink, events carry column types, PostgreSQL\'s text and the previous commit end (a non-transactional message counts as one)', async () => {
-  eventOrigins.keep = true;
-  try {
-    const [insert, message, deletion] = await assemble(messages);
-    const origin = originOf(insert)!;
-    assert.deepEqual(origin.columns, [{ name: 'id', typeOid: 23, typmod: -1, key: true }, { name: 'price', typeOid: 1700, typmod: 655366, key: false }]);
-    assert.deepEqual(origin.newTuple, ['1', '2.50']);
-    assert.equal(origin.previousCommitEnd, null, 'no commit seen yet');
-    assert.equal(originOf(message)!.previousCommitEnd, '0/240', 'Debezium: its own LSN');
-    assert.equal(originOf(message)!.previousCommitTime, '2000-01-01T00:00:00.000000Z');
-    assert.equal(originOf(deletion)!.previousCommitEnd, '0/240');
-    assert.deepEqual([originOf(deletion)!.oldTuple, originOf(deletion)!.oldIsKey], [['1', null], true]);
-  } finally {
-    eventOrigins.keep = false;
-  }
+  const [insert, message, deletion] = await assemble(messages, true);
+  const origin = originOf(insert)!;
+  assert.deepEqual(origin.columns, [{ name: 'id', typeOid: 23, typmod: -1, key: true }, { name: 'price', typeOid: 1700, typmod: 655366, key: false }]);
+  assert.deepEqual(origin.newTuple, ['1', '2.50']);
+  assert.equal(origin.previousCommitEnd, null, 'no commit seen yet');
+  assert.equal(originOf(message)!.previousCommitEnd, '0/240', 'Debezium: its own LSN');
+  assert.equal(originOf(message)!.previousCommitTime, '2000-01-01T00:00:00.000000Z');
+  assert.equal(originOf(deletion)!.previousCommitEnd, '0/240');
+  assert.deepEqual([originOf(deletion)!.oldTuple, originOf(deletion)!.oldIsKey], [['1', null], true]);
 });

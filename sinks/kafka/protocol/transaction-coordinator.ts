@@ -5,6 +5,7 @@
 // retried after a short pause, for up to a bounded time.
 import type { KafkaConnection } from './connection.js';
 import { KafkaResponseError } from './messages.js';
+import { Backoff } from '../../../relay/backoff.js';
 import {
   TXN_API, writeFindTransactionCoordinator, readFindCoordinator, writeTransactionalInitProducerId,
   writeAddPartitionsToTxn, readAddPartitionsToTxn, writeEndTxn, readEndTxn, type TxnIdentity,
@@ -50,19 +51,21 @@ export class TransactionCoordinator {
 
   private async call<T>(what: string, api: { key: number; version: number }, write: Parameters<KafkaConnection['request']>[1], read: (reader: Awaited<ReturnType<KafkaConnection['request']>>) => { code: number; value: T }): Promise<T> {
     const deadline = Date.now() + GIVE_UP_MS;
+    const pause = new Backoff(RETRY_MS, RETRY_MS);
     for (;;) {
       const connection = await this.coordinator();
       const { code, value } = read(await connection.request(api, write));
       if (code === 0) return value;
       if (!NOT_NOW.has(code) || Date.now() > deadline) throw new KafkaResponseError(code, `${what} for transactional id ${this.transactionalId}`);
       if (MOVED.has(code)) this.close();
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      await pause.wait();
     }
   }
 
   private async coordinator(): Promise<KafkaConnection> {
     if (this.connection && !this.connection.broken) return this.connection;
     const deadline = Date.now() + GIVE_UP_MS;
+    const pause = new Backoff(RETRY_MS, RETRY_MS);
     for (;;) {
       const broker = await this.anyBroker();
       const found = readFindCoordinator(await broker.request(TXN_API.findCoordinator, (w) => writeFindTransactionCoordinator(w, this.transactionalId)));
@@ -71,7 +74,7 @@ export class TransactionCoordinator {
         return this.connection;
       }
       if (!NOT_NOW.has(found.errorCode) || Date.now() > deadline) throw new KafkaResponseError(found.errorCode, `FindCoordinator for transactional id ${this.transactionalId}`);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      await pause.wait();
     }
   }
 }

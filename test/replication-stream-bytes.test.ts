@@ -1,0 +1,110 @@
+// The replication connection fed exact bytes: a scripted server on a
+// loopback port answers the startup, SHOW server_version_num and
+// START_REPLICATION like PostgreSQL, then writes chosen CopyData messages in
+// ONE socket write. `pg` parses a whole socket chunk at once, so this is how
+// a damaged message followed by intact ones reaches ReplicationStream.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { ReplicationStream, type XLogData } from '../relay/source/replication-stream.js';
+import { ZERO_LSN, type Lsn } from '../relay/lsn.js';
+import { Bytes } from './harness/pgoutput-bytes.js';
+
+/** One backend message: type byte, int32 length (itself included), body. */
+function message(type: string, body: Buffer): Buffer {
+  return new Bytes().tag(type).i32(4 + body.length).raw(body).done();
+}
+
+const readyForQuery = () => message('Z', Buffer.from('I'));
+
+/** Answers like PostgreSQL until START_REPLICATION, then sends `copyData` bodies in a single write. */
+async function scriptedServer(copyData: Buffer[]): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    let pending = Buffer.alloc(0);
+    let started = false;
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (!started) {
+          // The startup message has no type byte.
+          if (pending.length < 4 || pending.length < pending.readInt32BE(0)) return;
+          pending = pending.subarray(pending.readInt32BE(0));
+          started = true;
+          socket.write(Buffer.concat([message('R', new Bytes().i32(0).done()), readyForQuery()]));
+          continue;
+        }
+        if (pending.length < 5 || pending.length < 1 + pending.readInt32BE(1)) return;
+        const type = String.fromCharCode(pending[0]);
+        const body = pending.subarray(5, 1 + pending.readInt32BE(1));
+        pending = pending.subarray(1 + pending.readInt32BE(1));
+        if (type === 'c') socket.write(Buffer.concat([message('c', Buffer.alloc(0)), message('C', Buffer.from('START_REPLICATION\0')), readyForQuery()]));
+        if (type === 'X') socket.end();
+        if (type !== 'Q') continue; // status updates ('d') and the like
+        const sql = body.toString('utf8');
+        if (sql.startsWith('SHOW server_version_num')) {
+          const field = new Bytes().i16(1).cstring('server_version_num').i32(0).i16(0).i32(25).i16(-1).i32(-1).i16(0).done();
+          const value = Buffer.from('180000');
+          socket.write(Buffer.concat([
+            message('T', field),
+            message('D', new Bytes().i16(1).i32(value.length).raw(value).done()),
+            message('C', Buffer.from('SHOW\0')),
+            readyForQuery(),
+          ]));
+        } else if (sql.startsWith('START_REPLICATION')) {
+          const copyBoth = message('W', new Bytes().u8(0).i16(0).done());
+          socket.write(Buffer.concat([copyBoth, ...copyData.map((body) => message('d', body))]));
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** An XLogData body ('w', WAL start, WAL end, send time) around `payload`. */
+function xlogData(walStart: bigint, payload: Buffer): Buffer {
+  return new Bytes().tag('w').u64(walStart).u64(walStart).u64(0n).raw(payload).done();
+}
+
+describe('replication stream: bytes from a scripted server', () => {
+  it('stops at a short XLogData header: nothing after it in the same socket chunk is applied', async () => {
+    const begin = new Bytes().tag('B').u64(0x1000n).u64(0n).u32(7).done();
+    const server = await scriptedServer([
+      xlogData(0x100n, begin),
+      xlogData(0x200n, begin).subarray(0, 12), // cut inside the header
+      xlogData(0x300n, begin),
+      xlogData(0x400n, begin),
+    ]);
+    const stream = new ReplicationStream(`postgres://walrelay@127.0.0.1:${server.port}/db`, 10_000);
+    const applied: Lsn[] = [];
+    const afterClose: Lsn[] = [];
+    let closedWith: Error | undefined;
+    const closed = new Promise<void>((resolve) => {
+      void stream.start({ slot: 's', publication: 'p', startLsn: ZERO_LSN }, {
+        onData: (data: XLogData) => (closedWith ? afterClose : applied).push(data.walStart),
+        onKeepalive: () => undefined,
+        onClose: (error) => { closedWith = error; resolve(); },
+      }).catch((error: Error) => { closedWith ??= error; resolve(); });
+    });
+    try {
+      await closed;
+      await new Promise((resolve) => setImmediate(resolve)); // whatever the chunk still held has been parsed by now
+      assert.match(String(closedWith), /PGOUTPUT_MALFORMED|shorter than its 25-byte header/);
+      assert.deepEqual(applied.map(Number), [0x100], 'only the message before the damaged one is applied');
+      assert.deepEqual(afterClose.map(Number), [], 'no message after the damaged one reaches the pipeline');
+    } finally {
+      await stream.stop();
+      await server.close();
+    }
+  });
+});
