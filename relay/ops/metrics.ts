@@ -16,6 +16,7 @@ export class Metrics {
   private readonly websocketClosed = new Counter({ name: 'walrelay_websocket_clients_closed_total', help: 'Clients a websocket sink closed, by close code (1013: could not keep up, 4001: token expired)', labelNames: ['sink', 'code'], registers: [this.registry] });
   private readonly closedSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
+  readonly sourceSwitches = new Counter({ name: 'walrelay_source_switches_total', help: 'Times walrelay resumed streaming on another host of source.url (a failover)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
   constructor() {
