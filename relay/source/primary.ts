@@ -43,7 +43,8 @@ export function noteTimeline(url: string, host: SourceHost, timeline: number): v
 }
 
 /** On a primary, the first 8 hex digits of the current WAL file name are its timeline; a standby has none of its own. */
-const PROBE_SQL = `SELECT pg_is_in_recovery() AS standby,
+// Numbers, not booleans: a caller's type parsers may read every value as text (backfill does).
+const PROBE_SQL = `SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END AS standby,
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;
 
 export function staleError(host: string, timeline: number, highest: number): WalrelayError {
@@ -87,7 +88,7 @@ async function probe(state: SourceState, host: SourceHost, options: ConnectOptio
   try {
     await client.connect();
     const row = (await client.query(PROBE_SQL)).rows[0];
-    if (row.standby) {
+    if (Number(row.standby) === 1) {
       await client.end().catch(() => undefined);
       return { host, error: standbyError(hostLabel(host)) };
     }
