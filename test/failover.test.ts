@@ -19,6 +19,10 @@
 //
 // WALRELAY_FAILOVER_ROUNDS (npm run test:failover) repeats the whole
 // scenario with fresh servers and prints each time to resume.
+// WALRELAY_FAILOVER_HANG=1 makes the primary hang (SIGSTOP to all its
+// processes) instead of dying: not part of any suite yet, because walrelay did
+// not switch away from a hung primary within 30 s when this was tried
+// (docs/failover.md, "Not yet shown").
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
@@ -37,7 +41,7 @@ function startWriter(url: string, firstId: number) {
   let next = firstId;
   const acknowledged: number[] = [];
   const done = (async () => {
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: url, query_timeout: 3000 }); // a hung server ends the writer too
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -46,17 +50,18 @@ function startWriter(url: string, firstId: number) {
         await client.query('INSERT INTO items VALUES ($1, $2)', [id, `row ${id}`]);
         acknowledged.push(id);
       }
-    } catch {
-      // the server died: the writer ends
-    } finally {
       await client.end().catch(() => undefined);
+    } catch {
+      // the server died or hangs: the writer ends (end() would wait for a hung server's goodbye)
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     }
   })();
   return { acknowledged, stop: async () => { stopped = true; await done; }, done, get next() { return next; } };
 }
 
 for (let round = 1; round <= ROUNDS; round++) {
-  describe(`failover: kill -9 of the primary, promotion of the standby${ROUNDS > 1 ? ` (round ${round})` : ''}`, () => {
+  const hang = process.env.WALRELAY_FAILOVER_HANG === '1';
+  describe(`failover: ${hang ? 'the primary hangs' : 'kill -9 of the primary'}, promotion of the standby${ROUNDS > 1 ? ` (round ${round})` : ''}`, () => {
     let pair: PgPair;
     let redis: TestRedis;
     let client: Redis;
@@ -126,8 +131,11 @@ for (let round = 1; round <= ROUNDS; round++) {
         return slot?.synced === true && slot.temporary === false && (await client.xlen('fo:public.items')) >= 200;
       }, { what: 'relay_fo synchronized to the standby and 200 rows delivered', timeoutMs: 60_000, intervalMs: 200 });
 
-      await primary.kill9();
-      await writer.done;
+      const failedAt = Date.now();
+      if (hang) primary.freeze();
+      else await primary.kill9();
+      // A hung server may hold the writer's query past its timeout: wait for it at most 5 s.
+      await Promise.race([writer.done, new Promise((resolve) => setTimeout(resolve, 5000))]);
       const readiness: string[] = [];
       const watchReady = setInterval(() => {
         fetch(`http://127.0.0.1:${httpPort}/readyz`).then(async (response) => { if (response.status === 503) readiness.push(await response.text()); }, () => undefined);
@@ -137,8 +145,10 @@ for (let round = 1; round <= ROUNDS; round++) {
       await failoverRelay.waitForLog(/"code":"SOURCE_SWITCHED"/, 30_000);
       const resumeMs = Date.now() - promotedAt;
       clearInterval(watchReady);
-      console.log(`# failover: streaming again ${resumeMs} ms after the promotion (writer committed ${writer.acknowledged.length} rows before the crash)`);
-      assert.ok(resumeMs < 10_000, `resumed ${resumeMs} ms after the promotion; the target is 10 s`);
+      console.log(`# failover (${hang ? 'hung primary, timeoutSeconds 5' : 'kill -9'}): streaming again ${resumeMs} ms after the promotion, ${Date.now() - failedAt} ms after the primary failed (writer committed ${writer.acknowledged.length} rows before)`);
+      // A hung primary is noticed only after timeoutSeconds of silence, and each round waits for its connection attempt to time out.
+      const target = hang ? 30_000 : 10_000;
+      assert.ok(resumeMs < target, `resumed ${resumeMs} ms after the promotion; the target is ${target / 1000} s`);
       assert.match(failoverRelay.logs(), new RegExp(`"from":"${hostA()}","to":"${hostB()}"`));
       assert.ok(readiness.some((body) => /replication is not streaming/.test(body)), `/readyz said why while switching: ${readiness.slice(0, 3).join(' | ')}`);
 
@@ -168,7 +178,8 @@ for (let round = 1; round <= ROUNDS; round++) {
 
     it('refuses the old primary when it comes back without being demoted (STALE_PRIMARY)', async () => {
       const { primary: zombie, standby: newPrimary } = pair;
-      await zombie.start();
+      if (hang) zombie.thaw();
+      else await zombie.start();
       assert.equal((await zombie.query('SELECT pg_is_in_recovery() AS r'))[0].r, false, 'the zombie says it is a primary');
       await zombie.query(`INSERT INTO items VALUES (-1, 'written on the zombie')`);
       const streamedBefore = (failoverRelay.logs().match(/"msg":"streaming"/g) ?? []).length;

@@ -36,6 +36,10 @@ export interface PgNode {
   start(): Promise<void>;
   /** SIGKILL to the whole process group: no shutdown, no goodbye to clients. */
   kill9(): Promise<void>;
+  /** SIGSTOP to the whole process group: a hung host (sockets open, no answers). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** pg_ctl promote -w. */
   promote(): Promise<void>;
   stop(): Promise<void>;
@@ -107,13 +111,19 @@ function node(name: string, root: string, port: number, settings: Record<string,
       // The backends of the group die with the postmaster; wait until the port is free again.
       await waitFor(async () => { try { await self.query('SELECT 1'); return false; } catch { return true; } }, { what: `${name} to be down`, timeoutMs: 10_000, intervalMs: 50 });
     },
+    freeze() {
+      process.kill(-child!.pid!, 'SIGSTOP');
+    },
+    thaw() {
+      process.kill(-child!.pid!, 'SIGCONT');
+    },
     async promote() {
       await execFileAsync(join(bin(), 'pg_ctl'), ['promote', '-D', dataDir, '-w', '-t', '60'], { uid: user?.uid, gid: user?.gid, cwd: root });
     },
     async stop() {
       if (!exited()) {
         const done = waitExit();
-        try { process.kill(-child!.pid!, 'SIGINT'); } catch { /* gone already */ }
+        try { process.kill(-child!.pid!, 'SIGCONT'); process.kill(-child!.pid!, 'SIGINT'); } catch { /* gone already */ }
         const timer = setTimeout(() => { try { process.kill(-child!.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
         await done;
         clearTimeout(timer);
