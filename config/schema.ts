@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { deadLetterIssues } from './dead-letter-check.js';
+import { parseSourceUrl } from '../relay/source/hosts.js';
 
 const tablePattern = z.string({ error: 'expected a table pattern such as "public.orders", "public.*" or "*.audit_log"' })
   .regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected a table pattern of the form schema.table ("*" allowed on either side)' });
@@ -315,7 +316,8 @@ export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSi
 
 export const configSchema = z.strictObject({
   source: z.strictObject({
-    url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
+    url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' })
+      .describe('PostgreSQL to read from: postgres://USER:PASSWORD@HOST:PORT/DB, or libpq\'s multi-host form postgres://USER:PASSWORD@HOST1:PORT1,HOST2:PORT2/DB (IPv6 in brackets); walrelay reads from the first listed host that is a primary and moves on when it fails (docs/failover.md).'),
     slot: identifier.default('walrelay'),
     publication: identifier.default('walrelay'),
     tables: z.array(tableName, { error: 'expected an array of schema.table names' }).min(1).optional(),
@@ -328,6 +330,8 @@ export const configSchema = z.strictObject({
     timeoutSeconds: serverTimeoutSeconds,
     /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
     onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
+    failoverSlot: z.union([z.literal('auto'), z.boolean()], { error: 'expected auto, true or false' }).default('auto')
+      .describe('Create (or turn on) the slot with PostgreSQL 17+\'s FAILOVER option, so that a standby with sync_replication_slots keeps it across a promotion. auto: true on PostgreSQL 17+, false before; true on 14-16 is an error.'),
     /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */
     slotHealthIntervalSeconds: z.number().positive().default(5),
   }),
@@ -357,6 +361,11 @@ export const configSchema = z.strictObject({
   outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),
   messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional(),
 }).superRefine((config, context) => {
+  try {
+    parseSourceUrl(config.source.url);
+  } catch (error) {
+    context.addIssue({ code: 'custom', path: ['source', 'url'], message: (error as Error).message.replace(/^source\.url: /, '') });
+  }
   config.messages?.forEach((route, index) => {
     for (const [, name] of route.destination.matchAll(/\{([^{}]+)\}/g)) {
       if (name !== 'prefix') context.addIssue({ code: 'custom', path: ['messages', index, 'destination'], message: `{${name}} is not available: a message destination may use {prefix}` });

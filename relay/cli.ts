@@ -169,6 +169,10 @@ function formatStatus(status: SlotStatus): string {
     `wal_status:          ${status.walStatus ?? '-'}`,
     `publication:         ${status.publication}${status.publicationExists ? '' : ' (missing: run walrelay setup)'}`,
     `tables:              ${status.publicationTables.join(', ') || '-'}`,
+    `host:                ${status.host}`,
+    `failover slot:       ${status.failover}`,
+    `synchronized_standby_slots: ${status.synchronizedStandbySlots ?? '-'}`,
+    ...status.warnings.map((warning) => `warning: ${warning}`),
   ];
   return lines.join('\n');
 }

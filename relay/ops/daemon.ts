@@ -1,7 +1,6 @@
 // The running relay: sinks, HTTP, and a replication session that is
 // restarted with backoff after retriable failures (network, a slot held by
 // another instance), always from the slot's confirmed position.
-import pg from 'pg';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -26,6 +25,11 @@ import { TypeCatalog } from '../source/type-catalog.js';
 import { checkServer, checkSlot, withSourceClient } from '../setup/setup.js';
 import { redact } from '../setup/sql.js';
 import { fromPgError } from '../setup/pg-errors.js';
+import { serverVersion } from '../setup/preflight.js';
+import { readFailoverState, unsynchronizedWarning, wantsFailover } from '../setup/failover-slot.js';
+import { connectPrimary, hostUrl, noteTimeline, sourceState } from '../source/primary.js';
+import { SourcePool } from '../source/source-pool.js';
+import { hostLabel, parseSourceUrl, type SourceHost } from '../source/hosts.js';
 import { coverageWarnings } from '../setup/coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { withTimeout } from '../with-timeout.js';
@@ -42,7 +46,10 @@ export interface RunningRelay {
   readonly httpPort: number | null;
 }
 
+const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
+/** With several hosts in source.url, every host is tried again at least this often (a failover must be noticed soon). */
+const MAX_BACKOFF_MULTI_HOST_MS = 5_000;
 /** How long stop() waits for the re-snapshot's chunk under way. */
 const RESNAPSHOT_STOP_MS = 10_000;
 
@@ -56,8 +63,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   routes.forEach((route, index) => deadLetters.register(sinkLabel(config.sinks[index], index), (events) => route.deliverAsIs(events)));
   const timeoutMs = config.source.timeoutSeconds * 1000;
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
-  const pool = new pg.Pool({ connectionString: config.source.url, max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-  pool.on('error', () => undefined);
+  // On the host the stream uses (source-pool.ts): after a failover, lookups follow it.
+  const pool = new SourcePool(config.source.url, { max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  const multiHost = parseSourceUrl(config.source.url).hosts.length > 1;
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
   // Schema events are made only when a sink takes them (schema-event.ts).
@@ -68,6 +76,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let controlKey!: Buffer;
   await withSourceClient(config, async (client) => {
     await checkServer(client);
+    const version = await serverVersion(client);
+    wantsFailover(config, version); // failoverSlot: true before PostgreSQL 17 stops here, with the fix
     controlKey = await loadControlKey(client);
     await checkColumnPolicyKeys(client, config);
     interruptedRecreation = await recreationUnderWay(client, config.source.slot);
@@ -81,6 +91,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       throw error;
     });
     for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
+    const failoverWarning = unsynchronizedWarning(await readFailoverState(client, config.source.slot, version));
+    if (failoverWarning) logger.warn({ code: 'UNSYNCHRONIZED_STANDBYS' }, failoverWarning);
   });
   for (const sink of sinks) await sink.start();
   const control: ControlMessages = {
@@ -102,11 +114,15 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let streamedOnce = false;
   /** Another instance holds the slot: this one is a hot standby. */
   let waitingForSlot = false;
+  /** The host the last session streamed from ("host:port"); another one next time is a switch. */
+  let streamedFrom: string | null = null;
+  /** The host the current (or last) session chose. */
+  let sessionHost: string | null = null;
   /** Why the last replication session ended, for /readyz while not streaming. */
   let replicationProblem: string | null = null;
   let stopping = false;
-  /** Between replication sessions; a stop cuts the wait short. */
-  const backoff = new Backoff(500, MAX_BACKOFF_MS);
+  /** Between replication sessions (at most 5 s between rounds over several hosts); a stop cuts the wait short. */
+  const backoff = new Backoff(INITIAL_BACKOFF_MS, multiHost ? MAX_BACKOFF_MULTI_HOST_MS : MAX_BACKOFF_MS);
   let endSession: (() => void) | null = null;
   let resolveDone!: () => void;
   let rejectDone!: (error: Error) => void;
@@ -154,8 +170,14 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     const slot = await readSlot();
     // A stop that came while the slot was read (a slow server) had no session to end yet: it must not be lost.
     if (stopping) return undefined;
-    const start: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    const current = new ReplicationStream(config.source.url, timeoutMs);
+    const label = hostLabel(slot.host);
+    const switching = streamedFrom !== null && streamedFrom !== label;
+    const slotConfirmed: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
+    // On another host, the slot (synchronized from the old primary a moment before it failed) may be behind what
+    // walrelay confirmed: resume from the later of the two, so nothing is delivered twice that need not be.
+    const ownConfirmed = switching && lastCheckpoint ? lastCheckpoint.confirmed : ZERO_LSN;
+    const start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
+    const current = new ReplicationStream(slot.url, timeoutMs);
     stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
@@ -172,18 +194,31 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     pipeline = session;
     const statusTimer = setInterval(() => current.sendStatus(checkpoint.confirmed), config.source.statusIntervalSeconds * 1000);
     try {
-      // 0/0: the server starts at confirmed_flush_lsn; never restart above it (that skips commits).
-      await current.start({ slot: config.source.slot, publication: config.source.publication, startLsn: ZERO_LSN }, {
+      // 0/0: the server starts at confirmed_flush_lsn; never restart above it (that skips commits). After a switch,
+      // walrelay's own confirmed position is above it only by what sinks already acknowledged.
+      await current.start({
+        slot: config.source.slot, publication: config.source.publication, startLsn: start > slotConfirmed ? start : ZERO_LSN,
+        minTimeline: sourceState(config.source.url).highestTimeline, enableFailover: slot.enableFailover, hostLabel: label,
+      }, {
         onData: (message) => session.onData(message),
         onKeepalive: (message) => session.onKeepalive(message),
         onClose: (error) => ended(error),
       });
       current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
+      noteTimeline(config.source.url, slot.host, current.timeline);
+      if (slot.enableFailover) logger.info({ slot: config.source.slot, host: label }, 'turned on FAILOVER for the replication slot (source.failoverSlot)');
+      if (switching) {
+        metrics.sourceSwitches.inc();
+        logger.warn({ code: 'SOURCE_SWITCHED', from: streamedFrom, to: label, timeline: current.timeline, resumeFrom: formatLsn(start) },
+          `source switched from ${streamedFrom} to ${label} (timeline ${current.timeline}); resuming from ${formatLsn(start)}`);
+      }
+      streamedFrom = label;
+      backoff.reset();
       streaming = true;
       streamedOnce = true;
       waitingForSlot = false;
       replicationProblem = null;
-      logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion }, 'streaming');
+      logger.info({ slot: config.source.slot, from: formatLsn(start), serverVersion: current.serverVersion, host: label }, 'streaming');
       const error = await sessionEnd;
       return error;
     } catch (error) {
@@ -213,38 +248,41 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     }
   }
 
-  /** The slot's state, read over the pool: its timeouts keep a hung server from stalling the supervisor. */
-  async function readSlot(): Promise<{ confirmedFlushLsn: string | null }> {
-    let client: pg.PoolClient;
+  /** The primary to stream from and its slot; connect and query timeouts keep a hung server from stalling the supervisor. */
+  async function readSlot(): Promise<{ confirmedFlushLsn: string | null; host: SourceHost; url: string; enableFailover: boolean }> {
+    const { client, host } = await connectPrimary(config.source.url, {
+      clientConfig: { application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs },
+      onSkip: (skipped, reason) => {
+        if (reason.code === 'STALE_PRIMARY') logger.warn({ code: reason.code, host: hostLabel(skipped), err: describeError(reason) }, reason.message);
+        else logger.debug({ host: hostLabel(skipped), err: describeError(reason) }, 'passed over a host of source.url');
+      },
+    });
+    sessionHost = hostLabel(host);
     try {
-      client = await pool.connect();
+      const slot = await checkSlot(client, config.source.slot);
+      const version = await serverVersion(client);
+      const enableFailover = wantsFailover(config, version) && !(await readFailoverState(client, config.source.slot, version)).failover;
+      return { ...slot, host, url: hostUrl(config.source.url, host), enableFailover };
     } catch (error) {
-      if ((error as { code?: string }).code) throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-      throw new WalrelayError('SOURCE_UNREACHABLE', `cannot connect to PostgreSQL at ${redact(config.source.url)}: ${(error as Error).message}`, {
-        retriable: true, cause: error,
-        hint: 'walrelay retries with backoff; check that PostgreSQL runs and is reachable (raise source.timeoutSeconds if it is only slow)',
-      });
-    }
-    let failure: Error | undefined;
-    try {
-      return await checkSlot(client, config.source.slot);
-    } catch (error) {
-      failure = error as Error;
-      throw fromPgError(error, `reading replication slot ${config.source.slot}`);
+      throw fromPgError(error, `reading replication slot ${config.source.slot} on ${sessionHost}`);
     } finally {
-      client.release(failure); // a failed connection is not reused
+      await client.end().catch(() => undefined);
     }
   }
 
   async function supervise(): Promise<void> {
     if (interruptedRecreation) await recoverSlot(null);
+    backoff.reset();
     let waitingLogged = false;
     while (!stopping) {
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
       if (failure && isSlotGone(failure)) {
-        if (config.source.onSlotLost === 'fail') throw slotGoneError(failure, config.source.slot, lastCheckpoint !== null);
+        if (config.source.onSlotLost === 'fail') {
+          if (streamedFrom !== null && sessionHost !== null && sessionHost !== streamedFrom) throw slotNotCarriedOver(failure, config.source.slot, streamedFrom, sessionHost);
+          throw slotGoneError(failure, config.source.slot, lastCheckpoint !== null);
+        }
         const recoveryError = await recoverSlot(failure).then(() => undefined, (e: Error) => e);
         if (recoveryError === undefined) {
           backoff.reset();
@@ -353,16 +391,21 @@ function sinkContext(config: Config): SinkContext {
   const outboxTables = new Set((config.outbox ?? []).map((outbox) => outbox.table));
   return {
     slot: config.source.slot,
-    database: databaseName(config.source.url),
+    database: parseSourceUrl(config.source.url).database,
     tables: config.source.tables?.filter((table) => !outboxTables.has(table)),
     destinations: [...(config.outbox ?? []).map(({ table, destination }) => ({ table, destination })), ...(config.messages ?? []).map(({ destination }) => ({ destination }))],
   };
 }
 
-/** The database of a postgres:// URL (Debezium's source.db); libpq's default is the user's name. */
-function databaseName(url: string): string {
-  const parsed = new URL(url);
-  return decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';
+/** onSlotLost: fail after a switch to a primary that lacks the slot: which host, and why that happens. */
+function slotNotCarriedOver(error: WalrelayError, slot: string, from: string, to: string): WalrelayError {
+  return new WalrelayError(error.code, `replication slot ${slot} ${error.code === 'SLOT_LOST' ? 'is invalidated' : 'does not exist'} on ${to}, the primary walrelay switched to after ${from} failed: ` +
+    'it was not a failover slot, the standby had not synchronized it before the promotion, or it was invalidated; changes may have been lost', {
+    hint: 'on PostgreSQL 17+ use source.failoverSlot: auto (or true) and sync_replication_slots = on on the standbys; now ' +
+      'set source.onSlotLost: recreate to have walrelay recreate the slot, send a gap event and re-snapshot the published tables, ' +
+      'or run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" yourself',
+    cause: error,
+  });
 }
 
 /** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */

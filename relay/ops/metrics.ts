@@ -20,6 +20,7 @@ export class Metrics implements SinkMetrics {
   private readonly refusedSeen = new Map<string, number>();
   private readonly retriesSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
+  readonly sourceSwitches = new Counter({ name: 'walrelay_source_switches_total', help: 'Times walrelay resumed streaming on another host of source.url (a failover)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
 
   private readonly sinkRetries = new Counter({ name: 'walrelay_sink_retries_total', help: 'Failed delivery attempts a sink is retrying (5xx, timeouts, refused connections…)', labelNames: ['sink'], registers: [this.registry] });

@@ -19,14 +19,14 @@ const SLOT_HEALTH_SQL = `
          ((CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END) - restart_lsn)::bigint AS retained
   FROM pg_replication_slots WHERE slot_name = $1`;
 
-export async function readSlotHealth(pool: pg.Pool, slot: string): Promise<SlotHealth> {
+export async function readSlotHealth(pool: { query(text: string, values?: unknown[]): Promise<pg.QueryResult> }, slot: string): Promise<SlotHealth> {
   const row = (await pool.query(SLOT_HEALTH_SQL, [slot])).rows[0];
   if (!row) return { walStatus: null, retainedBytes: null };
   return { walStatus: row.wal_status ?? null, retainedBytes: row.retained === null ? null : Math.max(0, Number(row.retained)) };
 }
 
 /** Polls the slot's health into the metrics until the returned function is called. */
-export function watchSlotHealth(pool: pg.Pool, slot: string, intervalSeconds: number, metrics: Metrics, logger: Logger): () => void {
+export function watchSlotHealth(pool: { query(text: string, values?: unknown[]): Promise<pg.QueryResult> }, slot: string, intervalSeconds: number, metrics: Metrics, logger: Logger): () => void {
   let running = false;
   let lastStatus: string | null | undefined;
   const poll = async () => {

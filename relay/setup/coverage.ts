@@ -2,12 +2,13 @@
 // matches no published table (that sink never receives those changes), a
 // table of source.tables that does not exist or is not published. `run` logs
 // these at start, `validate` prints them when it can reach PostgreSQL.
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { compileTablePattern } from '../route/table-pattern.js';
 import { publishedTableNames } from './preflight.js';
 import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { WalrelayError } from '../errors.js';
+import { connectPrimary } from '../source/primary.js';
 
 export async function coverageWarnings(client: pg.Client, config: Config): Promise<string[]> {
   const { publication, tables } = config.source;
@@ -42,16 +43,15 @@ export type SourceCheck = { reached: true; warnings: string[] } | { reached: fal
  * column is an error here too, as it is for `run`.
  */
 export async function checkAgainstSource(config: Config): Promise<SourceCheck> {
-  const client = new pg.Client({ connectionString: config.source.url, application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    ({ client } = await connectPrimary(config.source.url, { clientConfig: { application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 } }));
     await checkColumnPolicyKeys(client, config);
     return { reached: true, warnings: await coverageWarnings(client, config) };
   } catch (error) {
     if (error instanceof WalrelayError && error.kind === 'config') throw error;
     return { reached: false, reason: (error as Error).message };
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }

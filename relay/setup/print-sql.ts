@@ -11,6 +11,7 @@
 // - Backfill and `snapshot: initial` read rows with SELECT … FOR SHARE (see
 //   backfill.ts for why the row lock matters), and PostgreSQL allows FOR SHARE
 //   only with UPDATE privilege; walrelay never writes a row.
+import { parseSourceUrl } from '../source/hosts.js';
 import type { Config } from '../../config/schema.js';
 import { configError } from '../errors.js';
 import { sqlName, sqlQualified } from './sql.js';
@@ -22,11 +23,10 @@ export interface SourceIdentity {
 
 /** The role and database of source.url (the role is required: the SQL grants to it). */
 export function sourceIdentity(url: string): SourceIdentity {
-  const parsed = new URL(url);
-  const role = decodeURIComponent(parsed.username);
+  const parsed = parseSourceUrl(url);
+  const role = parsed.user;
   if (!role) throw configError('source.url: name the user walrelay connects as (postgres://USER:PASSWORD@host/db)', 'the SQL grants privileges to that role');
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || role;
-  return { role, database };
+  return { role, database: parsed.database };
 }
 
 /** CREATE PUBLICATION for the configured tables (or ALL TABLES). */

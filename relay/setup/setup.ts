@@ -11,6 +11,8 @@ import { step } from './pg-errors.js';
 import { withSourceClient } from './source-client.js';
 import { createPublicationSql } from './print-sql.js';
 import { recreatingSlotName } from '../ops/slot-recovery.js';
+import { FAILOVER_MIN_VERSION, enableFailover, readFailoverState, unsynchronizedWarning, wantsFailover } from './failover-slot.js';
+import { hostLabel, type SourceHost } from '../source/hosts.js';
 import {
   CREATED_BY, checkBackfillPrivileges, checkServer, identityWarnings, inspectPublication, inspectTables, publicationBlockers, publishedTableNames, serverVersion,
   type TableAccess,
@@ -22,8 +24,12 @@ export { withSourceClient } from './source-client.js';
 export async function setupReplication(config: Config, logger: Logger, say: (line: string) => void = (line) => logger.info(line)): Promise<void> {
   const { slot, publication, tables, publishViaPartitionRoot } = config.source;
   let slotCreated = false;
-  await withSourceClient(config, async (client) => {
+  let turnOnFailover: SourceHost | null = null;
+  await withSourceClient(config, async (client, host) => {
     await checkServer(client);
+    const version = await serverVersion(client);
+    const failover = wantsFailover(config, version);
+    if (config.source.url.includes(',')) say(`using ${hostLabel(host)}, the primary among the hosts of source.url`);
     // Everything is checked before anything is created: a missing privilege must not leave a slot without its snapshot.
     const access = tables ? await inspectTables(client, publication, tables) : undefined;
     const existing = await inspectPublication(client, publication);
@@ -37,7 +43,8 @@ export async function setupReplication(config: Config, logger: Logger, say: (lin
     } else {
       checkPublicationChangeable(config, existing, access);
     }
-    const slotRow = (await client.query('SELECT plugin, slot_type, database FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0];
+    const slotRow = (await client.query(`SELECT plugin, slot_type, database, active, ${version >= FAILOVER_MIN_VERSION ? 'failover' : 'false AS failover'}
+      FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0];
     if (slotRow && (slotRow.plugin !== 'pgoutput' || slotRow.slot_type !== 'logical')) {
       throw new WalrelayError('SLOT_WRONG_PLUGIN', `slot ${slot} exists but is a ${slotRow.slot_type} slot with plugin ${slotRow.plugin}`, {
         hint: 'choose another source.slot, or drop that slot with pg_drop_replication_slot if nothing needs it',
@@ -67,12 +74,30 @@ export async function setupReplication(config: Config, logger: Logger, say: (lin
     for (const warning of await identityWarnings(client, publication)) say(`warning: ${warning}`);
 
     if (!slotRow) {
-      const created = await step(`creating replication slot ${slot}`, async () => (await client.query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", [slot])).rows[0]);
-      say(`created replication slot ${slot} (pgoutput) at ${created.lsn}`);
+      // FAILOVER is set in the creating statement itself: it cannot be added afterwards on a connection whose snapshot matters.
+      const create = failover
+        ? "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+        : "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')";
+      const created = await step(`creating replication slot ${slot}`, async () => (await client.query(create, [slot])).rows[0]);
+      say(`created replication slot ${slot} (pgoutput${failover ? ', failover' : ''}) at ${created.lsn}`);
       slotCreated = true;
     } else {
-      say(`replication slot ${slot} exists`);
+      say(`replication slot ${slot} exists${slotRow.failover ? ' (failover)' : ''}`);
+      if (failover && !slotRow.failover) {
+        if (slotRow.active) say(`warning: replication slot ${slot} is not a failover slot and is in use: walrelay turns FAILOVER on when it next starts streaming`);
+        else turnOnFailover = host;
+      }
     }
+  });
+  if (turnOnFailover) {
+    await enableFailover(config, turnOnFailover);
+    say(`turned on FAILOVER for existing replication slot ${slot} (source.failoverSlot: ${config.source.failoverSlot})`);
+  }
+  await withSourceClient(config, async (client) => {
+    const state = await readFailoverState(client, slot, await serverVersion(client));
+    if (state.failover) say(`synchronized_standby_slots: ${state.synchronizedStandbySlots ?? '(empty)'}`);
+    const warning = unsynchronizedWarning(state);
+    if (warning) say(`warning: ${warning}`);
   });
   if (slotCreated && config.source.snapshot === 'initial') {
     // The chunks go into the WAL after the slot's start, so `run` delivers them first, as "read" events.
@@ -120,12 +145,19 @@ export interface SlotStatus {
   publication: string;
   publicationExists: boolean;
   publicationTables: string[];
+  /** Whether the slot is a failover slot (PostgreSQL 17+), which a promoted standby keeps. */
+  failover: boolean;
+  /** The primary's synchronized_standby_slots; null when empty (or before PostgreSQL 17). */
+  synchronizedStandbySlots: string | null;
+  /** host:port of the server this status was read from. */
+  host: string;
+  warnings: string[];
 }
 
 export async function readStatus(config: Config): Promise<SlotStatus> {
   const { slot, publication } = config.source;
-  return withSourceClient(config, async (client) => {
-    await serverVersion(client);
+  return withSourceClient(config, async (client, host) => {
+    const version = await serverVersion(client);
     const current = (await client.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
     const row = (await client.query(`
       SELECT active, active_pid, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart, wal_status,
@@ -133,6 +165,8 @@ export async function readStatus(config: Config): Promise<SlotStatus> {
       FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0];
     const publicationExists = (await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).rowCount === 1;
     const tables = await publishedTableNames(client, publication);
+    const failover = await readFailoverState(client, slot, version);
+    const warning = row ? unsynchronizedWarning(failover) : null;
     return {
       slot,
       exists: row !== undefined,
@@ -146,6 +180,10 @@ export async function readStatus(config: Config): Promise<SlotStatus> {
       publication,
       publicationExists,
       publicationTables: tables,
+      failover: failover.failover,
+      synchronizedStandbySlots: failover.synchronizedStandbySlots,
+      host: hostLabel(host),
+      warnings: warning ? [warning] : [],
     };
   });
 }

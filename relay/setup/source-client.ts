@@ -2,10 +2,14 @@
 // backfill and the relay's own checks. Every PostgreSQL error, connecting or
 // in `work`, leaves as a WalrelayError with a code and a hint (pg-errors.ts),
 // and the connection is always closed.
-import pg from 'pg';
+//
+// With several hosts in source.url, the connection goes to the primary
+// (relay/source/primary.ts): standbys and stale primaries are passed over.
+import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
-import { redact } from './sql.js';
 import { fromPgError } from './pg-errors.js';
+import { connectPrimary } from '../source/primary.js';
+import type { SourceHost } from '../source/hosts.js';
 
 export interface SourceClientOptions {
   /** Shown in pg_stat_activity. */
@@ -16,21 +20,16 @@ export interface SourceClientOptions {
   doing?: string;
 }
 
-export async function withSourceClient<T>(config: Config, work: (client: pg.Client) => Promise<T>, options: SourceClientOptions = {}): Promise<T> {
-  const client = new pg.Client({
-    connectionString: config.source.url,
-    application_name: options.applicationName ?? 'walrelay-admin',
-    types: options.types,
-    connectionTimeoutMillis: config.source.timeoutSeconds * 1000, // a hung server is noticed, not waited for
+export async function withSourceClient<T>(config: Config, work: (client: pg.Client, host: SourceHost) => Promise<T>, options: SourceClientOptions = {}): Promise<T> {
+  const { client, host } = await connectPrimary(config.source.url, {
+    clientConfig: {
+      application_name: options.applicationName ?? 'walrelay-admin',
+      types: options.types,
+      connectionTimeoutMillis: config.source.timeoutSeconds * 1000, // a hung server is noticed, not waited for
+    },
   });
-  client.on('error', () => undefined); // a connection lost while idle: the next query fails with it
   try {
-    await client.connect();
-  } catch (error) {
-    throw fromPgError(error, `cannot connect to PostgreSQL at ${redact(config.source.url)}`);
-  }
-  try {
-    return await work(client);
+    return await work(client, host);
   } catch (error) {
     throw fromPgError(error, options.doing ?? 'PostgreSQL refused a statement');
   } finally {

@@ -18,6 +18,7 @@ import { type Lsn, ZERO_LSN, formatLsn, readLsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
 import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
+import { staleError, standbyError } from './primary.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -48,6 +49,12 @@ export interface StartOptions {
   publication: string;
   /** Where to start; 0/0 lets the server start at the slot's confirmed_flush_lsn. */
   startLsn: Lsn;
+  /** Refuse a server on an older timeline (a zombie primary: relay/source/primary.ts); 0 = any. */
+  minTimeline?: number;
+  /** Turn on the slot's FAILOVER option first (PostgreSQL 17+; the slot is not in use until START_REPLICATION). */
+  enableFailover?: boolean;
+  /** "host:port", for errors. */
+  hostLabel?: string;
 }
 
 /** Session settings that fix the text form of values (see relay/source/values.ts). */
@@ -63,6 +70,8 @@ export class ReplicationStream {
   /** Settles when START_REPLICATION's query ends (the server left COPY mode). */
   private replicationEnded: Promise<void> = Promise.resolve();
   serverVersion = 0;
+  /** The server's timeline (IDENTIFY_SYSTEM), known once started. */
+  timeline = 0;
   /** The last position given to sendStatus(), repeated when asking for a keepalive. */
   private confirmed: Lsn = ZERO_LSN;
   private paused = false;
@@ -109,6 +118,12 @@ export class ReplicationStream {
     await client.connect();
     const [{ server_version_num }] = (await client.query('SHOW server_version_num')).rows;
     this.serverVersion = Number(server_version_num);
+    // Checked again on this very connection: the host chosen a moment ago may have been demoted or replaced since.
+    const host = options.hostLabel ?? `${client.host}:${client.port}`;
+    if ((await client.query('SELECT pg_is_in_recovery() AS standby')).rows[0].standby) throw standbyError(host);
+    this.timeline = Number((await client.query('IDENTIFY_SYSTEM')).rows[0].timeline);
+    if (options.minTimeline && this.timeline < options.minTimeline) throw staleError(host, this.timeline, options.minTimeline);
+    if (options.enableFailover) await client.query(`ALTER_REPLICATION_SLOT "${options.slot}" (FAILOVER true)`);
 
     const connection = (client as any).connection;
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
