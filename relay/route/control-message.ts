@@ -81,16 +81,24 @@ export async function loadControlKey(client: pg.Client): Promise<Buffer> {
   return Buffer.from(rows[0].key as string, 'hex');
 }
 
+/** The statements that create the key table (also printed by `walrelay setup --print-sql` for a DBA to run). */
+export function controlKeyTableSql(): string[] {
+  const table = `${CONTROL_KEY_SCHEMA}.${CONTROL_KEY_TABLE}`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA};`,
+    `CREATE TABLE ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());`,
+    `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;`,
+    `CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user);`,
+    `REVOKE ALL ON ${table} FROM PUBLIC;`,
+    `GRANT USAGE ON SCHEMA ${CONTROL_KEY_SCHEMA} TO PUBLIC;`,
+    `GRANT SELECT, INSERT ON ${table} TO PUBLIC;`,
+  ];
+}
+
 async function createKeyTable(client: pg.Client, table: string): Promise<void> {
   try {
     await client.query('BEGIN');
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA}`);
-    await client.query(`CREATE TABLE ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now())`);
-    await client.query(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`);
-    await client.query(`CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user)`);
-    await client.query(`REVOKE ALL ON ${table} FROM PUBLIC`);
-    await client.query(`GRANT USAGE ON SCHEMA ${CONTROL_KEY_SCHEMA} TO PUBLIC`);
-    await client.query(`GRANT SELECT, INSERT ON ${table} TO PUBLIC`);
+    for (const statement of controlKeyTableSql()) await client.query(statement);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
