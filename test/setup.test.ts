@@ -49,7 +49,7 @@ describe('setup --print-sql', () => {
     assert.equal(result.code, 0, result.stderr);
     const statements = result.stdout.split('\n').filter((line) => !line.startsWith('--'));
     // The key table of control messages (docs/security.md), created only when missing.
-    const controlKeyBlock = [`DO $$ BEGIN IF to_regclass('walrelay.control_key') IS NULL THEN`, ...controlKeyTableSql().map((sql) => `  EXECUTE '${sql.replace(/;$/, '')}';`), 'END IF; END $$;'];
+    const controlKeyBlock = controlKeyTableSql();
     assert.deepEqual(statements, [
       'ALTER ROLE relay REPLICATION;',
       'GRANT CONNECT ON DATABASE shop TO relay;',

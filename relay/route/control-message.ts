@@ -86,8 +86,9 @@ export function controlKeyTableSql(): string[] {
   const table = `${CONTROL_KEY_SCHEMA}.${CONTROL_KEY_TABLE}`;
   return [
     `CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA};`,
-    `CREATE TABLE ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());`,
+    `CREATE TABLE IF NOT EXISTS ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());`,
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;`,
+    `DROP POLICY IF EXISTS own_key ON ${table};`,
     `CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user);`,
     `REVOKE ALL ON ${table} FROM PUBLIC;`,
     `GRANT USAGE ON SCHEMA ${CONTROL_KEY_SCHEMA} TO PUBLIC;`,

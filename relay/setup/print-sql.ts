@@ -14,11 +14,7 @@
 import type { Config } from '../../config/schema.js';
 import { configError } from '../errors.js';
 import { sqlName, sqlQualified } from './sql.js';
-import { CONTROL_KEY_SCHEMA, CONTROL_KEY_TABLE, controlKeyTableSql } from '../route/control-message.js';
-
-function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
+import { controlKeyTableSql } from '../route/control-message.js';
 
 export interface SourceIdentity {
   role: string;
@@ -59,9 +55,7 @@ export function privilegeSql(config: Config): string {
     `GRANT CONNECT ON DATABASE ${sqlName(database)} TO ${sqlName(role)};`,
     createPublicationSql(config),
     '-- The keys that sign walrelay\'s control messages (docs/security.md); each role reads only its own row:',
-    `DO $$ BEGIN IF to_regclass('${CONTROL_KEY_SCHEMA}.${CONTROL_KEY_TABLE}') IS NULL THEN`,
-    ...controlKeyTableSql().map((statement) => `  EXECUTE ${quoteLiteral(statement.replace(/;$/, ''))};`),
-    'END IF; END $$;',
+    ...controlKeyTableSql(),
     '-- Only for backfill and snapshot: initial, which read rows with SELECT ... FOR SHARE',
     '-- (PostgreSQL requires UPDATE privilege for that row lock; walrelay never writes rows):',
   ];
