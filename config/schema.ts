@@ -44,7 +44,7 @@ const debeziumKnobs = z.strictObject({
 const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
 
 const sinkCommon = {
-  name: z.string().optional(),
+  name: z.string().min(1).optional().describe('The sink\'s name in logs and metrics (default <type>#<position>). Required for exactlyOnce sinks without checkpointKey / transactionalId: their checkpoint is named after it, never after the position (docs/redis.md).'),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
   format: format.default('walrelay'),
   debezium: debeziumKnobs.optional(),

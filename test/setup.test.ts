@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
 import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
+import { controlKeyTableSql } from '../relay/route/control-message.js';
 import { checkServerVersion } from '../relay/setup/preflight.js';
 import { fromPgError } from '../relay/setup/pg-errors.js';
 import { WalrelayError } from '../relay/errors.js';
@@ -47,10 +48,13 @@ describe('setup --print-sql', () => {
     const result = await runCli(['setup', '--print-sql', '-c', file]);
     assert.equal(result.code, 0, result.stderr);
     const statements = result.stdout.split('\n').filter((line) => !line.startsWith('--'));
+    // The key table of control messages (docs/security.md), created only when missing.
+    const controlKeyBlock = controlKeyTableSql();
     assert.deepEqual(statements, [
       'ALTER ROLE relay REPLICATION;',
       'GRANT CONNECT ON DATABASE shop TO relay;',
       'CREATE PUBLICATION feed FOR TABLE public.orders, sales."Invoices" WITH (publish_via_partition_root = true);',
+      ...controlKeyBlock,
       'GRANT USAGE ON SCHEMA public TO relay;',
       'GRANT USAGE ON SCHEMA sales TO relay;',
       'GRANT SELECT, UPDATE ON public.orders, sales."Invoices" TO relay;',

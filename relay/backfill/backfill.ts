@@ -80,6 +80,8 @@ const textTypes = { getTypeParser: () => (value: string) => value } as unknown a
 export async function backfillTables(config: Config, tables: readonly string[], options: BackfillOptions): Promise<void> {
   const state = BackfillState.open(options.stateFile);
   if (state.ignoredOldFormat) options.say(`${options.stateFile}: written by an older walrelay (progress by table name only, whatever the database); ignoring it and starting over`);
+  // On a connection of its own: the backfill's may read under an older snapshot, in which a new key table does not exist yet.
+  const controlKey = await withSourceClient(config, loadControlKey, { applicationName: 'walrelay-backfill', doing: 'reading the key that signs backfill chunks failed' });
   await withSourceClient(config, async (client) => {
     // Everything is checked before the first chunk: a missing table or grant is one clear error, not a half-done backfill.
     const shapes: TableShape[] = [];
@@ -91,7 +93,6 @@ export async function backfillTables(config: Config, tables: readonly string[], 
       }
     }
     const identity = await databaseIdentity(client, config.source.slot);
-    const controlKey = await loadControlKey(client);
     for (const shape of shapes) {
       const name = `${shape.schema}.${shape.table}`;
       // A rebuild into one sink keeps its own progress, apart from backfills into every sink.

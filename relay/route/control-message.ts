@@ -10,11 +10,10 @@
 // be moved to another prefix, and a signed message seen once cannot be
 // replayed in another transaction.
 //
-// The key is 32 random bytes in walrelay.control_key, a table that walrelay's
-// role creates on first use (run, backfill, slot recovery: all connect with
-// source.url) and that no other role may read. It lives in the database, so it
-// survives restarts and is shared by `walrelay run` and a separate
-// `walrelay backfill` process.
+// The key is 32 random bytes per role in walrelay.control_key (run, backfill
+// and slot recovery all connect with source.url, so with one role), which no
+// other role may read. It lives in the database, so it survives restarts and
+// is shared by `walrelay run` and a separate `walrelay backfill` process.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import { WalrelayError } from '../errors.js';
@@ -55,45 +54,65 @@ export async function emitControlMessage(client: pg.Client, key: Buffer, prefix:
 }
 
 /**
- * The database's control key, created on first use. The schema and table
- * must belong to the connecting role (or a role it is a member of): a table
- * someone else created beforehand would hold a key they know.
+ * This role's control key, created on first use. walrelay.control_key holds
+ * one row per role (the role of source.url signs and verifies); row-level
+ * security lets each role insert and read only its own row, so the first
+ * walrelay to run (or `walrelay setup`) may create the table for every role.
+ * Schema and table must belong to this role or to a superuser: a table
+ * someone else created beforehand would give its owner every key.
  */
 export async function loadControlKey(client: pg.Client): Promise<Buffer> {
   const table = `${CONTROL_KEY_SCHEMA}.${CONTROL_KEY_TABLE}`;
   const exists = (await client.query(`SELECT to_regclass($1) IS NOT NULL AS found`, [table])).rows[0].found;
-  for (let attempt = 1; !exists; attempt++) {
-    try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${table} (one boolean PRIMARY KEY DEFAULT true CHECK (one), key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now())`);
-      break;
-    } catch (error) {
-      // Two walrelay processes creating it at once: one wins (duplicate key in the catalog); the other reads.
-      const code = (error as { code?: string }).code ?? '';
-      if (attempt < 3 && ['23505', '42P06', '42P07'].includes(code)) continue;
-      if (code === '42501') {
-        throw new WalrelayError('CONTROL_KEY_MISSING', `walrelay's role may not create ${table}, which holds the key that signs its control messages (${(error as Error).message})`, {
-          hint: `GRANT CREATE ON DATABASE to the role of source.url, or have an administrator run: CREATE SCHEMA ${CONTROL_KEY_SCHEMA} AUTHORIZATION <that role>; docs/security.md`,
-        });
-      }
-      throw error;
-    }
-  }
+  if (!exists) await createKeyTable(client, table);
   const owners = (await client.query(`
-    SELECT pg_has_role(current_user, n.nspowner, 'MEMBER') AS schema_ours, pg_has_role(current_user, c.relowner, 'MEMBER') AS table_ours,
-           pg_get_userbyid(n.nspowner) AS schema_owner, pg_get_userbyid(c.relowner) AS table_owner
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, [CONTROL_KEY_SCHEMA, CONTROL_KEY_TABLE])).rows[0];
-  if (!owners?.schema_ours || !owners?.table_ours) {
-    throw new WalrelayError('CONTROL_KEY_UNTRUSTED', `${table} (schema owned by ${owners?.schema_owner}, table by ${owners?.table_owner}) does not belong to walrelay's role: whoever owns it could sign walrelay's control messages`, {
-      hint: `drop schema ${CONTROL_KEY_SCHEMA} (it holds only walrelay's key) so that walrelay creates it, or have its owner ALTER SCHEMA/TABLE … OWNER TO the role of source.url; docs/security.md`,
+    SELECT pg_has_role(current_user, n.nspowner, 'MEMBER') OR so.rolsuper AS schema_trusted, pg_has_role(current_user, c.relowner, 'MEMBER') OR tow.rolsuper AS table_trusted,
+           so.rolname AS schema_owner, tow.rolname AS table_owner
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles so ON so.oid = n.nspowner JOIN pg_roles tow ON tow.oid = c.relowner
+    WHERE n.nspname = $1 AND c.relname = $2`, [CONTROL_KEY_SCHEMA, CONTROL_KEY_TABLE])).rows[0];
+  if (!owners?.schema_trusted || !owners?.table_trusted) {
+    throw new WalrelayError('CONTROL_KEY_UNTRUSTED', `${table} (schema owned by ${owners?.schema_owner ?? '?'}, table by ${owners?.table_owner ?? '?'}) belongs neither to walrelay's role nor to a superuser: its owner could read the key that signs walrelay's control messages`, {
+      hint: `drop schema ${CONTROL_KEY_SCHEMA} (it holds only walrelay's keys) so that walrelay creates it, or have a superuser take it over (ALTER SCHEMA/TABLE … OWNER TO); docs/security.md`,
     });
   }
-  await client.query(`REVOKE ALL ON SCHEMA ${CONTROL_KEY_SCHEMA} FROM PUBLIC`);
-  await client.query(`REVOKE ALL ON ${table} FROM PUBLIC`);
-  await client.query(`INSERT INTO ${table} (key) VALUES (decode($1, 'hex')) ON CONFLICT (one) DO NOTHING`, [randomBytes(32).toString('hex')]);
+  await client.query(`INSERT INTO ${table} (role, key) VALUES (current_user, decode($1, 'hex')) ON CONFLICT (role) DO NOTHING`, [randomBytes(32).toString('hex')]);
   // As hex: backfill's client reads every value as text.
-  const { rows } = await client.query(`SELECT encode(key, 'hex') AS key FROM ${table}`);
+  const { rows } = await client.query(`SELECT encode(key, 'hex') AS key FROM ${table} WHERE role = current_user`);
   return Buffer.from(rows[0].key as string, 'hex');
+}
+
+/** The statements that create the key table (also printed by `walrelay setup --print-sql` for a DBA to run). */
+export function controlKeyTableSql(): string[] {
+  const table = `${CONTROL_KEY_SCHEMA}.${CONTROL_KEY_TABLE}`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA};`,
+    `CREATE TABLE IF NOT EXISTS ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());`,
+    `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;`,
+    `DROP POLICY IF EXISTS own_key ON ${table};`,
+    `CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user);`,
+    `REVOKE ALL ON ${table} FROM PUBLIC;`,
+    `GRANT USAGE ON SCHEMA ${CONTROL_KEY_SCHEMA} TO PUBLIC;`,
+    `GRANT SELECT, INSERT ON ${table} TO PUBLIC;`,
+  ];
+}
+
+async function createKeyTable(client: pg.Client, table: string): Promise<void> {
+  try {
+    await client.query('BEGIN');
+    for (const statement of controlKeyTableSql()) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    const code = (error as { code?: string }).code ?? '';
+    // Two walrelay processes creating it at once: the other one won.
+    if (['23505', '42P06', '42P07'].includes(code)) return;
+    if (code === '42501') {
+      throw new WalrelayError('CONTROL_KEY_MISSING', `walrelay's role may not create ${table}, which holds the key that signs its control messages (${(error as Error).message})`, {
+        hint: 'run "walrelay setup" once as a role that may create a schema (e.g. the database owner), or GRANT CREATE ON DATABASE to the role of source.url; docs/security.md',
+      });
+    }
+    throw error;
+  }
 }
 
 /** A table walrelay keeps for itself: its changes (the key's one insert, under FOR ALL TABLES) never reach a sink. */

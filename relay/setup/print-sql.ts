@@ -15,6 +15,7 @@ import { parseSourceUrl } from '../source/hosts.js';
 import type { Config } from '../../config/schema.js';
 import { configError } from '../errors.js';
 import { sqlName, sqlQualified } from './sql.js';
+import { controlKeyTableSql } from '../route/control-message.js';
 
 export interface SourceIdentity {
   role: string;
@@ -53,6 +54,8 @@ export function privilegeSql(config: Config): string {
     `ALTER ROLE ${sqlName(role)} REPLICATION;`,
     `GRANT CONNECT ON DATABASE ${sqlName(database)} TO ${sqlName(role)};`,
     createPublicationSql(config),
+    '-- The keys that sign walrelay\'s control messages (docs/security.md); each role reads only its own row:',
+    ...controlKeyTableSql(),
     '-- Only for backfill and snapshot: initial, which read rows with SELECT ... FOR SHARE',
     '-- (PostgreSQL requires UPDATE privilege for that row lock; walrelay never writes rows):',
   ];

@@ -1,6 +1,7 @@
 // Setup, status and teardown of the publication and slot. Preflight checks
 // (preflight.ts) come first, so that nothing is half done when the role lacks
 // a privilege, and every finding that stops setup says what to run to fix it.
+import { loadControlKey } from '../route/control-message.js';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -55,6 +56,11 @@ export async function setupReplication(config: Config, logger: Logger, say: (lin
       if (toSnapshot) await checkBackfillPrivileges(client, toSnapshot);
     }
 
+    // The table of the keys that sign control messages: created here, where setup often runs with more privileges than the relay.
+    await loadControlKey(client).catch((error: unknown) => {
+      if (!(error instanceof WalrelayError && error.code === 'CONTROL_KEY_MISSING')) throw error;
+      say(`warning: ${error.describe()}`);
+    });
     if (!existing.exists) {
       await step(`creating publication ${publication}`, () => client.query(createPublicationSql(config).replace(/;$/, '')));
       await client.query(`COMMENT ON PUBLICATION ${quoteIdent(publication)} IS '${CREATED_BY}'`);
