@@ -34,10 +34,10 @@ const format = z.enum(['walrelay', 'debezium', 'cloudevents'], { error: 'expecte
 
 /** Debezium's knobs for format: debezium (README "Moving from Debezium"), with Debezium's defaults. */
 const debeziumKnobs = z.strictObject({
-  decimalHandlingMode: z.enum(['precise', 'string', 'double'], { error: 'expected precise, string or double' }).default('precise'),
-  timePrecisionMode: z.enum(['adaptive', 'adaptive_time_microseconds', 'connect'], { error: 'expected adaptive, adaptive_time_microseconds or connect' }).default('adaptive'),
-  tombstonesOnDelete: z.boolean({ error: 'expected true or false' }).default(true),
-  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay'),
+  decimalHandlingMode: z.enum(['precise', 'string', 'double'], { error: 'expected precise, string or double' }).default('precise').describe("Debezium's decimal.handling.mode: numeric as Connect Decimal bytes (precise), as a string, or as a double"),
+  timePrecisionMode: z.enum(['adaptive', 'adaptive_time_microseconds', 'connect'], { error: 'expected adaptive, adaptive_time_microseconds or connect' }).default('adaptive').describe("Debezium's time.precision.mode"),
+  tombstonesOnDelete: z.boolean({ error: 'expected true or false' }).default(true).describe("A delete is followed by a record with a null value (Kafka log compaction), as Debezium's tombstones.on.delete"),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay').describe("Debezium's topic.prefix: the first part of topic and schema names"),
 });
 
 /** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */
@@ -45,20 +45,17 @@ const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
 
 const sinkCommon = {
   name: z.string().min(1).optional().describe('The sink\'s name in logs and metrics (default <type>#<position>). Required for exactlyOnce sinks without checkpointKey / transactionalId: their checkpoint is named after it, never after the position (docs/redis.md).'),
-  tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional(),
-  format: format.default('walrelay'),
-  debezium: debeziumKnobs.optional(),
-  /** Column policies (relay/stages/column-policy.ts). */
-  columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional(),
-  /** op "begin" / "commit" events around each transaction (relay/stages/transaction-events.ts). */
-  transactionEvents: z.boolean().default(false),
-  /** Receive op "schema" events when a table's shape changes (relay/route/schema-event.ts). */
-  schemaEvents: z.boolean({ error: 'expected true or false' }).default(false),
+  tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional().describe("Table patterns this sink receives (public.*, *.audit_log); omitted = every table, and messages"),
+  format: format.default('walrelay').describe("Event format: walrelay (the change event), debezium (Debezium's JSON envelope, byte for byte) or cloudevents (CloudEvents 1.0 structured JSON)"),
+  debezium: debeziumKnobs.optional().describe("Settings of format: debezium (docs/debezium.md)"),
+  columns: z.record(z.string(), z.enum(['drop', 'hash', 'mask'], { error: 'expected drop, hash or mask' })).optional().describe('Column policies.'),
+  transactionEvents: z.boolean().default(false).describe('op "begin" / "commit" events around each transaction.'),
+  schemaEvents: z.boolean({ error: 'expected true or false' }).default(false).describe("Receive op \"schema\" events when a table's shape changes."),
 };
 
-/** Outbox tables turned into domain events (relay/stages/outbox.ts); column names default to Debezium's. */
+/** Outbox tables turned into domain events; column names default to Debezium's. */
 const outboxSchema = z.strictObject({
-  table: tableName,
+  table: tableName.describe("The outbox table (schema.table)"),
   columns: z.strictObject({
     id: z.string().default('id'),
     aggregatetype: z.string().default('aggregatetype'),
@@ -67,31 +64,26 @@ const outboxSchema = z.strictObject({
     payload: z.string().default('payload'),
     timestamp: z.string().optional(),
   }).default({ id: 'id', aggregatetype: 'aggregatetype', aggregateid: 'aggregateid', type: 'type', payload: 'payload' }),
-  destination: z.string().min(1).default('outbox.event.{aggregatetype}'),
+  destination: z.string().min(1).default('outbox.event.{aggregatetype}').describe("Stream, topic or subject of the domain events, with {aggregatetype} (and the outbox columns) as placeholders"),
 });
 
-/** Transactional logical messages routed by prefix (relay/stages/message-routing.ts). */
+/** Transactional logical messages routed by prefix. */
 const messageRouteSchema = z.strictObject({
-  prefix: z.string().min(1),
-  destination: z.string().min(1),
+  prefix: z.string().min(1).describe("Prefix of the pg_logical_emit_message messages this route takes"),
+  destination: z.string().min(1).describe("Stream, topic or subject the messages go to; {prefix} is a placeholder"),
 });
 
 export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
   ...sinkCommon,
-  url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379').describe("redis:// (rediss:// for TLS), with user:password@ for ACLs and /db for a database"),
   password: z.string().min(1).optional().describe("Redis password (AUTH), instead of the URL's; passwordFile reads it from a file"),
-  /** Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/redis/index.ts). */
-  stream: z.string().optional(),
-  /** Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message). */
-  messageStream: z.string().optional(),
-  maxLen: positiveInt.optional(),
-  /** Redis must answer a write (or the idle PING) within this many seconds. */
-  timeoutSeconds: serverTimeoutSeconds,
-  /** Each batch and the checkpoint in one atomic script: every event id once per stream, whatever crashes. */
-  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
-  /** Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>. */
-  checkpointKey: z.string().min(1).optional(),
+  stream: z.string().optional().describe('Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table}.'),
+  messageStream: z.string().optional().describe('Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message).'),
+  maxLen: positiveInt.optional().describe("XADD MAXLEN ~: trim each stream to about this many entries; omitted = no trim"),
+  timeoutSeconds: serverTimeoutSeconds.describe('Redis must answer a write (or the idle PING) within this many seconds.'),
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false).describe('Each batch and the checkpoint in one atomic script: every event id once per stream, whatever crashes.'),
+  checkpointKey: z.string().min(1).optional().describe('Key of the exactly-once checkpoint (the last event id written); default walrelay:checkpoint:<slot>:<sink name>.'),
   cluster: z.boolean({ error: 'expected true or false' }).default(false)
     .describe('Redis Cluster: url names any seed node; walrelay learns the slot map and sends each stream to the master of its slot (docs/redis-cluster.md)'),
   sentinel: z.strictObject({
@@ -118,42 +110,35 @@ export const kafkaSinkSchema = z.strictObject({
   type: z.literal('kafka'),
   ...sinkCommon,
   brokers: z.array(hostPort, { error: 'expected an array of host:port strings' })
-    .min(1, { error: 'expected an array of host:port strings' }),
-  /** Default walrelay.{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table} (sinks/kafka/index.ts). */
-  topic: z.string().optional(),
-  /** Default walrelay.messages; with format: debezium, <topicPrefix>.message. */
-  messageTopic: z.string().optional(),
-  clientId: z.string().default('walrelay'),
-  /** Every request to a broker must be answered within this many seconds (the producer's request timeout). */
-  timeoutSeconds: serverTimeoutSeconds,
-  compression: z.enum(['none', 'gzip', 'lz4'], { error: 'expected none, gzip or lz4' }).default('none'),
+    .min(1, { error: 'expected an array of host:port strings' }).describe('Bootstrap brokers, host:port'),
+  topic: z.string().optional().describe('Default walrelay.{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table}.'),
+  messageTopic: z.string().optional().describe('Default walrelay.messages; with format: debezium, <topicPrefix>.message.'),
+  clientId: z.string().default('walrelay').describe("Kafka client id"),
+  timeoutSeconds: serverTimeoutSeconds.describe("Every request to a broker must be answered within this many seconds (the producer's request timeout)."),
+  compression: z.enum(['none', 'gzip', 'lz4'], { error: 'expected none, gzip or lz4' }).default('none').describe("Record batch compression"),
   batch: z.strictObject({
-    size: positiveInt.default(10000),
-    lingerMs: z.number().int().min(0).default(0),
+    size: positiveInt.default(10000).describe("Records per produce request at most"),
+    lingerMs: z.number().int().min(0).default(0).describe("How long to wait for more records before a produce request"),
   }).default({ size: 10000, lingerMs: 0 }),
   ssl: z.strictObject({
-    ca: z.string().optional(),
-    cert: z.string().optional(),
-    key: z.string().optional(),
-    rejectUnauthorized: z.boolean().default(true),
+    ca: z.string().optional().describe("CA certificate (PEM) the brokers' certificates are checked against"),
+    cert: z.string().optional().describe("Client certificate (PEM), when the brokers require one"),
+    key: z.string().optional().describe("Private key (PEM) of the client certificate"),
+    rejectUnauthorized: z.boolean().default(true).describe("Refuse brokers whose certificate does not verify"),
   }).optional(),
   sasl: z.strictObject({
     mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain, scram-sha-256 or scram-sha-512' }),
-    username: z.string(),
-    password: z.string(),
+    username: z.string().describe("SASL user"),
+    password: z.string().describe("SASL password (or passwordFile)"),
   }).optional(),
   createTopics: z.union([
     z.literal(false),
     z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
-  ]).default(false),
-  /** Each batch and walrelay's checkpoint in one Kafka transaction: read_committed consumers see every change once. */
-  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false),
-  /** Transactional id of the exactly-once producer; default walrelay-<slot>-<sink name>. */
-  transactionalId: z.string().min(1).optional(),
-  /** Compacted topic holding each exactly-once sink's last committed event id (created when missing). */
-  checkpointTopic: z.string().min(1).default('walrelay.checkpoints'),
-  /** Experimental (benchmark): send through @platformatic/kafka instead of walrelay's own producer. */
-  producer: z.enum(['own', 'platformatic'], { error: 'expected own or platformatic' }).default('own'),
+  ]).default(false).describe('false: topics must exist; or { partitions, replicationFactor } to create missing ones'),
+  exactlyOnce: z.boolean({ error: 'expected true or false' }).default(false).describe("Each batch and walrelay's checkpoint in one Kafka transaction: read_committed consumers see every change once."),
+  transactionalId: z.string().min(1).optional().describe('Transactional id of the exactly-once producer; default walrelay-<slot>-<sink name>.'),
+  checkpointTopic: z.string().min(1).default('walrelay.checkpoints').describe("Compacted topic holding each exactly-once sink's last committed event id (created when missing)."),
+  producer: z.enum(['own', 'platformatic'], { error: 'expected own or platformatic' }).default('own').describe("Experimental (benchmark): send through @platformatic/kafka instead of walrelay's own producer."),
 });
 
 export const stdoutSinkSchema = z.strictObject({
@@ -192,15 +177,13 @@ const websocketAuth = z.union([
 export const websocketSinkSchema = z.strictObject({
   type: z.literal('websocket'),
   ...sinkCommon,
-  host: z.string().default('127.0.0.1'),
-  port: port.default(8080),
-  path: z.string().startsWith('/').default('/'),
-  auth: websocketAuth,
-  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
-  /** Recent events kept for clients that reconnect with "since". */
-  ringSize: z.number().int().min(0).default(10000),
-  /** Frames queued for one client before it counts as unable to keep up. */
-  maxClientQueue: positiveInt.default(1000),
+  host: z.string().default('127.0.0.1').describe("Address the websocket server listens on; 0.0.0.0 to accept other hosts"),
+  port: port.default(8080).describe("TCP port of the websocket server (0: any free port)"),
+  path: z.string().startsWith('/').default('/').describe("Path of walrelay's own protocol"),
+  auth: websocketAuth.describe("Token verification: none (must be explicit), or { jwtSecret } (HS256), { jwksUrl } or { publicKey, algorithm }"),
+  tls: z.strictObject({ cert: z.string(), key: z.string() }).optional().describe("Certificate and key files (PEM) for wss://"),
+  ringSize: z.number().int().min(0).default(10000).describe('Recent events kept for clients that reconnect with "since".'),
+  maxClientQueue: positiveInt.default(1000).describe('Frames queued for one client before it counts as unable to keep up.'),
   maxFrameBytes: positiveInt.default(65536)
     .describe('Largest frame a client may send; a larger one closes the connection with 1009 before it is buffered whole.'),
   maxConnections: positiveInt.default(10000)
@@ -217,12 +200,9 @@ export const websocketSinkSchema = z.strictObject({
     .describe('Frames per second one client may send (bursts up to one second\'s worth); a client above it is closed with 1008.'),
   maxSubscriptionsPerConnection: positiveInt.default(100)
     .describe('Subscriptions (walrelay protocol) or joined channels (Realtime) one connection may hold; more are refused with an error.'),
-  /** Static files served next to the socket (the demo page); omitted = none. */
-  staticDir: z.string().optional(),
-  /** Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket. */
-  supabase: z.boolean().default(false),
-  /** How long a Realtime client that names itself (walrelay_client) may rejoin and still get what it missed. */
-  resumeWindowSeconds: z.number().positive().default(120),
+  staticDir: z.string().optional().describe('Static files served next to the socket (the demo page); omitted = none.'),
+  supabase: z.boolean().default(false).describe('Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket.'),
+  resumeWindowSeconds: z.number().positive().default(120).describe('How long a Realtime client that names itself (walrelay_client) may rejoin and still get what it missed.'),
 });
 
 /** Standard Webhooks signing secret: "whsec_" and the key in base64. */
@@ -318,48 +298,41 @@ export const configSchema = z.strictObject({
   source: z.strictObject({
     url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' })
       .describe('PostgreSQL to read from: postgres://USER:PASSWORD@HOST:PORT/DB, or libpq\'s multi-host form postgres://USER:PASSWORD@HOST1:PORT1,HOST2:PORT2/DB (IPv6 in brackets); walrelay reads from the first listed host that is a primary and moves on when it fails (docs/failover.md).'),
-    slot: identifier.default('walrelay'),
-    publication: identifier.default('walrelay'),
-    tables: z.array(tableName, { error: 'expected an array of schema.table names' }).min(1).optional(),
-    snapshot: z.enum(['never', 'initial'], { error: 'expected never or initial' }).default('never'),
-    /** Publish changes of partitions under the partitioned (root) table's name. */
-    publishViaPartitionRoot: z.boolean().default(false),
-    /** Seconds between standby status updates sent to PostgreSQL. */
-    statusIntervalSeconds: z.number().positive().default(10),
-    /** Silence from PostgreSQL longer than this (no data, no answer to a keepalive request) ends the connection; walrelay reconnects. */
-    timeoutSeconds: serverTimeoutSeconds,
-    /** An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot. */
-    onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail'),
+    slot: identifier.default('walrelay').describe("Replication slot (pgoutput) that walrelay creates and reads"),
+    publication: identifier.default('walrelay').describe("Publication that selects the tables"),
+    tables: z.array(tableName, { error: 'expected an array of schema.table names' }).min(1).optional().describe("Tables of the publication when walrelay creates it; omitted = ALL TABLES"),
+    snapshot: z.enum(['never', 'initial'], { error: 'expected never or initial' }).default('never').describe("initial: setup emits the existing rows as op read events before streaming"),
+    publishViaPartitionRoot: z.boolean().default(false).describe("Publish changes of partitions under the partitioned (root) table's name."),
+    statusIntervalSeconds: z.number().positive().default(10).describe('Seconds between standby status updates sent to PostgreSQL.'),
+    timeoutSeconds: serverTimeoutSeconds.describe('Silence from PostgreSQL longer than this (no data, no answer to a keepalive request) ends the connection; walrelay reconnects.'),
+    onSlotLost: z.enum(['fail', 'recreate'], { error: 'expected fail or recreate' }).default('fail').describe('An invalidated (wal_status lost) or dropped slot: stop, or recreate it, send a gap event and re-snapshot.'),
     failoverSlot: z.union([z.literal('auto'), z.boolean()], { error: 'expected auto, true or false' }).default('auto')
       .describe('Create (or turn on) the slot with PostgreSQL 17+\'s FAILOVER option, so that a standby with sync_replication_slots keeps it across a promotion. auto: true on PostgreSQL 17+, false before; true on 14-16 is an error.'),
-    /** Seconds between reads of the slot's retained WAL and wal_status (metrics). */
-    slotHealthIntervalSeconds: z.number().positive().default(5),
+    slotHealthIntervalSeconds: z.number().positive().default(5).describe("Seconds between reads of the slot's retained WAL and wal_status (metrics)."),
   }),
   sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
   // Measured (bench/): small batches with few in flight keep fewer events alive between
   // garbage collections, which is both faster and smaller than deep pipelining.
   pipeline: z.strictObject({
-    batchEvents: positiveInt.default(500),
-    batchBytes: positiveInt.default(131_072),
-    inFlightBatches: positiveInt.default(2),
-    drainTimeoutSeconds: z.number().positive().default(30),
+    batchEvents: positiveInt.default(500).describe("Events per batch handed to the sinks"),
+    batchBytes: positiveInt.default(131_072).describe("Or fewer, once their pgoutput messages reach this many bytes"),
+    inFlightBatches: positiveInt.default(2).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
+    drainTimeoutSeconds: z.number().positive().default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
   }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
   backfill: z.strictObject({
-    /** Progress of `walrelay backfill`; relative paths are relative to the configuration file. */
-    stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json'),
+    stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json').describe('Progress of `walrelay backfill`; relative paths are relative to the configuration file.'),
   }).default({ stateFile: 'walrelay-backfill.json' }),
   http: z.strictObject({
-    host: z.string().default('127.0.0.1'),
-    port: port,
+    host: z.string().default('127.0.0.1').describe("Address of /healthz, /readyz and /metrics; 0.0.0.0 inside a container"),
+    port: port.describe("TCP port of /healthz, /readyz and /metrics; omitted http = no HTTP server"),
   }).optional(),
   log: z.strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe("Log level (or WALRELAY_LOG_LEVEL)"),
     format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto: one readable line per entry when stderr is a terminal, JSON lines otherwise (or WALRELAY_LOG_FORMAT)'),
   }).default({ level: 'info', format: 'auto' }),
-  /** Key of the columns "hash" policy (or WALRELAY_COLUMN_HASH_KEY). */
-  columnHashKey: z.string().min(1).optional(),
-  outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional(),
-  messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional(),
+  columnHashKey: z.string().min(1).optional().describe('Key of the columns "hash" policy (or WALRELAY_COLUMN_HASH_KEY).'),
+  outbox: z.array(outboxSchema, { error: 'expected an array of outbox tables' }).optional().describe("Outbox tables whose rows become domain events (docs/domain-events.md)"),
+  messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional().describe("Logical messages routed by prefix to their own destinations (docs/domain-events.md)"),
 }).superRefine((config, context) => {
   try {
     parseSourceUrl(config.source.url);
