@@ -54,7 +54,7 @@ export function ratioChart(rows: ThroughputRow[]): string {
   const width = 820;
   const height = bars.length * rowHeight + 60;
   const scale = (width - left - 60) / Math.max(1.2, ...bars.map((row) => row.ratio!));
-  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
@@ -65,7 +65,7 @@ export function ratioChart(rows: ThroughputRow[]): string {
   bars.forEach((row, i) => {
     const y = 36 + i * rowHeight;
     const colour = row.ratio! >= 0.9 ? '#2f9e6f' : row.ratio! >= 0.6 ? '#3b7dd8' : '#d9822b';
-    parts.push(`<text x="10" y="${y + 14}">${escape(`${row.scenario} → ${row.consumer}`)}</text>`);
+    parts.push(`<text x="10" y="${y + 14}">${escapeXml(`${row.scenario} → ${row.consumer}`)}</text>`);
     parts.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, row.ratio! * scale)}" height="${rowHeight - 6}" fill="${colour}"/>`);
     parts.push(`<text x="${left + row.ratio! * scale + 6}" y="${y + 14}">${row.ratio!.toFixed(2)}×</text>`);
   });

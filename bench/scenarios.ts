@@ -1,6 +1,6 @@
 // The backlogs the benchmark drains: each writes rows into its own table and
 // says how many change events it produced.
-import pg from 'pg';
+import type pg from 'pg';
 
 export interface Scenario {
   name: string;

@@ -147,7 +147,7 @@ program.command('demo').description('embedded PostgreSQL, a writer, and a live p
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    let demo;
+    let demo: Awaited<ReturnType<typeof runDemo>>;
     try {
       demo = await runDemo({ httpPort: port, logger, signal: controller.signal });
     } catch (error) {

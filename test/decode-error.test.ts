@@ -13,14 +13,14 @@ import type { Redis } from 'ioredis';
 import { startPostgres, PG_FLAVORS, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { startCorruptingProxy, XLOGDATA_HEADER } from './harness/corrupting-proxy.js';
-import { readStream, spawnRelay, waitForStreamLength, writeConfig, type RelayProcess } from './harness/relay.js';
+import { readStream, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseConfig } from '../config/load.js';
 import { setupReplication } from '../relay/setup/setup.js';
 import { parseLsn } from '../relay/lsn.js';
 import pino from 'pino';
 
-const POISON = Buffer.from('poison');
+const _POISON = Buffer.from('poison');
 
 /** Within `ms`, or a failure naming `what` (the relay is a child process that could hang). */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

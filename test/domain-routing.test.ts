@@ -122,7 +122,9 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
     // Redis: the same domain events as stream entries (fields event, key, id, type, walrelay-id, walrelay-lsn).
     await waitForStreamLength(client, 'outbox.event.order', 1);
     const [[, fields]] = await client.xrange('outbox.event.order', '-', '+');
-    const entry = Object.fromEntries(fields.reduce<string[][]>((pairs, field, index) => (index % 2 === 0 ? [...pairs, [field]] : (pairs[pairs.length - 1].push(field), pairs)), []));
+    const pairs: string[][] = [];
+    for (let index = 0; index < fields.length; index += 2) pairs.push([fields[index], fields[index + 1]]);
+    const entry = Object.fromEntries(pairs);
     assert.deepEqual(JSON.parse(entry.event), { id: 42, lineItems: [{ item: 'book', quantity: 2 }] });
     assert.equal(entry.key, '"42"');
     assert.equal(entry.id, '4d47e190-0402-4048-bc2c-89dd54343cdc');

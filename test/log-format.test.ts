@@ -23,7 +23,7 @@ test('run prints readable lines with log.format: pretty and JSON lines with json
       try {
         await relay.waitForLog(/streaming/, 30_000);
         const streaming = relay.logs().split('\n').find((line) => line.includes('streaming'))!;
-        if (format === 'pretty') assert.match(streaming, /^\d\d:\d\d:\d\d INFO  streaming slot=log_pretty /);
+        if (format === 'pretty') assert.match(streaming, /^\d\d:\d\d:\d\d INFO {2}streaming slot=log_pretty /);
         else assert.equal(JSON.parse(streaming).msg, 'streaming');
       } finally {
         relay.signal('SIGTERM');

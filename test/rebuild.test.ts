@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
-import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
+import { writeConfig, runCli, spawnRelay, readStream, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 

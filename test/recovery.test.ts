@@ -148,7 +148,7 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
     assert.match(relay!.logs(), /stopped streaming/);
     // The slot holds the end of everything delivered before the stop, so nothing is sent twice.
     const delivered = await readStream(client, 'walrelay:public.term');
-    const lastCommit = delivered.reduce((max, event) => (parseLsn(event.commitLsn!) > max ? parseLsn(event.commitLsn!) : max), 0n);
+    const lastCommit = delivered.reduce((max, event) => { const commit = parseLsn(event.commitLsn!); return commit > max ? commit : max; }, 0n);
     assert.ok(await confirmedFlush() > lastCommit, `the slot stayed behind the last delivered commit ${delivered.at(-1)!.commitLsn}`);
     await startRelay();
     await writing;

@@ -7,7 +7,7 @@
 // server it is refused at start with a clear error.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { readStream, runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';

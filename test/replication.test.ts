@@ -75,7 +75,7 @@ for (const flavor of PG_FLAVORS) {
       assert.deepEqual(full.key, { id: 1 });
       assert.deepEqual(full.new, {
         id: 1, i2: -32768, i4: 2147483647, i8: '9223372036854775807',
-        num: '12345678901234567890.123456789012345678901234567890', r: 1.5, d: 3.141592653589793, b: true,
+        num: '12345678901234567890.123456789012345678901234567890', r: 1.5, d: Math.PI, b: true,
         js: { a: [1, 2, { b: null }] }, jsb: { k: 'v', n: 1 }, t: 'héllo "world"', vc: 'abc',
         u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', m: 'happy', dt: '2026-11-22', tm: '10:00:00.123456',
         ts: '2026-11-22T10:00:00.123456', tstz: '2026-11-22T08:00:00.123456Z', ba: 'Cv8A',

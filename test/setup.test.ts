@@ -9,7 +9,7 @@ import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
 import { controlKeyTableSql } from '../relay/route/control-message.js';
 import { checkServerVersion } from '../relay/setup/preflight.js';
 import { fromPgError } from '../relay/setup/pg-errors.js';
-import { WalrelayError } from '../relay/errors.js';
+import type { WalrelayError } from '../relay/errors.js';
 
 describe('server version and error translation', () => {
   it('refuses PostgreSQL older than 14 with a code and a hint', () => {

@@ -18,7 +18,7 @@ import { writeConfig, runCli, spawnRelay, type RelayProcess } from './harness/re
 import { startRowWriter, committedIds } from './harness/row-writer.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
-import { startWebhookReceiver, rowKey, type WebhookReceiver } from './harness/webhook-receiver.js';
+import { startWebhookReceiver, type WebhookReceiver } from './harness/webhook-receiver.js';
 import { parseLsn } from '../relay/lsn.js';
 import { parseConfig } from '../config/load.js';
 import type { WalrelayError } from '../relay/errors.js';

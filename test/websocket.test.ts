@@ -295,7 +295,7 @@ describe('websocket sink with RS256 keys from a JWKS URL', () => {
     const keys = await generateKeyPair('RS256');
     signingKey = keys.privateKey as CryptoKey;
     const publicJwk = { ...(await exportJWK(keys.publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' };
-    jwks = createServer((request, response) => {
+    jwks = createServer((_request, response) => {
       requests++;
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ keys: [publicJwk] }));

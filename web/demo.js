@@ -25,15 +25,15 @@ const show = (value) => (typeof value === 'object' ? JSON.stringify(value) : Str
 
 /** What the change did: for an update with the old row (REPLICA IDENTITY FULL), only the columns that changed. */
 function describe(event) {
-  if (event.op === 'delete') return escape('row removed');
-  if (!event.new) return escape(event.op);
+  if (event.op === 'delete') return escapeHtml('row removed');
+  if (!event.new) return escapeHtml(event.op);
   const entries = Object.entries(event.new).filter(([column]) => !(event.key && column in event.key));
   if (event.op === 'update' && event.old) {
     const changed = entries.filter(([column, value]) => show(value) !== show(event.old[column]));
-    if (changed.length === 0) return escape('no column changed');
-    return changed.map(([column, value]) => `${escape(column)}: ${escape(show(event.old[column]))} <span class="change-arrow">→</span> ${escape(show(value))}`).join('  ');
+    if (changed.length === 0) return escapeHtml('no column changed');
+    return changed.map(([column, value]) => `${escapeHtml(column)}: ${escapeHtml(show(event.old[column]))} <span class="change-arrow">→</span> ${escapeHtml(show(value))}`).join('  ');
   }
-  return escape(entries.map(([column, value]) => `${column}=${show(value)}`).join('  '));
+  return escapeHtml(entries.map(([column, value]) => `${column}=${show(value)}`).join('  '));
 }
 
 /** The smallest 1, 2 or 5 × 10^n step such that four steps reach `max`: even, round axis labels. */
@@ -51,7 +51,7 @@ function addRow(event) {
   const cells = [
     `<span class="op ${event.op}">${event.op}</span>`,
     `${event.schema}.${event.table}`,
-    `<code>${escape(JSON.stringify(event.key ?? {}))}</code>`,
+    `<code>${escapeHtml(JSON.stringify(event.key ?? {}))}</code>`,
     `<code>${describe(event)}</code>`,
     new Date(event.commitTime).toLocaleTimeString(),
   ];
@@ -62,7 +62,7 @@ function addRow(event) {
   while (body.children.length > MAX_ROWS) body.lastChild.remove();
 }
 
-function escape(text) {
+function escapeHtml(text) {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 }
 

@@ -14,7 +14,7 @@
 // FOR SHARE is why backfill needs UPDATE privilege (PostgreSQL's rule for
 // row locks): without the lock, an update committed between the chunk's read
 // and its commit would reach consumers before the older read of that row.
-import pg from 'pg';
+import type pg from 'pg';
 import { emitControlMessage, loadControlKey } from '../route/control-message.js';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';

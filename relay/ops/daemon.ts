@@ -104,7 +104,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     },
   };
 
-  let stream: ReplicationStream | null = null;
+  let _stream: ReplicationStream | null = null;
   let pipeline: Pipeline | null = null;
   /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
   let lastCheckpoint: Checkpoint | null = null;
@@ -178,7 +178,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     const ownConfirmed = switching && lastCheckpoint ? lastCheckpoint.confirmed : ZERO_LSN;
     const start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
     const current = new ReplicationStream(slot.url, timeoutMs);
-    stream = current;
+    _stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
     endSession = () => ended();

@@ -10,7 +10,7 @@ import { parsePgoutput, type PgoutputMessage } from '../source/pgoutput.js';
 import type { Keepalive, XLogData } from '../source/replication-stream.js';
 import { TransactionAssembler, type ControlMessages } from './assembler.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
-import { Checkpoint } from './checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
 import type { ChangeEvent } from './event.js';
 import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';

@@ -53,6 +53,7 @@ export function tableEventSchema(shape: PublishedShape, kinds: ValueKind[]): Rec
   // Every required field is also named under properties, so strict validators (ajv's strictRequired) accept the schema.
   const when = (ops: string[], required: string[], properties: Record<string, unknown> = {}) => ({
     if: { properties: { op: { enum: ops } } },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
     then: { required, properties: { ...Object.fromEntries(required.map((field) => [field, true])), ...properties } },
   });
   return {

@@ -2,7 +2,7 @@
 // (preflight.ts) come first, so that nothing is half done when the role lacks
 // a privilege, and every finding that stops setup says what to run to fix it.
 import { loadControlKey } from '../route/control-message.js';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { WalrelayError } from '../errors.js';

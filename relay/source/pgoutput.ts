@@ -4,7 +4,7 @@
 // valid UTF-8, so that a malformed, truncated or corrupted message raises
 // PGOUTPUT_MALFORMED naming the offset, never a RangeError from deep inside
 // Buffer nor a silently replaced character (test/pgoutput-fuzz.test.ts).
-import { type Lsn } from '../lsn.js';
+import type { Lsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
 
 /** A TOASTed value PostgreSQL did not send because it did not change ('u'). */

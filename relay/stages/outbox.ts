@@ -7,7 +7,7 @@
 // Updates and deletes of outbox rows produce nothing: the application may
 // delete the rows it wrote, in the same or a later transaction.
 import type { Config } from '../../config/schema.js';
-import type { ChangeEvent, Row } from '../route/event.js';
+import type { ChangeEvent, } from '../route/event.js';
 import { asJsonText, compileTemplate, type DomainEvent } from './domain-event.js';
 import { WalrelayError } from '../errors.js';
 

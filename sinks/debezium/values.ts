@@ -132,8 +132,8 @@ export function javaHashMapOrder(keys: readonly string[]): string[] {
 function hstore(text: string): string {
   const map = new Map<string, string | null>();
   const pair = /"((?:[^"\\]|\\.)*)"\s*=>\s*(?:NULL|"((?:[^"\\]|\\.)*)")/g;
-  const unescape = (value: string) => value.replace(/\\(.)/g, '$1');
-  for (const match of text.matchAll(pair)) map.set(unescape(match[1]), match[2] === undefined ? null : unescape(match[2]));
+  const unquote = (value: string) => value.replace(/\\(.)/g, '$1');
+  for (const match of text.matchAll(pair)) map.set(unquote(match[1]), match[2] === undefined ? null : unquote(match[2]));
   const ordered = javaHashMapOrder([...map.keys()]).map((key) => `${JSON.stringify(key)}:${JSON.stringify(map.get(key))}`);
   return quote(`{${ordered.join(',')}}`);
 }

@@ -33,7 +33,7 @@ export class ClusterTopology implements RedisTopology {
   private readonly checkpoints = new Map<string, string>();
   private readonly seeds: Seed[];
 
-  constructor(private readonly options: TopologyOptions, private readonly logger: Logger, sink: string) {
+  constructor(private readonly options: TopologyOptions, readonly logger: Logger, sink: string) {
     const url = new URL(options.url);
     const seed = { host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) };
     this.description = `redis cluster seeded by ${seed.host}:${seed.port}`;

@@ -23,12 +23,12 @@ export function parseFilter(text: string): RowPredicate {
     if (!operand.startsWith('(') || !operand.endsWith(')')) throw new FilterSyntaxError(`filter '${text}': in takes a list such as in.(1,2,3)`);
     const options = operand.slice(1, -1).split(',').map((option) => option.trim());
     return (event) => {
-      const value = valueOf(event, column);
+      const value = rowValue(event, column);
       return value !== undefined && options.some((option) => compare(value, option) === 0);
     };
   }
   return (event) => {
-    const value = valueOf(event, column);
+    const value = rowValue(event, column);
     if (value === undefined) return false;
     const order = compare(value, operand);
     switch (operator) {
@@ -43,7 +43,7 @@ export function parseFilter(text: string): RowPredicate {
 }
 
 /** The row a filter looks at: the new row, or the old one (or key) for deletes. */
-function valueOf(event: ChangeEvent, column: string): unknown {
+function rowValue(event: ChangeEvent, column: string): unknown {
   const row: Row | null | undefined = event.new ?? event.old ?? event.key;
   if (!row || !(column in row)) return undefined;
   return row[column];

@@ -111,7 +111,10 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   while (ports.length < 6) {
     const port = await freePort();
     const bus = await freePort();
-    if (!ports.includes(port) && port !== bus) ports.push(port), BUS.set(port, bus);
+    if (!ports.includes(port) && port !== bus) {
+      ports.push(port);
+      BUS.set(port, bus);
+    }
   }
   const servers = new Map<number, Server>();
   try {

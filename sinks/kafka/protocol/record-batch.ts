@@ -1,7 +1,7 @@
 // Kafka's RecordBatch (magic 2), written straight into the request buffer:
 // no object per record, no copy per field. Layout from the Kafka protocol
 // guide ("Record Batch"); the CRC-32C covers everything from `attributes` on.
-import { Writer, varintSize, utf8Length } from './encoding.js';
+import { type Writer, varintSize, utf8Length } from './encoding.js';
 import { crc32c } from './checksums.js';
 
 export interface OutgoingRecord {

@@ -9,7 +9,7 @@ import type { Claims } from '../../auth.js';
 import type { Client } from '../../client.js';
 import { frameSize, type Session, type SessionContext } from '../session.js';
 import { decode, reply, ProtocolError, type PhoenixMessage, type Vsn } from './serializer.js';
-import { Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindingId } from './bindings.js';
+import { type Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindingId } from './bindings.js';
 import { Channel } from './channel.js';
 import { changeData, columnsOf, realtimeType } from './change.js';
 import type { ResumePoints } from './resume.js';
