@@ -12,6 +12,6 @@ export async function createSink(config: SinkConfig, index: number, logger: Logg
     case 'redis': return new (await import('./redis/index.js')).RedisSink(config, index, logger, context);
     case 'stdout': return new (await import('./stdout/index.js')).StdoutSink(config, index, process.stdout, context.database);
     case 'kafka': return new (await import('./kafka/index.js')).KafkaSink(config, index, logger, context);
-    case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger);
+    case 'websocket': return new (await import('./websocket/index.js')).WebsocketSink(config, index, logger, context);
   }
 }

@@ -36,4 +36,6 @@ export interface SinkContext {
   slot: string;
   /** The source database's name (Debezium's source.db). */
   database?: string;
+  /** source.url: the websocket sink's row-level security checks (authorization: rls) connect there. */
+  sourceUrl?: string;
 }
