@@ -14,7 +14,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { ChangeEvent, Row } from '../../../../relay/route/event.js';
-import { quoteIdent } from '../../../../relay/setup/sql.js';
+import { quoteIdent, sqlName } from '../../../../relay/setup/sql.js';
 
 export interface RlsVerdict {
   visible: boolean;
@@ -75,7 +75,7 @@ export class RlsChecker {
     const { member, self } = rows[0]!;
     if (member === null) return `Unauthorized: the token's role ${JSON.stringify(role)} does not exist in the database`;
     if (!member) {
-      this.warnOnce(`role ${role}`, { role, relayRole: self }, `a subscriber's token names role ${role}, which walrelay's role ${self} is not a member of: GRANT ${quoteIdent(role)} TO ${quoteIdent(self)} (docs/supabase.md, "Row-level security")`);
+      this.warnOnce(`role ${role}`, { role, relayRole: self }, `a subscriber's token names role ${role}, which walrelay's role ${self} is not a member of: GRANT ${sqlName(role)} TO ${sqlName(self)} (docs/supabase.md, "Row-level security")`);
       return `Unauthorized: walrelay cannot check row-level security as role ${JSON.stringify(role)} (its database role is not a member of it; an administrator must grant it)`;
     }
     return null;
