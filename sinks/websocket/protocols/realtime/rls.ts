@@ -7,7 +7,8 @@
 // Unlike walrus, which checks every change once per subscriber, the checks of
 // every subscriber holding the same (role, claims) are merged: the changes of
 // one table waiting at the same moment are checked in one query per distinct
-// claims set. Nothing here blocks the replication stream: write() hands the
+// claims set, in one round trip, and while every connection is busy the
+// waiting changes gather into the next query. Nothing here blocks the replication stream: write() hands the
 // change over and returns; a subscriber whose checks lag behind is dropped by
 // the session (bounded by maxClientQueue). Row decisions are never cached, so a
 // policy changed at run time applies to the next change checked.
@@ -50,8 +51,9 @@ export interface RlsOptions {
 
 export class RlsChecker {
   private readonly pool: pg.Pool;
+  /** Checks not started yet, by (role, claims, table): changes arriving meanwhile join their group's next query. */
   private groups = new Map<string, Group>();
-  private scheduled = false;
+  private running = 0;
   private readonly columnCache = new Map<string, { columns: Set<string>; at: number }>();
   /** Check failures already logged, by message: one warning each, not one per change. */
   private readonly warned = new Set<string>();
@@ -107,23 +109,29 @@ export class RlsChecker {
     }
     this.pending++;
     const promise = new Promise<RlsVerdict>((resolve) => pending.waiters.push(resolve));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // Everything the current write() fans out is gathered before the first query goes.
-      setImmediate(() => this.flush());
-    }
+    // Everything the current write() fans out is gathered before a query goes.
+    setImmediate(() => this.pump());
     return promise;
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const groups = [...this.groups.values()];
-    this.groups = new Map();
-    for (const group of groups) {
-      const rows = [...group.rows.values()];
-      for (let start = 0; start < rows.length; start += this.options.maxKeysPerQuery) {
-        void this.run(group, rows.slice(start, start + this.options.maxKeysPerQuery));
-      }
+  /**
+   * At most poolSize queries run; the oldest waiting group goes next, with every change that joined it while
+   * the connections were busy. Under load the batches grow instead of the queries queueing up one by one.
+   */
+  private pump(): void {
+    while (this.running < this.options.poolSize && this.groups.size > 0) {
+      const [groupKey, group] = this.groups.entries().next().value!;
+      let rows = [...group.rows.values()];
+      if (rows.length > this.options.maxKeysPerQuery) {
+        // The rest stays queued, in its place, for the next free connection.
+        for (const pending of rows.slice(0, this.options.maxKeysPerQuery)) group.rows.delete(JSON.stringify(pending.key));
+        rows = rows.slice(0, this.options.maxKeysPerQuery);
+      } else this.groups.delete(groupKey);
+      this.running++;
+      void this.run(group, rows).finally(() => {
+        this.running--;
+        this.pump();
+      });
     }
   }
 
@@ -137,17 +145,29 @@ export class RlsChecker {
     let client: pg.PoolClient | null = null;
     try {
       client = await this.pool.connect();
-      await client.query('BEGIN READ ONLY');
-      // set_config('role') is SET LOCAL ROLE with the name as a value, never spliced into SQL; it fails unless walrelay's role is a member.
-      await client.query("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $1, true)",
-        [group.role, group.claimsJson, group.subject]);
-      const columns = await this.columns(client, group, table);
+      const literal = (value: string) => client!.escapeLiteral(value);
+      const cacheKey = `${group.role}\u0000${group.schema}.${group.table}`;
+      const cached = this.columnCache.get(cacheKey);
+      const fresh = cached !== undefined && Date.now() - cached.at < COLUMN_CACHE_MS;
       // Each key is cast to the column types by the table's own row type; RLS applies to the EXISTS, as to any SELECT of the role.
       const match = group.keyColumns.map((column) => `t.${quoteIdent(column)} = k.${quoteIdent(column)}`).join(' AND ');
-      const { rows: visible } = await client.query<{ i: string }>(
-        `SELECT a.i FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(e, i) CROSS JOIN LATERAL jsonb_populate_record(NULL::${table}, a.e) AS k WHERE EXISTS (SELECT 1 FROM ${table} AS t WHERE ${match})`,
-        [JSON.stringify(rows.map((pending) => pending.key))]);
-      await client.query('ROLLBACK');
+      // One round trip: the statements go as one simple query, every value an escaped literal. set_config('role') is
+      // SET LOCAL ROLE taking the name as a value; it fails unless walrelay's role is a member of it.
+      const statements = [
+        'BEGIN READ ONLY',
+        `SELECT set_config('role', ${literal(group.role)}, true), set_config('request.jwt.claims', ${literal(group.claimsJson)}, true), set_config('request.jwt.claim.sub', ${literal(group.subject)}, true), set_config('request.jwt.claim.role', ${literal(group.role)}, true)`,
+        `SELECT a.i FROM jsonb_array_elements(${literal(JSON.stringify(rows.map((pending) => pending.key)))}::jsonb) WITH ORDINALITY AS a(e, i) CROSS JOIN LATERAL jsonb_populate_record(NULL::${table}, a.e) AS k WHERE EXISTS (SELECT 1 FROM ${table} AS t WHERE ${match})`,
+        ...(fresh ? [] : [`SELECT a.attname FROM pg_attribute a WHERE a.attrelid = ${literal(table)}::regclass AND a.attnum > 0 AND NOT a.attisdropped AND has_column_privilege(a.attrelid, a.attnum, 'SELECT')`]),
+        'ROLLBACK',
+      ];
+      const results = (await client.query(statements.join(';\n'))) as unknown as pg.QueryResult[];
+      const visible = results[2]!.rows as { i: string }[];
+      let columns: Set<string>;
+      if (fresh) columns = cached.columns;
+      else {
+        columns = new Set((results[3]!.rows as { attname: string }[]).map((row) => row.attname));
+        this.columnCache.set(cacheKey, { columns, at: Date.now() });
+      }
       const seen = new Set(visible.map((row) => Number(row.i) - 1));
       settle((index) => (seen.has(index) ? { visible: true, columns } : { visible: false, columns }));
     } catch (error) {
@@ -159,17 +179,6 @@ export class RlsChecker {
     } finally {
       client?.release();
     }
-  }
-
-  private async columns(client: pg.PoolClient, group: Group, table: string): Promise<Set<string>> {
-    const cacheKey = `${group.role}\u0000${group.schema}.${group.table}`;
-    const cached = this.columnCache.get(cacheKey);
-    if (cached && Date.now() - cached.at < COLUMN_CACHE_MS) return cached.columns;
-    const { rows } = await client.query<{ attname: string }>(
-      "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND has_column_privilege(a.attrelid, a.attnum, 'SELECT')", [table]);
-    const columns = new Set(rows.map((row) => row.attname));
-    this.columnCache.set(cacheKey, { columns, at: Date.now() });
-    return columns;
   }
 
   private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
