@@ -63,12 +63,21 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   const slot = `bench_${mode}`;
   const configFile = writeConfig({
     source: { url, slot, publication: 'bench' },
-    sinks: [{ type: 'websocket', port, auth: { jwtSecret: SECRET }, supabase: true, ...(mode === 'rls' ? { authorization: 'rls' } : {}) }],
+    sinks: [{ type: 'websocket', port, auth: { jwtSecret: SECRET }, supabase: true, maxConnectionsPerIp: 100_000, ...(mode === 'rls' ? { authorization: 'rls' } : {}) }],
     log: { level: 'warn' },
   });
   const setup = await runCli(['setup', '-c', configFile]);
   if (setup.code !== 0) throw new Error(setup.stderr);
   const relay = spawnRelay(configFile, { WALRELAY_LOG_LEVEL: 'info' });
+  try {
+    return await measure(server, relay, port, mode);
+  } finally {
+    relay.signal('SIGTERM');
+    await relay.exited;
+  }
+}
+
+async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay>, port: number, mode: 'rls' | 'claims') {
   await relay.waitForLog(/"msg":"streaming"/);
   // claims mode gets the same rows through a rowFilter claim (owner=eq.<sub>): the same deliveries, decided in the relay.
   const tokens = await Promise.all(Array.from({ length: USERS }, (_, user) => mintKey({ sub: uuid(user), role: 'authenticated', tables: ['public.*'],
@@ -81,7 +90,7 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   for (let start = 0; start < SUBSCRIBERS; start += 100) {
     sockets.push(...await Promise.all(Array.from({ length: Math.min(100, SUBSCRIBERS - start) }, (_, offset) => new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(`ws://127.0.0.1:${port}/realtime/v1/websocket?apikey=${tokens[(start + offset) % USERS]}&vsn=2.0.0`);
-      socket.once('error', reject);
+      socket.on('error', reject); // later errors (after the join) end in close, counted as disconnects
       socket.once('open', () => socket.send(join));
       socket.on('message', (data) => {
         const text = data.toString();
@@ -115,8 +124,6 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   stopping = true;
   for (const socket of sockets) socket.terminate();
   await writer.end();
-  relay.signal('SIGTERM');
-  await relay.exited;
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
     mode, changes: total, deliveries: latencies.length, expected, disconnected,
