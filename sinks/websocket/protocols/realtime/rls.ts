@@ -54,6 +54,9 @@ export class RlsChecker {
   /** Checks not started yet, by (role, claims, table): changes arriving meanwhile join their group's next query. */
   private groups = new Map<string, Group>();
   private running = 0;
+  private scheduled = false;
+  /** Subscribers with the same claims share one check per change: the promise is found here by (change, role, claims). */
+  private readonly byChange = new WeakMap<ChangeEvent, Map<string, Promise<RlsVerdict>>>();
   private readonly columnCache = new Map<string, { columns: Set<string>; at: number }>();
   /** Check failures already logged, by message: one warning each, not one per change. */
   private readonly warned = new Set<string>();
@@ -85,6 +88,15 @@ export class RlsChecker {
 
   /** Whether the role of `claims` may SELECT the row of `event` now; resolves beside the stream, never rejects. */
   check(role: string, claimsJson: string, subject: string | null, event: ChangeEvent): Promise<RlsVerdict> {
+    let shared = this.byChange.get(event);
+    if (!shared) this.byChange.set(event, (shared = new Map()));
+    const claimsKey = `${role}\u0000${claimsJson}`;
+    let verdict = shared.get(claimsKey);
+    if (!verdict) shared.set(claimsKey, (verdict = this.queue(role, claimsJson, subject, event)));
+    return verdict;
+  }
+
+  private queue(role: string, claimsJson: string, subject: string | null, event: ChangeEvent): Promise<RlsVerdict> {
     const key = event.key;
     if (!key || Object.keys(key).length === 0 || event.schema === undefined || event.table === undefined) {
       // Like walrus, a table without a primary key (or replica identity) cannot be checked: nothing is sent.
@@ -110,7 +122,13 @@ export class RlsChecker {
     this.pending++;
     const promise = new Promise<RlsVerdict>((resolve) => pending.waiters.push(resolve));
     // Everything the current write() fans out is gathered before a query goes.
-    setImmediate(() => this.pump());
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    }
     return promise;
   }
 

@@ -126,7 +126,7 @@ export class RealtimeSession implements Session {
     const claims = channel.claims;
     rls.check(claims.role!, claims.claimsJson!, claims.subject, event).then((verdict) => {
       if (this.channels.get(channel.topic) !== channel) verdict = { visible: false, columns: null }; // left or rejoined meanwhile
-      const variant = verdict.columns === null ? '' : ` ${[...verdict.columns].sort().join(',')}`;
+      const variant = verdict.columns === null ? '' : variantOf(verdict.columns);
       held.frames = verdict.visible
         ? channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, verdict.columns), this.shared.frames, variant)
         : [];
@@ -312,6 +312,15 @@ export class RealtimeSession implements Session {
     if (channel.expiryTimer) clearTimeout(channel.expiryTimer);
     channel.expiryTimer = null;
   }
+}
+
+const variants = new WeakMap<ReadonlySet<string>, string>();
+
+/** The frame-cache suffix of a set of readable columns (one set object per role and table, shared by its checks). */
+function variantOf(columns: ReadonlySet<string>): string {
+  let variant = variants.get(columns);
+  if (variant === undefined) variants.set(columns, (variant = ` ${[...columns].sort().join(',')}`));
+  return variant;
 }
 
 /** A token to verify; "sb_…" API keys (not JWTs) and empty values mean "use the apikey", as in Realtime. */
