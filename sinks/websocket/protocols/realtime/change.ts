@@ -51,7 +51,10 @@ export function changeDataFor(event: ChangeEvent, type: RealtimeType, columns: r
   if (type !== 'DELETE' && visible.length === columns.length) return changeData(event, type, columns);
   const signature = visible.map(({ name }) => name).join('\u0000');
   let variants = variantCache.get(event);
-  if (!variants) variantCache.set(event, (variants = new Map()));
+  if (!variants) {
+    variants = new Map();
+    variantCache.set(event, variants);
+  }
   let json = variants.get(signature);
   if (json !== undefined) return json;
   const only = (row: Row): Row => Object.fromEntries(Object.entries(row).filter(([name]) => visible.some((column) => column.name === name)));

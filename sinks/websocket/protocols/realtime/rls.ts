@@ -89,10 +89,16 @@ export class RlsChecker {
   /** Whether the role of `claims` may SELECT the row of `event` now; resolves beside the stream, never rejects. */
   check(role: string, claimsJson: string, subject: string | null, event: ChangeEvent): Promise<RlsVerdict> {
     let shared = this.byChange.get(event);
-    if (!shared) this.byChange.set(event, (shared = new Map()));
+    if (!shared) {
+      shared = new Map();
+      this.byChange.set(event, shared);
+    }
     const claimsKey = `${role}\u0000${claimsJson}`;
     let verdict = shared.get(claimsKey);
-    if (!verdict) shared.set(claimsKey, (verdict = this.queue(role, claimsJson, subject, event)));
+    if (!verdict) {
+      verdict = this.queue(role, claimsJson, subject, event);
+      shared.set(claimsKey, verdict);
+    }
     return verdict;
   }
 

@@ -319,7 +319,10 @@ const variants = new WeakMap<ReadonlySet<string>, string>();
 /** The frame-cache suffix of a set of readable columns (one set object per role and table, shared by its checks). */
 function variantOf(columns: ReadonlySet<string>): string {
   let variant = variants.get(columns);
-  if (variant === undefined) variants.set(columns, (variant = ` ${[...columns].sort().join(',')}`));
+  if (variant === undefined) {
+    variant = ` ${[...columns].sort().join(',')}`;
+    variants.set(columns, variant);
+  }
   return variant;
 }
 
