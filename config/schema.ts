@@ -203,6 +203,19 @@ export const websocketSinkSchema = z.strictObject({
   staticDir: z.string().optional().describe('Static files served next to the socket (the demo page); omitted = none.'),
   supabase: z.boolean().default(false).describe('Also speak Supabase Realtime (postgres_changes) on every path ending in /websocket.'),
   resumeWindowSeconds: z.number().positive().default(120).describe('How long a Realtime client that names itself (walrelay_client) may rejoin and still get what it missed.'),
+  authorization: z.enum(['claims', 'rls'], { error: 'expected claims or rls' }).default('claims')
+    .describe('What a Realtime (supabase: true) subscriber may see. claims: the token\'s tables and rowFilter claims. rls: also only the rows PostgreSQL\'s row-level security lets the token\'s role claim SELECT, with the token as request.jwt.claims (docs/supabase.md, "Row-level security").'),
+  rls: z.strictObject({
+    poolSize: positiveInt.default(4)
+      .describe('Connections to the source database (source.url) that run the row-level security checks.'),
+    maxKeysPerQuery: positiveInt.default(500)
+      .describe('Most rows one check query looks up; a larger batch of changes of one table is split.'),
+  }).default({ poolSize: 4, maxKeysPerQuery: 500 })
+    .describe('Row-level security checks (authorization: rls).'),
+}).superRefine((sink, context) => {
+  if (sink.authorization !== 'rls') return;
+  if (!sink.supabase) context.addIssue({ code: 'custom', path: ['authorization'], message: 'authorization: rls applies to Supabase Realtime subscribers: set supabase: true' });
+  if (sink.auth === 'none') context.addIssue({ code: 'custom', path: ['authorization'], message: 'authorization: rls needs tokens (their role claim and claims are what PostgreSQL checks): configure auth' });
 });
 
 /** Standard Webhooks signing secret: "whsec_" and the key in base64. */

@@ -44,6 +44,8 @@ export interface SinkContext {
   slot: string;
   /** The source database's name (Debezium's source.db). */
   database?: string;
+  /** source.url: the websocket sink's row-level security checks (authorization: rls) connect there. */
+  sourceUrl?: string;
   /** The source's `tables` whose changes reach sinks as such (outbox tables left out): brokers check their destinations at start. */
   tables?: readonly string[];
   /** Destination templates ({…} placeholders) of outbox routes (with their table) and message routes (no table). */

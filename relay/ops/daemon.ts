@@ -56,7 +56,7 @@ const RESNAPSHOT_STOP_MS = 10_000;
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
   const deadLetters = new DeadLetterTargets();
-  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { ...sinkContext(config), deadLetters, metrics })));
+  const sinks: Sink[] = await Promise.all(config.sinks.map((sinkConfig, index) => createSink(sinkConfig, index, logger, { ...sinkContext(config), deadLetters, metrics, sourceUrl: config.source.url })));
   const router = new DomainRouter(config);
   const routes = sinks.map((sink, index) => new SinkRoute(sink, config.sinks[index].tables, metrics, sinkStage(config, config.sinks[index], index, router)).withSchemaEvents(config.sinks[index].schemaEvents));
   // A sink's dead letters join its target's queue (sinks/dead-letter.ts); targets are named by their labels.

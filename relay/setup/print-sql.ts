@@ -65,5 +65,18 @@ export function privilegeSql(config: Config): string {
   } else {
     lines.push(`-- GRANT SELECT, UPDATE ON <schema.table, ...> TO ${sqlName(role)};   (the tables you will backfill)`);
   }
+  if (config.sinks.some((sink) => sink.type === 'websocket' && sink.authorization === 'rls')) lines.push(...rlsGrantSql(role));
   return lines.join('\n');
+}
+
+/**
+ * authorization: rls checks each row as the subscriber's role (SET ROLE to the token's role claim), which PostgreSQL
+ * allows only to members of that role. Supabase's roles are anon and authenticated; other apps name theirs.
+ */
+export function rlsGrantSql(role: string): string[] {
+  return [
+    '-- Only for websocket sinks with authorization: rls, which check each row as the token\'s role claim',
+    '-- (walrelay must be a member of every role a token may name; list yours instead of anon, authenticated):',
+    `GRANT anon, authenticated TO ${sqlName(role)};`,
+  ];
 }

@@ -24,13 +24,22 @@ export interface Claims {
   expiresAt: number | null;
   /** The token's `sub`, which a Realtime walrelay_client name is bound to; null without auth or without sub. */
   subject: string | null;
+  /** The token's `role` claim (the PostgreSQL role row-level security checks run as); null without auth or without role. */
+  role: string | null;
+  /** The verified token's claims as JSON (request.jwt.claims for row-level security); null without auth. */
+  claimsJson: string | null;
 }
 
-export const OPEN_CLAIMS: Claims = { mayRead: () => true, allTables: true, mayReadMessage: () => true, rowFilters: [], expiresAt: null, subject: null };
+export const OPEN_CLAIMS: Claims = { mayRead: () => true, allTables: true, mayReadMessage: () => true, rowFilters: [], expiresAt: null, subject: null, role: null, claimsJson: null };
 
 export class AuthError extends Error {}
 
-export type Verifier = (token: string | null) => Promise<Claims>;
+export interface VerifyOptions {
+  /** With authorization: rls a Realtime token may omit the tables claim: every table, each row filtered by row-level security. */
+  tablesOptional?: boolean;
+}
+
+export type Verifier = (token: string | null, options?: VerifyOptions) => Promise<Claims>;
 
 type AuthConfig = Exclude<WebsocketSinkConfig['auth'], 'none'>;
 
@@ -58,7 +67,7 @@ export async function createVerifier(auth: WebsocketSinkConfig['auth']): Promise
     clockTolerance: auth.clockToleranceSeconds,
     requiredClaims: auth.requireExp ? ['exp'] : [],
   };
-  return async (token) => {
+  return async (token, verifyOptions = {}) => {
     if (!token) throw new AuthError('a token is required (Authorization: Bearer … or ?token=…)');
     let payload: JWTPayload;
     try {
@@ -66,7 +75,7 @@ export async function createVerifier(auth: WebsocketSinkConfig['auth']): Promise
     } catch (error) {
       throw new AuthError(`invalid token: ${(error as Error).message}`);
     }
-    return claimsOf(payload, auth);
+    return claimsOf(payload, auth, verifyOptions.tablesOptional === true);
   };
 }
 
@@ -79,9 +88,9 @@ export function authWarnings(auth: WebsocketSinkConfig['auth']): string[] {
   return warnings;
 }
 
-function claimsOf(payload: JWTPayload, auth: AuthConfig): Claims {
+function claimsOf(payload: JWTPayload, auth: AuthConfig, tablesOptional: boolean): Claims {
   const tables = payload.tables;
-  if (tables === undefined && auth.requireTables) throw new AuthError('the token has no tables claim (auth.requireTables is true)');
+  if (tables === undefined && auth.requireTables && !tablesOptional) throw new AuthError('the token has no tables claim (auth.requireTables is true)');
   if (tables !== undefined && (!Array.isArray(tables) || !tables.every((table) => typeof table === 'string'))) {
     throw new AuthError('the tables claim must be an array of schema.table patterns');
   }
@@ -107,6 +116,8 @@ function claimsOf(payload: JWTPayload, auth: AuthConfig): Claims {
     rowFilters,
     expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
     subject: typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : null,
+    role: typeof payload.role === 'string' && payload.role !== '' ? payload.role : null,
+    claimsJson: JSON.stringify(payload),
   };
 }
 

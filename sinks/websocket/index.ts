@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
-import type { Sink, ClientStats } from '../sink.js';
+import type { Sink, ClientStats, SinkContext } from '../sink.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
 import type { WebsocketSinkConfig } from '../../config/schema.js';
 import { WalrelayError } from '../../relay/errors.js';
@@ -27,6 +27,7 @@ import { RealtimeSession, type RealtimeShared } from './protocols/realtime/sessi
 import { isVsn } from './protocols/realtime/serializer.js';
 import { ResumePoints } from './protocols/realtime/resume.js';
 import { FrameCache } from './protocols/realtime/frame-cache.js';
+import { RlsChecker } from './protocols/realtime/rls.js';
 import { RowChange, type ColumnType } from '../../relay/route/event.js';
 
 const HEARTBEAT_MS = 30_000;
@@ -52,12 +53,12 @@ export class WebsocketSink implements Sink {
   private context!: SessionContext;
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly config: WebsocketSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(private readonly config: WebsocketSinkConfig, index: number, private readonly logger: Logger, private readonly sinkContext: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `websocket#${index}`;
     this.sockets = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes });
     this.admission = new Admission(config);
     this.ring = new ReplayRing(config.ringSize);
-    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache() };
+    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache(), rls: null };
   }
 
   /** The port actually listened on (config port 0 picks a free one). */
@@ -68,6 +69,10 @@ export class WebsocketSink implements Sink {
 
   async start(): Promise<void> {
     this.verify = await createVerifier(this.config.auth);
+    if (this.config.authorization === 'rls') {
+      if (!this.sinkContext.sourceUrl) throw new WalrelayError('WEBSOCKET_RLS', 'authorization: rls needs the source database to check rows against', { hint: 'run the websocket sink from walrelay run with source.url set' });
+      this.realtime.rls = new RlsChecker(this.sinkContext.sourceUrl, this.config.rls, this.logger.child({ sink: this.name }));
+    }
     for (const warning of authWarnings(this.config.auth)) this.logger.warn({ sink: this.name }, warning);
     if (this.config.auth === 'none' && !this.config.allowedOrigins) {
       this.logger.warn({ sink: this.name }, 'auth is none and allowedOrigins is not set: any web page a browser opens can read this feed');
@@ -223,7 +228,7 @@ export class WebsocketSink implements Sink {
     const apikey = url.searchParams.get('apikey') ?? (typeof header === 'string' ? header : null);
     let claims: Claims;
     try {
-      claims = await this.verify!(apikey);
+      claims = await this.verify!(apikey, { tablesOptional: this.config.authorization === 'rls' });
     } catch (error) {
       this.count('unauthorized');
       refuseJson('401 Unauthorized', error instanceof AuthError ? error.message : 'authentication failed');
@@ -324,6 +329,7 @@ export class WebsocketSink implements Sink {
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
+    await this.realtime.rls?.close();
   }
 }
 

@@ -40,6 +40,32 @@ export function changeData(event: ChangeEvent, type: RealtimeType, columns: read
   return json;
 }
 
+const variantCache = new WeakMap<ChangeEvent, Map<string, string>>();
+
+/**
+ * The `data` object as a row-level security subscriber gets it: only the columns its role may read
+ * (`readable`; null = all), and a DELETE's old_record trimmed to the key, as Realtime sends them with RLS.
+ */
+export function changeDataFor(event: ChangeEvent, type: RealtimeType, columns: readonly ColumnType[], readable: ReadonlySet<string> | null): string {
+  const visible = readable === null ? columns : columns.filter(({ name }) => readable.has(name));
+  if (type !== 'DELETE' && visible.length === columns.length) return changeData(event, type, columns);
+  const signature = visible.map(({ name }) => name).join('\u0000');
+  let variants = variantCache.get(event);
+  if (!variants) {
+    variants = new Map();
+    variantCache.set(event, variants);
+  }
+  let json = variants.get(signature);
+  if (json !== undefined) return json;
+  const only = (row: Row): Row => Object.fromEntries(Object.entries(row).filter(([name]) => visible.some((column) => column.name === name)));
+  json = `{"schema":${JSON.stringify(event.schema)},"table":${JSON.stringify(event.table)},"commit_timestamp":${JSON.stringify(commitTimestamp(event.commitTime))},"type":"${type}","columns":${JSON.stringify(visible.map(({ name, type: typeName }) => ({ name, type: typeName })))}`;
+  if (type !== 'DELETE') json += `,"record":${renderRow(only(recordOf(event, columns)), visible)}`;
+  if (type !== 'INSERT') json += `,"old_record":${renderRow(only(type === 'DELETE' ? event.key ?? {} : event.old ?? event.key ?? {}), visible)}`;
+  json += ',"errors":null}';
+  variants.set(signature, json);
+  return json;
+}
+
 /** The new row; unchanged TOASTed columns come from the old row when PostgreSQL sent it (REPLICA IDENTITY FULL), in table order. */
 function recordOf(event: ChangeEvent, columns: readonly ColumnType[]): Row {
   const row = event.new ?? {};

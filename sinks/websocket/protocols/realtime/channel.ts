@@ -27,21 +27,31 @@ export class Channel {
     this.name = topic.startsWith('realtime:') ? topic.slice('realtime:'.length) : topic;
   }
 
-  /** The frames that carry this change to the channel (none when nothing matches or the claims hide it). */
-  frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string, cache: FrameCache): Buffer[] {
+  /** The ids of this channel's bindings the change matches, comma-separated; "" when none does or the claims hide it. */
+  matching(event: ChangeEvent, type: RealtimeType, name: string): string {
     let ids = '';
     for (const binding of this.bindings) {
       if (!binding.matches(event, type)) continue;
       ids += (ids === '' ? '' : ',') + binding.id;
     }
-    if (ids === '' || !mayReceive(this.claims, event, name)) return [];
+    return ids === '' || !mayReceive(this.claims, event, name) ? '' : ids;
+  }
+
+  /** The frames that carry this change to the channel (none when nothing matches or the claims hide it). */
+  frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string, cache: FrameCache): Buffer[] {
+    return this.framesFor(vsn, event, type, this.matching(event, type, name), data, cache, '');
+  }
+
+  /** The frames for bindings `ids` (from matching); `variant` tells apart data that differs per subscriber (row-level security's columns). */
+  framesFor(vsn: Vsn, event: ChangeEvent, type: RealtimeType, ids: string, data: () => string, cache: FrameCache, variant: string): Buffer[] {
+    if (ids === '') return [];
     if (this.legacy) {
       return [
-        cache.get(event, `${vsn} ${this.topic} ${type}`, () => encode(vsn, null, null, this.topicJson, type, data())),
-        cache.get(event, `${vsn} ${this.topic} *`, () => encode(vsn, null, null, this.topicJson, '*', data())),
+        cache.get(event, `${vsn} ${this.topic} ${type}${variant}`, () => encode(vsn, null, null, this.topicJson, type, data())),
+        cache.get(event, `${vsn} ${this.topic} *${variant}`, () => encode(vsn, null, null, this.topicJson, '*', data())),
       ];
     }
-    return [cache.get(event, `${vsn} ${this.topic} ${ids}`, () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
+    return [cache.get(event, `${vsn} ${this.topic} ${ids}${variant}`, () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
   }
 
   /** Realtime's `system` push: {"extension","status","message","channel"}. */

@@ -2,7 +2,9 @@
 // phx_join of postgres_changes or legacy topics, access_token refresh,
 // phx_leave, and each change pushed to every channel it matches. What a
 // channel may see is decided by walrelay's claims (tables, rowFilter, exp)
-// from the apikey or the join's access_token, not by RLS.
+// from the apikey or the join's access_token; with authorization: rls also by
+// PostgreSQL's row-level security as the token's role (rls.ts), each change
+// held back for this client alone until its check is done.
 import type { RawData } from 'ws';
 import type { ChangeEvent, ColumnType } from '../../../../relay/route/event.js';
 import type { Claims } from '../../auth.js';
@@ -11,7 +13,8 @@ import { frameSize, type Session, type SessionContext } from '../session.js';
 import { decode, reply, ProtocolError, type PhoenixMessage, type Vsn } from './serializer.js';
 import { type Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindingId } from './bindings.js';
 import { Channel } from './channel.js';
-import { changeData, columnsOf, realtimeType } from './change.js';
+import { changeData, changeDataFor, columnsOf, realtimeType, type RealtimeType } from './change.js';
+import type { RlsChecker } from './rls.js';
 import type { ResumePoints } from './resume.js';
 import type { FrameCache } from './frame-cache.js';
 
@@ -21,10 +24,21 @@ export interface RealtimeShared {
   /** The columns of each table as last seen in the stream, to check filter columns at join time. */
   columns: Map<string, readonly ColumnType[]>;
   frames: FrameCache;
+  /** Set with authorization: rls: every INSERT and UPDATE waits for its row-level security check. */
+  rls: RlsChecker | null;
+}
+
+/** A change for one channel, in commit order; with rls it waits here until its check is done. */
+interface Held {
+  position: number;
+  frames: Buffer[] | null;
 }
 
 export class RealtimeSession implements Session {
   private readonly channels = new Map<string, Channel>();
+  /** Changes waiting for (or behind one waiting for) a row-level security check, oldest first. */
+  private readonly held: Held[] = [];
+  private ended = false;
 
   constructor(
     readonly client: Client,
@@ -83,16 +97,59 @@ export class RealtimeSession implements Session {
     if (name === null || this.channels.size === 0) return;
     const type = realtimeType(event);
     if (type === null) return;
-    const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
-    for (const channel of this.channels.values()) {
+    for (const channel of this.channels.values()) this.deliverTo(channel, event, type, name, position);
+  }
+
+  private deliverTo(channel: Channel, event: ChangeEvent, type: RealtimeType, name: string, position: number): void {
+    const rls = this.shared.rls;
+    if (rls === null) {
+      const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
       for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position);
+      return;
+    }
+    const ids = channel.matching(event, type, name);
+    if (ids === '') return;
+    const columns = columnsOf(event, this.shared.columns);
+    if (type === 'DELETE') {
+      // Realtime does not filter deletes by RLS (the row is gone); their old_record carries only the key.
+      const frames = channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, null), this.shared.frames, ' key');
+      if (this.held.length === 0) for (const frame of frames) this.client.sendFrame(frame, position);
+      else this.held.push({ position, frames });
+      return;
+    }
+    const held: Held = { position, frames: null };
+    this.held.push(held);
+    if (this.held.length + this.client.queued > this.context.config.maxClientQueue) {
+      this.context.drop(this.client, 1013, 'client cannot keep up: too many changes waiting for row-level security checks');
+      return;
+    }
+    const claims = channel.claims;
+    rls.check(claims.role!, claims.claimsJson!, claims.subject, event).then((verdict) => {
+      if (this.channels.get(channel.topic) !== channel) verdict = { visible: false, columns: null }; // left or rejoined meanwhile
+      const variant = verdict.columns === null ? '' : variantOf(verdict.columns);
+      held.frames = verdict.visible
+        ? channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, verdict.columns), this.shared.frames, variant)
+        : [];
+      this.release();
+    });
+  }
+
+  /** Sends, in commit order, every held change whose check is done. */
+  private release(): void {
+    if (this.ended) return;
+    while (this.held.length > 0 && this.held[0]!.frames !== null) {
+      const { frames, position } = this.held.shift()!;
+      for (const frame of frames!) this.client.sendFrame(frame, position);
     }
   }
 
   end(): void {
+    this.ended = true;
     for (const channel of this.channels.values()) this.stopTimer(channel);
     if (this.clientName === null) return;
-    const position = this.client.firstUnsentPosition() ?? this.context.ring.position;
+    // What still waited for a check was not sent: resuming starts there.
+    const position = this.held[0]?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
+    this.held.length = 0;
     this.shared.resume.ended(this.clientName, this, new Map([...this.channels.keys()].map((topic) => [topic, position])));
     this.channels.clear();
   }
@@ -108,7 +165,7 @@ export class RealtimeSession implements Session {
     let claims = this.client.claims;
     if (isJwt(token)) {
       try {
-        claims = await this.context.verify(token);
+        claims = await this.context.verify(token, { tablesOptional: this.shared.rls !== null });
       } catch (error) {
         this.client.sendControl(reply(this.vsn, message, 'error', { reason: (error as Error).message }));
         return;
@@ -116,6 +173,11 @@ export class RealtimeSession implements Session {
     }
     if (expired(claims)) {
       this.client.sendControl(reply(this.vsn, message, 'error', { reason: `Token has expired ${secondsAgo(claims)} seconds ago` }));
+      return;
+    }
+    const refusal = await this.rlsRefusal(claims);
+    if (refusal !== null) {
+      this.client.sendControl(reply(this.vsn, message, 'error', { reason: refusal }));
       return;
     }
 
@@ -179,8 +241,7 @@ export class RealtimeSession implements Session {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
       const type = realtimeType(event);
       if (name === null || type === null) return;
-      const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
-      for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position + index);
+      this.deliverTo(channel, event, type, name, position + index);
     });
   }
 
@@ -195,9 +256,14 @@ export class RealtimeSession implements Session {
     if (!isJwt(token)) return; // 1.x pushes null on every heartbeat until it has a token
     let claims: Claims;
     try {
-      claims = await this.context.verify(token);
+      claims = await this.context.verify(token, { tablesOptional: this.shared.rls !== null });
     } catch (error) {
       this.shut(channel, (error as Error).message);
+      return;
+    }
+    const refusal = await this.rlsRefusal(claims);
+    if (refusal !== null) {
+      this.shut(channel, refusal);
       return;
     }
     if (this.channels.get(channel.topic) !== channel) return;
@@ -208,6 +274,17 @@ export class RealtimeSession implements Session {
     }
     channel.claims = claims;
     this.scheduleExpiry(channel);
+  }
+
+  /** With rls, why the claims' role cannot be checked (no role claim, an unknown role, one walrelay's role is not a member of); else null. */
+  private async rlsRefusal(claims: Claims): Promise<string | null> {
+    if (this.shared.rls === null) return null;
+    try {
+      return await this.shared.rls.refusal(claims.role);
+    } catch (error) {
+      this.context.logger.warn({ err: (error as Error).message }, 'row-level security: cannot reach the database to check a token\'s role');
+      return 'row-level security checks are unavailable: the database cannot be reached';
+    }
   }
 
   private scheduleExpiry(channel: Channel): void {
@@ -235,6 +312,18 @@ export class RealtimeSession implements Session {
     if (channel.expiryTimer) clearTimeout(channel.expiryTimer);
     channel.expiryTimer = null;
   }
+}
+
+const variants = new WeakMap<ReadonlySet<string>, string>();
+
+/** The frame-cache suffix of a set of readable columns (one set object per role and table, shared by its checks). */
+function variantOf(columns: ReadonlySet<string>): string {
+  let variant = variants.get(columns);
+  if (variant === undefined) {
+    variant = ` ${[...columns].sort().join(',')}`;
+    variants.set(columns, variant);
+  }
+  return variant;
 }
 
 /** A token to verify; "sb_…" API keys (not JWTs) and empty values mean "use the apikey", as in Realtime. */
