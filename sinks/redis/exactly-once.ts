@@ -14,7 +14,8 @@
 //
 // One Redis node only: the script touches the checkpoint key and every
 // stream of the batch, which Redis Cluster refuses unless all share one hash
-// slot; walrelay does not support Cluster (docs/redis.md).
+// slot; in Cluster mode each stream gets a checkpoint of its own, hash-tagged
+// with the stream, and one script call per stream (cluster.ts, docs/redis-cluster.md).
 import { encodeCommand } from './connection.js';
 
 // ARGV: maxLen, then per entry: stream key index, event id, field count n,
