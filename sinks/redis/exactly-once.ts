@@ -12,7 +12,7 @@
 // "<lsn>-0000000000" would sort below "<lsn>-.begin", and the rows of a
 // transaction with begin or schema events would be skipped.
 //
-// One Redis node only: the script touches the checkpoint key and every
+// One script call per batch on a single Redis: it touches the checkpoint key and every
 // stream of the batch, which Redis Cluster refuses unless all share one hash
 // slot; in Cluster mode each stream gets a checkpoint of its own, hash-tagged
 // with the stream, and one script call per stream (cluster.ts, docs/redis-cluster.md).
