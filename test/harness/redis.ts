@@ -90,7 +90,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
       } finally {
         probe.disconnect();
       }
-    }, { what: `redis-server on port ${port}`, timeoutMs: 20_000 });
+    }, { what: `redis-server on port ${port}`, timeoutMs: 45_000 });
   };
 
   const halt = async () => {
