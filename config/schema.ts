@@ -231,6 +231,7 @@ const feedTransport = {
       .describe('Redis holding the feed stream (user:password and TLS in the URL as for the redis sink)'),
     cluster: z.boolean({ error: 'expected true or false' }).default(false)
       .describe('Redis Cluster: url names any seed node; the feed is one stream, so it lives on one shard'),
+    password: z.string().min(1).optional().describe("Redis password (AUTH), instead of the URL's; passwordFile reads it from a file"),
   }).optional().describe('Carry the feed in one Redis stream (XADD / XREAD)'),
   kafka: z.strictObject({
     brokers: z.array(hostPort, { error: 'expected an array of host:port strings' }).min(1, { error: 'expected an array of host:port strings' })

@@ -16,7 +16,7 @@ const READ_COUNT = 1000;
 export const LAG_COUNT_CAP = 10_000;
 
 export interface FeedSettings {
-  redis: { url: string; cluster: boolean };
+  redis: { url: string; cluster: boolean; password?: string };
   name: string;
 }
 

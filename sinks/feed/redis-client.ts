@@ -7,10 +7,11 @@ import { credentialsOf } from '../redis/topology.js';
 
 export type FeedRedis = Redis | Cluster;
 
-export function feedRedisClient(settings: { url: string; cluster: boolean }, timeoutMs: number, options: { blocking?: boolean } = {}): FeedRedis {
+export function feedRedisClient(settings: { url: string; cluster: boolean; password?: string }, timeoutMs: number, options: { blocking?: boolean } = {}): FeedRedis {
   const url = new URL(settings.url);
   const common = {
     ...credentialsOf(url),
+    ...(settings.password === undefined ? {} : { password: settings.password }),
     connectTimeout: timeoutMs,
     // An XREAD BLOCK is silent for its whole block time by design: no command timeout on the reading client.
     commandTimeout: options.blocking ? undefined : timeoutMs,
