@@ -192,6 +192,32 @@ describe('walrelay edge served from a Redis feed', () => {
     }
   });
 
+  it('skips an event the feed holds twice (a batch the relay retried or re-sent after a restart)', async () => {
+    const client = await connect(edges[1].port);
+    await subscribe(client, {});
+    await pg.query(`INSERT INTO items (id, note) VALUES (6000, 'once')`);
+    await waitFor(() => client.changes.length >= 1, { what: 'the insert' });
+    const admin = redis.client();
+    const [[, fields]] = await admin.xrevrange(FEED, '+', '-', 'COUNT', 1);
+    await admin.xadd(FEED, '*', ...fields); // the same event again, as a retried XADD would append it
+    await pg.query(`INSERT INTO items (id, note) VALUES (6001, 'next')`);
+    await waitFor(() => client.changes.length >= 2, { what: 'the next insert' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(client.changes.map(rowOf), ['insert:6000', 'insert:6001']);
+    admin.disconnect();
+    client.ws.close();
+  });
+
+  it('refuses a bad edge configuration with exit code 2 and the key named', async () => {
+    const missing = await runCli(['edge', '-c', writeConfig({ feed: { name: 'x' }, sinks: [{ type: 'websocket', auth: 'none' }] })]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /feed: expected exactly one of redis or kafka/);
+    const wrongSink = await runCli(['edge', '-c', writeConfig({ feed: { redis: { url: redis.url } }, sinks: [{ type: 'redis' }] })]);
+    assert.equal(wrongSink.code, 2, wrongSink.stderr);
+    assert.match(wrongSink.stderr, /sinks\[0\]/);
+    assert.doesNotMatch(missing.stderr + wrongSink.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
     assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges']);
