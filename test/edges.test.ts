@@ -14,6 +14,7 @@ import { startRedis, type TestRedis } from './harness/redis.js';
 import { CLI, runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
+import { startRedisCluster, type TestRedisCluster } from './harness/redis-cluster.js';
 
 const FEED = 'edges.test.feed';
 
@@ -24,10 +25,10 @@ interface Edge {
 }
 
 /** A `walrelay edge` child process, like spawnRelay's but with the edge command. */
-async function startEdge(redisUrl: string): Promise<Edge> {
+async function startEdge(redisUrl: string, cluster = false): Promise<Edge> {
   const [port, httpPort] = [await freePort(), await freePort()];
   const file = writeConfig({
-    feed: { redis: { url: redisUrl }, name: FEED },
+    feed: { redis: { url: redisUrl, cluster }, name: FEED },
     sinks: [{ type: 'websocket', port, auth: 'none', supabase: true, ringSize: 1000 }],
     http: { port: httpPort },
   });
@@ -231,5 +232,54 @@ describe('walrelay edge served from a Redis feed', () => {
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, { what: '/readyz 503 without Redis', timeoutMs: 15_000 });
     await redis.restart();
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { what: '/readyz 200 with Redis back', timeoutMs: 15_000 });
+  });
+});
+
+describe('walrelay edge served from a feed in Redis Cluster', () => {
+  let pg: TestPostgres;
+  let cluster: TestRedisCluster;
+  let relay: RelayProcess;
+  let edge: Edge;
+  let relayPort: number;
+
+  before(async () => {
+    [pg, cluster] = await Promise.all([startPostgres('pg15'), startRedisCluster()]);
+    await pg.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
+    relayPort = await freePort();
+    const file = writeConfig({
+      source: { url: pg.url, slot: 'edges_cluster', publication: 'edges_cluster' },
+      sinks: [
+        { type: 'websocket', port: relayPort, auth: 'none', ringSize: 100 },
+        { type: 'feed', redis: { url: cluster.url, cluster: true }, name: FEED },
+      ],
+    });
+    const setup = await runCli(['setup', '-c', file]);
+    assert.equal(setup.code, 0, setup.stderr);
+    relay = spawnRelay(file);
+    await relay.waitForLog(/"msg":"streaming"/);
+    edge = await startEdge(cluster.url, true);
+  });
+
+  after(async () => {
+    edge?.process.signal('SIGKILL');
+    relay?.signal('SIGTERM');
+    await relay?.exited;
+    await Promise.all([pg?.stop(), cluster?.stop()]);
+  });
+
+  it('serves the relay\'s frames from the one feed stream on its shard, and since on a restarted edge', async () => {
+    const clients = await Promise.all([relayPort, edge.port].map(connect));
+    for (const client of clients) await subscribe(client, {});
+    await pg.query(`INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 20) g`);
+    for (const client of clients) await waitFor(() => client.changes.length >= 20, { what: `20 changes (have ${client.changes.length})` });
+    assert.deepEqual(clients[1].changes, clients[0].changes);
+    edge.process.signal('SIGKILL');
+    await edge.process.exited;
+    edge = await startEdge(cluster.url, true);
+    const resumed = await connect(edge.port);
+    await subscribe(resumed, { since: idOf(clients[0].changes[9]) });
+    await waitFor(() => resumed.changes.length >= 10, { what: 'the replay' });
+    assert.deepEqual(resumed.changes, clients[0].changes.slice(10));
+    for (const client of [...clients, resumed]) client.ws.close();
   });
 });
