@@ -229,6 +229,7 @@ describe('walrelay edge served from a Redis feed', () => {
     assert.match(metrics, /walrelay_edge_feed_events_total \d+/);
     assert.match(metrics, /walrelay_edge_feed_lag_entries 0/);
     assert.match(metrics, /walrelay_websocket_clients\{sink="websocket#0"\} \d+/);
+    assert.match(metrics, /walrelay_websocket_frames_sent_total\{sink="websocket#0"\} [1-9]\d*/, 'the clients of the tests above got frames from this edge');
     await redis.shutdownSaving();
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, { what: '/readyz 503 without Redis', timeoutMs: 15_000 });
     await redis.restart();
