@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, edgeConfigSchema, type Config, type EdgeConfig } from './schema.js';
 import { closest, knownKeysAt } from './suggest.js';
 import { formatPath } from './paths.js';
 import { readSecretFiles } from './secrets.js';
@@ -32,6 +32,25 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     throw configError(`${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
   return parseConfig(raw, env, dirname(path));
+}
+
+/** The configuration of `walrelay edge` (docs/edges.md): a feed and websocket sinks, no source. */
+export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
+  const path = file ?? env.WALRELAY_CONFIG;
+  if (!path) throw configError('no configuration file given', 'pass -c FILE or set WALRELAY_CONFIG');
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
+  } catch (error) {
+    throw configError(`cannot read edge configuration ${path}: ${(error as Error).message}`, 'pass -c FILE with a YAML or JSON edge configuration');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw configError('the edge configuration must be a mapping with keys feed and sinks');
+  const document = structuredClone(raw) as Record<string, unknown>;
+  const fromEnvironment = applyEnvironment(document, env);
+  readSecretFiles(document, dirname(path));
+  const result = edgeConfigSchema.safeParse(document);
+  if (!result.success) throw configError(result.error.issues.map((issue) => formatIssue(issue, document, { raw, fromEnvironment })).join('; '));
+  return result.data;
 }
 
 /** Validates an already-parsed document after applying the environment. */

@@ -218,6 +218,50 @@ export const websocketSinkSchema = z.strictObject({
   if (sink.auth === 'none') context.addIssue({ code: 'custom', path: ['authorization'], message: 'authorization: rls needs tokens (their role claim and claims are what PostgreSQL checks): configure auth' });
 });
 
+/** Where the edge feed lives: one Redis stream or one Kafka topic (docs/edges.md). */
+const feedTransport = {
+  redis: z.strictObject({
+    url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')
+      .describe('Redis holding the feed stream (user:password and TLS in the URL as for the redis sink)'),
+    cluster: z.boolean({ error: 'expected true or false' }).default(false)
+      .describe('Redis Cluster: url names any seed node; the feed is one stream, so it lives on one shard'),
+    password: z.string().min(1).optional().describe("Redis password (AUTH), instead of the URL's; passwordFile reads it from a file"),
+  }).optional().describe('Carry the feed in one Redis stream (XADD / XREAD)'),
+  kafka: z.strictObject({
+    brokers: z.array(hostPort, { error: 'expected an array of host:port strings' }).min(1, { error: 'expected an array of host:port strings' })
+      .describe('Kafka bootstrap brokers, host:port'),
+  }).optional().describe('Carry the feed in one Kafka topic (not implemented yet: refused at start)'),
+};
+
+export const feedSinkSchema = z.strictObject({
+  type: z.literal('feed'),
+  ...sinkCommon,
+  name: z.string().min(1).default('walrelay.feed')
+    .describe('The stream (Redis) or topic (Kafka) edges read; also the sink\'s name in logs and metrics'),
+  ...feedTransport,
+  maxLen: positiveInt.default(100_000)
+    .describe('Redis: entries the feed stream keeps (XADD MAXLEN ~): how far back a client can resume on an edge'),
+  timeoutSeconds: serverTimeoutSeconds,
+});
+
+/** `walrelay edge -c FILE`: websocket sinks served from a feed, no PostgreSQL (docs/edges.md). */
+export const edgeConfigSchema = z.strictObject({
+  feed: z.strictObject({
+    ...feedTransport,
+    name: z.string().min(1).default('walrelay.feed').describe('The stream or topic the relay\'s feed sink writes'),
+  }).describe('The relay\'s feed sink to read'),
+  sinks: z.array(websocketSinkSchema, { error: 'expected an array of websocket sinks' }).min(1, { error: 'expected at least one websocket sink' })
+    .describe('The websocket sinks this edge serves (every key of the relay\'s websocket sink)'),
+  http: z.strictObject({ host: z.string().default('127.0.0.1'), port: port }).optional()
+    .describe('/healthz, /readyz (feed connected) and /metrics'),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  }).default({ level: 'info', format: 'auto' }),
+}).superRefine((config, context) => {
+  if ((config.feed.redis === undefined) === (config.feed.kafka === undefined)) context.addIssue({ code: 'custom', path: ['feed'], message: 'expected exactly one of redis or kafka' });
+});
+
 /** Standard Webhooks signing secret: "whsec_" and the key in base64. */
 const webhookSecret = z.string({ error: 'expected a secret of the form whsec_<base64>' })
   .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, { error: 'expected a secret of the form whsec_<base64> (Standard Webhooks)' })
@@ -303,8 +347,8 @@ export const rabbitmqSinkSchema = z.strictObject({
   if ((sink.url === undefined) === (sink.urlFile === undefined)) context.addIssue({ code: 'custom', path: ['url'], message: 'set url or urlFile (one of them)' });
 });
 
-export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema], {
-  error: 'expected a sink with type redis, kafka, stdout, websocket, webhook, nats or rabbitmq',
+export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema, feedSinkSchema], {
+  error: 'expected a sink with type redis, kafka, stdout, websocket, webhook, nats, rabbitmq or feed',
 });
 
 export const configSchema = z.strictObject({
@@ -359,6 +403,7 @@ export const configSchema = z.strictObject({
   });
   checkCheckpointIdentities(config, context);
   config.sinks.forEach((sink, index) => {
+    if (sink.type === 'feed' && (sink.redis === undefined) === (sink.kafka === undefined)) context.addIssue({ code: 'custom', path: ['sinks', index], message: 'a feed sink needs exactly one of redis or kafka' });
     if (sink.type === 'redis') redisTopologyIssues(sink).forEach((issue) => context.addIssue({ code: 'custom', path: ['sinks', index, ...issue.path], message: issue.message }));
     for (const pattern of Object.keys(sink.columns ?? {})) {
       if (!columnPattern.test(pattern)) context.addIssue({ code: 'custom', path: ['sinks', index, 'columns', pattern], message: 'expected a column pattern of the form schema.table.column ("*" allowed in each part)' });
@@ -437,3 +482,5 @@ export type WebsocketSinkConfig = z.infer<typeof websocketSinkSchema>;
 export type WebhookSinkConfig = z.infer<typeof webhookSinkSchema>;
 export type NatsSinkConfig = z.infer<typeof natsSinkSchema>;
 export type RabbitmqSinkConfig = z.infer<typeof rabbitmqSinkSchema>;
+export type FeedSinkConfig = z.infer<typeof feedSinkSchema>;
+export type EdgeConfig = z.infer<typeof edgeConfigSchema>;

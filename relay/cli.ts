@@ -4,7 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, loadEdgeConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, envLogFormat, envLogLevel } from './log.js';
 import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
@@ -46,6 +46,23 @@ program.command('run').description('stream changes to every configured sink unti
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGINT', () => onSignal('SIGINT'));
     await relay.done;
+  });
+
+program.command('edge').description('serve websocket sinks from the relay\'s feed (no PostgreSQL, no slot) until SIGTERM/SIGINT; docs/edges.md')
+  .option(...configOption)
+  .action(async (options: { config?: string }) => {
+    const config = loadEdgeConfig(options.config);
+    const logger = createLogger(envLogLevel() ?? config.log.level, envLogFormat() ?? config.log.format);
+    const { startEdge } = await import('./edge/edge.js');
+    const edge = await startEdge(config, logger);
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: string) => {
+        logger.info({ signal }, 'edge stopping');
+        edge.stop().then(() => resolve());
+      };
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
+      process.once('SIGINT', () => onSignal('SIGINT'));
+    });
   });
 
 program.command('setup').description('create the publication and slot if missing (idempotent) and check the server')

@@ -37,6 +37,8 @@ export interface ClientStats {
   closedByCode: ReadonlyMap<number, number>;
   /** Cumulative count of connections and requests refused, by reason (max_connections, origin, unauthorized, frame_rate, …). */
   refusedByReason?: ReadonlyMap<string, number>;
+  /** Cumulative count of frames handed to client sockets (control frames included). */
+  framesSent?: number;
 }
 
 /** What a sink may need to know about the relay it serves (exactly-once sinks name their checkpoint after the slot). */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { writeConfig, runCli } from './harness/relay.js';
+import { loadEdgeConfig } from '../config/load.js';
 
 const DEPLOY = resolve('deploy');
 
@@ -102,11 +103,41 @@ describe('deploy files', () => {
     assert.equal(compose.error, undefined, 'docker-compose is installed (.ci/run installs it)');
     assert.equal(compose.status, 0, compose.stderr);
     const [file] = yamlDocuments(join(DEPLOY, 'docker-compose.yml'));
-    assert.deepEqual(Object.keys(file.services).sort(), ['kafka', 'postgres', 'prometheus', 'redis', 'walrelay', 'walrelay-setup']);
+    assert.deepEqual(Object.keys(file.services).sort(), ['edge', 'kafka', 'postgres', 'prometheus', 'redis', 'walrelay', 'walrelay-setup']);
     assert.ok(file.services.postgres.command.includes('wal_level=logical'));
     assert.equal(file.services.kafka.environment.KAFKA_PROCESS_ROLES, 'broker,controller', 'Kafka in KRaft mode');
     const result = await runCli(['validate', '-c', join(DEPLOY, 'compose', 'walrelay.yaml')]);
     assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('the edges (docs/edges.md): Deployment, Service and autoscaler agree, and both edge configs load with the Secret\'s files', () => {
+    const objects = kubernetesObjects();
+    const deployment = objects.get('Deployment/walrelay-edge');
+    assert.equal(deployment.apiVersion, 'apps/v1');
+    const labels = deployment.spec.template.metadata.labels;
+    assert.ok(labelsMatch(deployment.spec.selector.matchLabels, labels));
+    assert.ok(!labelsMatch(objects.get('PodDisruptionBudget/walrelay').spec.selector.matchLabels, labels), 'the relay\'s budget does not select edges');
+    const service = objects.get('Service/walrelay-edge');
+    assert.ok(labelsMatch(service.spec.selector, labels), 'the Service selects the edge pods');
+    const [container] = deployment.spec.template.spec.containers;
+    assert.deepEqual(container.args, ['edge']);
+    assert.ok(container.ports.some((entry: any) => entry.name === service.spec.ports[0].targetPort), 'the Service targets a declared port');
+    const hpa = objects.get('HorizontalPodAutoscaler/walrelay-edge');
+    assert.equal(hpa.apiVersion, 'autoscaling/v2');
+    assert.deepEqual([hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name], ['Deployment', 'walrelay-edge']);
+    const configMap = objects.get(`ConfigMap/${deployment.spec.template.spec.volumes.find((volume: any) => volume.configMap).configMap.name}`);
+    const mountPath: string = container.volumeMounts.find((mount: any) => mount.name === 'credentials').mountPath;
+    const mounted = mkdtempSync(join(tmpdir(), 'walrelay-secret-'));
+    for (const [key, value] of Object.entries(objects.get('Secret/walrelay-credentials').stringData as Record<string, string>)) writeFileSync(join(mounted, key), value);
+    const edgeFile = join(mounted, 'edge.yaml');
+    writeFileSync(edgeFile, (configMap.data['edge.yaml'] as string).replaceAll(`${mountPath}/`, `${mounted}/`));
+    const edge = loadEdgeConfig(edgeFile, {});
+    assert.equal(edge.http?.port, container.ports.find((entry: any) => entry.name === 'http').containerPort);
+    assert.equal(edge.sinks[0].port, container.ports.find((entry: any) => entry.name === 'websocket').containerPort);
+    const relayConfig = parseAllDocuments(objects.get('ConfigMap/walrelay-config').data['walrelay.yaml']).map((document) => document.toJS())[0];
+    assert.ok(relayConfig.sinks.some((sink: any) => sink.type === 'feed' && (sink.name ?? 'walrelay.feed') === edge.feed.name), 'the relay writes the feed the edges read');
+    const compose = loadEdgeConfig(join(DEPLOY, 'compose', 'edge.yaml'), {});
+    assert.equal(compose.feed.name, 'walrelay.feed');
   });
 
   it('promtool accepts the Prometheus config and the alert rules, and the rules pass their unit tests', () => {

@@ -19,6 +19,8 @@ export class Metrics implements SinkMetrics {
   private readonly websocketRefused = new Counter({ name: 'walrelay_websocket_refused_total', help: 'Connections, requests and frames a websocket sink refused, by reason (max_connections, max_connections_per_ip, origin, handshake_timeout, bad_request, unauthorized, frame_too_large, frame_rate, too_many_subscriptions)', labelNames: ['sink', 'reason'], registers: [this.registry] });
   private readonly refusedSeen = new Map<string, number>();
   private readonly retriesSeen = new Map<string, number>();
+  private readonly websocketFrames = new Counter({ name: 'walrelay_websocket_frames_sent_total', help: 'Frames a websocket sink handed to client sockets (rate() = frames/s)', labelNames: ['sink'], registers: [this.registry] });
+  private readonly framesSeen = new Map<string, number>();
   readonly slotRetainedWalBytes = new Gauge({ name: 'walrelay_slot_retained_wal_bytes', help: 'Bytes of WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', registers: [this.registry] });
   readonly sourceSwitches = new Counter({ name: 'walrelay_source_switches_total', help: 'Times walrelay resumed streaming on another host of source.url (a failover)', registers: [this.registry] });
   readonly slotWalStatus = new Gauge({ name: 'walrelay_slot_wal_status', help: 'The slot\'s wal_status: 1 for the current value, 0 for the others (missing: the slot does not exist)', labelNames: ['status'], registers: [this.registry] });
@@ -72,6 +74,11 @@ export class Metrics implements SinkMetrics {
   /** Copies a client-serving sink's figures into the gauges and counters. */
   observeClients(sink: string, stats: ClientStats): void {
     this.websocketClients.set({ sink }, stats.connected);
+    if (stats.framesSent !== undefined) {
+      const increase = stats.framesSent - (this.framesSeen.get(sink) ?? 0);
+      if (increase > 0) this.websocketFrames.inc({ sink }, increase);
+      this.framesSeen.set(sink, stats.framesSent);
+    }
     for (const [code, total] of stats.closedByCode) {
       const key = `${sink}\u0000${code}`;
       const increase = total - (this.closedSeen.get(key) ?? 0);

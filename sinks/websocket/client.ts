@@ -32,6 +32,8 @@ export class Client {
     private readonly transport: Duplex,
     public claims: Claims,
     private readonly maxQueue: number,
+    /** The sink's count of frames handed to sockets (frames/s in /metrics). */
+    private readonly sent: { frames: number } = { frames: 0 },
   ) {}
 
   get queued(): number {
@@ -80,6 +82,7 @@ export class Client {
 
   /** Every frame goes out as a text frame, also those held as UTF-8 bytes. */
   private send(frame: string | Buffer): void {
+    this.sent.frames++;
     if (typeof frame === 'string') this.socket.send(frame);
     else this.socket.send(frame, TEXT_FRAME);
   }

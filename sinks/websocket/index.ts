@@ -46,6 +46,7 @@ export class WebsocketSink implements Sink {
   /** Sockets handed to ws: their handshake completed in time. */
   private readonly upgraded = new WeakSet<Duplex>();
   private readonly closedByCode = new Map<number, number>();
+  private readonly sent = { frames: 0 };
   private readonly ring: ReplayRing;
   private readonly realtime: RealtimeShared;
   private verify: Verifier | null = null;
@@ -252,7 +253,7 @@ export class WebsocketSink implements Sink {
   }
 
   private accept(ws: WebSocket, transport: Duplex, claims: Claims, open: (client: Client) => Session): void {
-    const client = new Client(ws, transport, claims, this.config.maxClientQueue);
+    const client = new Client(ws, transport, claims, this.config.maxClientQueue, this.sent);
     const rate = new FrameRate(this.config.maxClientFramesPerSecond);
     const session = open(client);
     this.sessions.add(session);
@@ -300,7 +301,7 @@ export class WebsocketSink implements Sink {
   }
 
   clientStats(): ClientStats {
-    return { connected: this.sessions.size, closedByCode: this.closedByCode, refusedByReason: this.refusedByReason };
+    return { connected: this.sessions.size, closedByCode: this.closedByCode, refusedByReason: this.refusedByReason, framesSent: this.sent.frames };
   }
 
   private drop(client: Client, code: number, reason: string): void {

@@ -1,0 +1,80 @@
+// `walrelay edge` (docs/edges.md): websocket sinks served from the relay's
+// feed instead of from PostgreSQL. No database connection, no slot: edges
+// are added and removed behind a load balancer without the relay knowing.
+// Each sink takes the feed's events through a SinkRoute, as in the relay,
+// so its `tables` and `schemaEvents` select the same events.
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import type { EdgeConfig } from '../../config/schema.js';
+import { WebsocketSink } from '../../sinks/websocket/index.js';
+import { SinkRoute } from '../route/sink-route.js';
+import { Metrics } from '../ops/metrics.js';
+import { startHttp } from '../ops/http.js';
+import type { ChangeEvent } from '../route/event.js';
+import { RedisFeedReader } from './feed-reader.js';
+import { WalrelayError } from '../errors.js';
+
+export interface RunningEdge {
+  sinks: WebsocketSink[];
+  http: Server | null;
+  stop(): Promise<void>;
+}
+
+export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+  if (!config.feed.redis) throw new WalrelayError('FEED_KAFKA_UNSUPPORTED', 'feed.kafka: a Kafka feed is not available yet', { kind: 'config', hint: 'use feed.redis: { url } (docs/edges.md)' });
+  const metrics = new Metrics();
+  const feedEvents = new Counter({ name: 'walrelay_edge_feed_events_total', help: 'Events this edge read from the feed and handed to its websocket sinks', registers: [metrics.registry] });
+  const lagMs = new Gauge({ name: 'walrelay_edge_feed_lag_ms', help: 'Now minus the commit time of the newest event read from the feed (ms)', registers: [metrics.registry] });
+  const lagEntries = new Gauge({ name: 'walrelay_edge_feed_lag_entries', help: 'Feed entries behind the feed\'s tail (capped at 10000)', registers: [metrics.registry] });
+  const feedReady = new Gauge({ name: 'walrelay_edge_feed_ready', help: '1 while the edge reads its feed', registers: [metrics.registry] });
+
+  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger));
+  const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
+  let newestCommit: string | null = null;
+  const deliver = async (events: ChangeEvent[]): Promise<void> => {
+    feedEvents.inc(events.length);
+    for (let at = events.length - 1; at >= 0; at--) if (events[at].commitTime) { newestCommit = events[at].commitTime; break; }
+    // A websocket sink's failure concerns that sink alone (as in the relay): logged, never stops the edge.
+    await Promise.all(routes.map((route) => route.deliver(events)?.catch((error: Error) => logger.warn({ sink: route.sink.name, err: error.message }, 'edge: websocket sink write failed'))));
+  };
+  const reader = new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver);
+  const stops: (() => Promise<unknown>)[] = [];
+  let http: Server | null = null;
+  try {
+    for (const sink of sinks) {
+      await sink.start();
+      stops.push(() => sink.close());
+    }
+    if (config.http) {
+      http = await startHttp(config.http.host, config.http.port, metrics, {
+        ready: () => {
+          const reasons = [...(reader.ready ? [] : [reader.notReadyReason ?? 'feed not connected']), ...sinks.filter((sink) => !sink.isReady()).map((sink) => `${sink.name} not listening`)];
+          return { ready: reasons.length === 0, reasons };
+        },
+      });
+      stops.push(() => new Promise((resolve) => http!.close(resolve)));
+    }
+    await reader.start(Math.max(...config.sinks.map((sink) => sink.ringSize)));
+    stops.unshift(() => reader.stop());
+  } catch (error) {
+    await reader.stop();
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw error;
+  }
+  const timer = setInterval(() => {
+    feedReady.set(reader.ready ? 1 : 0);
+    for (const sink of sinks) metrics.observeClients(sink.name, sink.clientStats());
+    if (newestCommit) lagMs.set(Math.max(0, Date.now() - Date.parse(newestCommit)));
+    reader.entriesBehind().then((count) => lagEntries.set(count), () => undefined);
+  }, 1000);
+  timer.unref();
+  logger.info({ feed: config.feed.name, sinks: sinks.map((sink) => `${sink.name}:${sink.port}`) }, 'edge started');
+  return {
+    sinks, http,
+    async stop() {
+      clearInterval(timer);
+      for (const stop of stops) await stop().catch(() => undefined);
+    },
+  };
+}

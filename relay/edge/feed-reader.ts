@@ -1,0 +1,110 @@
+// An edge's side of the feed (docs/edges.md): at start the newest `backlog`
+// entries (what the rings hold, so `since` works after an edge restart and
+// across edges), then every new entry in feed order, XREAD BLOCK from the
+// last id read. A batch the relay retried may hold an event twice: ids sort
+// in delivery order (contract section 3), so an id not above the last one
+// handed on is a duplicate and skipped.
+import type { Logger } from 'pino';
+import type { ChangeEvent } from '../route/event.js';
+import { describeError } from '../errors.js';
+import { decodeFeedEntry } from '../../sinks/feed/entry.js';
+import { feedRedisClient, type FeedRedis } from '../../sinks/feed/redis-client.js';
+
+const BLOCK_MS = 1000;
+const READ_COUNT = 1000;
+/** Entries counted when measuring how far behind the feed's tail the edge is (beyond: reported as this many). */
+export const LAG_COUNT_CAP = 10_000;
+
+export interface FeedSettings {
+  redis: { url: string; cluster: boolean; password?: string };
+  name: string;
+}
+
+export class RedisFeedReader {
+  private readonly client: FeedRedis;
+  /** A second connection: the first one is blocked in XREAD most of the time. */
+  private readonly probe: FeedRedis;
+  private lastStreamId = '0-0';
+  private lastEventId = '';
+  private stopped = false;
+  private failure: string | undefined = 'not connected yet';
+  private loop: Promise<void> | null = null;
+
+  constructor(private readonly settings: FeedSettings, private readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {
+    this.client = feedRedisClient(settings.redis, 10_000, { blocking: true });
+    this.probe = feedRedisClient(settings.redis, 10_000);
+    for (const client of [this.client, this.probe]) client.on('error', (error) => logger.debug({ err: describeError(error) }, 'feed redis client error'));
+  }
+
+  get ready(): boolean {
+    return this.failure === undefined;
+  }
+
+  get notReadyReason(): string | undefined {
+    return this.failure;
+  }
+
+  /** Fills the rings with the newest `backlog` entries, then follows the feed in the background. */
+  async start(backlog: number): Promise<void> {
+    await Promise.all([this.client.connect(), this.probe.connect()]);
+    if (backlog > 0) {
+      const newest = await this.client.xrevrange(this.settings.name, '+', '-', 'COUNT', backlog);
+      newest.reverse();
+      await this.hand(newest);
+    }
+    this.failure = undefined;
+    this.logger.info({ feed: this.settings.name, backlog: this.lastEventId || null }, 'edge: following the feed');
+    this.loop = this.follow();
+  }
+
+  private async follow(): Promise<void> {
+    let delay = 100;
+    while (!this.stopped) {
+      try {
+        const reply = await this.client.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.settings.name, this.lastStreamId);
+        if (this.failure !== undefined) this.logger.info({ feed: this.settings.name }, 'edge: feed reachable again');
+        this.failure = undefined;
+        delay = 100;
+        if (reply) for (const [, entries] of reply) await this.hand(entries);
+      } catch (error) {
+        if (this.stopped) return;
+        this.failure = `feed ${this.settings.name}: ${describeError(error)}`;
+        this.logger.warn({ feed: this.settings.name, err: describeError(error), retryInMs: delay }, 'edge: reading the feed failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(5000, delay * 2);
+      }
+    }
+  }
+
+  private async hand(entries: [id: string, fields: string[]][]): Promise<void> {
+    const events: ChangeEvent[] = [];
+    for (const [streamId, fields] of entries) {
+      this.lastStreamId = streamId;
+      const entry = fields[fields.indexOf('e') + 1];
+      let event: ChangeEvent;
+      try {
+        event = decodeFeedEntry(entry ?? '');
+      } catch (error) {
+        this.logger.error({ feed: this.settings.name, entry: streamId, err: (error as Error).message }, 'edge: skipping an entry that is not a walrelay feed entry');
+        continue;
+      }
+      if (event.id <= this.lastEventId) continue;
+      this.lastEventId = event.id;
+      events.push(event);
+    }
+    if (events.length > 0) await this.deliver(events);
+  }
+
+  /** Entries added to the feed after the last one this edge read (capped at LAG_COUNT_CAP). */
+  async entriesBehind(): Promise<number> {
+    const after = await this.probe.xrange(this.settings.name, `(${this.lastStreamId}`, '+', 'COUNT', LAG_COUNT_CAP);
+    return after.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.client.disconnect();
+    this.probe.disconnect();
+    await this.loop?.catch(() => undefined);
+  }
+}

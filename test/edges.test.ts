@@ -1,0 +1,287 @@
+// walrelay edge (docs/edges.md): the relay writes its feed sink to Redis;
+// edges (real `walrelay edge` processes, no PostgreSQL) serve websocket
+// clients from it. Frames are compared byte for byte with the relay's own
+// websocket sink; resume with `since` survives an edge's kill -9 and works
+// on another edge and on an edge started late; realtime-js works on an edge;
+// edges hold no replication slot.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import WebSocket from 'ws';
+import { RealtimeClient } from '@supabase/realtime-js';
+import { startPostgres, type TestPostgres } from './harness/postgres.js';
+import { startRedis, type TestRedis } from './harness/redis.js';
+import { CLI, runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
+import { freePort } from './harness/ports.js';
+import { waitFor } from './harness/wait.js';
+import { startRedisCluster, type TestRedisCluster } from './harness/redis-cluster.js';
+
+const FEED = 'edges.test.feed';
+
+interface Edge {
+  port: number;
+  httpPort: number;
+  process: RelayProcess;
+}
+
+/** A `walrelay edge` child process, like spawnRelay's but with the edge command. */
+async function startEdge(redisUrl: string, cluster = false): Promise<Edge> {
+  const [port, httpPort] = [await freePort(), await freePort()];
+  const file = writeConfig({
+    feed: { redis: { url: redisUrl, cluster }, name: FEED },
+    sinks: [{ type: 'websocket', port, auth: 'none', supabase: true, ringSize: 1000 }],
+    http: { port: httpPort },
+  });
+  const child = spawn(process.execPath, [CLI, 'edge', '-c', file], { env: { ...process.env, WALRELAY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let logs = '';
+  child.stderr!.on('data', (chunk) => { logs += chunk; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
+  const edge: Edge = {
+    port, httpPort,
+    process: {
+      child, logs: () => logs, stdout: () => '', exited, signal: (name) => { child.kill(name); },
+      waitForLog: (pattern, timeoutMs = 30_000) => waitFor(() => pattern.test(logs), { what: `edge log ${pattern}; logs:\n${logs.slice(-2000)}`, timeoutMs }),
+    },
+  };
+  await edge.process.waitForLog(/"msg":"edge started"/);
+  return edge;
+}
+
+interface Client {
+  ws: WebSocket;
+  /** Raw text of every change frame, in arrival order. */
+  changes: string[];
+  other: any[];
+  send(frame: unknown): void;
+}
+
+function connect(port: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const client: Client = { ws, changes: [], other: [], send: (frame) => ws.send(JSON.stringify(frame)) };
+    ws.on('message', (data) => {
+      const text = data.toString();
+      const frame = JSON.parse(text);
+      if (frame.type === 'change') client.changes.push(text); else client.other.push(frame);
+    });
+    ws.on('open', () => resolve(client));
+    ws.on('error', reject);
+  });
+}
+
+async function subscribe(client: Client, frame: Record<string, unknown>): Promise<void> {
+  client.send({ type: 'subscribe', id: 's', table: 'public.items', ...frame });
+  await waitFor(() => client.other.some((item) => item.type === 'subscribed' || item.type === 'error'), { what: 'subscribed' });
+  const error = client.other.find((item) => item.type === 'error');
+  if (error) throw new Error(`subscribe refused: ${JSON.stringify(error)}`);
+}
+
+const idOf = (frame: string) => JSON.parse(frame).event.id as string;
+const rowOf = (frame: string) => { const { event } = JSON.parse(frame); return `${event.op}:${(event.new ?? event.old).id}`; };
+
+describe('walrelay edge served from a Redis feed', () => {
+  let pg: TestPostgres;
+  let redis: TestRedis;
+  let relay: RelayProcess;
+  let relayPort: number;
+  const edges: Edge[] = [];
+
+  before(async () => {
+    [pg, redis] = await Promise.all([startPostgres('pg15'), startRedis()]);
+    await pg.query('CREATE TABLE items (id int PRIMARY KEY, big int8, price numeric(30,10), note text)');
+    relayPort = await freePort();
+    const file = writeConfig({
+      source: { url: pg.url, slot: 'edges', publication: 'edges' },
+      sinks: [
+        { type: 'websocket', port: relayPort, auth: 'none', supabase: true, ringSize: 1000 },
+        { type: 'feed', redis: { url: redis.url }, name: FEED, maxLen: 1000 },
+      ],
+    });
+    const setup = await runCli(['setup', '-c', file]);
+    assert.equal(setup.code, 0, setup.stderr);
+    relay = spawnRelay(file);
+    await relay.waitForLog(/"msg":"streaming"/);
+    edges.push(await startEdge(redis.url), await startEdge(redis.url));
+  });
+
+  after(async () => {
+    for (const edge of edges) edge.process.signal('SIGKILL');
+    relay?.signal('SIGTERM');
+    await relay?.exited;
+    await Promise.all([pg?.stop(), redis?.stop()]);
+  });
+
+  it('sends the same change frames as the relay\'s own websocket sink, byte for byte, in the same order', async () => {
+    const clients = await Promise.all([relayPort, edges[0].port, edges[1].port].map(connect));
+    for (const client of clients) await subscribe(client, {});
+    // Values a parse and re-serialise would change: int8 beyond 2^53, numeric with 30 digits, text with newlines and quotes.
+    await pg.query(`INSERT INTO items SELECT g, 9223372036854775807 - g, 12345678901234567890.0123456789, E'line\\n"two"' FROM generate_series(1, 20) g`);
+    for (let i = 1; i <= 10; i++) await pg.query(`UPDATE items SET note = 'update ${i}' WHERE id = ${i}`);
+    await pg.query('DELETE FROM items WHERE id > 15');
+    for (const client of clients) await waitFor(() => client.changes.length >= 35, { what: `35 changes (have ${client.changes.length})` });
+    assert.equal(clients[0].changes.length, 35);
+    assert.match(clients[0].changes[0], /"big":"9223372036854775806"/);
+    assert.deepEqual(clients[1].changes, clients[0].changes, 'edge 1 = relay');
+    assert.deepEqual(clients[2].changes, clients[0].changes, 'edge 2 = relay');
+    for (const client of clients) client.ws.close();
+  });
+
+  it('kill -9 of an edge while writes go on: the client resumes on the other edge with since and gets every missed change once, in order', async () => {
+    const client = await connect(edges[0].port);
+    await subscribe(client, {});
+    let writing = true;
+    let next = 100;
+    const writer = (async () => {
+      while (writing) {
+        await pg.query('INSERT INTO items (id, note) VALUES ($1, $2)', [next, `row ${next}`]);
+        next++;
+      }
+    })();
+    await waitFor(() => client.changes.length >= 10, { what: '10 changes before the kill' });
+    edges[0].process.signal('SIGKILL');
+    await edges[0].process.exited;
+    const seen = [...client.changes];
+    const last = idOf(seen[seen.length - 1]);
+    const resumed = await connect(edges[1].port);
+    await subscribe(resumed, { since: last });
+    await waitFor(() => next > 200, { what: 'writes after the kill', timeoutMs: 60_000 });
+    writing = false;
+    await writer;
+    const written = next - 100;
+    await waitFor(() => seen.length + resumed.changes.length >= written, { what: `${written} changes in all (have ${seen.length + resumed.changes.length})` });
+    const all = [...seen, ...resumed.changes].map(rowOf);
+    assert.deepEqual(all, Array.from({ length: written }, (_, at) => `insert:${100 + at}`), 'every insert once, in order');
+    const ids = [...seen, ...resumed.changes].map(idOf);
+    assert.deepEqual(ids, [...ids].sort(), 'ids ascend');
+    resumed.ws.close();
+    edges[0] = await startEdge(redis.url); // for the tests below
+  });
+
+  it('an edge started late serves since from the feed, and answers resume_gap beyond it', async () => {
+    const reference = await connect(relayPort);
+    await subscribe(reference, {});
+    await pg.query(`INSERT INTO items (id, note) SELECT g, 'late ' || g FROM generate_series(1000, 1009) g`);
+    await waitFor(() => reference.changes.length >= 10, { what: 'the reference changes' });
+    const late = await startEdge(redis.url);
+    edges.push(late);
+    const client = await connect(late.port);
+    await subscribe(client, { since: idOf(reference.changes[2]) });
+    await waitFor(() => client.changes.length >= 7, { what: 'the replay of 7 changes' });
+    assert.deepEqual(client.changes, reference.changes.slice(3));
+    const gap = await connect(late.port);
+    gap.send({ type: 'subscribe', id: 's', table: 'public.items', since: '0000000000000001-0000000000' });
+    await waitFor(() => gap.other.some((frame) => frame.type === 'error'), { what: 'resume_gap' });
+    assert.equal(gap.other.find((frame) => frame.type === 'error').code, 'resume_gap');
+    for (const item of [reference, client, gap]) item.ws.close();
+  });
+
+  it('serves realtime-js postgres_changes with Realtime\'s values (column types came through the feed)', async () => {
+    for (const vsn of ['1.0.0', '2.0.0']) {
+      const client = new RealtimeClient(`ws://127.0.0.1:${edges[1].port}/realtime/v1`, { params: { apikey: 'anything' }, vsn, transport: WebSocket as any } as any);
+      const changes: any[] = [];
+      await new Promise<void>((resolve, reject) => {
+        client.channel(`items-${vsn}`).on('postgres_changes' as any, { event: '*', schema: 'public', table: 'items' }, (change: any) => changes.push(change))
+          .subscribe((status: string, error?: Error) => (status === 'SUBSCRIBED' ? resolve() : status === 'CHANNEL_ERROR' ? reject(error ?? new Error(status)) : undefined));
+      });
+      const id = vsn === '1.0.0' ? 5000 : 5001;
+      await pg.query(`INSERT INTO items VALUES (${id}, 9223372036854775807, 1.5, 'rt')`);
+      await waitFor(() => changes.length >= 1, { what: `realtime change (vsn ${vsn})` });
+      assert.equal(changes[0].eventType, 'INSERT');
+      // int8 as a JSON number, as Realtime sends it (realtime-js parses it to the nearest double).
+      assert.deepEqual(changes[0].new, { id, big: Number('9223372036854775807'), price: 1.5, note: 'rt' });
+      assert.deepEqual(changes[0].columns?.map((column: any) => column.type) ?? ['int4', 'int8', 'numeric', 'text'], ['int4', 'int8', 'numeric', 'text']);
+      await client.disconnect();
+    }
+  });
+
+  it('skips an event the feed holds twice (a batch the relay retried or re-sent after a restart)', async () => {
+    const client = await connect(edges[1].port);
+    await subscribe(client, {});
+    await pg.query(`INSERT INTO items (id, note) VALUES (6000, 'once')`);
+    await waitFor(() => client.changes.length >= 1, { what: 'the insert' });
+    const admin = redis.client();
+    const [[, fields]] = await admin.xrevrange(FEED, '+', '-', 'COUNT', 1);
+    await admin.xadd(FEED, '*', ...fields); // the same event again, as a retried XADD would append it
+    await pg.query(`INSERT INTO items (id, note) VALUES (6001, 'next')`);
+    await waitFor(() => client.changes.length >= 2, { what: 'the next insert' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(client.changes.map(rowOf), ['insert:6000', 'insert:6001']);
+    admin.disconnect();
+    client.ws.close();
+  });
+
+  it('refuses a bad edge configuration with exit code 2 and the key named', async () => {
+    const missing = await runCli(['edge', '-c', writeConfig({ feed: { name: 'x' }, sinks: [{ type: 'websocket', auth: 'none' }] })]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /feed: expected exactly one of redis or kafka/);
+    const wrongSink = await runCli(['edge', '-c', writeConfig({ feed: { redis: { url: redis.url } }, sinks: [{ type: 'redis' }] })]);
+    assert.equal(wrongSink.code, 2, wrongSink.stderr);
+    assert.match(wrongSink.stderr, /sinks\[0\]/);
+    assert.doesNotMatch(missing.stderr + wrongSink.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
+    const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
+    assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges']);
+    const base = `http://127.0.0.1:${edges[1].httpPort}`;
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /walrelay_edge_feed_events_total \d+/);
+    assert.match(metrics, /walrelay_edge_feed_lag_entries 0/);
+    assert.match(metrics, /walrelay_websocket_clients\{sink="websocket#0"\} \d+/);
+    assert.match(metrics, /walrelay_websocket_frames_sent_total\{sink="websocket#0"\} [1-9]\d*/, 'the clients of the tests above got frames from this edge');
+    await redis.shutdownSaving();
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, { what: '/readyz 503 without Redis', timeoutMs: 15_000 });
+    await redis.restart();
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { what: '/readyz 200 with Redis back', timeoutMs: 15_000 });
+  });
+});
+
+describe('walrelay edge served from a feed in Redis Cluster', () => {
+  let pg: TestPostgres;
+  let cluster: TestRedisCluster;
+  let relay: RelayProcess;
+  let edge: Edge;
+  let relayPort: number;
+
+  before(async () => {
+    [pg, cluster] = await Promise.all([startPostgres('pg15'), startRedisCluster()]);
+    await pg.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
+    relayPort = await freePort();
+    const file = writeConfig({
+      source: { url: pg.url, slot: 'edges_cluster', publication: 'edges_cluster' },
+      sinks: [
+        { type: 'websocket', port: relayPort, auth: 'none', ringSize: 100 },
+        { type: 'feed', redis: { url: cluster.url, cluster: true }, name: FEED },
+      ],
+    });
+    const setup = await runCli(['setup', '-c', file]);
+    assert.equal(setup.code, 0, setup.stderr);
+    relay = spawnRelay(file);
+    await relay.waitForLog(/"msg":"streaming"/);
+    edge = await startEdge(cluster.url, true);
+  });
+
+  after(async () => {
+    edge?.process.signal('SIGKILL');
+    relay?.signal('SIGTERM');
+    await relay?.exited;
+    await Promise.all([pg?.stop(), cluster?.stop()]);
+  });
+
+  it('serves the relay\'s frames from the one feed stream on its shard, and since on a restarted edge', async () => {
+    const clients = await Promise.all([relayPort, edge.port].map(connect));
+    for (const client of clients) await subscribe(client, {});
+    await pg.query(`INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 20) g`);
+    for (const client of clients) await waitFor(() => client.changes.length >= 20, { what: `20 changes (have ${client.changes.length})` });
+    assert.deepEqual(clients[1].changes, clients[0].changes);
+    edge.process.signal('SIGKILL');
+    await edge.process.exited;
+    edge = await startEdge(cluster.url, true);
+    const resumed = await connect(edge.port);
+    await subscribe(resumed, { since: idOf(clients[0].changes[9]) });
+    await waitFor(() => resumed.changes.length >= 10, { what: 'the replay' });
+    assert.deepEqual(resumed.changes, clients[0].changes.slice(10));
+    for (const client of [...clients, resumed]) client.ws.close();
+  });
+});
