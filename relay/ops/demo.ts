@@ -86,7 +86,7 @@ export async function runDemo(options: DemoOptions): Promise<RunningDemo> {
 
     web = webDir(logger);
     const config = parseConfig({
-      source: { url: database.url, slot: 'walrelay_demo', publication: 'walrelay_demo', tables: ['public.customers', 'public.products', 'public.orders'] },
+      source: { url: database.url, slot: 'walrelay_demo', publication: 'walrelay_demo', failoverSlot: false, tables: ['public.customers', 'public.products', 'public.orders'] },
       // auth none on loopback; only the demo's own pages (not any site the visitor opens) may read the feed.
       sinks: [{ type: 'websocket', host: '127.0.0.1', port: httpPort, auth: 'none', staticDir: web, ringSize: 2000, supabase: true, allowedOrigins: [`http://127.0.0.1:${httpPort}`, `http://localhost:${httpPort}`] }],
       log: { level: logger.level },
