@@ -89,7 +89,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       await primary.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
       const failoverConfig = writeConfig({
         source: { url: `postgres://postgres@${hostA()},${hostB()}/postgres`, slot: 'relay_fo', publication: 'relay_fo', tables: ['public.items'], timeoutSeconds: 5 },
-        sinks: [{ type: 'redis', url: redis.url, stream: 'fo:{schema}.{table}', messageStream: 'fo:messages', exactlyOnce: true }],
+        sinks: [{ type: 'redis', url: redis.url, stream: 'fo:{schema}.{table}', messageStream: 'fo:messages', exactlyOnce: true, name: 'redis' }],
         http: { port: httpPort },
       });
       // The standby first: setup, status and the relay pass it over.

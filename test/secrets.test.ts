@@ -96,7 +96,7 @@ test('secrets read from …File twins work end to end and never appear in anythi
     await pg.query("INSERT INTO items VALUES (3, 'three')");
     // A rotated password is a permanent failure: walrelay stops and says why, without the secret.
     assert.equal(await relay.exited, 1);
-    assert.match(relay.logs(), /REDIS_AUTH: (WRONGPASS|NOAUTH)/);
+    assert.match(relay.logs(), /REDIS_AUTH: .*(WRONGPASS|NOAUTH)/);
     printed.push(['run (debug)', relay.logs() + relay.stdout()]);
     assert.match(relay.logs(), /"level":20/, 'the run logged at debug level');
     for (const [where, text] of printed) assertNoSecret(where, text);
