@@ -102,9 +102,10 @@ export interface WalsenderMeter {
  * PID, is the "before"; it covers only the connection's start). The PID is
  * read from pg_replication_slots.active_pid; /proc is then sampled every
  * 50 ms so the last figure survives a walsender that exits with its client
- * (pg_recvlogical stops at the end LSN).
+ * (pg_recvlogical stops at the end LSN). `onStreaming` runs when the PID is
+ * first seen: the consumer has started streaming.
  */
-export function startWalsenderMeter(pool: pg.Pool, slot: string): WalsenderMeter {
+export function startWalsenderMeter(pool: pg.Pool, slot: string, onStreaming?: () => void): WalsenderMeter {
   let pid: number | null = null;
   let last: number | null = null;
   let stopped = false;
@@ -119,7 +120,10 @@ export function startWalsenderMeter(pool: pg.Pool, slot: string): WalsenderMeter
     if (pid === null) {
       try {
         const [row] = (await pool.query('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows;
-        if (row?.active_pid) pid = Number(row.active_pid);
+        if (row?.active_pid) {
+          pid = Number(row.active_pid);
+          onStreaming?.();
+        }
       } catch { /* the pool is busy or closing: try again */ }
     }
     sample();

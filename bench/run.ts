@@ -16,7 +16,7 @@ import { startRedis } from '../test/harness/redis.js';
 import { startKafka, type TestKafka } from '../test/harness/kafka.js';
 import { startBenchReceiver } from './webhook-receiver.js';
 import { scenarios } from './scenarios.js';
-import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter } from './consumers.js';
+import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
 import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
 import { realtimeArrivals } from './realtime-clients.js';
@@ -58,6 +58,9 @@ async function main(): Promise<void> {
   if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
   else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
   const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
+  // An idle client's connection ended by the server (PostgreSQL stopping at the end while a client is still open)
+  // is reported on the pool: without a listener that event would end the benchmark with a stack trace.
+  pool.on('error', (error) => log(`idle PostgreSQL connection: ${error.message}`));
   const rows: ThroughputRow[] = [];
   let live: LiveResults = { redis: [], websocket: [], realtime: [] };
   try {
@@ -109,13 +112,15 @@ async function main(): Promise<void> {
         const started = performance.now();
         const steal = startStealMeter();
         const relay = startRelayProcess({ source: { url: postgres.url, slot, publication }, sinks: [sinks[consumer]] }, relayArgs);
-        const walsender = startWalsenderMeter(pool, slot);
+        // walrelay's CPU when it starts streaming: the ratio to the walsender leaves out Node's and the relay's start-up.
+        let relayCpuAtStream: number | null = null;
+        const walsender = startWalsenderMeter(pool, slot, () => { relayCpuAtStream = cpuSecondsOf(relay.child.pid!); });
         await waitForConfirmed(pool, slot, end);
         const seconds = (performance.now() - started) / 1000;
         const figures = relay.figures();
         const walsenderCpu = walsender.finish();
         await relay.stop();
-        relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal(), ...walsenderColumns(walsenderCpu, figures.cpuSeconds, events, seconds) });
+        relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal(), ...walsenderColumns(walsenderCpu, figures.cpuSeconds - (relayCpuAtStream ?? 0), events, seconds) });
         log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB, CPU ${figures.cpuSeconds.toFixed(2)} s, walsender CPU ${walsenderCpu?.toFixed(2) ?? '?'} s)`);
         if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
@@ -163,8 +168,8 @@ async function main(): Promise<void> {
       'pg_recvlogical row shows the median of those runs.',
       'WAL MB/s counts the WAL bytes the backlog occupies. CPU and RSS are walrelay\'s own process. Walsender CPU is the CPU time',
       '(utime + stime from /proc, 10 ms ticks) of the PostgreSQL walsender serving that consumer\'s slot (its PID from',
-      'pg_replication_slots.active_pid); relay ÷ walsender divides walrelay\'s CPU by it (both from the same run, so the host\'s speed',
-      'cancels out); walsender busy % is its CPU time over the drain\'s wall time (100% = the walsender, not the consumer, was the limit). CPU steal is the share of the',
+      'pg_replication_slots.active_pid); relay ÷ walsender divides walrelay\'s CPU from the moment it started streaming (its start-up',
+      'left out) by it (both from the same run, so the host\'s speed cancels out); walsender busy % is its CPU time over the drain\'s wall time (100% = the walsender, not the consumer, was the limit). CPU steal is the share of the',
       'machine\'s CPU time the hypervisor gave to other guests during that run: where it is high, that run (and its ratio) was slowed by the host.',
       '',
       throughputTable(rows),
