@@ -78,3 +78,64 @@ export async function waitForConfirmed(pool: pg.Pool, slot: string, target: stri
   }
   throw new Error(`slot ${slot} did not reach ${target} within ${timeoutMs} ms`);
 }
+
+/** CPU seconds (utime + stime) of a process from /proc, or null once it has exited. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+export interface WalsenderMeter {
+  /** The walsender's CPU seconds for this drain (null if it was never seen), after which the meter stops. */
+  finish(): number | null;
+}
+
+/**
+ * Follows the CPU time of the walsender that serves `slot`. A consumer's
+ * walsender is a backend started for its connection, so its whole CPU time is
+ * this drain's (the first reading, taken as soon as the slot shows an active
+ * PID, is the "before"; it covers only the connection's start). The PID is
+ * read from pg_replication_slots.active_pid; /proc is then sampled every
+ * 50 ms so the last figure survives a walsender that exits with its client
+ * (pg_recvlogical stops at the end LSN). `onStreaming` runs when the PID is
+ * first seen: the consumer has started streaming.
+ */
+export function startWalsenderMeter(pool: pg.Pool, slot: string, onStreaming?: () => void): WalsenderMeter {
+  let pid: number | null = null;
+  let last: number | null = null;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const sample = () => {
+    if (pid === null) return;
+    const now = cpuSecondsOf(pid);
+    if (now !== null) last = now;
+  };
+  const poll = async () => {
+    if (stopped) return;
+    if (pid === null) {
+      try {
+        const [row] = (await pool.query('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows;
+        if (row?.active_pid) {
+          pid = Number(row.active_pid);
+          onStreaming?.();
+        }
+      } catch { /* the pool is busy or closing: try again */ }
+    }
+    sample();
+    if (!stopped) timer = setTimeout(() => void poll(), pid === null ? 10 : 50);
+  };
+  void poll();
+  return {
+    finish() {
+      sample();
+      stopped = true;
+      clearTimeout(timer);
+      return last;
+    },
+  };
+}

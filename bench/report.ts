@@ -14,6 +14,12 @@ export interface ThroughputRow {
   cpuSecondsPerMillion: number | null;
   /** CPU steal by the hypervisor during the run, percent. */
   stealPercent: number;
+  /** The walsender's CPU seconds per million events for this drain. */
+  walsenderCpuSecondsPerMillion: number | null;
+  /** The consumer's CPU time divided by its walsender's, same drain. */
+  cpuOverWalsender: number | null;
+  /** The walsender's CPU time over the drain's wall time, percent. */
+  walsenderBusyPercent: number | null;
 }
 
 export function machineDescription(postgresVersion: string): string {
@@ -38,11 +44,11 @@ const thousands = (value: number) => Math.round(value).toLocaleString('en');
 
 export function throughputTable(rows: ThroughputRow[]): string {
   const lines = [
-    '| scenario | consumer | events | rows/s | WAL MB/s | × pg_recvlogical | peak RSS MB | CPU s / M events | CPU steal % |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | consumer | events | rows/s | WAL MB/s | × pg_recvlogical | peak RSS MB | CPU s / M events | walsender CPU s / M events | relay ÷ walsender CPU | walsender busy % | CPU steal % |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
-    lines.push(`| ${row.scenario} | ${row.consumer} | ${thousands(row.events)} | ${thousands(row.events / row.seconds)} | ${fixed(row.walMb / row.seconds)} | ${row.ratio === null ? '1.00' : fixed(row.ratio, 2)} | ${fixed(row.peakRssMb, 0)} | ${fixed(row.cpuSecondsPerMillion)} | ${fixed(row.stealPercent, 0)} |`);
+    lines.push(`| ${row.scenario} | ${row.consumer} | ${thousands(row.events)} | ${thousands(row.events / row.seconds)} | ${fixed(row.walMb / row.seconds)} | ${row.ratio === null ? '1.00' : fixed(row.ratio, 2)} | ${fixed(row.peakRssMb, 0)} | ${fixed(row.cpuSecondsPerMillion)} | ${fixed(row.walsenderCpuSecondsPerMillion)} | ${fixed(row.cpuOverWalsender, 2)} | ${fixed(row.walsenderBusyPercent, 0)} | ${fixed(row.stealPercent, 0)} |`);
   }
   return lines.join('\n');
 }

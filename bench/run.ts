@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--scale X] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
 //
 // Starts its own PostgreSQL 15, Redis, nats-server (JetStream) and (when its jars are cached) Kafka, uses the machine's RabbitMQ when it answers,
 // writes each scenario's backlog once, and lets every consumer drain the same
@@ -18,7 +18,7 @@ import { startBenchReceiver } from './webhook-receiver.js';
 import { startNats, createStream, type TestNats } from '../test/harness/nats.js';
 import { openRabbit, RABBITMQ_URL, type TestRabbit } from '../test/harness/rabbitmq.js';
 import { scenarios } from './scenarios.js';
-import { runRecvlogical, startRelayProcess, waitForConfirmed } from './consumers.js';
+import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
 import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
 import { realtimeArrivals } from './realtime-clients.js';
@@ -43,6 +43,9 @@ const onlySinks = sinkIndex >= 0 ? args[sinkIndex + 1].split(',') : null;
 const profileIndex = args.indexOf('--cpu-prof');
 /** --cpu-prof DIR: each walrelay process writes a V8 CPU profile into DIR. */
 const relayArgs = profileIndex >= 0 ? ['--cpu-prof', '--cpu-prof-dir', args[profileIndex + 1]] : [];
+const scaleIndex = args.indexOf('--scale');
+/** --scale X: backlog sizes as a fraction of the full run's (profiling a mid-sized drain); --quick is 0.02. */
+const scale = scaleIndex >= 0 ? Number(args[scaleIndex + 1]) : quick ? 0.02 : 1;
 const kafkaJars = join(SOURCE_DIR, '..', '.cache', 'kafka', 'libs');
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -65,11 +68,14 @@ async function main(): Promise<void> {
   const rabbit: TestRabbit | null = await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
   const rabbitExchange = rabbit?.unique('bench') ?? 'walrelay';
   const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
+  // An idle client's connection ended by the server (PostgreSQL stopping at the end while a client is still open)
+  // is reported on the pool: without a listener that event would end the benchmark with a stack trace.
+  pool.on('error', (error) => log(`idle PostgreSQL connection: ${error.message}`));
   const rows: ThroughputRow[] = [];
   let live: LiveResults = { redis: [], websocket: [], realtime: [] };
   try {
     const version = (await pool.query('SHOW server_version')).rows[0].server_version as string;
-    for (const [index, scenario] of scenarios(quick).entries()) {
+    for (const [index, scenario] of scenarios(scale).entries()) {
       if (only !== null && !scenario.name.includes(only)) continue;
       const publication = `bench_${index}`;
       await pool.query(scenario.create);
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
       await pool.query('CHECKPOINT'); // flush the backlog's dirty pages now, not while a consumer is measured
       const walMb = Number(parseLsn(end) - parseLsn(start)) / 1e6;
 
-      const recvRuns: { seconds: number; steal: number }[] = [];
+      const recvRuns: { seconds: number; steal: number; walsenderCpu: number | null }[] = [];
       const relayRows: ThroughputRow[] = [];
       const sinks: Record<string, unknown> = {
         stdout: { type: 'stdout' },
@@ -111,8 +117,9 @@ async function main(): Promise<void> {
       };
       for (const consumer of sinkNames) {
         const recvSteal = startStealMeter();
+        const recvWalsender = startWalsenderMeter(pool, `recv_${slotPart(consumer)}_${index}`);
         const ceiling = await runRecvlogical(postgres.url, `recv_${slotPart(consumer)}_${index}`, publication, end);
-        recvRuns.push({ seconds: ceiling.seconds, steal: recvSteal() });
+        recvRuns.push({ seconds: ceiling.seconds, steal: recvSteal(), walsenderCpu: recvWalsender.finish() });
         log(`${scenario.name}: pg_recvlogical ${ceiling.seconds.toFixed(2)} s`);
         const slot = `${slotPart(consumer)}_${index}`;
         const started = performance.now();
@@ -124,12 +131,16 @@ async function main(): Promise<void> {
           rabbitQueue = (await rabbit!.bindQueue(rabbitExchange, `bench.${index}`, { durable: true, consume: false })).queue;
         }
         const relay = startRelayProcess({ source: { url: postgres.url, slot, publication }, sinks: [sinks[consumer]] }, relayArgs);
+        // walrelay's CPU when it starts streaming: the ratio to the walsender leaves out Node's and the relay's start-up.
+        let relayCpuAtStream: number | null = null;
+        const walsender = startWalsenderMeter(pool, slot, () => { relayCpuAtStream = cpuSecondsOf(relay.child.pid!); });
         await waitForConfirmed(pool, slot, end);
         const seconds = (performance.now() - started) / 1000;
         const figures = relay.figures();
+        const walsenderCpu = walsender.finish();
         await relay.stop();
-        relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal() });
-        log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB)`);
+        relayRows.push({ scenario: scenario.name, consumer: `walrelay → ${consumer}`, events, walMb, seconds, ratio: ceiling.seconds / seconds, peakRssMb: figures.peakRssMb, cpuSecondsPerMillion: (figures.cpuSeconds / events) * 1e6, stealPercent: steal(), ...walsenderColumns(walsenderCpu, figures.cpuSeconds - (relayCpuAtStream ?? 0), events, seconds) });
+        log(`${scenario.name}: walrelay → ${consumer} ${seconds.toFixed(2)} s (${(ceiling.seconds / seconds).toFixed(2)}×, peak RSS ${figures.peakRssMb.toFixed(0)} MB, CPU ${figures.cpuSeconds.toFixed(2)} s, walsender CPU ${walsenderCpu?.toFixed(2) ?? '?'} s)`);
         if (rabbitQueue !== null) await rabbit!.channel.deleteQueue(rabbitQueue);
         if (consumer.startsWith('redis')) {
           const cleaner = redis.client();
@@ -143,7 +154,7 @@ async function main(): Promise<void> {
         try {
           const peer = await runDebeziumServer({ postgresUrl: postgres.url, redisUrl: redis.url, redis: cleaner, slot: `debezium_${index}`, publication, table: `public.${scenario.table}`, events });
           const recvMedian = [...recvRuns.map((run) => run.seconds)].sort((a, b) => a - b)[Math.floor((recvRuns.length - 1) / 2)];
-          relayRows.push({ scenario: scenario.name, consumer: 'Debezium Server 3.6.1 → redis (JVM start included)', events, walMb, seconds: peer.seconds, ratio: recvMedian === undefined ? null : recvMedian / peer.seconds, peakRssMb: peer.peakRssMb, cpuSecondsPerMillion: (peer.cpuSeconds / events) * 1e6, stealPercent: steal() });
+          relayRows.push({ scenario: scenario.name, consumer: 'Debezium Server 3.6.1 → redis (JVM start included)', events, walMb, seconds: peer.seconds, ratio: recvMedian === undefined ? null : recvMedian / peer.seconds, peakRssMb: peer.peakRssMb, cpuSecondsPerMillion: (peer.cpuSeconds / events) * 1e6, stealPercent: steal(), ...walsenderColumns(null, null, events, peer.seconds) });
           log(`${scenario.name}: Debezium Server → redis ${peer.seconds.toFixed(2)} s (peak RSS ${peer.peakRssMb.toFixed(0)} MB, ${peer.cpuSeconds.toFixed(1)} CPU s)`);
         } catch (error) {
           log(`${scenario.name}: Debezium Server failed: ${(error as Error).message}`);
@@ -155,7 +166,8 @@ async function main(): Promise<void> {
       const recvSeconds = recvRuns.map((run) => run.seconds).sort((a, b) => a - b);
       const median = recvSeconds[Math.floor((recvSeconds.length - 1) / 2)];
       const recvStealPercent = recvRuns.length === 0 ? 0 : recvRuns.reduce((sum, run) => sum + run.steal, 0) / recvRuns.length;
-      rows.push({ scenario: scenario.name, consumer: 'pg_recvlogical', events, walMb, seconds: median, ratio: null, peakRssMb: null, cpuSecondsPerMillion: null, stealPercent: recvStealPercent }, ...relayRows);
+      const medianRun = recvRuns.find((run) => run.seconds === median);
+      rows.push({ scenario: scenario.name, consumer: 'pg_recvlogical', events, walMb, seconds: median, ratio: null, peakRssMb: null, cpuSecondsPerMillion: null, stealPercent: recvStealPercent, ...walsenderColumns(medianRun?.walsenderCpu ?? null, null, events, median) }, ...relayRows);
       for (const slot of slots) await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
       await pool.query(`DROP TABLE ${scenario.table}`);
     }
@@ -174,7 +186,10 @@ async function main(): Promise<void> {
       'walrelay until the slot\'s confirmed LSN (which moves only after the sink acknowledged) reaches it. Startup is included.',
       'Each walrelay run follows a pg_recvlogical run of its own on the same backlog, and its ratio is to that neighbour; the',
       'pg_recvlogical row shows the median of those runs.',
-      'WAL MB/s counts the WAL bytes the backlog occupies. CPU and RSS are walrelay\'s own process. CPU steal is the share of the',
+      'WAL MB/s counts the WAL bytes the backlog occupies. CPU and RSS are walrelay\'s own process. Walsender CPU is the CPU time',
+      '(utime + stime from /proc, 10 ms ticks) of the PostgreSQL walsender serving that consumer\'s slot (its PID from',
+      'pg_replication_slots.active_pid); relay ÷ walsender divides walrelay\'s CPU from the moment it started streaming (its start-up',
+      'left out) by it (both from the same run, so the host\'s speed cancels out); walsender busy % is its CPU time over the drain\'s wall time (100% = the walsender, not the consumer, was the limit). CPU steal is the share of the',
       'machine\'s CPU time the hypervisor gave to other guests during that run: where it is high, that run (and its ratio) was slowed by the host.',
       '',
       throughputTable(rows),
@@ -304,6 +319,16 @@ main().catch((error) => {
   process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
   process.exit(1);
 });
+
+/** The walsender's figures for one drain: its CPU per million events, the consumer's CPU over it, and its busy share of the drain's wall time. */
+function walsenderColumns(walsenderCpu: number | null, consumerCpu: number | null, events: number, seconds: number): Pick<ThroughputRow, 'walsenderCpuSecondsPerMillion' | 'cpuOverWalsender' | 'walsenderBusyPercent'> {
+  if (walsenderCpu === null || walsenderCpu <= 0) return { walsenderCpuSecondsPerMillion: null, cpuOverWalsender: null, walsenderBusyPercent: null };
+  return {
+    walsenderCpuSecondsPerMillion: (walsenderCpu / events) * 1e6,
+    cpuOverWalsender: consumerCpu === null ? null : consumerCpu / walsenderCpu,
+    walsenderBusyPercent: (walsenderCpu / seconds) * 100,
+  };
+}
 
 /** Slot names allow lower-case letters, digits and underscores only. */
 function slotPart(consumer: string): string {

@@ -11,8 +11,8 @@ export interface Scenario {
   write(client: pg.Client): Promise<number>;
 }
 
-export function scenarios(quick: boolean): Scenario[] {
-  const scale = quick ? 0.02 : 1;
+/** `scale`: backlog sizes as a fraction of the full benchmark's (--quick: 0.02). */
+export function scenarios(scale: number): Scenario[] {
   const smallTx = Math.round(100_000 * scale);
   const largeRows = Math.round(1_000_000 * scale);
   const wideRows = Math.round(200_000 * scale);
