@@ -27,6 +27,8 @@ const debeziumKnobs = z.strictObject({
   timePrecisionMode: z.enum(['adaptive', 'adaptive_time_microseconds', 'connect'], { error: 'expected adaptive, adaptive_time_microseconds or connect' }).default('adaptive'),
   tombstonesOnDelete: z.boolean({ error: 'expected true or false' }).default(true),
   topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay'),
+  schemas: z.boolean({ error: 'expected true or false' }).default(false)
+    .describe('Write each key and value as Kafka Connect\'s JsonConverter does with schemas.enable=true: {"schema": …, "payload": …}, the schemas the Debezium PostgreSQL connector declares (docs/debezium.md "From Kafka Connect"). For Kafka Connect sink connectors such as Debezium\'s JDBC sink.'),
 });
 
 /** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */

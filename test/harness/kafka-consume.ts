@@ -8,7 +8,10 @@ export interface ConsumedRecord {
   partition: number;
   offset: bigint;
   key: string | null;
+  /** "" for a tombstone (see `tombstone`). */
   value: string;
+  /** The record's value is null. */
+  tombstone?: boolean;
   headers: Record<string, string>;
   /** Milliseconds since 1970: the producer's time, or the leader's append time on LogAppendTime topics. */
   timestamp: number;
@@ -57,7 +60,7 @@ export async function consumeToEnd(brokers: string[], topics: string[], options:
         const offset = BigInt(message.offset);
         const end = ends.get(`${topic}/${partition}`);
         if (end === undefined || offset >= end) return;
-        records.push({ topic, partition, offset, key: message.key?.toString() ?? null, value: message.value!.toString(), headers, timestamp: Number(message.timestamp) });
+        records.push({ topic, partition, offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', tombstone: message.value === null, headers, timestamp: Number(message.timestamp) });
       },
     });
     const timeoutMs = options.timeoutMs ?? 120_000;
