@@ -11,8 +11,8 @@
 // - optional unless the column is NOT NULL;
 // - a default only on NOT NULL columns whose catalog default the connector
 //   parses: a literal (through the column's value converter), a sequence
-//   (nextval → 0), now()-like functions on temporal types (the epoch);
-//   never on arrays.
+//   (nextval → 0), now()-like functions on temporal types (the epoch), a
+//   function on a uuid (the nil UUID); never on arrays or structs.
 // JsonConverter writes a null of a field with a default as the default
 // (replace.null.with.default), and the connector gives a NOT NULL column
 // without a value (a delete's old key-only row) its default, else its
@@ -62,7 +62,7 @@ const VARIABLE_SCALE_DECIMAL: ConnectType = {
 const POINT: ConnectType = {
   type: 'struct',
   inner: '"fields":[{"type":"double","optional":false,"field":"x"},{"type":"double","optional":false,"field":"y"},{"type":"bytes","optional":true,"field":"wkb"},{"type":"int32","optional":true,"field":"srid"}]',
-  name: 'io.debezium.data.geometry.Point', doc: 'Geometry (POINT)', zero: '{"x":0.0,"y":0.0,"wkb":null,"srid":null}',
+  name: 'io.debezium.data.geometry.Point', doc: 'Geometry (POINT)', zero: '{"x":0.0,"y":0.0,"wkb":"AQEAAAAAAAAAAAAAAAAAAAAAAAAA","srid":null}',
 };
 
 /** Types carried as plain strings (text, network addresses, ranges). */
@@ -101,7 +101,7 @@ function builtinType(typeOid: number, typmod: number, options: DebeziumOptions):
     case 1114:
       if (time === 'connect') return named('int64', 'org.apache.kafka.connect.data.Timestamp', '0');
       return named('int64', precision <= 3 ? 'io.debezium.time.Timestamp' : 'io.debezium.time.MicroTimestamp', '0');
-    case 1184: return named('string', 'io.debezium.time.ZonedTimestamp', '"1970-01-01T00:00:00.000000Z"');
+    case 1184: return named('string', 'io.debezium.time.ZonedTimestamp', '"1970-01-01T00:00:00Z"');
     case 1266: return named('string', 'io.debezium.time.ZonedTime', '"00:00:00Z"');
     case 1186: return named('int64', 'io.debezium.time.MicroDuration', '0');
     case 600: return POINT;
@@ -135,7 +135,9 @@ function columnType(typeOid: number, typmod: number, catalog: TypeCatalog, optio
   return undefined;
 }
 
-const TEMPORAL = new Set([1082, 1083, 1114, 1184, 1266]);
+/** The epoch as PostgreSQL prints each temporal type: what a now()-like default becomes. */
+const EPOCH_TEXT: Record<number, string> = { 1082: '1970-01-01', 1083: '00:00:00', 1114: '1970-01-01 00:00:00', 1184: '1970-01-01 00:00:00+00', 1266: '00:00:00+00' };
+const ZERO_UUID = '"00000000-0000-0000-0000-000000000000"';
 const INTEGERS = new Set([20, 21, 23, 26]);
 const NOW_LIKE = /^(now\(\)|CURRENT_(TIMESTAMP|DATE|TIME)|LOCAL(TIMESTAMP|TIME)|(statement|transaction|clock)_timestamp\(\))/i;
 
@@ -157,18 +159,21 @@ function baseOid(typeOid: number, catalog: TypeCatalog): number {
  */
 function defaultJson(column: ColumnInfo, type: ConnectType, catalog: TypeCatalog, options: DebeziumOptions): string | undefined {
   const expression = column.defaultExpression?.trim();
-  if (!expression || type.type === 'array') return undefined;
+  if (!expression || type.type === 'array' || type.type === 'struct') return undefined;
   const oid = baseOid(column.typeOid, catalog);
+  const convert = debeziumConverter(column.typeOid, column.typmod, catalog, options);
+  if (!convert) return undefined;
   if (/^nextval\(/i.test(expression)) return INTEGERS.has(oid) ? type.zero : undefined;
-  if (NOW_LIKE.test(expression)) return TEMPORAL.has(oid) ? type.zero : undefined;
+  if (NOW_LIKE.test(expression)) return EPOCH_TEXT[oid] === undefined ? undefined : convert(EPOCH_TEXT[oid]);
+  // A function for a uuid (gen_random_uuid()…): the nil UUID.
+  if (oid === 2950 && /^[\w.]+\(/.test(expression)) return ZERO_UUID;
   let text: string | undefined;
-  const literal = /^'((?:[^']|'')*)'(?:::[\w\s."[\]()]+)?$/.exec(expression);
-  if (literal) text = literal[1].replace(/''/g, "'");
+  // The connector reads a quoted literal up to its first quote: 'it''s' is "it".
+  const literal = /^'([^']*)'/.exec(expression);
+  if (literal) text = literal[1];
   else if (/^\(?-?\d+(\.\d+)?([eE][-+]?\d+)?\)?(::[\w\s]+)?$/.test(expression)) text = expression.replace(/::[\w\s]+$/, '').replace(/^\((.*)\)$/, '$1');
   else if (/^(true|false)$/i.test(expression)) text = expression.toLowerCase() === 'true' ? 't' : 'f';
   if (text === undefined) return undefined;
-  const convert = debeziumConverter(column.typeOid, column.typmod, catalog, options);
-  if (!convert) return undefined;
   try {
     const json = convert(text);
     return json === 'null' ? undefined : json;

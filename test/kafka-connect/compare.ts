@@ -8,6 +8,10 @@ import { consumeToEnd } from '../harness/kafka-consume.js';
 import { symbolizePositions, withoutProcessingTime } from '../debezium/compare.js';
 import type { StreamEntry } from '../debezium/capture.js';
 import { Kafka, logLevel } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { readDebeziumStreams } from '../debezium/capture.js';
+import { SCENARIO_LAST_KEY, SCENARIO_LAST_STREAM_SUFFIX } from '../harness/debezium-scenario.js';
+import { waitFor } from '../harness/wait.js';
 
 /** Splits `{"schema":S,"payload":P}` into S and P (texts); null when the value has no such shape. */
 export function splitEnvelope(value: string): { schema: string; payload: string } | null {
@@ -66,4 +70,15 @@ export function symbolizeConnect(entries: StreamEntry[]): StreamEntry[] {
   const payloads = entries.map((entry) => ({ ...entry, value: splitEnvelope(entry.value)?.payload ?? entry.value }));
   const symbolized = symbolizePositions(payloads);
   return entries.map((entry, i) => ({ ...entry, value: entry.value === 'default' ? entry.value : mapPayload(entry.value, () => symbolized[i].value) }));
+}
+
+/** Waits for the scenario's last event in walrelay's Redis streams under `prefix` (Debezium's layout), then reads them all. */
+export async function collectRedis(redis: Redis, prefix: string, what: string): Promise<StreamEntry[]> {
+  const last = prefix + SCENARIO_LAST_STREAM_SUFFIX;
+  await waitFor(async () => {
+    const tail = (await redis.xrevrange(last, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return tail.length === 1 && tail[0][1][0].endsWith(`"payload":${SCENARIO_LAST_KEY}}`);
+  }, { what: `${what}: the scenario's last event in ${last}`, timeoutMs: 120_000 });
+  const streams = (await redis.keys(`${prefix}.*`)).sort();
+  return (await readDebeziumStreams(redis, streams)).map((entry) => ({ ...entry, stream: entry.stream.slice(prefix.length) }));
 }
