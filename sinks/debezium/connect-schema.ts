@@ -9,14 +9,14 @@
 // - the Connect type and logical name by type, decimal.handling.mode and
 //   time.precision.mode (see columnType below);
 // - optional unless the column is NOT NULL;
-// - a default only on NOT NULL columns whose catalog default the connector
-//   parses: a literal (through the column's value converter), a sequence
+// - a default where the connector parses the catalog's default: a literal
+//   (through the column's value converter), a sequence
 //   (nextval → 0), now()-like functions on temporal types (the epoch), a
 //   function on a uuid (the nil UUID); never on arrays or structs.
 // JsonConverter writes a null of a field with a default as the default
-// (replace.null.with.default), and the connector gives a NOT NULL column
-// without a value (a delete's old key-only row) its default, else its
-// type's zero: requiredNull gives that JSON.
+// (replace.null.with.default: nullable columns too), and the connector
+// gives a NOT NULL column without a value (a delete's old key-only row) its
+// type's zero: ColumnSchema.nullJson is that JSON.
 import type { ColumnInfo } from '../../relay/route/event.js';
 import type { TypeCatalog } from '../../relay/source/type-catalog.js';
 import { debeziumConverter } from './values.js';
@@ -70,10 +70,11 @@ const PLAIN_STRINGS = new Set([25, 1043, 1042, 18, 19, 869, 650, 829, 774, 3904,
 const NAMED_STRINGS: Record<number, string> = { 2950: 'io.debezium.data.Uuid', 114: 'io.debezium.data.Json', 3802: 'io.debezium.data.Json', 142: 'io.debezium.data.Xml', 3614: 'io.debezium.data.Tsvector' };
 
 function numericType(typmod: number, mode: DebeziumOptions['decimalHandlingMode']): ConnectType {
-  if (mode === 'string') return STRING;
+  const scale = (typmod - 4) & 0xffff;
+  // The string of BigDecimal.ZERO at the column's scale ("0.00"; "0" without one).
+  if (mode === 'string') return plain('string', typmod < 4 || scale === 0 ? '"0"' : `"0.${'0'.repeat(scale)}"`);
   if (mode === 'double') return plain('double', '0.0');
   if (typmod < 4) return VARIABLE_SCALE_DECIMAL;
-  const scale = (typmod - 4) & 0xffff;
   const precision = ((typmod - 4) >> 16) & 0xffff;
   return named('bytes', 'org.apache.kafka.connect.data.Decimal', ZERO_BYTES, { scale: String(scale), 'connect.decimal.precision': String(precision) });
 }
@@ -91,7 +92,7 @@ function builtinType(typeOid: number, typmod: number, options: DebeziumOptions):
     case 17: return plain('bytes', '""');
     case 1700: return numericType(typmod, options.decimalHandlingMode);
     case 790:
-      if (options.decimalHandlingMode !== 'precise') return numericType(-1, options.decimalHandlingMode);
+      if (options.decimalHandlingMode !== 'precise') return numericType(4 + 2, options.decimalHandlingMode);
       return named('bytes', 'org.apache.kafka.connect.data.Decimal', ZERO_BYTES, { scale: '2' });
     case 1082: return named('int32', time === 'connect' ? 'org.apache.kafka.connect.data.Date' : 'io.debezium.time.Date', '0');
     case 1083:
@@ -186,7 +187,7 @@ function defaultJson(column: ColumnInfo, type: ConnectType, catalog: TypeCatalog
 export interface ColumnSchema {
   /** `{"type":…,"field":"name"}` */
   field: string;
-  /** JSON written for a null (a NOT NULL column's default or zero); 'null' for optional columns. */
+  /** JSON written for a null: the column's default, else a NOT NULL column's zero, else 'null'. */
   nullJson: string;
 }
 
@@ -195,8 +196,8 @@ export function columnSchema(column: ColumnInfo, catalog: TypeCatalog, options: 
   const type = columnType(column.typeOid, column.typmod, catalog, options);
   if (!type) return undefined;
   const required = column.notNull === true || (column.notNull === undefined && column.key);
-  const fallback = required ? defaultJson(column, type, catalog, options) : undefined;
-  return { field: render(type, !required, fallback, column.name), nullJson: required ? fallback ?? type.zero : 'null' };
+  const fallback = defaultJson(column, type, catalog, options);
+  return { field: render(type, !required, fallback, column.name), nullJson: fallback ?? (required ? type.zero : 'null') };
 }
 
 const SOURCE = '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},' +

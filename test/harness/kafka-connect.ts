@@ -26,6 +26,8 @@ export interface RunningConnect {
   logs(): string;
   /** Adds a connector and waits until it and its tasks run. */
   addConnector(name: string, config: Record<string, string>): Promise<void>;
+  /** Stops and removes a connector. */
+  removeConnector(name: string): Promise<void>;
   /** The connector's and its tasks' states (with a failed task's trace). */
   status(name: string): Promise<unknown>;
   stop(): Promise<void>;
@@ -100,6 +102,10 @@ export async function startConnect(brokers: string[]): Promise<RunningConnect> {
         if (state.connector?.state === 'FAILED' || failed) throw new Error(`connector ${name} failed: ${JSON.stringify(state).slice(0, 4000)}`);
         return state.connector?.state === 'RUNNING' && (state.tasks?.length ?? 0) > 0 && state.tasks!.every((task) => task.state === 'RUNNING');
       }, { what: `connector ${name} running`, timeoutMs: 180_000, intervalMs: 250 });
+    },
+    async removeConnector(name) {
+      const response = await fetch(`${url}/connectors/${name}`, { method: 'DELETE' });
+      if (!response.ok) throw new Error(`removing connector ${name}: ${response.status} ${await response.text()}`);
     },
     stop,
   };

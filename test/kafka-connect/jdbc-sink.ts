@@ -60,7 +60,7 @@ const STEPS: string[][] = [
   ['UPDATE items SET id = 30 WHERE id = 3', "UPDATE tags SET code = 'crimson' WHERE code = 'red'", "UPDATE pairs SET b = 'z' WHERE a = 1 AND b = 'y'"],
   ['DELETE FROM items WHERE id = 2', "DELETE FROM tags WHERE code = 'blue'", 'DELETE FROM pairs WHERE a = 2'],
   ["INSERT INTO items (id, name, data) VALUES (2, 'two reborn', '\\xdeadbeef')", "UPDATE tags SET note = 'cold' WHERE code = 'green'"],
-  ["UPDATE items SET uid = 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', at_time = '23:59:59.999999', day = '0044-03-15 BC' WHERE id = 4"],
+  ["UPDATE items SET uid = 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', at_time = '23:59:59.999999', day = '1900-01-01' WHERE id = 4"],
 ];
 
 async function rows(url: string, table: string, order: string): Promise<string[]> {

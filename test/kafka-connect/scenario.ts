@@ -1,12 +1,15 @@
 // The Kafka Connect comparison's DML: the Debezium Server comparison's
 // (every type of the README's value mapping, both replica identities, key
 // changes, deletes, truncate, messages, TOAST) and, for what only schemas
-// show, a table with NOT NULL columns and column defaults (literals,
-// now(), a sequence), a delete whose old row is only the key (so the
-// others are written as their defaults), and a change of the table's shape.
+// show, tables with NOT NULL and nullable columns with and without
+// defaults (literals, now(), a sequence, functions), deletes whose old row
+// is only the key (the others are written as their defaults or zeros), and
+// a change of a table's shape. (A column dropped while the connector
+// catches up has no catalog entry when it reads the Relation message, so
+// the dropped one has no default: walrelay reads the catalog then too.)
 import { SCENARIO_SETUP, SCENARIO_STEPS, SCENARIO_TABLES } from '../harness/debezium-scenario.js';
 
-export const CONNECT_TABLES = [...SCENARIO_TABLES, 'public.kc_defaults', 'public.kc_required'];
+export const CONNECT_TABLES = [...SCENARIO_TABLES, 'public.kc_defaults', 'public.kc_required', 'public.kc_nullable'];
 
 /** The Debezium settings compared live and kept as golden files (test/golden/kafka-connect/<name>.json). */
 export const CONNECT_SETTINGS = [
@@ -28,7 +31,7 @@ export const CONNECT_SETUP = [
     code varchar(8) NOT NULL,
     n integer NOT NULL DEFAULT 7,
     big bigint NOT NULL DEFAULT -3,
-    small smallint DEFAULT 2,
+    small smallint,
     ratio double precision NOT NULL DEFAULT 0.5,
     price numeric(10,2) NOT NULL DEFAULT 1.50,
     free numeric DEFAULT 2.5,
@@ -53,6 +56,16 @@ export const CONNECT_SETUP = [
     r_num_default numeric(6,3) NOT NULL DEFAULT -1.5, r_free_default numeric NOT NULL DEFAULT 12.340, r_uuid_default uuid NOT NULL DEFAULT gen_random_uuid(),
     r_bool_default boolean NOT NULL DEFAULT false, r_real_default real NOT NULL DEFAULT 1e10, r_interval_default interval NOT NULL DEFAULT '1 day'
   )`,
+  // Nullable with defaults: JsonConverter writes a null as the default.
+  `CREATE TABLE kc_nullable (
+    id integer PRIMARY KEY, n_small smallint DEFAULT 2, n_int integer DEFAULT -4, n_big bigint DEFAULT 5, n_real real DEFAULT 1.5, n_double float8 DEFAULT -2.5,
+    n_num numeric(8,3) DEFAULT 1.5, n_free numeric DEFAULT 2.50, n_money money DEFAULT 3.5, n_text text DEFAULT 'dflt', n_varchar varchar(9) DEFAULT 'v',
+    n_char char(3) DEFAULT 'c', n_bool boolean DEFAULT true, n_date date DEFAULT '2026-03-04', n_time time DEFAULT '01:02:03', n_ts timestamp DEFAULT '2026-03-04 05:06:07',
+    n_tstz timestamptz DEFAULT '2026-03-04 05:06:07+02', n_tstz_now timestamptz DEFAULT now(), n_uuid uuid DEFAULT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    n_json json DEFAULT '{"a":1}', n_jsonb jsonb DEFAULT '[]', n_enum mood DEFAULT 'happy', n_interval interval DEFAULT '2 hours', n_bytea bytea DEFAULT '\\x0102',
+    n_bit bit(1) DEFAULT B'1', n_bits bit(4) DEFAULT B'0101', n_inet inet DEFAULT '10.0.0.1', n_expr integer DEFAULT (1 + 2), n_text_fn text DEFAULT md5('x'),
+    n_xml xml DEFAULT '<a/>', n_plain integer
+  )`,
 ];
 
 const [last] = SCENARIO_STEPS.slice(-1);
@@ -69,5 +82,7 @@ export const CONNECT_STEPS: string[][] = [
   [`INSERT INTO kc_required (id, r_int, r_num, r_free, r_tstz, r_ts, r_date, r_time, r_timetz, r_bool, r_uuid, r_json, r_double, r_real, r_bytea, r_enum, r_interval, r_money, r_point, r_bits)
     VALUES (1, 1, 1.5, 2.25, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00', '2026-01-01', '12:00:00', '12:00:00+01', true, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1]', 1.5, 2.5, '\\x01', 'sad', '1 hour', 3.25, '(1,2)', B'1010')`],
   ['DELETE FROM kc_required WHERE id = 1'],
+  ['INSERT INTO kc_nullable (id) VALUES (1), (2)', "INSERT INTO kc_nullable (id, n_text, n_int, n_plain) VALUES (3, NULL, NULL, 9)"],
+  ['DELETE FROM kc_nullable WHERE id = 1', 'DELETE FROM kc_nullable WHERE id = 3'],
   last,
 ];
