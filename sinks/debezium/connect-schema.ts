@@ -12,7 +12,8 @@
 // - a default where the connector parses the catalog's default: a literal
 //   (through the column's value converter), a sequence
 //   (nextval → 0), now()-like functions on temporal types (the epoch), a
-//   function on a uuid (the nil UUID); never on arrays or structs.
+//   function on a uuid (the nil UUID) or text (""); never on arrays,
+//   structs, or types it has no parser for (money, bytea, inet…).
 // JsonConverter writes a null of a field with a default as the default
 // (replace.null.with.default: nullable columns too), and the connector
 // gives a NOT NULL column without a value (a delete's old key-only row) its
@@ -139,6 +140,9 @@ function columnType(typeOid: number, typmod: number, catalog: TypeCatalog, optio
 /** The epoch as PostgreSQL prints each temporal type: what a now()-like default becomes. */
 const EPOCH_TEXT: Record<number, string> = { 1082: '1970-01-01', 1083: '00:00:00', 1114: '1970-01-01 00:00:00', 1184: '1970-01-01 00:00:00+00', 1266: '00:00:00+00' };
 const ZERO_UUID = '"00000000-0000-0000-0000-000000000000"';
+/** Types whose defaults the connector parses (others, e.g. money, bytea, inet, get none); enums too. */
+const DEFAULT_TYPES = new Set([16, 20, 21, 23, 25, 114, 142, 700, 701, 1042, 1043, 1082, 1083, 1114, 1184, 1186, 1560, 1562, 1700, 2950, 3802]);
+const TEXT_TYPES = new Set([25, 1042, 1043]);
 const INTEGERS = new Set([20, 21, 23, 26]);
 const NOW_LIKE = /^(now\(\)|CURRENT_(TIMESTAMP|DATE|TIME)|LOCAL(TIMESTAMP|TIME)|(statement|transaction|clock)_timestamp\(\))/i;
 
@@ -162,12 +166,13 @@ function defaultJson(column: ColumnInfo, type: ConnectType, catalog: TypeCatalog
   const expression = column.defaultExpression?.trim();
   if (!expression || type.type === 'array' || type.type === 'struct') return undefined;
   const oid = baseOid(column.typeOid, catalog);
+  if (!DEFAULT_TYPES.has(oid) && catalog.info(oid)?.kind !== 'enum') return undefined;
   const convert = debeziumConverter(column.typeOid, column.typmod, catalog, options);
   if (!convert) return undefined;
   if (/^nextval\(/i.test(expression)) return INTEGERS.has(oid) ? type.zero : undefined;
   if (NOW_LIKE.test(expression)) return EPOCH_TEXT[oid] === undefined ? undefined : convert(EPOCH_TEXT[oid]);
-  // A function for a uuid (gen_random_uuid()…): the nil UUID.
-  if (oid === 2950 && /^[\w.]+\(/.test(expression)) return ZERO_UUID;
+  // Other functions: the nil UUID for a uuid (gen_random_uuid()…), "" for text (md5(…)), none for the rest.
+  if (/^[\w.]+\(/.test(expression)) return oid === 2950 ? ZERO_UUID : TEXT_TYPES.has(oid) ? '""' : undefined;
   let text: string | undefined;
   // The connector reads a quoted literal up to its first quote: 'it''s' is "it".
   const literal = /^'([^']*)'/.exec(expression);

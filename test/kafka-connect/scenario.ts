@@ -73,16 +73,17 @@ const [last] = SCENARIO_STEPS.slice(-1);
 /** One transaction per entry, run in order; the last is the Debezium scenario's last (the end marker). */
 export const CONNECT_STEPS: string[][] = [
   ...SCENARIO_STEPS.slice(0, -1),
-  ["INSERT INTO kc_defaults (id, code) VALUES (1, 'a')", "INSERT INTO kc_defaults (id, name, code, n, note) VALUES (2, 'two', 'b', 22, 'x')"],
+  // Rows name the values of now()-like defaults: the golden files must not hold the time of the run.
+  ["INSERT INTO kc_defaults (id, code, created) VALUES (1, 'a', '2026-05-06 07:08:09.123456+00')", "INSERT INTO kc_defaults (id, name, code, n, note, created) VALUES (2, 'two', 'b', 22, 'x', '2026-05-06 07:08:09+00')"],
   ["UPDATE kc_defaults SET n = 23, note = NULL WHERE id = 2"],
   ['DELETE FROM kc_defaults WHERE id = 1'],
   ["ALTER TABLE kc_defaults ADD COLUMN extra integer NOT NULL DEFAULT 5", "ALTER TABLE kc_defaults DROP COLUMN small"],
-  ["INSERT INTO kc_defaults (id, code, extra) VALUES (3, 'c', 6)"],
+  ["INSERT INTO kc_defaults (id, code, extra, created) VALUES (3, 'c', 6, '2026-05-06 07:08:10+00')"],
   ['DELETE FROM kc_defaults WHERE id = 2'],
-  [`INSERT INTO kc_required (id, r_int, r_num, r_free, r_tstz, r_ts, r_date, r_time, r_timetz, r_bool, r_uuid, r_json, r_double, r_real, r_bytea, r_enum, r_interval, r_money, r_point, r_bits)
-    VALUES (1, 1, 1.5, 2.25, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00', '2026-01-01', '12:00:00', '12:00:00+01', true, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1]', 1.5, 2.5, '\\x01', 'sad', '1 hour', 3.25, '(1,2)', B'1010')`],
+  [`INSERT INTO kc_required (id, r_tstz_default, r_ts_default, r_date_default, r_uuid_default, r_int, r_num, r_free, r_tstz, r_ts, r_date, r_time, r_timetz, r_bool, r_uuid, r_json, r_double, r_real, r_bytea, r_enum, r_interval, r_money, r_point, r_bits)
+    VALUES (1, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00.5', '2026-01-02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', 1, 1.5, 2.25, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00', '2026-01-01', '12:00:00', '12:00:00+01', true, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1]', 1.5, 2.5, '\\x01', 'sad', '1 hour', 3.25, '(1,2)', B'1010')`],
   ['DELETE FROM kc_required WHERE id = 1'],
-  ['INSERT INTO kc_nullable (id) VALUES (1), (2)', "INSERT INTO kc_nullable (id, n_text, n_int, n_plain) VALUES (3, NULL, NULL, 9)"],
+  ["INSERT INTO kc_nullable (id, n_tstz_now) VALUES (1, '2026-01-01 00:00:00+00'), (2, NULL)", "INSERT INTO kc_nullable (id, n_text, n_int, n_plain, n_tstz_now) VALUES (3, NULL, NULL, 9, NULL)"],
   ['DELETE FROM kc_nullable WHERE id = 1', 'DELETE FROM kc_nullable WHERE id = 3'],
   last,
 ];
