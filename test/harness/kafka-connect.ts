@@ -95,7 +95,7 @@ export async function startConnect(brokers: string[]): Promise<RunningConnect> {
     status,
     async addConnector(name, config) {
       const response = await fetch(`${url}/connectors`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, config }) });
-      if (!response.ok) throw new Error(`adding connector ${name}: ${response.status} ${await response.text()}`);
+      if (!response.ok) throw new Error(`adding connector ${name}: ${response.status} ${(await response.text()).slice(0, 2000)}\n${output.slice(-8000)}`);
       await waitFor(async () => {
         const state = await status(name) as { connector?: { state: string }; tasks?: { state: string; trace?: string }[] };
         const failed = state.tasks?.find((task) => task.state === 'FAILED');
