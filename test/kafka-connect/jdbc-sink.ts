@@ -114,8 +114,6 @@ test(`walrelay → Kafka → Debezium's JDBC sink connector replicates into anot
       'connection.url': `jdbc:postgresql://${url.hostname}:${url.port}/target`,
       'connection.username': 'postgres',
       'connection.password': 'unused',
-      // Hibernate's own pool: the Agroal integration the connector's pom names is not on Maven Central (scripts/kafka-connect/jdbc.pom.xml).
-      'connection.provider': 'org.hibernate.engine.jdbc.connections.internal.DriverManagerConnectionProviderImpl',
       'insert.mode': 'upsert',
       'primary.key.mode': 'record_key',
       'delete.enabled': 'true',
