@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=.cache/kafka-connect
 kafka=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
-marker="$dest/.complete-$kafka-3.6.1-3.6.0-agroal-jdk8"
+marker="$dest/.complete-$kafka-3.6.1-3.6.0-agroal-jackson-modules"
 if [ -f "$marker" ]; then
   echo "kafka connect $kafka and debezium plugins already in $dest"
   exit 0
