@@ -38,6 +38,8 @@ const debeziumKnobs = z.strictObject({
   timePrecisionMode: z.enum(['adaptive', 'adaptive_time_microseconds', 'connect'], { error: 'expected adaptive, adaptive_time_microseconds or connect' }).default('adaptive').describe("Debezium's time.precision.mode"),
   tombstonesOnDelete: z.boolean({ error: 'expected true or false' }).default(true).describe("A delete is followed by a record with a null value (Kafka log compaction), as Debezium's tombstones.on.delete"),
   topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected a topic prefix of letters, digits, ".", "_" and "-"' }).default('walrelay').describe("Debezium's topic.prefix: the first part of topic and schema names"),
+  schemas: z.boolean({ error: 'expected true or false' }).default(false)
+    .describe('Write each key and value as Kafka Connect\'s JsonConverter does with schemas.enable=true: {"schema": …, "payload": …}, the schemas the Debezium PostgreSQL connector declares (docs/debezium.md "From Kafka Connect"). For Kafka Connect sink connectors such as Debezium\'s JDBC sink.'),
 });
 
 /** Keys of a sink's `columns` (checked below: a record's key error would not say what was expected). */

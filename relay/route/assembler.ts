@@ -97,8 +97,10 @@ export class TransactionAssembler {
       case 'relation': {
         const oids = message.columns.map((column) => column.typeOid);
         const primaryKey = message.replicaIdentity === 'f' ? this.catalog.primaryKey(message.relationId) : Promise.resolve([]);
-        return Promise.all([this.catalog.ensure(oids), primaryKey]).then(([, key]) => {
-          const relation = new RelationDecoder(message, this.catalog, key);
+        // Nullability and defaults: only Debezium's Kafka Connect schemas need them, and only sinks rendering Debezium keep origins.
+        const details = this.keepOrigins ? this.catalog.columnDetails(message.relationId) : Promise.resolve(undefined);
+        return Promise.all([this.catalog.ensure(oids), primaryKey, details]).then(([, key, columns]) => {
+          const relation = new RelationDecoder(message, this.catalog, key, columns);
           const previous = this.relations.get(message.relationId);
           if (previous) { this.unannounced.delete(previous); this.hidden.delete(previous); }
           this.relations.set(message.relationId, relation);
@@ -147,7 +149,8 @@ export class TransactionAssembler {
           event.cascade = message.cascade;
           event.restartIdentity = message.restartIdentity;
           const ordered = reorder(event);
-          if (this.keepOrigins) setOrigin(ordered, { ...this.previousCommit });
+          // The columns: Kafka Connect schemas describe a truncate's (empty) rows too.
+          if (this.keepOrigins) setOrigin(ordered, { columns: relation.columnInfo, catalog: this.catalog, ...this.previousCommit });
           this.output.event(ordered);
         }
         return;

@@ -143,6 +143,10 @@ export interface ColumnInfo {
   typmod: number;
   /** Part of the event's key. */
   key: boolean;
+  /** NOT NULL in the catalog (known only when a Debezium sink needs it: Kafka Connect schemas). */
+  notNull?: boolean;
+  /** The catalog's default expression (pg_get_expr), likewise. */
+  defaultExpression?: string | null;
 }
 
 /**

@@ -12,7 +12,7 @@
 //   also has a primary key, since a DELETE carries only the index's columns.
 // - REPLICA IDENTITY NOTHING: none (key null).
 import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
-import type { TypeCatalog } from './type-catalog.js';
+import type { ColumnDetails, TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
 import type { ColumnInfo, ColumnType, Row } from '../route/event.js';
@@ -52,7 +52,7 @@ export class RelationDecoder {
    * flags every column: a key that changes with every update would scatter one
    * row's events across Kafka partitions.
    */
-  constructor(relation: RelationMessage, catalog: TypeCatalog, primaryKey: readonly string[] = []) {
+  constructor(relation: RelationMessage, catalog: TypeCatalog, primaryKey: readonly string[] = [], details?: Map<string, ColumnDetails>) {
     this.relationId = relation.relationId;
     this.schema = relation.schema;
     this.table = relation.name;
@@ -62,7 +62,12 @@ export class RelationDecoder {
     const usable = primaryKey.length > 0 && primaryKey.every((column) => this.columns.includes(column));
     this.keyColumns = relation.replicaIdentity === 'f' && usable ? this.columns.filter((column) => primaryKey.includes(column)) : flagged;
     this.keyIndexes = this.keyColumns.map((column) => this.columns.indexOf(column));
-    this.columnInfo = relation.columns.map((column) => ({ name: column.name, typeOid: column.typeOid, typmod: column.typeMod, key: this.keyColumns.includes(column.name) }));
+    this.columnInfo = relation.columns.map((column) => {
+      const info: ColumnInfo = { name: column.name, typeOid: column.typeOid, typmod: column.typeMod, key: this.keyColumns.includes(column.name) };
+      const detail = details?.get(column.name);
+      if (detail) Object.assign(info, { notNull: detail.notNull, defaultExpression: detail.defaultExpression });
+      return info;
+    });
     this.catalog = catalog;
     this.types = relation.columns.map((column) => column.typeOid);
     this.columnTypes = relation.columns.map((column) => ({ name: column.name, type: catalog.info(column.typeOid)?.name ?? String(column.typeOid) }));

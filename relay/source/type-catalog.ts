@@ -35,6 +35,8 @@ export interface TypeInfo {
   baseTypmod?: number;
   /** Array element delimiter (',' for all but box). */
   delimiter: string;
+  /** An enum's labels in sort order (Debezium's io.debezium.data.Enum "allowed" parameter). */
+  labels?: string[];
 }
 
 /** A `pg.Pool` or a `pg.Client` (anything with node-postgres' query). */
@@ -87,6 +89,7 @@ const TYPE_QUERY = `
     WHERE (t.typtype = 'd' AND t.typbasetype <> 0) OR (t.typinput = 'array_in'::regproc AND t.typelem <> 0)
   )
   SELECT t.oid::int8 AS oid, t.typname, n.nspname, t.typtype, t.typelem::int8 AS typelem, t.typbasetype::int8 AS typbasetype,
+    CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS labels,
          t.typtypmod, t.typdelim, t.typcategory, t.typinput = 'array_in'::regproc AS is_array
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
   WHERE t.oid IN (SELECT oid FROM wanted)`;
@@ -165,6 +168,7 @@ export class TypeCatalog {
         base: kind === 'domain' ? Number(row.typbasetype) : 0,
         ...(kind === 'domain' && row.typtypmod != null ? { baseTypmod: Number(row.typtypmod) } : {}),
         delimiter: row.typdelim || ',',
+        ...(kind === 'enum' && Array.isArray(row.labels) ? { labels: row.labels as string[] } : {}),
       });
     }
     const dropped = missing.filter((oid) => !this.types.has(oid));
@@ -249,6 +253,27 @@ export class TypeCatalog {
       WHERE i.indrelid = $1 AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`, [relationId])).rows;
     return rows.map((row) => row.attname as string);
   }
+
+  /**
+   * Nullability and default of each column of a table, by name, as JDBC's
+   * DatabaseMetaData.getColumns reports them to Debezium (a NOT NULL domain
+   * makes its columns NOT NULL). Asked once per Relation message, like the
+   * primary key: the catalog as it is when walrelay reads the change.
+   */
+  async columnDetails(relationId: number): Promise<Map<string, ColumnDetails>> {
+    const rows = (await this.db.query(`
+      SELECT a.attname, a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS notnull, pg_get_expr(d.adbin, d.adrelid) AS def
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`, [relationId])).rows;
+    return new Map(rows.map((row) => [row.attname as string, { notNull: row.notnull === true, defaultExpression: (row.def as string | null) ?? null }]));
+  }
+}
+
+/** A column's nullability and default as the catalog has them now (for Kafka Connect schemas: sinks/debezium/connect-schema.ts). */
+export interface ColumnDetails {
+  notNull: boolean;
+  /** pg_get_expr of the column's default ("'x'::text", "now()", "nextval(…)"), null without one. */
+  defaultExpression: string | null;
 }
 
 function qualified(name: TypeName): string {

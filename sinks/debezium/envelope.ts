@@ -18,6 +18,7 @@ export const SCHEMA_MESSAGE_PREFIX = 'walrelay.schema';
 import { debeziumConverter, unavailableValue, type DebeziumConverter } from './values.js';
 import { timestampToEpochMicros } from './temporal.js';
 import type { DebeziumOptions } from './options.js';
+import { columnSchema, envelopeSchema, keySchema, MESSAGE_KEY_SCHEMA, MESSAGE_VALUE_SCHEMA, withSchema } from './connect-schema.js';
 
 /** One Kafka record / Redis stream entry. A null value is a tombstone; a null key has none. */
 export interface DebeziumRecord {
@@ -36,6 +37,11 @@ interface Table {
   /** Columns Debezium writes (it leaves out those of types it does not know). */
   included: number[];
   keyIndexes: number[];
+  /** With `schemas`: Kafka Connect's key and value schemas, built once per table shape. */
+  keySchema?: string;
+  valueSchema?: string;
+  /** Per column, the JSON of a null: 'null', or with `schemas` a NOT NULL column's default or zero. */
+  nullJson: string[];
 }
 
 export class DebeziumRenderer {
@@ -68,15 +74,34 @@ export class DebeziumRenderer {
       const transactional = event.op === 'gap' || event.op === 'schema' || event.transactional;
       const source = this.source(event, origin, transactional ? event.commitTime : origin?.previousCommitTime ?? null, '', '');
       const value = `{"op":"m","ts_ms":${now.ms},"source":${source},"transaction":null,"message":${JSON.stringify({ prefix, content })}}`;
-      return [{ key: JSON.stringify({ prefix }), value }];
+      const key = JSON.stringify({ prefix });
+      if (this.options.schemas) return [{ key: withSchema(MESSAGE_KEY_SCHEMA, key), value: withSchema(MESSAGE_VALUE_SCHEMA, value) }];
+      return [{ key, value }];
     }
     const source = this.source(event, origin, event.commitTime, event.schema ?? '', event.table ?? '');
     const envelope = (op: string, before: string, after: string) =>
       `{"before":${before},"after":${after},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now.ms},"ts_us":${now.us},"ts_ns":${now.ns}}`;
-    if (event.op === 'truncate') return [{ key: null, value: envelope('t', 'null', 'null') }];
+    if (event.op === 'truncate') {
+      const value = envelope('t', 'null', 'null');
+      if (!this.options.schemas) return [{ key: null, value }];
+      return [{ key: null, value: origin?.columns && origin.catalog ? withSchema(this.table(origin, event).valueSchema!, value) : withSchema('null', value) }];
+    }
     if (!origin?.columns || !origin.catalog || (event.op === 'delete' ? !origin.oldTuple : !origin.newTuple)) return this.renderWithoutOrigin(event, envelope);
 
-    const table = this.table(origin);
+    const table = this.table(origin, event);
+    if (this.options.schemas) return this.renderRecords(event, table, origin, envelope).map((record) => this.withSchemas(table, record));
+    return this.renderRecords(event, table, origin, envelope);
+  }
+
+  /** Key and value as JsonConverter writes them with schemas.enable=true (tombstones stay null). */
+  private withSchemas(table: Table, record: DebeziumRecord): DebeziumRecord {
+    return {
+      key: record.key === null ? null : withSchema(table.keySchema!, record.key),
+      value: record.value === null ? null : withSchema(table.valueSchema!, record.value),
+    };
+  }
+
+  private renderRecords(event: ChangeEvent, table: Table, origin: EventOrigin, envelope: (op: string, before: string, after: string) => string): DebeziumRecord[] {
     const { newTuple, oldTuple } = origin;
     const tombstone = (key: string | null): DebeziumRecord[] => (this.options.tombstonesOnDelete ? [{ key, value: null }] : []);
     if (event.op === 'delete') {
@@ -109,22 +134,35 @@ export class DebeziumRenderer {
     const after = event instanceof RowChange ? event.newJson ?? 'null' : JSON.stringify(event.new ?? null);
     const records: DebeziumRecord[] = [{ key, value: envelope(OP[event.op], before, after) }];
     if (event.op === 'delete' && this.options.tombstonesOnDelete) records.push({ key, value: null });
+    // No column types here, so no schema: JsonConverter reads "schema": null as schemaless data.
+    if (this.options.schemas) return records.map((record) => ({ key: record.key === null ? null : withSchema('null', record.key), value: record.value === null ? null : withSchema('null', record.value) }));
     return records;
   }
 
-  private table(origin: EventOrigin): Table {
+  /** What rendering a table's rows needs, built once per table shape (a Relation message's columns). */
+  private table(origin: EventOrigin, event: ChangeEvent): Table {
     const columns = origin.columns!;
     let table = this.tables.get(columns);
     if (!table) {
+      const catalog = origin.catalog!;
       table = {
         columns,
-        converters: columns.map((column) => debeziumConverter(column.typeOid, column.typmod, origin.catalog!, this.options)),
-        unavailable: columns.map((column) => unavailableValue(column.typeOid, origin.catalog!)),
+        converters: columns.map((column) => debeziumConverter(column.typeOid, column.typmod, catalog, this.options)),
+        unavailable: columns.map((column) => unavailableValue(column.typeOid, catalog)),
         names: columns.map((column) => JSON.stringify(column.name) + ':'),
         included: [],
         keyIndexes: columns.flatMap((column, index) => (column.key ? [index] : [])),
+        nullJson: columns.map(() => 'null'),
       };
       table.included = table.converters.flatMap((converter, index) => (converter ? [index] : []));
+      if (this.options.schemas) {
+        const schemas = columns.map((column) => columnSchema(column, catalog, this.options));
+        table.included = table.included.filter((index) => schemas[index] !== undefined);
+        table.nullJson = schemas.map((schema) => schema?.nullJson ?? 'null');
+        const recordName = `${this.options.topicPrefix}.${event.schema ?? ''}.${event.table ?? ''}`;
+        table.keySchema = keySchema(recordName, table.keyIndexes.map((index) => schemas[index]?.field ?? `{"type":"string","optional":true,"field":${JSON.stringify(columns[index].name)}}`));
+        table.valueSchema = envelopeSchema(recordName, table.included.map((index) => schemas[index]!.field));
+      }
       this.tables.set(columns, table);
     }
     return table;
@@ -132,7 +170,7 @@ export class DebeziumRenderer {
 
   private value(table: Table, tuple: Tuple, index: number): string {
     const text = tuple[index];
-    if (text === null || text === undefined) return 'null';
+    if (text === null || text === undefined) return table.nullJson[index];
     if (text === UNCHANGED) return table.unavailable[index];
     return table.converters[index]!(text as string);
   }

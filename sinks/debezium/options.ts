@@ -9,6 +9,8 @@ export interface DebeziumOptions {
   tombstonesOnDelete: boolean;
   /** topic.prefix: source.name and the first part of topic and stream names. */
   topicPrefix: string;
+  /** Kafka Connect's JsonConverter with schemas.enable=true: {"schema": …, "payload": …} (connect-schema.ts). */
+  schemas: boolean;
 }
 
 export const DEBEZIUM_DEFAULTS: DebeziumOptions = {
@@ -16,6 +18,7 @@ export const DEBEZIUM_DEFAULTS: DebeziumOptions = {
   timePrecisionMode: 'adaptive',
   tombstonesOnDelete: true,
   topicPrefix: 'walrelay',
+  schemas: false,
 };
 
 export function debeziumOptions(configured: Partial<DebeziumOptions> | undefined): DebeziumOptions {

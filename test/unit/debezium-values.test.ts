@@ -63,7 +63,7 @@ test('intervals are microseconds with 365.25/12-day months, from ISO 8601 or Pos
 test('the sink key debezium takes Debezium\'s knobs with Debezium\'s defaults, and names a wrong one', async () => {
   const { parseConfig } = await import('../../config/load.js');
   const config = parseConfig({ source: { url: 'postgres://u@127.0.0.1:1/db' }, sinks: [{ type: 'redis', format: 'debezium', debezium: {} }] }, {});
-  assert.deepEqual(config.sinks[0].debezium, { decimalHandlingMode: 'precise', timePrecisionMode: 'adaptive', tombstonesOnDelete: true, topicPrefix: 'walrelay' });
+  assert.deepEqual(config.sinks[0].debezium, { decimalHandlingMode: 'precise', timePrecisionMode: 'adaptive', tombstonesOnDelete: true, topicPrefix: 'walrelay', schemas: false });
   assert.throws(
     () => parseConfig({ source: { url: 'postgres://u@127.0.0.1:1/db' }, sinks: [{ type: 'kafka', brokers: ['127.0.0.1:9092'], format: 'debezium', debezium: { decimalHandlingMode: 'exact' } }] }, {}),
     (error: Error) => /sinks\[0\]\.debezium\.decimalHandlingMode/.test(error.message) && /precise, string or double/.test(error.message),
