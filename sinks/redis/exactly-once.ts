@@ -70,18 +70,7 @@ export interface StreamEntry {
 
 /** The EVAL command (RESP) that appends `entries` after the checkpoint in `checkpointKey`. */
 export function exactlyOnceCommand(checkpointKey: string, entries: readonly StreamEntry[], maxLen: number | undefined): string {
-  const keys = [checkpointKey];
-  const keyIndex = new Map<string, number>();
-  const args: string[] = [maxLen === undefined ? '' : String(maxLen)];
-  for (const entry of entries) {
-    let index = keyIndex.get(entry.stream);
-    if (index === undefined) {
-      keys.push(entry.stream);
-      index = keys.length; // Lua's KEYS is 1-based
-      keyIndex.set(entry.stream, index);
-    }
-    args.push(String(index), entry.id, String(entry.fields.length), ...entry.fields);
-  }
+  const { keys, args } = exactlyOnceArguments(checkpointKey, entries, maxLen);
   return encodeCommand(['EVAL', SCRIPT, String(keys.length), ...keys, ...args]);
 }
 
@@ -96,7 +85,7 @@ export function exactlyOnceArguments(checkpointKey: string, entries: readonly St
     let index = keyIndex.get(entry.stream);
     if (index === undefined) {
       keys.push(entry.stream);
-      index = keys.length;
+      index = keys.length; // Lua's KEYS is 1-based
       keyIndex.set(entry.stream, index);
     }
     args.push(String(index), entry.id, String(entry.fields.length), ...entry.fields);
