@@ -94,7 +94,7 @@ describe('exactly-once into Kafka and Redis across kill -9 and a broker restart 
 
     const relay = spawnRelay(configFile);
     try {
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
       await waitFor(async () => {
         const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
         return parseLsn(row.lsn) >= parseLsn(lsn);

@@ -217,7 +217,7 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
 
     const relay = spawnRelay(configFile);
     try {
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
       await waitFor(async () => {
         const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'matrix'`);
         return parseLsn(row.lsn) >= parseLsn(lsn);

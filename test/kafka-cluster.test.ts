@@ -144,7 +144,7 @@ describe(`Kafka cluster failover (3 nodes, RF 3, ${FULL ? 'full: leader kill, re
       await writing;
     }
     if (writerError) throw writerError;
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
     await writer.end();
     await waitFor(async () => {
       const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);

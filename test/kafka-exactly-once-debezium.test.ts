@@ -33,7 +33,7 @@ describe('Kafka exactly-once with the Debezium format (deletes, tombstones, key 
 
   /** Until the slot confirmed everything written so far. */
   const confirmedAll = async (slot: string) => {
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
     await waitFor(async () => {
       const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
       return parseLsn(row.lsn) >= parseLsn(lsn);

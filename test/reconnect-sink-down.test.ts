@@ -60,7 +60,7 @@ describe('replication reconnects while the sink is down', () => {
       }
 
       await redis.restart();
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
       await waitFor(async () => {
         const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'reconnect'`);
         return parseLsn(row.lsn) >= parseLsn(lsn);

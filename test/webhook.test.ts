@@ -385,7 +385,7 @@ describe('webhook sink', () => {
     });
     relays.push(relay);
     await postgres.query("INSERT INTO wh_dead SELECT i, 'row ' || i FROM generate_series(1, 50) i");
-    const [{ lsn }] = await postgres.query('SELECT pg_current_wal_lsn()::text AS lsn');
+    const [{ lsn }] = await postgres.query('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     const client = redis.client();
     try {
       await waitFor(async () => (await client.xlen('walrelay.deadletter')) >= 10, { what: '10 dead letters', timeoutMs: 30_000 });

@@ -75,7 +75,7 @@ describe('zombie fencing: exactly-once Redis and Kafka sinks, two walrelays on o
     await waitForStreamLength(client, STREAM, 100);
 
     // Both sinks have the first 100 (the slot confirmed them): nothing of them is in flight any more.
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_lsn()::text AS lsn`);
+    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
     await waitFor(async () => {
       const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
       return parseLsn(row.lsn) >= parseLsn(lsn);
