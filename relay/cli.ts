@@ -20,7 +20,7 @@ import { configJsonSchema } from '../config/json-schema.js';
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command('walrelay')
-  .description('PostgreSQL logical replication (pgoutput) to Redis Streams, Kafka and WebSockets')
+  .description('PostgreSQL change data capture (pgoutput) to Redis, Kafka, NATS, RabbitMQ, webhooks, WebSockets and stdout')
   .version(version, '-v, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
