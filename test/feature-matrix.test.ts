@@ -217,6 +217,9 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
 
     const relay = spawnRelay(configFile);
     try {
+      // Streaming first: when the killed runs already confirmed everything, the wait below ends at once, and a
+      // SIGTERM before walrelay has installed its handlers would end it by the signal, not by its own drain.
+      await relay.waitForLog(/"msg":"streaming"/, 90_000);
       const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
       await waitFor(async () => {
         const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'matrix'`);
