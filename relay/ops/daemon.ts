@@ -149,7 +149,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   }
 
   const stopSlotHealth = watchSlotHealth(pool, config.source.slot, config.source.slotHealthIntervalSeconds, metrics, logger);
-  const gauges = setInterval(() => {
+  const updateGauges = () => {
     metrics.streaming.set(streaming ? 1 : 0);
     for (const sink of sinks) {
       metrics.sinkReady.set({ sink: sink.name }, sink.isReady() ? 1 : 0);
@@ -162,7 +162,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       const server = pipeline.serverPosition;
       if (server !== null) metrics.lagBytes.set(Math.max(0, Number(server - confirmed)));
     }
-  }, 1000);
+  };
+  // Once now, so that a scrape in the first second already has every sink's series (at 0).
+  updateGauges();
+  const gauges = setInterval(updateGauges, 1000);
   gauges.unref();
 
   /** One replication session: resolves when it ends (with the error that ended it, if any). */
