@@ -53,6 +53,19 @@ async function scriptedServer(copyData: Buffer[]): Promise<{ port: number; close
             message('C', Buffer.from('SHOW\0')),
             readyForQuery(),
           ]));
+        } else if (sql.includes('pg_is_in_recovery()')) {
+          const field = new Bytes().i16(1).cstring('standby').i32(0).i16(0).i32(16).i16(1).i32(-1).i16(0).done();
+          const value = Buffer.from('f');
+          socket.write(Buffer.concat([message('T', field), message('D', new Bytes().i16(1).i32(value.length).raw(value).done()), message('C', Buffer.from('SELECT 1\0')), readyForQuery()]));
+        } else if (sql.startsWith('IDENTIFY_SYSTEM')) {
+          // walrelay reads the timeline before it streams (a zombie primary is refused by it).
+          const columns = ['systemid', 'timeline', 'xlogpos', 'dbname'];
+          let fields = new Bytes().i16(columns.length);
+          for (const column of columns) fields = fields.cstring(column).i32(0).i16(0).i32(25).i16(-1).i32(-1).i16(0);
+          const values = ['7000000000000000000', '1', '0/1000000', 'postgres'].map((value) => Buffer.from(value));
+          let row = new Bytes().i16(values.length);
+          for (const value of values) row = row.i32(value.length).raw(value);
+          socket.write(Buffer.concat([message('T', fields.done()), message('D', row.done()), message('C', Buffer.from('IDENTIFY_SYSTEM\0')), readyForQuery()]));
         } else if (sql.startsWith('START_REPLICATION')) {
           const copyBoth = message('W', new Bytes().u8(0).i16(0).done());
           socket.write(Buffer.concat([copyBoth, ...copyData.map((body) => message('d', body))]));
