@@ -45,7 +45,7 @@ for (const flavor of PG_FLAVORS) {
 
     const config = (slot: string) => parseConfig({
       source: { url: pg.url, slot, publication: slot },
-      sinks: [{ type: 'redis', url: redis.url, stream: `${slot}:{schema}.{table}` }],
+      sinks: [{ type: 'redis', url: redis.url, stream: `${slot}:{schema}.{table}`, timeoutSeconds: 3 }], // a hung Redis is given up on (and the session's batch abandoned) quickly
     }, {});
 
     /** Starts the relay with its log captured, and returns once it streams (a marker row went through). */
