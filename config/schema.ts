@@ -95,7 +95,6 @@ export const redisSinkSchema = z.strictObject({
       .describe('the sentinels, host:port; walrelay asks them which server is the master and follows it through failovers'),
     username: z.string().min(1).optional().describe('ACL user for the sentinels (the master\'s user and password come from url)'),
     password: z.string().min(1).optional().describe('password of the sentinels themselves (their requirepass)'),
-    passwordFile: z.string().min(1).optional().describe('file holding the sentinels\' password (Docker/Kubernetes secrets); instead of password'),
   }).optional().describe('Redis Sentinel: follow the master the sentinels name; url supplies TLS (rediss://), the master\'s user:password and /db (docs/redis-cluster.md)'),
   waitReplicas: z.number({ error: 'expected a number of replicas' }).int({ error: 'expected a whole number of replicas' }).positive({ error: 'expected at least 1 replica' }).optional()
     .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/redis.md.'),
@@ -276,8 +275,6 @@ export const webhookSinkSchema = z.strictObject({
     .describe('Endpoint that receives each event (or batch) as an HTTP POST; a 2xx answer acknowledges it.'),
   secret: webhookSecret.optional()
     .describe('Standard Webhooks signing secret (whsec_<base64>): each request carries webhook-id, webhook-timestamp and webhook-signature.'),
-  secretFile: z.string({ error: 'expected a file path' }).min(1).optional()
-    .describe('File holding the signing secret (Kubernetes/Docker secrets); a trailing newline is ignored. Instead of secret.'),
   headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name' }), z.string()).optional()
     .describe('Extra request headers, e.g. Authorization.'),
   batchSize: positiveInt.default(1)
@@ -312,31 +309,24 @@ export const natsSinkSchema = z.strictObject({
     .describe('subject of a table\'s events, with {schema} and {table}; default walrelay.{schema}.{table} (format debezium: <topicPrefix>.{schema}.{table}). A JetStream stream must capture it'),
   messageSubject: z.string().min(1).optional()
     .describe('subject of events that belong to no table (logical messages, gap, begin/commit); default walrelay.messages (format debezium: <topicPrefix>.message)'),
-  user: z.string().min(1).optional().describe('user name (with password or passwordFile)'),
+  user: z.string().min(1).optional().describe('user name (with password)'),
   password: z.string().optional().describe('password of user'),
-  passwordFile: secretFile('the password of user').optional(),
   token: z.string().min(1).optional().describe('authentication token'),
-  tokenFile: secretFile('the authentication token').optional(),
   nkeySeedFile: secretFile('an NKey seed (SU...)').optional(),
   credsFile: secretFile('user credentials: a JWT and NKey seed (.creds, as nsc and NGS write it)').optional(),
   tls: brokerTls.optional().describe('TLS to the servers (a tls:// URL or a server that requires TLS uses it too)'),
   timeoutSeconds: serverTimeoutSeconds.describe('JetStream must acknowledge a publish (PubAck) within this many seconds; otherwise it is sent again'),
 }).superRefine((sink, context) => {
-  const given = (keys: (keyof typeof sink)[]) => keys.filter((key) => sink[key] !== undefined);
-  for (const pair of [['password', 'passwordFile'], ['token', 'tokenFile']] as const) {
-    if (given([...pair]).length > 1) context.addIssue({ code: 'custom', path: [pair[1]], message: `set ${pair[0]} or ${pair[1]}, not both` });
-  }
-  if ((sink.password !== undefined || sink.passwordFile !== undefined) && sink.user === undefined) context.addIssue({ code: 'custom', path: ['user'], message: 'a password needs a user' });
-  const methods = [sink.user !== undefined && 'user', (sink.token ?? sink.tokenFile) !== undefined && 'token', sink.nkeySeedFile !== undefined && 'nkeySeedFile', sink.credsFile !== undefined && 'credsFile'].filter(Boolean);
+  if (sink.password !== undefined && sink.user === undefined) context.addIssue({ code: 'custom', path: ['user'], message: 'a password needs a user' });
+  const methods = [sink.user !== undefined && 'user', sink.token !== undefined && 'token', sink.nkeySeedFile !== undefined && 'nkeySeedFile', sink.credsFile !== undefined && 'credsFile'].filter(Boolean);
   if (methods.length > 1) context.addIssue({ code: 'custom', path: [], message: `choose one way to authenticate, not ${methods.join(' and ')}` });
 });
 
 export const rabbitmqSinkSchema = z.strictObject({
   type: z.literal('rabbitmq'),
   ...sinkCommon,
-  url: z.string({ error: 'expected an amqp:// URL' }).regex(/^amqps?:\/\//, { error: 'expected an amqp:// or amqps:// URL' }).optional()
-    .describe('broker URL, amqp://user:password@host:5672/vhost or amqps://…'),
-  urlFile: secretFile('the broker URL (it carries the password)').optional(),
+  url: z.string({ error: 'expected an amqp:// URL (or urlFile)' }).regex(/^amqps?:\/\//, { error: 'expected an amqp:// or amqps:// URL' })
+    .describe('broker URL, amqp://user:password@host:5672/vhost or amqps://… (it carries the password: urlFile reads it from a file)'),
   exchange: z.string().default('walrelay')
     .describe('exchange the events are published to; declared (topic, durable) when missing, used as it is when it exists'),
   routingKey: z.string().min(1).default('{schema}.{table}')
@@ -345,8 +335,6 @@ export const rabbitmqSinkSchema = z.strictObject({
     .describe('routing key of events that belong to no table (logical messages, gap, begin/commit)'),
   tls: brokerTls.optional().describe('TLS for an amqps:// URL'),
   timeoutSeconds: serverTimeoutSeconds.describe('RabbitMQ must confirm a publish within this many seconds (and send heartbeats); otherwise walrelay reconnects and publishes again'),
-}).superRefine((sink, context) => {
-  if ((sink.url === undefined) === (sink.urlFile === undefined)) context.addIssue({ code: 'custom', path: ['url'], message: 'set url or urlFile (one of them)' });
 });
 
 export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema, feedSinkSchema], {
@@ -419,11 +407,6 @@ export const configSchema = z.strictObject({
     }
   });
   for (const issue of deadLetterIssues(config.sinks)) context.addIssue({ code: 'custom', ...issue });
-  config.sinks.forEach((sink, index) => {
-    if (sink.type === 'webhook' && sink.secret !== undefined && sink.secretFile !== undefined) {
-      context.addIssue({ code: 'custom', path: ['sinks', index, 'secretFile'], message: 'give either secret or secretFile, not both' });
-    }
-  });
 });
 
 /**
@@ -471,7 +454,6 @@ function redisTopologyIssues(sink: z.infer<typeof redisSinkSchema>): { path: str
   const issues: { path: string[]; message: string }[] = [];
   if (sink.cluster && sink.sentinel) issues.push({ path: ['sentinel'], message: 'cluster: true and sentinel exclude each other (a cluster fails over by itself)' });
   if (sink.cluster && /^rediss?:\/\/[^/]*\/\d+/.test(sink.url) && !/^rediss?:\/\/[^/]*\/0?$/.test(sink.url)) issues.push({ path: ['url'], message: 'Redis Cluster has database 0 only: remove the /db path' });
-  if (sink.sentinel?.password && sink.sentinel.passwordFile) issues.push({ path: ['sentinel', 'passwordFile'], message: 'expected password or passwordFile, not both' });
   return issues;
 }
 

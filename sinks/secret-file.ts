@@ -1,14 +1,9 @@
-// Secrets kept in files (`passwordFile`, `urlFile`, …), as Kubernetes and
-// Docker mount them: read once when the sink is built, so a missing file is
-// an error at start that names the key, not a failed login later.
+// Credentials that are files by nature (a NATS NKey seed or .creds file),
+// read once when the sink is built, so a missing file is an error at start
+// that names the key, not a failed login later. Secrets with a `…File` twin
+// (passwordFile, urlFile, …) are read earlier, by config/secrets.ts.
 import { readFileSync } from 'node:fs';
 import { WalrelayError } from '../relay/errors.js';
-
-/** The value itself, else the content of `file` without its trailing newline (editors and `echo` add one). */
-export function secretValue(value: string | undefined, file: string | undefined, key: string): string | undefined {
-  if (value !== undefined || file === undefined) return value;
-  return readSecretFile(file, key);
-}
 
 export function readSecretFile(file: string, key: string): string {
   try {

@@ -3,7 +3,7 @@
 // file) and TLS, with secrets read from their files once, at start.
 import { credsAuthenticator, nkeyAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { NatsSinkConfig } from '../../config/schema.js';
-import { readSecretFile, secretValue } from '../secret-file.js';
+import { readSecretFile } from '../secret-file.js';
 
 export function connectionOptions(config: NatsSinkConfig, name: string, keyPrefix: string): NodeConnectionOptions {
   const encoder = new TextEncoder();
@@ -22,13 +22,11 @@ export function connectionOptions(config: NatsSinkConfig, name: string, keyPrefi
     // Wrong credentials are not fixed by trying again (the error is reported instead).
     ignoreAuthErrorAbort: false,
   };
-  const password = secretValue(config.password, config.passwordFile, `${keyPrefix}.passwordFile`);
   if (config.user !== undefined) {
     options.user = config.user;
-    options.pass = password ?? '';
+    options.pass = config.password ?? '';
   }
-  const token = secretValue(config.token, config.tokenFile, `${keyPrefix}.tokenFile`);
-  if (token !== undefined) options.token = token;
+  if (config.token !== undefined) options.token = config.token;
   if (config.nkeySeedFile !== undefined) options.authenticator = nkeyAuthenticator(encoder.encode(readSecretFile(config.nkeySeedFile, `${keyPrefix}.nkeySeedFile`).trim()));
   if (config.credsFile !== undefined) options.authenticator = credsAuthenticator(encoder.encode(readSecretFile(config.credsFile, `${keyPrefix}.credsFile`)));
   if (config.tls) options.tls = { caFile: config.tls.ca, certFile: config.tls.cert, keyFile: config.tls.key };

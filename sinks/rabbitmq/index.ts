@@ -20,7 +20,6 @@ import { deliverWithRetry } from '../retry.js';
 import { NameTemplate } from '../stream-name.js';
 import { BrokerMessages, type BrokerMessage } from '../broker-message.js';
 import { publishFrom } from '../ordered-publish.js';
-import { secretValue } from '../secret-file.js';
 import { declareExchange } from './exchange.js';
 
 interface Connection {
@@ -52,7 +51,7 @@ export class RabbitmqSink implements Sink {
   constructor(private readonly config: RabbitmqSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `rabbitmq#${index}`;
     this.timeoutMs = config.timeoutSeconds * 1000;
-    this.url = withHeartbeat(secretValue(config.url, config.urlFile, `sinks[${index}].urlFile`)!, config.timeoutSeconds);
+    this.url = withHeartbeat(config.url, config.timeoutSeconds);
     this.address = redactUrl(this.url);
     this.messages = new BrokerMessages(config.format, new NameTemplate(config.routingKey, config.messageRoutingKey), { database: context.database, debezium: config.debezium });
     // The CloudEvents AMQP binding's structured mode names its own media type.

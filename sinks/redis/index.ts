@@ -51,10 +51,7 @@ export class RedisSink implements Sink {
     this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
-    this.index = index;
   }
-
-  private readonly index: number;
 
   private async ping(): Promise<void> {
     if (this.topology) await this.topology.ping();
@@ -70,7 +67,7 @@ export class RedisSink implements Sink {
   }
 
   async start(): Promise<void> {
-    this.topology = await openTopology(this.config, this.index, this.logger, this.name, this.checkpointKey);
+    this.topology = await openTopology(this.config, this.logger, this.name, this.checkpointKey);
     try {
       await this.ping();
       if (!this.topology && this.config.waitAof !== undefined) await this.checkWaitAof();
@@ -294,7 +291,7 @@ function encodeEntry(entry: StreamEntry, trim: string): string {
 const PING = encodeCommand(['PING']);
 
 /** Cluster or Sentinel mode, when configured (ioredis is loaded only then). */
-async function openTopology(config: RedisSinkConfig, index: number, logger: Logger, sink: string, checkpointKey: string | null): Promise<RedisTopology | null> {
+async function openTopology(config: RedisSinkConfig, logger: Logger, sink: string, checkpointKey: string | null): Promise<RedisTopology | null> {
   if (!config.cluster && !config.sentinel) return null;
   const options: TopologyOptions = {
     url: config.url,
@@ -304,7 +301,7 @@ async function openTopology(config: RedisSinkConfig, index: number, logger: Logg
     waitTimeoutMs: config.waitTimeoutMs,
     checkpointKey,
   };
-  if (config.sentinel) return new (await import('./sentinel.js')).SentinelTopology(options, config.sentinel, logger, sink, `sinks[${index}]`);
+  if (config.sentinel) return new (await import('./sentinel.js')).SentinelTopology(options, config.sentinel, logger, sink);
   return new (await import('./cluster.js')).ClusterTopology(options, logger, sink);
 }
 

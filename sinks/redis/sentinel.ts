@@ -10,11 +10,10 @@
 //
 // Exactly-once works as with a single Redis: one script per batch, one
 // checkpoint key.
-import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisSinkConfig } from '../../config/schema.js';
-import { WalrelayError, describeError } from '../../relay/errors.js';
+import { describeError } from '../../relay/errors.js';
 import { credentialsOf, pingWithin, scriptCall, writeGroup, type PendingBatch, type RedisTopology, type TopologyOptions } from './topology.js';
 
 type SentinelConfig = NonNullable<RedisSinkConfig['sentinel']>;
@@ -24,7 +23,7 @@ export class SentinelTopology implements RedisTopology {
   private readonly client: Redis;
   private master = '';
 
-  constructor(private readonly options: TopologyOptions, sentinel: SentinelConfig, private readonly logger: Logger, private readonly sink: string, configKey: string) {
+  constructor(private readonly options: TopologyOptions, sentinel: SentinelConfig, private readonly logger: Logger, private readonly sink: string) {
     const url = new URL(options.url);
     const credentials = credentialsOf(url);
     this.description = `redis master "${sentinel.masterName}" named by sentinels ${sentinel.nodes.join(', ')}`;
@@ -36,7 +35,7 @@ export class SentinelTopology implements RedisTopology {
       name: sentinel.masterName,
       role: 'master',
       sentinelUsername: sentinel.username,
-      sentinelPassword: sentinel.passwordFile ? readSecret(sentinel.passwordFile, `${configKey}.sentinel.passwordFile`) : sentinel.password,
+      sentinelPassword: sentinel.password,
       enableTLSForSentinelMode: credentials.tls !== undefined,
       username: credentials.username,
       password: credentials.password,
@@ -86,14 +85,5 @@ export class SentinelTopology implements RedisTopology {
 
   close(): void {
     this.client.disconnect();
-  }
-}
-
-/** A secret from a file (Docker/Kubernetes secrets), without its trailing newline. */
-function readSecret(file: string, key: string): string {
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (error) {
-    throw new WalrelayError('CONFIG_INVALID', `${key}: cannot read ${file}: ${(error as Error).message}`, { kind: 'config', hint: 'mount the secret file or fix the path' });
   }
 }

@@ -18,7 +18,7 @@ import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { deadLetterEvent, type DeadLetterWriter, type DeliveryFailure } from '../dead-letter.js';
 import { WebhookClient, type HttpAnswer } from './request.js';
 import { runOrdered } from './ordering.js';
-import { readSecretFile, signerFor, type Signer } from './signing.js';
+import { signerFor, type Signer } from './signing.js';
 import { backoffMs, isRetriable } from './retry-policy.js';
 
 /** An event as it goes out: its JSON, the header naming a domain event's destination, its ordering lane. */
@@ -65,8 +65,7 @@ export class WebhookSink implements Sink {
 
   constructor(private readonly config: WebhookSinkConfig, index: number, private readonly logger: Logger, private readonly context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `webhook#${index}`;
-    const secret = config.secretFile !== undefined ? readSecretFile(config.secretFile, `sinks[${index}].secretFile`) : config.secret;
-    this.sign = secret === undefined ? null : signerFor(secret);
+    this.sign = config.secret === undefined ? null : signerFor(config.secret);
     this.client = new WebhookClient(config.url, config.concurrency, config.timeoutSeconds * 1000);
     this.formatContext = { database: context.database, debezium: config.debezium };
     this.metrics = context.metrics;
