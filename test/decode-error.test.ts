@@ -19,6 +19,7 @@ import { parseConfig } from '../config/load.js';
 import { setupReplication } from '../relay/setup/setup.js';
 import { parseLsn } from '../relay/lsn.js';
 import pino from 'pino';
+import { confirmedFlush } from './harness/slot.js';
 
 const _POISON = Buffer.from('poison');
 
@@ -40,7 +41,7 @@ for (const flavor of PG_FLAVORS) {
       source: { url: `postgres://postgres@127.0.0.1:${port}/postgres`, slot: 'decode', publication: 'decode', tables: ['public.orders'] },
       sinks: [{ type: 'redis', url: redis.url, stream: 'decode:{schema}.{table}' }],
     });
-    const confirmed = async () => parseLsn((await pg.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'decode'`))[0].lsn);
+    const confirmed = () => confirmedFlush(pg, 'decode');
 
     before(async () => {
       [pg, redis] = await Promise.all([startPostgres(flavor), startRedis()]);

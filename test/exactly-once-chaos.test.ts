@@ -14,8 +14,7 @@ import { startRedis, type TestRedis } from './harness/redis.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
 import { javaConsume } from './harness/java-consumer.js';
 import { writeConfig, runCli, spawnRelay, readStream } from './harness/relay.js';
-import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 
 const KEYS = 300;
 const KILLS = 12;
@@ -94,11 +93,7 @@ describe('exactly-once into Kafka and Redis across kill -9 and a broker restart 
 
     const relay = spawnRelay(configFile);
     try {
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-      await waitFor(async () => {
-        const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-        return parseLsn(row.lsn) >= parseLsn(lsn);
-      }, { what: 'walrelay to confirm every change', timeoutMs: 180_000, intervalMs: 250 });
+      await waitUntilConfirmed(pgServer, 'walrelay', { what: 'walrelay to confirm every change', timeoutMs: 180_000, intervalMs: 250 });
     } finally {
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs().slice(-2000));

@@ -22,9 +22,8 @@ import { startKafka, type TestKafka } from './harness/kafka.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { consumeToEnd, type ConsumedRecord } from './harness/kafka-consume.js';
 import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
-import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
 import { parseConfig } from '../config/load.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 
 type SinkType = 'redis' | 'kafka';
 type Format = 'walrelay' | 'debezium' | 'cloudevents';
@@ -220,11 +219,7 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
       // Streaming first: when the killed runs already confirmed everything, the wait below ends at once, and a
       // SIGTERM before walrelay has installed its handlers would end it by the signal, not by its own drain.
       await relay.waitForLog(/"msg":"streaming"/, 90_000);
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-      await waitFor(async () => {
-        const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'matrix'`);
-        return parseLsn(row.lsn) >= parseLsn(lsn);
-      }, { what: 'walrelay to confirm every change', timeoutMs: 180_000, intervalMs: 250 });
+      await waitUntilConfirmed(pgServer, 'matrix', { what: 'walrelay to confirm every change', timeoutMs: 180_000, intervalMs: 250 });
     } finally {
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs().slice(-2000));

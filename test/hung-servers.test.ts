@@ -16,7 +16,7 @@ import { writeConfig, runCli, spawnRelay, waitForStreamLength, type RelayProcess
 import { startRowWriter, committedIds, assertEveryRowDelivered } from './harness/row-writer.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { confirmedFlush } from './harness/slot.js';
 
 const TIMEOUT_SECONDS = 3;
 /** A hung server must be reported well before the 30 s default would have: the test's timeout, with room for a loaded machine. */
@@ -26,11 +26,6 @@ async function readiness(port: number): Promise<{ status: number; reasons: strin
   const response = await fetch(`http://127.0.0.1:${port}/readyz`);
   const body = await response.json() as { reasons: string[] };
   return { status: response.status, reasons: body.reasons };
-}
-
-async function confirmedFlush(pgServer: TestPostgres): Promise<bigint> {
-  const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-  return parseLsn(row.lsn);
 }
 
 /** Warn lines (pino level 40) whose text matches. */

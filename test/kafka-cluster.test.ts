@@ -17,10 +17,10 @@ import pg from 'pg';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafkaCluster, type TestKafkaCluster } from './harness/kafka-cluster.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 import { knownErrorCodes } from '../sinks/kafka/protocol/error-codes.js';
 import { writeConfig, runCli, spawnRelay, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
 
 const FULL = process.env.WALRELAY_KAFKA_CLUSTER === 'full';
 const TARGET_ROWS = FULL ? 20_000 : 3_000;
@@ -144,12 +144,8 @@ describe(`Kafka cluster failover (3 nodes, RF 3, ${FULL ? 'full: leader kill, re
       await writing;
     }
     if (writerError) throw writerError;
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
     await writer.end();
-    await waitFor(async () => {
-      const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-      return parseLsn(row.lsn) >= parseLsn(lsn);
-    }, { what: 'walrelay to confirm every change', timeoutMs: 300_000, intervalMs: 500 });
+    await waitUntilConfirmed(pgServer, 'walrelay', { what: 'walrelay to confirm every change', timeoutMs: 300_000, intervalMs: 500 });
 
     const records = await consumeToEnd(cluster.brokers, [TOPIC]);
     const versions = new Map<string, number[]>();

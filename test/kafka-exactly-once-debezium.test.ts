@@ -16,8 +16,7 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
 import { consumeToEnd } from './harness/kafka-consume.js';
 import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
-import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 
 describe('Kafka exactly-once with the Debezium format (deletes, tombstones, key changes)', () => {
   let pgServer: TestPostgres;
@@ -32,13 +31,7 @@ describe('Kafka exactly-once with the Debezium format (deletes, tombstones, key 
   });
 
   /** Until the slot confirmed everything written so far. */
-  const confirmedAll = async (slot: string) => {
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-    await waitFor(async () => {
-      const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
-      return parseLsn(row.lsn) >= parseLsn(lsn);
-    }, { what: `slot ${slot} to confirm every change`, timeoutMs: 60_000, intervalMs: 100 });
-  };
+  const confirmedAll = (slot: string) => waitUntilConfirmed(pgServer, slot, { intervalMs: 100 });
 
   before(async () => {
     [pgServer, kafka] = await Promise.all([startPostgres('pg18'), startKafka()]);

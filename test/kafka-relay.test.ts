@@ -14,6 +14,7 @@ import { startKafka, type TestKafka } from './harness/kafka.js';
 import { writeConfig, runCli, spawnRelay, waitForStreamLength, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { parseLsn } from '../relay/lsn.js';
+import { confirmedFlush } from './harness/slot.js';
 
 interface Received {
   topic: string;
@@ -61,10 +62,6 @@ describe('Kafka sink end to end (PostgreSQL 18, Apache Kafka 4)', () => {
   let client: Redis;
   let relay: RelayProcess;
 
-  const confirmedFlush = async (): Promise<bigint> => {
-    const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-    return parseLsn(row.lsn);
-  };
 
   before(async () => {
     [pgServer, redis, kafka] = await Promise.all([startPostgres('pg18'), startRedis(), startKafka()]);
@@ -170,15 +167,15 @@ describe('Kafka sink end to end (PostgreSQL 18, Apache Kafka 4)', () => {
       // relay's in-flight batches, and backpressure rightly holds Redis back as well.
       const [[, last]] = await client.xrevrange('walrelay:public.outage', '+', '-', 'COUNT', 1);
       const lastLsn = parseLsn(JSON.parse(last[1]).lsn);
-      await waitFor(async () => (await confirmedFlush()) > lastLsn, { what: 'Kafka to acknowledge the first 500 rows', timeoutMs: 60_000 });
+      await waitFor(async () => (await confirmedFlush(pgServer)) > lastLsn, { what: 'Kafka to acknowledge the first 500 rows', timeoutMs: 60_000 });
       await kafka.pause();
       await writer.query(`INSERT INTO outage SELECT i, 'during' FROM generate_series(501, 1000) i`);
       // Redis receives rows that Kafka cannot: the checkpoint must wait for both sinks.
       await waitForStreamLength(client, 'walrelay:public.outage', 501);
       await relay.waitForLog(/sink delivery failed; retrying/);
-      const confirmedDuringOutage = await confirmedFlush();
+      const confirmedDuringOutage = await confirmedFlush(pgServer);
       await new Promise((resolve) => setTimeout(resolve, 20_000));
-      assert.equal(await confirmedFlush(), confirmedDuringOutage, 'the LSN moved while Kafka was down');
+      assert.equal(await confirmedFlush(pgServer), confirmedDuringOutage, 'the LSN moved while Kafka was down');
       await kafka.resume();
       await writer.query(`INSERT INTO outage SELECT i, 'after' FROM generate_series(1001, 2000) i`);
     } finally {
@@ -193,7 +190,7 @@ describe('Kafka sink end to end (PostgreSQL 18, Apache Kafka 4)', () => {
       byId.set(id, record.value.id);
     }
     assert.equal(byId.size, 2000, `${2000 - byId.size} rows missing from Kafka`);
-    assert.ok((await confirmedFlush()) > 0n);
+    assert.ok((await confirmedFlush(pgServer)) > 0n);
     relay.signal('SIGTERM');
     assert.equal(await relay.exited, 0);
   });

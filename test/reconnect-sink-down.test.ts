@@ -13,7 +13,7 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { readStream, runCli, spawnRelay, writeConfig, waitForStreamLength } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 
 const KEYS = 5;
 const ROUNDS = 8;
@@ -60,11 +60,7 @@ describe('replication reconnects while the sink is down', () => {
       }
 
       await redis.restart();
-      const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-      await waitFor(async () => {
-        const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'reconnect'`);
-        return parseLsn(row.lsn) >= parseLsn(lsn);
-      }, { what: 'walrelay to confirm every change', timeoutMs: 60_000, intervalMs: 200 });
+      await waitUntilConfirmed(pgServer, 'reconnect', { what: 'walrelay to confirm every change', timeoutMs: 60_000, intervalMs: 200 });
     } finally {
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs().slice(-2000));

@@ -10,6 +10,7 @@ import { writeConfig, spawnRelay, runCli, readStream, waitForStreamLength, type 
 import type { ChangeEvent } from '../relay/route/event.js';
 import { parseLsn } from '../relay/lsn.js';
 import { waitFor } from './harness/wait.js';
+import { confirmedFlush } from './harness/slot.js';
 
 /** Every row id 1..count arrived; an id delivered twice came with the same event id and body. */
 function assertExactlyOnceModuloRedelivery(events: ChangeEvent[], count: number): number {
@@ -52,10 +53,6 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
   let configFile: string;
   let relay: RelayProcess | null = null;
 
-  const confirmedFlush = async (): Promise<bigint> => {
-    const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-    return parseLsn(row.lsn);
-  };
 
   const startRelay = async (): Promise<RelayProcess> => {
     relay = spawnRelay(configFile);
@@ -116,12 +113,12 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
       await waitForStreamLength(client, 'walrelay:public.adjacent', 1);
       const [firstEvent] = await readStream(client, 'walrelay:public.adjacent');
       const deadline = Date.now() + 20_000;
-      while ((await confirmedFlush()) <= parseLsn(firstEvent.commitLsn!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      const confirmed = await confirmedFlush();
+      while ((await confirmedFlush(pgServer)) <= parseLsn(firstEvent.commitLsn!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const confirmed = await confirmedFlush(pgServer);
       assert.ok(confirmed > parseLsn(firstEvent.commitLsn!), 'the first commit was never confirmed');
       relay!.signal('SIGKILL');
       await relay!.exited;
-      confirmedAtKill = await confirmedFlush();
+      confirmedAtKill = await confirmedFlush(pgServer);
       await second.query('COMMIT');
     } finally {
       await Promise.all([first.end(), second.end()]);
@@ -149,7 +146,7 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
     // The slot holds the end of everything delivered before the stop, so nothing is sent twice.
     const delivered = await readStream(client, 'walrelay:public.term');
     const lastCommit = delivered.reduce((max, event) => { const commit = parseLsn(event.commitLsn!); return commit > max ? commit : max; }, 0n);
-    assert.ok(await confirmedFlush() > lastCommit, `the slot stayed behind the last delivered commit ${delivered.at(-1)!.commitLsn}`);
+    assert.ok(await confirmedFlush(pgServer) > lastCommit, `the slot stayed behind the last delivered commit ${delivered.at(-1)!.commitLsn}`);
     await startRelay();
     await writing;
     await waitForStreamLength(client, 'walrelay:public.term', total);
@@ -203,10 +200,10 @@ describe('recovery (PostgreSQL 15, real processes and signals)', () => {
     await redis.shutdownSaving();
     await write('sinkdown', 1_001, 2_000, 100);
     await relay!.waitForLog(/sink delivery failed; retrying/);
-    const confirmedWhileDown = await confirmedFlush();
+    const confirmedWhileDown = await confirmedFlush(pgServer);
     await write('sinkdown', 2_001, 3_000, 100);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    assert.equal(await confirmedFlush(), confirmedWhileDown, 'the LSN moved while the only sink was down');
+    assert.equal(await confirmedFlush(pgServer), confirmedWhileDown, 'the LSN moved while the only sink was down');
     await redis.restart();
     client.disconnect();
     client = redis.client();

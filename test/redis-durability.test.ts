@@ -12,7 +12,7 @@ import { startRedis, type TestRedis } from './harness/redis.js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { readStream, runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { confirmedFlush, walInsertLsn } from './harness/slot.js';
 
 describe('redis waitReplicas / waitAof', () => {
   let pgServer: TestPostgres;
@@ -22,8 +22,8 @@ describe('redis waitReplicas / waitAof', () => {
   let replicaClient: Redis;
   let relay: RelayProcess | undefined;
 
-  const confirmed = async (slot: string) => parseLsn((await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]))[0].lsn);
-  const walNow = async () => parseLsn((await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`))[0].lsn);
+  const confirmed = (slot: string) => confirmedFlush(pgServer, slot);
+  const walNow = () => walInsertLsn(pgServer);
   const serverVersion = async (client: Redis) => (/redis_version:(\d+)\.(\d+)/.exec(await client.info('server')) ?? []).slice(1).map(Number);
 
   before(async () => {

@@ -13,8 +13,8 @@ import { startRedis, type TestRedis } from './harness/redis.js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { readStream, runCli, startRelayInProcess, waitForStreamLength, writeConfig } from './harness/relay.js';
 import { WalrelayError } from '../relay/errors.js';
-import { parseLsn } from '../relay/lsn.js';
 import type { RunningRelay } from '../relay/ops/daemon.js';
+import { confirmedFlush, walInsertLsn } from './harness/slot.js';
 
 /** Resolves with the error the relay stopped with; fails when it does not stop within `ms`. */
 async function stoppedWith(relay: RunningRelay, ms: number): Promise<WalrelayError> {
@@ -36,8 +36,8 @@ describe('redis: a failed SELECT or AUTH fails the connection (no fallback to da
   let redis: TestRedis;
   let admin: Redis;
 
-  const confirmed = async (slot: string) => parseLsn((await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]))[0].lsn);
-  const walNow = async () => parseLsn((await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`))[0].lsn);
+  const confirmed = (slot: string) => confirmedFlush(pgServer, slot);
+  const walNow = () => walInsertLsn(pgServer);
 
   before(async () => {
     [pgServer, redis] = await Promise.all([startPostgres('pg15'), startRedis({ password: 'first secret', args: ['--databases', '16'] })]);

@@ -18,7 +18,7 @@ import { startTcpProxy, type TcpProxy } from './harness/answer-proxy.js';
 import { freePort } from './harness/ports.js';
 import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
-import { parseLsn } from '../relay/lsn.js';
+import { waitUntilConfirmed } from './harness/slot.js';
 
 const STREAM = 'walrelay:public.accounts';
 
@@ -75,11 +75,7 @@ describe('zombie fencing: exactly-once Redis and Kafka sinks, two walrelays on o
     await waitForStreamLength(client, STREAM, 100);
 
     // Both sinks have the first 100 (the slot confirmed them): nothing of them is in flight any more.
-    const [{ lsn }] = await pgServer.query(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-    await waitFor(async () => {
-      const [row] = await pgServer.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'walrelay'`);
-      return parseLsn(row.lsn) >= parseLsn(lsn);
-    }, { what: 'the first 100 changes confirmed', timeoutMs: 60_000 });
+    await waitUntilConfirmed(pgServer, 'walrelay', { what: 'the first 100 changes confirmed', timeoutMs: 60_000 });
     // The next writes of the active instance stay in the proxies: sent, not yet arrived.
     proxy.hold();
     kafkaProxy.hold();
