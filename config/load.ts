@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, edgeConfigSchema, type Config, type EdgeConfig } from './schema.js';
+import { SINK_TYPES, configSchema, edgeConfigSchema, type Config, type EdgeConfig } from './schema.js';
 import { closest, knownKeysAt } from './suggest.js';
 import { formatPath } from './paths.js';
 import { readSecretFiles } from './secrets.js';
@@ -171,7 +171,13 @@ function formatIssue(issue: z.core.$ZodIssue, document: unknown, origin: { raw: 
     }).join('; ');
   }
   const message = issue.message.replace(/^Invalid input: /, '');
-  if (issue.code === 'invalid_type' && valueAt(document, issue.path) === undefined) {
+  const value = valueAt(document, issue.path);
+  // A misspelt sink type (`type: redsi`): name the type it is closest to.
+  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'type' && typeof value === 'string') {
+    const suggestion = closest(value, SINK_TYPES);
+    if (suggestion) return `${label(where)}: unknown sink type "${value}"; did you mean ${suggestion}? (${message})`;
+  }
+  if (issue.code === 'invalid_type' && value === undefined) {
     return `${label(where)}: required key is missing (${message})`;
   }
   return `${label(where)}: ${message}`;

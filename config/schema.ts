@@ -337,8 +337,11 @@ export const rabbitmqSinkSchema = z.strictObject({
   timeoutSeconds: serverTimeoutSeconds.describe('RabbitMQ must confirm a publish within this many seconds (and send heartbeats); otherwise walrelay reconnects and publishes again'),
 });
 
-export const sinkSchema = z.discriminatedUnion('type', [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema, feedSinkSchema], {
-  error: 'expected a sink with type redis, kafka, stdout, websocket, webhook, nats, rabbitmq or feed',
+const sinkSchemas = [redisSinkSchema, kafkaSinkSchema, stdoutSinkSchema, websocketSinkSchema, webhookSinkSchema, natsSinkSchema, rabbitmqSinkSchema, feedSinkSchema] as const;
+export const SINK_TYPES: readonly string[] = sinkSchemas.map((schema) => schema.shape.type.value);
+
+export const sinkSchema = z.discriminatedUnion('type', sinkSchemas, {
+  error: `expected a sink with type ${SINK_TYPES.slice(0, -1).join(', ')} or ${SINK_TYPES.at(-1)}`,
 });
 
 export const configSchema = z.strictObject({

@@ -103,7 +103,10 @@ program.command('validate').description('check the configuration; when PostgreSQ
     // Against the database too, when it answers: patterns and tables that match nothing.
     const source = await checkAgainstSource(config);
     if (!source.reached) console.log(`note: tables and patterns not checked against PostgreSQL (${source.reason})`);
-    else for (const warning of source.warnings) console.log(`warning: ${warning}`);
+    else {
+      console.log(`checked against PostgreSQL at ${source.host}: ${source.warnings.length === 0 ? 'tables, patterns and column policies match' : `${source.warnings.length} warning(s)`}`);
+      for (const warning of source.warnings) console.log(`warning: ${warning}`);
+    }
   });
 
 program.command('config-schema').description('print the JSON Schema of the configuration file (for editors: # yaml-language-server: $schema=FILE)')

@@ -54,6 +54,16 @@ describe('configuration messages', () => {
     assert.doesNotMatch(far.stderr, /did you mean/);
   });
 
+  it('suggests the sink type meant for a typo, and lists the types when nothing is close', async () => {
+    const typo = await runCli(['validate', '-c', writeConfig({ ...base, sinks: [{ type: 'redsi', url: 'redis://127.0.0.1:6379' }] })]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /sinks\[0\]\.type: unknown sink type "redsi"; did you mean redis\?/);
+    const far = await runCli(['validate', '-c', writeConfig({ ...base, sinks: [{ type: 'postgres', url: 'x' }] })]);
+    assert.equal(far.code, 2);
+    assert.doesNotMatch(far.stderr, /did you mean/);
+    assert.match(far.stderr, /sinks\[0\]\.type: expected a sink with type redis, kafka, stdout, websocket, webhook, nats, rabbitmq or feed/);
+  });
+
   it('refuses a jwtSecret shorter than 32 bytes', async () => {
     const sink = (jwtSecret: string) => writeConfig({ ...base, sinks: [{ type: 'websocket', auth: { jwtSecret } }] });
     const short = await runCli(['validate', '-c', sink('hunter')]);

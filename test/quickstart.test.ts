@@ -49,8 +49,9 @@ function readQuickStart(): QuickStart {
 }
 
 /** Statements one by one: ALTER SYSTEM may not run inside the implicit transaction of a multi-statement query. */
+/** The statements of a block, each ending with `;` at the end of a line (as psql runs them; a DO block holds `;` inside). */
 function statements(sql: string): string[] {
-  return sql.split('\n').map((line) => line.replace(/--.*$/, '').trim()).join('\n').split(/;\s*\n?/).map((part) => part.trim()).filter(Boolean);
+  return sql.split('\n').map((line) => line.replace(/(^|\s)--.*$/, '').trim()).join('\n').split(/;\n/).map((part) => part.replace(/;$/, '').trim()).filter(Boolean);
 }
 
 for (const flavor of PG_FLAVORS) {

@@ -181,6 +181,7 @@ for (const flavor of PG_FLAVORS) {
       const clean = await runCli(['validate', '-c', good]);
       assert.equal(clean.code, 0, clean.stderr);
       assert.doesNotMatch(clean.stdout, /warning|note/);
+      assert.match(clean.stdout, /checked against PostgreSQL at 127\.0\.0\.1:\d+: tables, patterns and column policies match/);
 
       const typo = writeConfig({
         source: { url: server.url, ...names, tables: ['public.orders', 'public.custmers'] },

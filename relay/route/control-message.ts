@@ -88,8 +88,8 @@ export function controlKeyTableSql(): string[] {
     `CREATE SCHEMA IF NOT EXISTS ${CONTROL_KEY_SCHEMA};`,
     `CREATE TABLE IF NOT EXISTS ${table} (role name PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());`,
     `ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;`,
-    `DROP POLICY IF EXISTS own_key ON ${table};`,
-    `CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user);`,
+    // Created once (not DROP POLICY IF EXISTS + CREATE: that prints a NOTICE in psql the first time).
+    `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = '${CONTROL_KEY_SCHEMA}' AND tablename = '${CONTROL_KEY_TABLE}' AND policyname = 'own_key') THEN CREATE POLICY own_key ON ${table} USING (role = current_user) WITH CHECK (role = current_user); END IF; END $$;`,
     `REVOKE ALL ON ${table} FROM PUBLIC;`,
     `GRANT USAGE ON SCHEMA ${CONTROL_KEY_SCHEMA} TO PUBLIC;`,
     `GRANT SELECT, INSERT ON ${table} TO PUBLIC;`,

@@ -9,6 +9,7 @@ import { publishedTableNames } from './preflight.js';
 import { checkColumnPolicyKeys } from './column-policy-check.js';
 import { WalrelayError } from '../errors.js';
 import { connectPrimary } from '../source/primary.js';
+import { hostLabel } from '../source/hosts.js';
 
 export async function coverageWarnings(client: pg.Client, config: Config): Promise<string[]> {
   const { publication, tables } = config.source;
@@ -35,7 +36,7 @@ export async function coverageWarnings(client: pg.Client, config: Config): Promi
   return warnings;
 }
 
-export type SourceCheck = { reached: true; warnings: string[] } | { reached: false; reason: string };
+export type SourceCheck = { reached: true; host: string; warnings: string[] } | { reached: false; reason: string };
 
 /**
  * For `validate`: the warnings above when PostgreSQL answers within a few
@@ -45,9 +46,10 @@ export type SourceCheck = { reached: true; warnings: string[] } | { reached: fal
 export async function checkAgainstSource(config: Config): Promise<SourceCheck> {
   let client: pg.Client | undefined;
   try {
-    ({ client } = await connectPrimary(config.source.url, { clientConfig: { application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 } }));
+    const primary = await connectPrimary(config.source.url, { clientConfig: { application_name: 'walrelay-validate', connectionTimeoutMillis: 3000 } });
+    client = primary.client;
     await checkColumnPolicyKeys(client, config);
-    return { reached: true, warnings: await coverageWarnings(client, config) };
+    return { reached: true, host: hostLabel(primary.host), warnings: await coverageWarnings(client, config) };
   } catch (error) {
     if (error instanceof WalrelayError && error.kind === 'config') throw error;
     return { reached: false, reason: (error as Error).message };

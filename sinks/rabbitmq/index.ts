@@ -84,7 +84,7 @@ export class RabbitmqSink implements Sink {
     return this.retriedCount;
   }
 
-  async write(events: readonly ChangeEvent[]): Promise<void> {
+  async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     // Encoded before the first await (see RedisSink.write).
     const messages = events.flatMap((event) => this.messages.of(event));
     let next = 0;
@@ -102,6 +102,7 @@ export class RabbitmqSink implements Sink {
       sink: this.name,
       logger: this.logger,
       isClosed: () => this.closed,
+      signal,
       permanent: (error) => (error instanceof WalrelayError && !error.retriable ? error : null),
       onFailure: (error) => { this.retriedCount++; this.noteFailure(error); },
       onSuccess: () => { this.failing = false; this.lastFailure = undefined; },

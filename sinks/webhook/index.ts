@@ -20,6 +20,7 @@ import { WebhookClient, type HttpAnswer } from './request.js';
 import { runOrdered } from './ordering.js';
 import { signerFor, type Signer } from './signing.js';
 import { backoffMs, isRetriable } from './retry-policy.js';
+import { abandoned } from '../retry.js';
 
 /** An event as it goes out: its JSON, the header naming a domain event's destination, its ordering lane. */
 interface Item {
@@ -103,11 +104,11 @@ export class WebhookSink implements Sink {
     return oldest;
   }
 
-  async write(events: readonly ChangeEvent[]): Promise<void> {
+  async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     const requests = this.group(events.map((event) => this.item(event)));
     await runOrdered(requests.map((request) => ({
       lanes: lanesOf(request),
-      run: () => this.deliver(request),
+      run: () => this.deliver(request, signal),
     })), this.config.concurrency);
   }
 
@@ -163,14 +164,15 @@ export class WebhookSink implements Sink {
     return headers;
   }
 
-  /** Sends one request until a 2xx, or until its events are dead-lettered; throws only when the sink closes. */
-  private async deliver(request: Request): Promise<void> {
+  /** Sends one request until a 2xx, or until its events are dead-lettered; throws only when the sink closes or the session that produced the events ended. */
+  private async deliver(request: Request, signal: AbortSignal | undefined): Promise<void> {
     const body = this.body(request);
     const trouble: Trouble = { reason: '' };
     const firstAttemptAt = new Date().toISOString();
     try {
       for (let attempts = 1; ; attempts++) {
         if (this.closed) throw new WalrelayError('SINK_CLOSED', `${this.name} closed before the batch was acknowledged`, { retriable: true });
+        if (signal?.aborted) throw abandoned(this.name);
         const attempt = { startedAt: Date.now() };
         this.attemptsUnderWay.add(attempt);
         let answer: HttpAnswer | undefined;
@@ -209,7 +211,7 @@ export class WebhookSink implements Sink {
         this.metrics?.retried(this.name, 1);
         const delay = backoffMs(attempts, answer?.retryAfterMs);
         this.warn(exhausted, request, failure, delay);
-        await this.sleep(delay);
+        await this.sleep(delay, signal);
       }
     } finally {
       this.troubled.delete(trouble);
@@ -242,11 +244,13 @@ export class WebhookSink implements Sink {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Waits ms, or less when the sink closes or `signal` aborts. */
+  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const wake = () => { clearTimeout(timer); this.sleepers.delete(wake); resolve(); };
+      const wake = () => { clearTimeout(timer); this.sleepers.delete(wake); signal?.removeEventListener('abort', wake); resolve(); };
       const timer = setTimeout(wake, ms);
       this.sleepers.add(wake);
+      signal?.addEventListener('abort', wake, { once: true });
     });
   }
 
