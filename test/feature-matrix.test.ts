@@ -1,18 +1,19 @@
-// Features together, not alone: every durable sink (Redis, Kafka) × format
-// (walrelay, debezium, cloudevents) × exactlyOnce on/off × transactionEvents
-// and schemaEvents on/off, all as sinks of ONE walrelay (so "several sinks in
+// Features together, not alone: every durable sink (Redis, Kafka, webhook,
+// NATS, RabbitMQ) × format (walrelay, debezium, cloudevents) × exactlyOnce
+// on/off (Redis and Kafka) × transactionEvents and schemaEvents on/off, all
+// as sinks of ONE walrelay (so "several sinks in
 // one config" is part of every run), fed one workload: inserts, updates,
 // updates that change the key, deletes, an ALTER TABLE in the middle, while
 // walrelay is killed (-9) mid-stream and restarted.
 //
-// Each sink must then hold every change: exactly once with exactlyOnce,
-// otherwise at least once with any repeat identical to the first copy; and
+// Each sink must then hold every change: exactly once with exactlyOnce (and
+// in NATS, whose JetStream drops a repeated Nats-Msg-Id), otherwise at least once with any repeat identical to the first copy; and
 // per key in commit order (first copies, for at-least-once). Transaction and
 // schema events appear exactly when enabled.
 //
 // npm test runs a short form (a few combinations picked where features
 // meet: exactly-once × transaction events, exactly-once × Debezium, ...);
-// WALRELAY_MATRIX=full (npm run test:matrix) runs all 48.
+// WALRELAY_MATRIX=full (npm run test:matrix) runs all 84.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
@@ -21,11 +22,15 @@ import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { consumeToEnd, type ConsumedRecord } from './harness/kafka-consume.js';
+import { startNats, createStream, readStreamMessages, type TestNats } from './harness/nats.js';
+import { openRabbit, RABBITMQ_URL, type QueueReader, type TestRabbit } from './harness/rabbitmq.js';
+import { startWebhookReceiver, type WebhookReceiver } from './harness/webhook-receiver.js';
+import { waitFor } from './harness/wait.js';
 import { writeConfig, runCli, spawnRelay } from './harness/relay.js';
 import { parseConfig } from '../config/load.js';
 import { waitUntilConfirmed } from './harness/slot.js';
 
-type SinkType = 'redis' | 'kafka';
+type SinkType = 'redis' | 'kafka' | 'webhook' | 'nats' | 'rabbitmq';
 type Format = 'walrelay' | 'debezium' | 'cloudevents';
 
 interface Combination {
@@ -40,9 +45,9 @@ const FULL = process.env.WALRELAY_MATRIX === 'full';
 
 function allCombinations(): Combination[] {
   const list: Combination[] = [];
-  for (const type of ['redis', 'kafka'] as const) {
+  for (const type of ['redis', 'kafka', 'webhook', 'nats', 'rabbitmq'] as const) {
     for (const format of ['walrelay', 'debezium', 'cloudevents'] as const) {
-      for (const exactlyOnce of [false, true]) {
+      for (const exactlyOnce of EXACTLY_ONCE_TYPES.includes(type) ? [false, true] : [false]) {
         for (const transactionEvents of [false, true]) {
           for (const schemaEvents of [false, true]) list.push({ type, format, exactlyOnce, transactionEvents, schemaEvents });
         }
@@ -52,6 +57,11 @@ function allCombinations(): Combination[] {
   return list;
 }
 
+/** The sinks with an exactlyOnce mode. */
+const EXACTLY_ONCE_TYPES: SinkType[] = ['redis', 'kafka'];
+/** JetStream keeps one copy per Nats-Msg-Id (within its duplicate window), so a NATS stream holds each event once. */
+const storesOnce = (c: Combination) => c.exactlyOnce || c.type === 'nats';
+
 /** Where features meet and defects were found (issue 24): the short form in npm test. */
 const SHORT: Combination[] = [
   { type: 'redis', format: 'walrelay', exactlyOnce: true, transactionEvents: true, schemaEvents: true },
@@ -60,6 +70,9 @@ const SHORT: Combination[] = [
   { type: 'redis', format: 'debezium', exactlyOnce: true, transactionEvents: true, schemaEvents: false },
   { type: 'redis', format: 'cloudevents', exactlyOnce: false, transactionEvents: false, schemaEvents: true },
   { type: 'kafka', format: 'cloudevents', exactlyOnce: false, transactionEvents: true, schemaEvents: false },
+  { type: 'webhook', format: 'debezium', exactlyOnce: false, transactionEvents: true, schemaEvents: false },
+  { type: 'nats', format: 'debezium', exactlyOnce: false, transactionEvents: false, schemaEvents: true },
+  { type: 'rabbitmq', format: 'cloudevents', exactlyOnce: false, transactionEvents: true, schemaEvents: true },
 ];
 
 const COMBINATIONS = FULL ? allCombinations() : SHORT;
@@ -139,9 +152,11 @@ function items(format: Format, records: [string | null, string | null][]): Item[
       out.push({ key: '', identity: withoutProcessingTime(envelope), content: withoutProcessingTime(envelope), order: '', kind: 'extra' });
       continue;
     }
+    // A webhook request carries no record key: the Debezium key (schemas off) is the row's id.
+    const recordKey = key ?? JSON.stringify({ id: (envelope.after ?? envelope.before).id });
     const content = withoutProcessingTime(envelope);
     const lsn = String(envelope.source.lsn).padStart(20, '0');
-    out.push({ key: key!, identity: `${key} ${content}`, content, order: lsn, kind: 'change' });
+    out.push({ key: recordKey, identity: `${recordKey} ${content}`, content, order: lsn, kind: 'change' });
   }
   return out;
 }
@@ -150,22 +165,48 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
   let pgServer: TestPostgres;
   let kafka: TestKafka;
   let redis: TestRedis;
+  let nats: TestNats;
+  let rabbit: TestRabbit;
+  let exchange: string;
+  /** The webhook receiver of each webhook sink (by index), NATS stream names, RabbitMQ queues. */
+  const receivers = new Map<number, WebhookReceiver>();
+  const queues = new Map<number, QueueReader>();
   let configFile: string;
 
   before(async () => {
-    [pgServer, kafka, redis] = await Promise.all([startPostgres('pg18'), startKafka(), startRedis()]);
+    [pgServer, kafka, redis, nats, rabbit] = await Promise.all([startPostgres('pg18'), startKafka(), startRedis(), startNats(), openRabbit()]);
     await pgServer.query(`CREATE TABLE m (id int PRIMARY KEY, v int NOT NULL, note text)`);
+    exchange = rabbit.unique('matrix');
+    // The exchange exists before walrelay starts, so that the queues bound to it see every message.
+    await rabbit.channel.assertExchange(exchange, 'topic', { durable: false, autoDelete: false });
+    const natsAdmin = await nats.client();
+    try {
+      for (const [index, c] of COMBINATIONS.entries()) {
+        if (c.type === 'webhook') receivers.set(index, await startWebhookReceiver());
+        if (c.type === 'nats') await createStream(natsAdmin, prefix(index).toUpperCase(), [`${prefix(index)}.>`]);
+        if (c.type === 'rabbitmq') queues.set(index, await rabbit.bindQueue(exchange, `${prefix(index)}.#`));
+      }
+    } finally {
+      await natsAdmin.close();
+    }
+    const destinations = (c: Combination, index: number) => {
+      switch (c.type) {
+        case 'redis': return { url: redis.url, stream: `${prefix(index)}.{schema}.{table}`, messageStream: `${prefix(index)}.messages` };
+        case 'kafka': return { brokers: kafka.brokers, topic: `${prefix(index)}.{schema}.{table}`, messageTopic: `${prefix(index)}.messages`, createTopics: { partitions: 2, replicationFactor: 1 } };
+        case 'webhook': return { url: receivers.get(index)!.url };
+        case 'nats': return { servers: [nats.url], subject: `${prefix(index)}.{schema}.{table}`, messageSubject: `${prefix(index)}.messages` };
+        case 'rabbitmq': return { url: RABBITMQ_URL, exchange, routingKey: `${prefix(index)}.{schema}.{table}`, messageRoutingKey: `${prefix(index)}.messages` };
+      }
+    };
     const sinks = COMBINATIONS.map((c, index) => ({
       type: c.type,
       name: prefix(index), // explicit and unique: exactly-once checkpoints are named after it
       format: c.format,
-      exactlyOnce: c.exactlyOnce,
+      ...(EXACTLY_ONCE_TYPES.includes(c.type) ? { exactlyOnce: c.exactlyOnce } : {}),
       transactionEvents: c.transactionEvents,
       schemaEvents: c.schemaEvents,
       ...(c.format === 'debezium' ? { debezium: { topicPrefix: prefix(index) } } : {}),
-      ...(c.type === 'redis'
-        ? { url: redis.url, stream: `${prefix(index)}.{schema}.{table}`, messageStream: `${prefix(index)}.messages` }
-        : { brokers: kafka.brokers, topic: `${prefix(index)}.{schema}.{table}`, messageTopic: `${prefix(index)}.messages`, createTopics: { partitions: 2, replicationFactor: 1 } }),
+      ...destinations(c, index),
     }));
     const raw = { source: { url: pgServer.url, slot: 'matrix', publication: 'matrix', tables: ['public.m'] }, sinks };
     parseConfig(raw, {}); // every combination is a valid configuration
@@ -174,7 +215,9 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
   });
 
   after(async () => {
-    await Promise.all([pgServer?.stop(), kafka?.stop(), redis?.stop()]);
+    await Promise.all([...receivers.values()].map((receiver) => receiver.close()));
+    await rabbit?.cleanUp([exchange]);
+    await Promise.all([pgServer?.stop(), kafka?.stop(), redis?.stop(), nats?.stop()]);
   });
 
   it('each change once (exactly-once) or at least once with identical repeats, in order per key, across kill -9', async (t) => {
@@ -237,6 +280,14 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
     const byTopic = new Map<string, ConsumedRecord[]>();
     for (const record of consumed) byTopic.set(record.topic, [...(byTopic.get(record.topic) ?? []), record]);
     const redisClient = redis.client();
+    // RabbitMQ: confirmed means queued; the test's consumers receive the last messages a moment later.
+    const queued = () => [...queues.values()].reduce((sum, queue) => sum + queue.messages().length, 0);
+    let lastCount = -1;
+    await waitFor(() => { const now = queued(); const settled = now === lastCount; lastCount = now; return settled; }, { what: 'RabbitMQ queues to settle', timeoutMs: 30_000, intervalMs: 1000 });
+    const natsClient = await nats.client();
+    const natsMessages = new Map<number, Awaited<ReturnType<typeof readStreamMessages>>>();
+    for (const [index, c] of COMBINATIONS.entries()) if (c.type === 'nats') natsMessages.set(index, await readStreamMessages(natsClient, prefix(index).toUpperCase()));
+    await natsClient.close();
 
     const failures: string[] = [];
     const rowChanges = plan.inserts + plan.updates + plan.keyChanges + plan.deletes;
@@ -245,6 +296,14 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
         const name = `${prefix(index)} (${label(c)})`;
         /** The records of one destination, per partition for Kafka (order holds within a partition: keys stay in theirs). */
         const read = async (destination: string): Promise<[string | null, string | null][][]> => {
+          const table = destination === `${prefix(index)}.public.m`;
+          switch (c.type) {
+            // One URL takes every event: the table's "destination" is all of them, in arrival order.
+            case 'webhook': return table ? [receivers.get(index)!.requests.map((request) => [null, request.body])] : [];
+            case 'nats': return [natsMessages.get(index)!.filter((message) => message.subject === destination).map((message) => [message.headers['walrelay-key'] ?? null, message.body])];
+            case 'rabbitmq': return [queues.get(index)!.messages().filter((message) => message.fields.routingKey === destination)
+              .map((message) => [(message.properties.headers?.['walrelay-key'] as string | undefined) ?? null, message.content.toString('utf8')])];
+          }
           if (c.type === 'kafka') {
             const records = byTopic.get(destination) ?? [];
             const partitions = new Map<number, ConsumedRecord[]>();
@@ -259,6 +318,7 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
         const table = (await read(`${prefix(index)}.public.m`)).map((list) => items(c.format, list));
         const extras = [
           ...(await read(`${prefix(index)}.messages`)).map((list) => items(c.format, list)),
+          // Debezium's transaction topic (<topicPrefix>.transaction).
           ...(c.format === 'debezium' ? (await read(`${prefix(index)}.transaction`)).map((list) => items(c.format, list)) : []),
         ].flat().length + table.flat().filter((item) => item.kind === 'extra').length;
 
@@ -269,11 +329,13 @@ describe(`feature matrix (${FULL ? 'full' : 'short form'}: ${COMBINATIONS.length
           if (first === undefined) distinct.set(item.identity, item.content);
           else if (first !== item.content) failures.push(`${name}: a repeat of ${item.identity} differs from the first copy`);
         }
-        // Debezium: a key change is a delete, its tombstone and a create; a delete has a tombstone.
-        const expected = c.format === 'debezium' ? plan.inserts + plan.updates + 3 * plan.keyChanges + 2 * plan.deletes : rowChanges;
+        // Debezium: a key change is a delete, its tombstone and a create; a delete has a tombstone (Kafka and Redis only:
+        // tombstones matter to compacted topics, so webhooks, NATS and RabbitMQ do not get them).
+        const tombstones = c.type === 'kafka' || c.type === 'redis' ? 1 : 0;
+        const expected = c.format === 'debezium' ? plan.inserts + plan.updates + (2 + tombstones) * plan.keyChanges + (1 + tombstones) * plan.deletes : rowChanges;
         if (distinct.size !== expected) failures.push(`${name}: ${distinct.size} distinct changes, expected ${expected}`);
-        if (c.exactlyOnce && changes.length !== distinct.size) failures.push(`${name}: exactly-once, but ${changes.length - distinct.size} repeated`);
-        if (c.exactlyOnce && c.format !== 'debezium') {
+        if (storesOnce(c) && changes.length !== distinct.size) failures.push(`${name}: exactly-once, but ${changes.length - distinct.size} repeated`);
+        if (storesOnce(c) && c.format !== 'debezium') {
           const ids = table.flat().map((item) => item.identity);
           if (new Set(ids).size !== ids.length) failures.push(`${name}: exactly-once, but a transaction or schema event repeated`);
         }

@@ -117,6 +117,23 @@ describe('webhook sink', () => {
     }
   });
 
+  it('format debezium: a key change is two requests, the delete of the old key and the create of the new one (webhook-id <id> and <id>+1)', async () => {
+    await postgres.query('CREATE TABLE wh_rekey (id int PRIMARY KEY, n int NOT NULL)');
+    const hook = await receiver();
+    const { relay } = await startRelay({
+      source: { url: postgres.url, slot: 'wh_rekey', publication: 'wh_rekey', tables: ['public.wh_rekey'] },
+      sinks: [{ type: 'webhook', url: hook.url, format: 'debezium' }],
+    });
+    relays.push(relay);
+    await postgres.query('INSERT INTO wh_rekey VALUES (1, 0)');
+    await postgres.query('UPDATE wh_rekey SET id = 2, n = 1 WHERE id = 1');
+    await waitFor(() => hook.requests.length >= 3, { what: 'the insert and both records of the key change', timeoutMs: 30_000 })
+      .catch((error) => { throw new Error(`${(error as Error).message}: got ${hook.requests.map((request) => request.body).join('\n')}`); });
+    const records = hook.requests.map((request) => ({ id: String(request.headers['webhook-id']), record: JSON.parse(request.body) }));
+    assert.deepEqual(records.map(({ record }) => [record.op, record.before?.id ?? null, record.after?.id ?? null]), [['c', null, 1], ['d', 1, null], ['c', null, 2]]);
+    assert.equal(records[2].id, `${records[1].id}+1`, 'the create is the key change\'s second record');
+  });
+
   it('delivers every insert, update and delete of the same keys in per-key commit order, signed (standardwebhooks verifies; a tampered body fails), as arrays with batchSize, as CloudEvents, and concurrently against a slow receiver', async () => {
     await postgres.query('CREATE TABLE wh_orders (id int PRIMARY KEY, n int NOT NULL)');
     await postgres.query('CREATE TABLE wh_slow (id int PRIMARY KEY, n int NOT NULL)');

@@ -13,7 +13,7 @@ import type { ChangeEvent } from '../../relay/route/event.js';
 import { keyJson } from '../../relay/route/event.js';
 import type { WebhookSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
-import { encodeEvent, type FormatContext } from '../formats.js';
+import { debeziumRecords, encodeEvent, type FormatContext } from '../formats.js';
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { deadLetterEvent, type DeadLetterWriter, type DeliveryFailure } from '../dead-letter.js';
 import { WebhookClient, type HttpAnswer } from './request.js';
@@ -22,9 +22,11 @@ import { signerFor, type Signer } from './signing.js';
 import { backoffMs, isRetriable } from './retry-policy.js';
 import { abandoned } from '../retry.js';
 
-/** An event as it goes out: its JSON, the header naming a domain event's destination, its ordering lane. */
+/** An event (or one of a Debezium event's records) as it goes out: its id, JSON, the header naming a domain event's destination, its ordering lane. */
 interface Item {
   event: ChangeEvent;
+  /** webhook-id: the event's id; "<id>+n" for a Debezium event's n-th further record. */
+  id: string;
   payload: string;
   destination: string | undefined;
   /** null: orders against everything (ordering.ts). */
@@ -105,28 +107,26 @@ export class WebhookSink implements Sink {
   }
 
   async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
-    const requests = this.group(events.map((event) => this.item(event)));
+    const requests = this.group(events.flatMap((event) => this.items(event)));
     await runOrdered(requests.map((request) => ({
       lanes: lanesOf(request),
       run: () => this.deliver(request, signal),
     })), this.config.concurrency);
   }
 
-  /** The event's JSON in the sink's format (a domain event: its value), and the lane that orders it. */
-  private item(event: ChangeEvent): Item {
+  /**
+   * The event's JSON in the sink's format (a domain event: its value) with the lane that orders it. With format
+   * debezium an event can be several records: a key change is the delete of the old key and the create of the
+   * new one (a delete's tombstone, which only compacted Kafka topics need, is not sent).
+   */
+  private items(event: ChangeEvent): Item[] {
     const domain = domainRecordOf(event);
-    if (domain) return { event, payload: domain.value, destination: domain.destination, lane: `d\u0000${domain.destination}\u0000${domain.key ?? ''}` };
-    const payload = encodeEvent(event, this.config.format, this.formatContext);
-    switch (event.op) {
-      case 'insert': case 'update': case 'delete': case 'read':
-        // A table without a key orders all its rows on one lane.
-        return { event, payload, destination: undefined, lane: `r\u0000${event.schema}.${event.table}\u0000${keyJson(event) ?? ''}` };
-      case 'message':
-        return { event, payload, destination: undefined, lane: `m\u0000${event.prefix ?? ''}` };
-      default:
-        // truncate, gap, schema, begin, commit concern more than one row.
-        return { event, payload, destination: undefined, lane: null };
-    }
+    if (domain) return [{ event, id: event.id, payload: domain.value, destination: domain.destination, lane: `d\u0000${domain.destination}\u0000${domain.key ?? ''}` }];
+    const lane = laneOf(event);
+    if (this.config.format !== 'debezium') return [{ event, id: event.id, payload: encodeEvent(event, this.config.format, this.formatContext), destination: undefined, lane }];
+    return debeziumRecords(event, this.formatContext)
+      .filter((record) => record.value !== null)
+      .map((record, index) => ({ event, id: index === 0 ? event.id : `${event.id}+${index}`, payload: record.value!, destination: undefined, lane }));
   }
 
   /** Consecutive events into requests of up to batchSize; a domain event shares a request only with its destination's. */
@@ -151,7 +151,7 @@ export class WebhookSink implements Sink {
   }
 
   private headers(request: Request, body: string): Record<string, string> {
-    const id = request.items[0].event.id;
+    const id = request.items[0].id;
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': request.destination === undefined ? this.contentType : 'application/json',
@@ -234,7 +234,7 @@ export class WebhookSink implements Sink {
     if (now - this.lastWarnAt < LOG_EVERY_MS && kind === this.lastWarnKind) return;
     this.lastWarnAt = now;
     this.lastWarnKind = kind;
-    const details = { sink: this.name, url: this.client.address, firstId: request.items[0].event.id, status: failure.status, body: failure.body, err: failure.error, attempts: failure.attempts, retryInMs };
+    const details = { sink: this.name, url: this.client.address, firstId: request.items[0].id, status: failure.status, body: failure.body, err: failure.error, attempts: failure.attempts, retryInMs };
     if (exhausted) {
       this.logger.error(details, this.config.maxAttempts > 0
         ? 'webhook: maxAttempts reached but no deadLetter sink is configured; retrying (nothing after these events is confirmed until they are delivered)'
@@ -259,6 +259,33 @@ export class WebhookSink implements Sink {
     for (const wake of [...this.sleepers]) wake();
     this.client.close();
   }
+}
+
+/** Events of one row share a lane; a change of the row's key orders against everything (it concerns two keys). */
+function laneOf(event: ChangeEvent): string | null {
+  switch (event.op) {
+    case 'insert': case 'delete': case 'read':
+      // A table without a key orders all its rows on one lane.
+      return `r\u0000${event.schema}.${event.table}\u0000${keyJson(event) ?? ''}`;
+    case 'update':
+      return changesKey(event) ? null : `r\u0000${event.schema}.${event.table}\u0000${keyJson(event) ?? ''}`;
+    case 'message':
+      return `m\u0000${event.prefix ?? ''}`;
+    default:
+      // truncate, gap, schema, begin, commit concern more than one row.
+      return null;
+  }
+}
+
+/**
+ * An update whose old row (sent for a key change, or always with REPLICA IDENTITY FULL) has other key values.
+ * Compared as parsed JSON: two integers beyond 2^53 that differ only in their last digits look equal, and such a
+ * key change is then ordered on the new key's lane only.
+ */
+function changesKey(event: ChangeEvent): boolean {
+  const { key, old } = event;
+  if (!key || !old) return false;
+  return Object.keys(key).some((column) => column in old && old[column] !== key[column]);
 }
 
 function lanesOf(request: Request): string[] | null {
