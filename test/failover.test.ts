@@ -148,20 +148,27 @@ for (let round = 1; round <= ROUNDS; round++) for (const hang of [false, true]) 
       const watchReady = setInterval(() => {
         fetch(`http://127.0.0.1:${httpPort}/readyz`).then(async (response) => { if (response.status === 503) readiness.push(await response.text()); }, () => undefined);
       }, 100);
+      // The hang: promoted only once walrelay noticed the silence and searches at its slowest pace (5 s between
+      // rounds), as when the failover tooling takes longer than source.timeoutSeconds (the usual order).
+      if (hang) await failoverRelay.waitForLog(/"err":"NO_PRIMARY[^\n]*"retryInMs":5000/, 60_000);
       await standby.promote();
       const promotedAt = Date.now();
       await failoverRelay.waitForLog(/"code":"SOURCE_SWITCHED"/, 30_000);
       const resumeMs = Date.now() - promotedAt;
       clearInterval(watchReady);
       console.log(`# failover (${hang ? 'hung primary, timeoutSeconds 5' : 'kill -9'}): streaming again ${resumeMs} ms after the promotion, ${Date.now() - failedAt} ms after the primary failed (writer committed ${writer.acknowledged.length} rows before)`);
-      // A hung primary is noticed only after timeoutSeconds of silence (5 s here); the issue's bound is 30 s after the promotion.
+      // The issue's bound is 30 s at most after the promotion (target 10 s); a kill is noticed at once.
       const target = hang ? 30_000 : 10_000;
       assert.ok(resumeMs < target, `resumed ${resumeMs} ms after the promotion; the target is ${target / 1000} s`);
       assert.match(failoverRelay.logs(), new RegExp(`"from":"${hostA()}","to":"${hostB()}"`));
       assert.ok(readiness.some((body) => /replication is not streaming/.test(body)), `/readyz said why while switching: ${readiness.slice(0, 3).join(' | ')}`);
       if (hang) {
-        console.log(`# failover (hung primary): /readyz said ${[...new Set(readiness)].slice(0, 3).join(' | ')}`);
-        assert.ok(readiness.some((body) => /REPLICATION_TIMEOUT.*sent nothing for 5 s/.test(body)), '/readyz named the silence');
+        // First the silence, then the search: the standby is passed over, the hung primary not waited for.
+        const reasons = [...new Set(readiness.map((body) => (JSON.parse(body).reasons as string[]).join('; ').slice(0, 240)))];
+        console.log(`# failover (hung primary): /readyz said: ${reasons.join(' | ')}`);
+        assert.ok(readiness.some((body) => /REPLICATION_TIMEOUT: PostgreSQL at [^ ]+ sent nothing for 5 s/.test(body)), '/readyz named the silence');
+        assert.ok(readiness.some((body) => new RegExp(`NO_PRIMARY: .*${hostA()}: PostgreSQL at ${hostA()} has not answered yet.*; ${hostB()}: PostgreSQL at ${hostB()} is a standby`).test(body)),
+          '/readyz said why no host is used during the search');
       }
 
       // More rows on the new primary, then everything it has must be in Redis, once.

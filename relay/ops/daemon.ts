@@ -27,7 +27,7 @@ import { redact } from '../setup/sql.js';
 import { fromPgError } from '../setup/pg-errors.js';
 import { serverVersion } from '../setup/preflight.js';
 import { readFailoverState, unsynchronizedWarning, wantsFailover } from '../setup/failover-slot.js';
-import { connectPrimary, hostUrl, noteTimeline, sourceState } from '../source/primary.js';
+import { connectPrimary, hostUrl, noteSilent, noteTimeline, sourceState } from '../source/primary.js';
 import { SourcePool } from '../source/source-pool.js';
 import { hostLabel, parseSourceUrl, type SourceHost } from '../source/hosts.js';
 import { coverageWarnings } from '../setup/coverage.js';
@@ -281,6 +281,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
+      // A silent (hung) host: the next searches ask the other hosts first and do not wait for it (primary.ts).
+      if (failure?.code === 'REPLICATION_TIMEOUT' && sessionHost !== null) noteSilent(config.source.url, sessionHost);
       if (failure && isSlotGone(failure)) {
         if (config.source.onSlotLost === 'fail') {
           if (streamedFrom !== null && sessionHost !== null && sessionHost !== streamedFrom) throw slotNotCarriedOver(failure, config.source.slot, streamedFrom, sessionHost);
