@@ -19,9 +19,11 @@
 //
 // The same again with a primary that hangs instead of dying: SIGSTOP to
 // every process of the server, sockets left open, so walrelay hears nothing
-// and must notice the silence after source.timeoutSeconds. Then SIGCONT: the
-// old primary comes back as the zombie. (The second walrelay is left out of
-// this form: its subject does not depend on how the primary failed.)
+// and must notice the silence after source.timeoutSeconds. The standby is
+// promoted once walrelay searches at its slowest pace (the usual order: the
+// failover tooling takes longer than the timeout). Then SIGCONT: the old
+// primary comes back as the zombie. (The second walrelay is left out of this
+// form: its subject does not depend on how the primary failed.)
 //
 // WALRELAY_FAILOVER_ROUNDS (npm run test:failover) repeats both scenarios
 // with fresh servers and prints each time to resume.
