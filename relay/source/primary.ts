@@ -111,8 +111,7 @@ async function probe(state: SourceState, host: SourceHost, options: ConnectOptio
     const row = (await client.query({ text: PROBE_SQL, query_timeout: bound } as pg.QueryConfig)).rows[0];
     state.unanswered.delete(label);
     if (Number(row.standby) === 1) {
-      await withTimeout(client.end().catch(() => undefined), bound ?? 5000);
-      discard(client);
+      await closeClient(client, bound ?? 5000);
       return { host, error: standbyError(label) };
     }
     return { host, client, timeline: Number(row.timeline) };
@@ -133,6 +132,12 @@ function hasSqlState(error: unknown): boolean {
 /** Closes the socket without a goodbye. */
 function discard(client: pg.Client): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** Says goodbye, waiting at most `ms` for the server's end of it (a server that hung meanwhile never sends it). */
+export async function closeClient(client: pg.Client, ms: number): Promise<void> {
+  await withTimeout(client.end().catch(() => undefined), ms);
+  discard(client);
 }
 
 /** A probe that can be looked at before it settles. */
@@ -176,12 +181,12 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
     const highest = Math.max(0, ...probes.map((result) => result.timeline ?? 0));
     for (const result of probes) {
       if (result.client && result.timeline! < highest) {
-        await result.client.end().catch(() => undefined);
+        discard(result.client);
         skip({ host: result.host, error: staleError(hostLabel(result.host), result.timeline!, highest) });
       } else if (result.client && !chosen) {
         chosen = { client: result.client, host: result.host, timeline: result.timeline! };
       } else if (result.client) {
-        await result.client.end().catch(() => undefined); // a second primary on the same timeline: list order decides
+        discard(result.client); // a second primary on the same timeline: list order decides
       } else {
         skip(result);
       }
