@@ -156,7 +156,7 @@ function pending(state: SourceState, host: SourceHost, options: ConnectOptions):
 function notAnswered(host: SourceHost, timeoutMs: number | undefined): WalrelayError {
   const label = hostLabel(host);
   return new WalrelayError('SOURCE_UNREACHABLE',
-    `PostgreSQL at ${label} has not answered yet, and did not answer the last attempt either${timeoutMs ? ` (within ${timeoutMs / 1000} s)` : ''}`, {
+    `PostgreSQL at ${label} has not answered yet, and was silent the last time too (no answer${timeoutMs ? ` within ${timeoutMs / 1000} s` : ''}: hung or unreachable)`, {
       retriable: true,
       hint: `walrelay asks ${label} again in each search, after the other hosts, without waiting for it; a hung or unreachable host is passed over`,
     });
