@@ -111,7 +111,7 @@ async function probe(state: SourceState, host: SourceHost, options: ConnectOptio
     const row = (await client.query({ text: PROBE_SQL, query_timeout: bound } as pg.QueryConfig)).rows[0];
     state.unanswered.delete(label);
     if (Number(row.standby) === 1) {
-      await closeClient(client, bound ?? 5000);
+      await closeClient(client, bound ?? GOODBYE_MS);
       return { host, error: standbyError(label) };
     }
     return { host, client, timeline: Number(row.timeline) };
@@ -139,6 +139,9 @@ export async function closeClient(client: pg.Client, ms: number): Promise<void> 
   await withTimeout(client.end().catch(() => undefined), ms);
   discard(client);
 }
+
+/** How long a connection not used further waits for the server's goodbye (not awaited by the search). */
+const GOODBYE_MS = 5000;
 
 /** A probe that can be looked at before it settles. */
 interface Pending {
@@ -181,12 +184,12 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
     const highest = Math.max(0, ...probes.map((result) => result.timeline ?? 0));
     for (const result of probes) {
       if (result.client && result.timeline! < highest) {
-        discard(result.client);
+        void closeClient(result.client, GOODBYE_MS);
         skip({ host: result.host, error: staleError(hostLabel(result.host), result.timeline!, highest) });
       } else if (result.client && !chosen) {
         chosen = { client: result.client, host: result.host, timeline: result.timeline! };
       } else if (result.client) {
-        discard(result.client); // a second primary on the same timeline: list order decides
+        void closeClient(result.client, GOODBYE_MS); // a second primary on the same timeline: list order decides
       } else {
         skip(result);
       }
@@ -199,7 +202,7 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
     const background = silent.map((host) => pending(state, host, options));
     const take = (result: Probe): boolean => {
       if (result.client && result.timeline! < state.highestTimeline) {
-        discard(result.client);
+        void closeClient(result.client, GOODBYE_MS);
         skip({ host: result.host, error: staleError(hostLabel(result.host), result.timeline!, state.highestTimeline) });
         return false;
       }
@@ -244,7 +247,7 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
 /** The answer of a host the search did not wait for: only reported (a stale primary), its connection closed. */
 function lateAnswer(result: Probe, state: SourceState, options: ConnectOptions): void {
   if (!result.client) return;
-  discard(result.client);
+  void closeClient(result.client, GOODBYE_MS);
   if (state.highestTimeline > 0 && result.timeline! < state.highestTimeline) {
     options.onSkip?.(result.host, staleError(hostLabel(result.host), result.timeline!, state.highestTimeline));
   }
