@@ -3,6 +3,9 @@
 // status, backfill and run; PostgreSQL 15 refuses failoverSlot: true with the
 // fix and reports no failover under auto; PostgreSQL 18 turns FAILOVER on for
 // an existing, idle slot and warns that synchronized_standby_slots is empty.
+// A hung host listed first (every process of it stopped: connections are
+// accepted by the kernel and never answered) costs status at most
+// timeoutSeconds, and run does not wait for it a second time.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
@@ -109,5 +112,37 @@ describe('multi-host source.url and failoverSlot', () => {
     assert.equal((await pg18.query(`SELECT failover FROM pg_replication_slots WHERE slot_name = 'run_slot'`))[0].failover, true);
     relay.signal('SIGTERM');
     assert.equal(await relay.exited, 0, relay.logs());
+  });
+  it('a hung host listed first holds up status for timeoutSeconds at most, and run does not wait for it twice', async () => {
+    // pg18 hangs; pg15 is the primary (slot and publication mh from the first test).
+    const config = writeConfig({
+      source: { url: `postgres://postgres@127.0.0.1:${pg18.port},127.0.0.1:${pg15.port}/postgres`, slot: 'mh', publication: 'mh', tables: ['public.mh'], timeoutSeconds: 3 },
+      sinks: [{ type: 'redis', url: redis.url, stream: 'hung:{schema}.{table}' }],
+    });
+    pg18.freeze();
+    try {
+      const startedAt = Date.now();
+      const status = await runCli(['status', '--json', '-c', config]);
+      const statusMs = Date.now() - startedAt;
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(status.stdout).host, `127.0.0.1:${pg15.port}`);
+      console.log(`# status with a hung first host: ${statusMs} ms (timeoutSeconds 3)`);
+      assert.ok(statusMs < 20_000, `status took ${statusMs} ms`);
+
+      const relay = spawnRelay(config);
+      await relay.waitForLog(/"msg":"streaming"/, 30_000);
+      // Logged once the search for the stream's host began: the time to "streaming" is that search. The hung host
+      // already failed to answer the start's checks; it is tried after the others now, not waited for again.
+      const time = (msg: string) => JSON.parse(relay.logs().split('\n').find((line) => line.includes(`"msg":"${msg}"`))!).time as number;
+      const searchMs = time('streaming') - time('walrelay started');
+      console.log(`# run with a hung first host: streaming ${searchMs} ms after the start's checks (timeoutSeconds 3)`);
+      assert.ok(searchMs < 3000, `the search for the stream's host took ${searchMs} ms: it waited for the hung host again`);
+      await pg15.query(`INSERT INTO mh VALUES (3, 'while the other host hangs')`);
+      await waitForStreamLength(client, 'hung:public.mh', 1);
+      relay.signal('SIGTERM');
+      assert.equal(await relay.exited, 0, relay.logs());
+    } finally {
+      pg18.thaw();
+    }
   });
 });

@@ -27,7 +27,7 @@ import { redact } from '../setup/sql.js';
 import { fromPgError } from '../setup/pg-errors.js';
 import { serverVersion } from '../setup/preflight.js';
 import { readFailoverState, unsynchronizedWarning, wantsFailover } from '../setup/failover-slot.js';
-import { connectPrimary, hostUrl, noteTimeline, sourceState } from '../source/primary.js';
+import { closeClient, connectPrimary, hostUrl, noteSilent, noteTimeline, sourceState } from '../source/primary.js';
 import { SourcePool } from '../source/source-pool.js';
 import { hostLabel, parseSourceUrl, type SourceHost } from '../source/hosts.js';
 import { coverageWarnings } from '../setup/coverage.js';
@@ -93,7 +93,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     for (const warning of await coverageWarnings(client, config)) logger.warn(warning);
     const failoverWarning = unsynchronizedWarning(await readFailoverState(client, config.source.slot, version));
     if (failoverWarning) logger.warn({ code: 'UNSYNCHRONIZED_STANDBYS' }, failoverWarning);
-  });
+  }, { queryTimeoutMs: timeoutMs });
   for (const sink of sinks) await sink.start();
   const control: ControlMessages = {
     key: controlKey,
@@ -269,7 +269,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     } catch (error) {
       throw fromPgError(error, `reading replication slot ${config.source.slot} on ${sessionHost}`);
     } finally {
-      await client.end().catch(() => undefined);
+      await closeClient(client, timeoutMs);
     }
   }
 
@@ -281,6 +281,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       const error = await runSession().catch((e: Error) => e);
       if (stopping) break;
       const failure = error instanceof WalrelayError ? error : error ? new WalrelayError('REPLICATION_FAILED', error.message, { retriable: true, cause: error }) : undefined;
+      // A silent (hung) host: the next searches ask the other hosts first and do not wait for it (primary.ts).
+      if (failure?.code === 'REPLICATION_TIMEOUT' && sessionHost !== null) noteSilent(config.source.url, sessionHost);
       if (failure && isSlotGone(failure)) {
         if (config.source.onSlotLost === 'fail') {
           if (streamedFrom !== null && sessionHost !== null && sessionHost !== streamedFrom) throw slotNotCarriedOver(failure, config.source.slot, streamedFrom, sessionHost);
@@ -300,7 +302,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         replicationProblem = failure ? describeError(failure) : 'the connection ended';
         if (waitingForSlot) {
           // A hot standby: nothing was interrupted, this instance waits its turn. Said once, then quietly.
-          const holder = await findSlotHolder(config).catch(() => null);
+          const holder = await findSlotHolder(config, timeoutMs).catch(() => null);
           logger[waitingLogged ? 'debug' : 'info']({ err: describeError(failure), holder: holder ? describeSlotHolder(holder) : undefined, retryInMs: backoff.nextMs },
             'waiting for the slot; another walrelay holds it');
           waitingLogged = true;

@@ -10,7 +10,8 @@ export interface SlotHolder {
   applicationName: string | null;
 }
 
-export async function findSlotHolder(config: Config): Promise<SlotHolder | null> {
+/** `queryTimeoutMs`: the relay asks while it waits for the slot, and must not hang on a hung server. */
+export async function findSlotHolder(config: Config, queryTimeoutMs?: number): Promise<SlotHolder | null> {
   return withSourceClient(config, async (client) => {
     const row = (await client.query(
       `SELECT s.active_pid AS pid, r.client_addr::text AS addr, r.client_port AS port, r.application_name AS app
@@ -19,7 +20,7 @@ export async function findSlotHolder(config: Config): Promise<SlotHolder | null>
     if (!row) return null;
     const address = row.addr ? `${String(row.addr).replace(/\/\d+$/, '')}:${row.port}` : null;
     return { walsenderPid: row.pid, clientAddress: address, applicationName: row.app || null };
-  });
+  }, { queryTimeoutMs });
 }
 
 /** "walsender PID 812 (a PostgreSQL process) serving walrelay at 127.0.0.1:50412" */

@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
 import { fromPgError } from './pg-errors.js';
-import { connectPrimary } from '../source/primary.js';
+import { closeClient, connectPrimary } from '../source/primary.js';
 import type { SourceHost } from '../source/hosts.js';
 
 export interface SourceClientOptions {
@@ -18,6 +18,12 @@ export interface SourceClientOptions {
   types?: pg.CustomTypesConfig;
   /** What `work` does, to start the message of an error it throws. */
   doing?: string;
+  /**
+   * Bound on each statement (the relay's own quick checks: a host that hangs
+   * after it was chosen must not stall the relay). Not for setup or backfill,
+   * whose statements may rightly wait (slot creation waits for transactions).
+   */
+  queryTimeoutMs?: number;
 }
 
 export async function withSourceClient<T>(config: Config, work: (client: pg.Client, host: SourceHost) => Promise<T>, options: SourceClientOptions = {}): Promise<T> {
@@ -26,6 +32,7 @@ export async function withSourceClient<T>(config: Config, work: (client: pg.Clie
       application_name: options.applicationName ?? 'walrelay-admin',
       types: options.types,
       connectionTimeoutMillis: config.source.timeoutSeconds * 1000, // a hung server is noticed, not waited for
+      query_timeout: options.queryTimeoutMs,
     },
   });
   try {
@@ -33,6 +40,6 @@ export async function withSourceClient<T>(config: Config, work: (client: pg.Clie
   } catch (error) {
     throw fromPgError(error, options.doing ?? 'PostgreSQL refused a statement');
   } finally {
-    await client.end().catch(() => undefined);
+    await closeClient(client, config.source.timeoutSeconds * 1000);
   }
 }

@@ -10,9 +10,20 @@
 // yet (it just started) asks every host at once and starts from the highest
 // primary timeline among them, so a zombie listed first is refused after a
 // walrelay restart too.
+//
+// A hung host (a stopped server, a partition) accepts TCP connections and
+// never answers, so every step that talks to a host is bounded by the
+// caller's connect timeout (source.timeoutSeconds). A host that did not
+// answer its last attempt, or whose stream went silent, is asked after the
+// others, in the background: a search that finds a primary elsewhere, or
+// none, does not wait for it. Otherwise each search (one every few seconds
+// while walrelay looks for a new primary) would wait out the timeout on the
+// hung host before it could notice the promoted standby. Its answer, when it
+// comes, counts for the next search.
 import pg from 'pg';
 import { WalrelayError } from '../errors.js';
 import { fromPgError } from '../setup/pg-errors.js';
+import { withTimeout } from '../with-timeout.js';
 import { type SourceHost, type SourceUrl, hostLabel, parseSourceUrl, singleHostUrl } from './hosts.js';
 
 export interface SourceState {
@@ -21,6 +32,8 @@ export interface SourceState {
   highestTimeline: number;
   /** The host last chosen (what `status` and the catalog pool use). */
   current: SourceHost | null;
+  /** Hosts ("host:port") that did not answer their last connection attempt, or whose replication stream went silent. */
+  unanswered: Set<string>;
 }
 
 const states = new Map<string, SourceState>();
@@ -29,7 +42,7 @@ const states = new Map<string, SourceState>();
 export function sourceState(url: string): SourceState {
   let state = states.get(url);
   if (!state) {
-    state = { source: parseSourceUrl(url), highestTimeline: 0, current: null };
+    state = { source: parseSourceUrl(url), highestTimeline: 0, current: null, unanswered: new Set() };
     states.set(url, state);
   }
   return state;
@@ -40,6 +53,11 @@ export function noteTimeline(url: string, host: SourceHost, timeline: number): v
   const state = sourceState(url);
   state.highestTimeline = Math.max(state.highestTimeline, timeline);
   state.current = host;
+}
+
+/** The replication stream from `host` went silent (source.timeoutSeconds): the next searches ask it last and do not wait for it. */
+export function noteSilent(url: string, label: string): void {
+  sourceState(url).unanswered.add(label);
 }
 
 /** On a primary, the first 8 hex digits of the current WAL file name are its timeline; a standby has none of its own. */
@@ -83,20 +101,68 @@ interface Probe {
 }
 
 async function probe(state: SourceState, host: SourceHost, options: ConnectOptions): Promise<Probe> {
+  const label = hostLabel(host);
   const client = new pg.Client({ ...options.clientConfig, connectionString: singleHostUrl(state.source, host) });
   client.on('error', () => undefined); // a connection lost while idle: the next query fails with it
+  // connectionTimeoutMillis bounds the connection; the same bound for the question (a host that hangs right after it).
+  const bound = options.clientConfig?.connectionTimeoutMillis || undefined;
   try {
     await client.connect();
-    const row = (await client.query(PROBE_SQL)).rows[0];
+    const row = (await client.query({ text: PROBE_SQL, query_timeout: bound } as pg.QueryConfig)).rows[0];
+    state.unanswered.delete(label);
     if (Number(row.standby) === 1) {
-      await client.end().catch(() => undefined);
-      return { host, error: standbyError(hostLabel(host)) };
+      await closeClient(client, bound ?? GOODBYE_MS);
+      return { host, error: standbyError(label) };
     }
     return { host, client, timeline: Number(row.timeline) };
   } catch (error) {
-    await client.end().catch(() => undefined);
-    return { host, error: fromPgError(error, `cannot connect to PostgreSQL at ${hostLabel(host)}`) };
+    // An error with an SQLSTATE is the server's answer; a timeout or a refused connection is none.
+    if (hasSqlState(error)) state.unanswered.delete(label);
+    else state.unanswered.add(label);
+    discard(client); // end() would wait for the goodbye of a server that may never answer
+    return { host, error: fromPgError(error, `cannot connect to PostgreSQL at ${label}`) };
   }
+}
+
+function hasSqlState(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/** Closes the socket without a goodbye. */
+function discard(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** Says goodbye, waiting at most `ms` for the server's end of it (a server that hung meanwhile never sends it). */
+export async function closeClient(client: pg.Client, ms: number): Promise<void> {
+  await withTimeout(client.end().catch(() => undefined), ms);
+  discard(client);
+}
+
+/** How long a connection not used further waits for the server's goodbye (not awaited by the search). */
+const GOODBYE_MS = 5000;
+
+/** A probe that can be looked at before it settles. */
+interface Pending {
+  host: SourceHost;
+  result: Probe | null;
+  done: Promise<Probe>;
+}
+
+function pending(state: SourceState, host: SourceHost, options: ConnectOptions): Pending {
+  const item: Pending = { host, result: null, done: probe(state, host, options) };
+  void item.done.then((result) => { item.result = result; });
+  return item;
+}
+
+function notAnswered(host: SourceHost, timeoutMs: number | undefined): WalrelayError {
+  const label = hostLabel(host);
+  return new WalrelayError('SOURCE_UNREACHABLE',
+    `PostgreSQL at ${label} has not answered yet, and was silent the last time too (no answer${timeoutMs ? ` within ${timeoutMs / 1000} s` : ''}: hung or unreachable)`, {
+      retriable: true,
+      hint: `walrelay asks ${label} again in each search, after the other hosts, without waiting for it; a hung or unreachable host is passed over`,
+    });
 }
 
 /**
@@ -118,29 +184,49 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
     const highest = Math.max(0, ...probes.map((result) => result.timeline ?? 0));
     for (const result of probes) {
       if (result.client && result.timeline! < highest) {
-        await result.client.end().catch(() => undefined);
+        void closeClient(result.client, GOODBYE_MS);
         skip({ host: result.host, error: staleError(hostLabel(result.host), result.timeline!, highest) });
       } else if (result.client && !chosen) {
         chosen = { client: result.client, host: result.host, timeline: result.timeline! };
       } else if (result.client) {
-        await result.client.end().catch(() => undefined); // a second primary on the same timeline: list order decides
+        void closeClient(result.client, GOODBYE_MS); // a second primary on the same timeline: list order decides
       } else {
         skip(result);
       }
     }
     if (highest > 0) state.highestTimeline = highest;
   } else {
-    for (const host of hosts) {
-      const result = await probe(state, host, options);
+    // Hosts that did not answer last time: asked at once, in the background; the others one by one, in list order.
+    const silent = hosts.length > 1 && hosts.some((host) => !state.unanswered.has(hostLabel(host)))
+      ? hosts.filter((host) => state.unanswered.has(hostLabel(host))) : [];
+    const background = silent.map((host) => pending(state, host, options));
+    const take = (result: Probe): boolean => {
       if (result.client && result.timeline! < state.highestTimeline) {
-        await result.client.end().catch(() => undefined);
-        skip({ host, error: staleError(hostLabel(host), result.timeline!, state.highestTimeline) });
-      } else if (result.client) {
-        chosen = { client: result.client, host, timeline: result.timeline! };
-        break;
-      } else {
-        skip(result);
+        void closeClient(result.client, GOODBYE_MS);
+        skip({ host: result.host, error: staleError(hostLabel(result.host), result.timeline!, state.highestTimeline) });
+        return false;
       }
+      if (result.client) {
+        chosen = { client: result.client, host: result.host, timeline: result.timeline! };
+        return true;
+      }
+      skip(result);
+      return false;
+    };
+    for (const host of hosts) {
+      if (silent.includes(host)) continue;
+      if (take(await probe(state, host, options))) break;
+    }
+    for (const item of background) {
+      if (item.result) {
+        if (!chosen) take(item.result);
+        else if (item.result.client) lateAnswer(item.result, state, options); // another host was taken
+        continue;
+      }
+      // Not answered yet: not waited for. Its answer may still come; a stale primary is reported then (the zombie
+      // shows itself), and any connection it opened is closed.
+      if (!chosen) skip({ host: item.host, error: notAnswered(item.host, options.clientConfig?.connectionTimeoutMillis) });
+      void item.done.then((late) => lateAnswer(late, state, options));
     }
   }
   if (chosen) {
@@ -148,6 +234,7 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
     return chosen;
   }
   if (skipped.length === 1) throw skipped[0].error!;
+  skipped.sort((a, b) => hosts.indexOf(a.host) - hosts.indexOf(b.host)); // named in list order, however they were asked
   const retriable = skipped.some((result) => result.error!.retriable);
   throw new WalrelayError('NO_PRIMARY', `no host of source.url is a primary walrelay can use: ${skipped.map((result) => `${hostLabel(result.host)}: ${result.error!.message}`).join('; ')}`, {
     retriable,
@@ -155,6 +242,15 @@ export async function connectPrimary(url: string, options: ConnectOptions = {}):
       ? 'walrelay keeps trying every host (at most 5 s between rounds) until one is a primary; promote a standby if the primary is gone'
       : skipped[0].error!.hint,
   });
+}
+
+/** The answer of a host the search did not wait for: only reported (a stale primary), its connection closed. */
+function lateAnswer(result: Probe, state: SourceState, options: ConnectOptions): void {
+  if (!result.client) return;
+  void closeClient(result.client, GOODBYE_MS);
+  if (state.highestTimeline > 0 && result.timeline! < state.highestTimeline) {
+    options.onSkip?.(result.host, staleError(hostLabel(result.host), result.timeline!, state.highestTimeline));
+  }
 }
 
 /** The URL `pg` gets for one host (credentials and parameters of source.url). */

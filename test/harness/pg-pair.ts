@@ -11,8 +11,9 @@
 // once it is promoted); standby primary_conninfo with dbname (slot sync needs
 // it), primary_slot_name, hot_standby_feedback and sync_replication_slots.
 //
-// Each server runs in its own process group, so kill9() is a real crash of
-// the whole server (postmaster and backends at once), as when its host dies.
+// kill9() is a real crash of the whole server (postmaster and backends at
+// once), as when its host dies; freeze() stops every process of it, as a hung
+// host (server-signals.ts).
 import { spawn, execFileSync, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, chownSync, appendFileSync, writeFileSync, readdirSync, existsSync, readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import pg from 'pg';
 import { binDir } from './postgres.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { signalServer } from './server-signals.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -106,16 +108,16 @@ function node(name: string, root: string, port: number, settings: Record<string,
     async kill9() {
       if (exited()) return;
       const done = waitExit();
-      process.kill(-child!.pid!, 'SIGKILL');
+      signalServer(child!.pid!, 'SIGKILL');
       await done;
-      // The backends of the group die with the postmaster; wait until the port is free again.
+      // Wait until the port is free again.
       await waitFor(async () => { try { await self.query('SELECT 1'); return false; } catch { return true; } }, { what: `${name} to be down`, timeoutMs: 10_000, intervalMs: 50 });
     },
     freeze() {
-      process.kill(-child!.pid!, 'SIGSTOP');
+      signalServer(child!.pid!, 'SIGSTOP');
     },
     thaw() {
-      process.kill(-child!.pid!, 'SIGCONT');
+      signalServer(child!.pid!, 'SIGCONT');
     },
     async promote() {
       await execFileAsync(join(bin(), 'pg_ctl'), ['promote', '-D', dataDir, '-w', '-t', '60'], { uid: user?.uid, gid: user?.gid, cwd: root });
@@ -123,8 +125,9 @@ function node(name: string, root: string, port: number, settings: Record<string,
     async stop() {
       if (!exited()) {
         const done = waitExit();
-        try { process.kill(-child!.pid!, 'SIGCONT'); process.kill(-child!.pid!, 'SIGINT'); } catch { /* gone already */ }
-        const timer = setTimeout(() => { try { process.kill(-child!.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+        signalServer(child!.pid!, 'SIGCONT'); // a frozen server's backends too, or they never see the shutdown
+        try { process.kill(child!.pid!, 'SIGINT'); } catch { /* gone already */ }
+        const timer = setTimeout(() => signalServer(child!.pid!, 'SIGKILL'), 10_000);
         await done;
         clearTimeout(timer);
       }

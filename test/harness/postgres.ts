@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { signalServer } from './server-signals.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -29,6 +30,10 @@ export interface TestPostgres {
    * checkpoint, crash recovery on start).
    */
   restart(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** SIGSTOP to the postmaster and every backend: a hung host (sockets open, no answers). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -103,8 +108,10 @@ export async function startPostgres(flavor: PgFlavor, settings: Record<string, s
   };
 
   const shutdown = async () => {
+    const running = child.exitCode === null && child.signalCode === null;
+    if (running) signalServer(child.pid!, 'SIGCONT'); // after freeze(): the pool's goodbye and the shutdown need a running server
     await pool?.end().catch(() => undefined);
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (!running) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT'); // fast shutdown
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -134,6 +141,8 @@ export async function startPostgres(flavor: PgFlavor, settings: Record<string, s
       }
       await launch();
     },
+    freeze: () => signalServer(child.pid!, 'SIGSTOP'),
+    thaw: () => signalServer(child.pid!, 'SIGCONT'),
     async stop() {
       await shutdown();
       rmSync(root, { recursive: true, force: true });
