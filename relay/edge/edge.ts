@@ -12,8 +12,8 @@ import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from '../ops/metrics.js';
 import { startHttp } from '../ops/http.js';
 import type { ChangeEvent } from '../route/event.js';
-import { RedisFeedReader } from './feed-reader.js';
-import { WalrelayError } from '../errors.js';
+import { RedisFeedReader, type FeedReader } from './feed-reader.js';
+import { KafkaFeedReader } from './kafka-feed-reader.js';
 
 export interface RunningEdge {
   sinks: WebsocketSink[];
@@ -22,7 +22,6 @@ export interface RunningEdge {
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
-  if (!config.feed.redis) throw new WalrelayError('FEED_KAFKA_UNSUPPORTED', 'feed.kafka: a Kafka feed is not available yet', { kind: 'config', hint: 'use feed.redis: { url } (docs/edges.md)' });
   const metrics = new Metrics();
   const feedEvents = new Counter({ name: 'walrelay_edge_feed_events_total', help: 'Events this edge read from the feed and handed to its websocket sinks', registers: [metrics.registry] });
   const lagMs = new Gauge({ name: 'walrelay_edge_feed_lag_ms', help: 'Now minus the commit time of the newest event read from the feed (ms)', registers: [metrics.registry] });
@@ -38,7 +37,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     // A websocket sink's failure concerns that sink alone (as in the relay): logged, never stops the edge.
     await Promise.all(routes.map((route) => route.deliver(events)?.catch((error: Error) => logger.warn({ sink: route.sink.name, err: error.message }, 'edge: websocket sink write failed'))));
   };
-  const reader = new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver);
+  const reader: FeedReader = config.feed.redis
+    ? new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver)
+    : new KafkaFeedReader({ kafka: config.feed.kafka!, name: config.feed.name }, logger, deliver);
   const stops: (() => Promise<unknown>)[] = [];
   let http: Server | null = null;
   try {
