@@ -12,7 +12,7 @@ import { RealtimeClient } from '@supabase/realtime-js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
-import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, type Edge } from './harness/edges.js';
+import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './harness/edges.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 
@@ -128,6 +128,10 @@ describe('walrelay edge served from a Kafka feed', () => {
       assert.deepEqual(changes[0].new, { id, big: Number('9223372036854775807'), price: 1.5, note: 'rt' });
       await client.disconnect();
     }
+  });
+
+  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the compacted topic beside the feed)', async () => {
+    await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
   });
 
   it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {

@@ -11,7 +11,7 @@ import { RealtimeClient } from '@supabase/realtime-js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
-import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, type Edge } from './harness/edges.js';
+import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './harness/edges.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 import { startRedisCluster, type TestRedisCluster } from './harness/redis-cluster.js';
@@ -162,14 +162,19 @@ describe('walrelay edge served from a Redis feed', () => {
     assert.doesNotMatch(missing.stderr + wrongSink.stderr, /\n\s+at /, 'no stack trace');
   });
 
+  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the feed\'s Redis)', async () => {
+    await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
+  });
+
   it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
     assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges']);
     const base = `http://127.0.0.1:${edges[1].httpPort}`;
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    // The gauges are set every second: the tests above inserted rows just now.
+    await waitFor(async () => /walrelay_edge_feed_lag_entries 0\b/.test(await (await fetch(`${base}/metrics`)).text()), { what: 'lag 0 entries' });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /walrelay_edge_feed_events_total \d+/);
-    assert.match(metrics, /walrelay_edge_feed_lag_entries 0/);
     assert.match(metrics, /walrelay_websocket_clients\{sink="websocket#0"\} \d+/);
     assert.match(metrics, /walrelay_websocket_frames_sent_total\{sink="websocket#0"\} [1-9]\d*/, 'the clients of the tests above got frames from this edge');
     await redis.shutdownSaving();

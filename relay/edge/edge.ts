@@ -14,6 +14,11 @@ import { startHttp } from '../ops/http.js';
 import type { ChangeEvent } from '../route/event.js';
 import { RedisFeedReader, type FeedReader } from './feed-reader.js';
 import { KafkaFeedReader } from './kafka-feed-reader.js';
+import { describeError } from '../errors.js';
+import type { ResumeStore } from '../../sinks/websocket/protocols/realtime/resume-store.js';
+import { RedisResumeStore } from '../../sinks/feed/redis-resume-store.js';
+import { KafkaResumeStore } from '../../sinks/feed/kafka-resume-store.js';
+import { feedRedisClient } from '../../sinks/feed/redis-client.js';
 
 export interface RunningEdge {
   sinks: WebsocketSink[];
@@ -28,7 +33,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const lagEntries = new Gauge({ name: 'walrelay_edge_feed_lag_entries', help: 'Feed entries behind the feed\'s tail (capped at 10000)', registers: [metrics.registry] });
   const feedReady = new Gauge({ name: 'walrelay_edge_feed_ready', help: '1 while the edge reads its feed', registers: [metrics.registry] });
 
-  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger));
+  const resumeStore = config.sinks.some((sink) => sink.supabase) ? resumeStoreOf(config, logger) : undefined;
+  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, { slot: 'edge', resumeStore }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   let newestCommit: string | null = null;
   const deliver = async (events: ChangeEvent[]): Promise<void> => {
@@ -61,6 +67,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   } catch (error) {
     await reader.stop();
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await resumeStore?.close();
     throw error;
   }
   const timer = setInterval(() => {
@@ -76,6 +83,25 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     async stop() {
       clearInterval(timer);
       for (const stop of stops) await stop().catch(() => undefined);
+      await resumeStore?.close().catch(() => undefined); // last: closing the sinks saved the points of the sockets they ended
     },
   };
+}
+
+/**
+ * Where the edges of one feed share the resume points of Realtime clients
+ * named with walrelay_client: the feed's Redis, or a compacted topic beside
+ * the Kafka feed (docs/edges.md).
+ */
+function resumeStoreOf(config: EdgeConfig, logger: Logger): ResumeStore {
+  const { redis, kafka, name } = config.feed;
+  if (redis) {
+    const client = feedRedisClient(redis, 10_000);
+    client.on('error', (error) => logger.debug({ err: describeError(error) }, 'resume store redis client error'));
+    return new RedisResumeStore(client, name);
+  }
+  const windowMs = Math.max(...config.sinks.map((sink) => sink.resumeWindowSeconds)) * 1000;
+  const store = new KafkaResumeStore({ brokers: kafka!.brokers, clientId: kafka!.clientId, feed: name, windowMs }, logger);
+  store.start();
+  return store;
 }

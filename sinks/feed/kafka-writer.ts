@@ -3,14 +3,12 @@
 // producer (acks=all, sinks/kafka/protocol): a batch counts as delivered
 // only once the leader acknowledged all of it, and a retry keeps the
 // producer id and sequence numbers, so the broker drops what it already
-// has. The topic is created when missing (kafkajs admin: the cold path, as
-// in the kafka sink); an existing topic with more than one partition is
-// refused, since its order would not be total.
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+// has. The topic is created when missing (kafka-topic.ts).
 import type { Logger } from 'pino';
 import type { FeedSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { KafkaProducer, addressedRecord } from '../kafka/protocol/producer.js';
+import { ensureFeedTopic } from './kafka-topic.js';
 import type { FeedWriter } from './writer.js';
 
 type KafkaFeed = NonNullable<FeedSinkConfig['kafka']>;
@@ -20,7 +18,6 @@ const MAX_REQUEST_BYTES = 900_000;
 
 export class KafkaFeedWriter implements FeedWriter {
   private readonly producer: KafkaProducer;
-  private readonly kafka: Kafka;
   private topicReady = false;
   private problem: string | undefined = 'not connected yet';
 
@@ -30,10 +27,6 @@ export class KafkaFeedWriter implements FeedWriter {
     this.producer = new KafkaProducer({
       brokers, clientId, compression: 'none', maxRequestBytes: MAX_REQUEST_BYTES, maxRequestRecords: 10_000,
       connectTimeoutMs: 3000, requestTimeoutMs: timeoutMs, logger: logger.child({ sink }),
-    });
-    this.kafka = new Kafka({
-      clientId, brokers, connectionTimeout: 3000, requestTimeout: timeoutMs, retry: { retries: 2 }, logLevel: logLevel.WARN,
-      logCreator: () => ({ level, log }) => logger.debug({ sink, kafkajs: log.message, level }, 'kafkajs'),
     });
   }
 
@@ -66,30 +59,11 @@ export class KafkaFeedWriter implements FeedWriter {
     return this.problem;
   }
 
-  /** Creates the one-partition topic when missing; refuses one with several partitions. */
   private async ensureTopic(): Promise<void> {
     if (this.topicReady) return;
-    const admin: Admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const topic = this.config.name;
-      if (!(await admin.listTopics()).includes(topic)) {
-        const { brokers } = await admin.describeCluster();
-        const replicationFactor = this.config.kafka.replicationFactor ?? Math.min(3, brokers.length);
-        await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor }], waitForLeaders: true })
-          .catch((error) => { if (!/already exists/i.test((error as Error).message)) throw error; });
-        this.logger.info({ sink: this.sink, topic, replicationFactor }, 'feed: created the kafka feed topic (one partition)');
-      }
-      const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
-      if (metadata.partitions.length !== 1) {
-        throw new WalrelayError('FEED_KAFKA_PARTITIONS', `${this.sink}: topic ${topic} has ${metadata.partitions.length} partitions; the feed needs exactly one (its order is the commit order)`, {
-          hint: 'delete the topic (walrelay creates it with one partition) or name another one with the sink\'s name',
-        });
-      }
-      this.topicReady = true;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
+    const { brokers, clientId, replicationFactor } = this.config.kafka;
+    await ensureFeedTopic({ brokers, clientId, replicationFactor, topic: this.config.name }, this.config.timeoutSeconds * 1000, this.logger.child({ sink: this.sink }));
+    this.topicReady = true;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,10 @@
 // `walrelay edge` child processes and plain websocket clients of walrelay's
 // protocol, for the edge tests (test/edges*.test.ts).
 import { spawn } from 'node:child_process';
+import { createServer, connect as connectTcp, type Socket } from 'node:net';
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { RealtimeClient } from '@supabase/realtime-js';
 import { CLI, writeConfig, type RelayProcess } from './relay.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
@@ -66,3 +69,88 @@ export async function subscribe(client: Client, frame: Record<string, unknown>):
 
 export const idOf = (frame: string) => JSON.parse(frame).event.id as string;
 export const rowOf = (frame: string) => { const { event } = JSON.parse(frame); return `${event.op}:${(event.new ?? event.old).id}`; };
+
+export interface Balancer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A load balancer in front of edges, as a client sees one: each new
+ * connection goes to the first of `ports` that accepts it, and ends when that
+ * edge's side ends (so a killed edge's clients reconnect to the next one).
+ */
+export async function startBalancer(ports: readonly number[]): Promise<Balancer> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    client.pause();
+    const attempt = (index: number) => {
+      if (index >= ports.length) { client.destroy(); return; }
+      const upstream = connectTcp({ host: '127.0.0.1', port: ports[index] });
+      upstream.once('error', () => attempt(index + 1));
+      upstream.once('connect', () => {
+        sockets.add(upstream);
+        upstream.removeAllListeners('error');
+        upstream.on('error', () => client.destroy());
+        upstream.on('close', () => { sockets.delete(upstream); client.destroy(); });
+        client.on('close', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/**
+ * A realtime-js client named with walrelay_client on edge A (through a
+ * balancer over A and B) while rows are inserted; A is killed with kill -9,
+ * inserts go on, the client reconnects through the balancer to B and must
+ * get every insert once, in order. The kill comes once the client has every
+ * row inserted so far (see docs/edges.md for a kill while a batch is on its way).
+ */
+export async function realtimeResumeAcrossEdges(pg: { query(sql: string, values?: unknown[]): Promise<unknown> }, edgeA: Edge, edgeB: Edge, firstId: number): Promise<void> {
+  const balancer = await startBalancer([edgeA.port, edgeB.port]);
+  const client = new RealtimeClient(`ws://127.0.0.1:${balancer.port}/realtime/v1`, {
+    params: { apikey: 'anything', walrelay_client: `resume-${firstId}` }, transport: WebSocket as any, reconnectAfterMs: () => 200,
+  } as any);
+  const got: number[] = [];
+  const statuses: string[] = [];
+  let next = firstId;
+  const insert = async (count: number) => {
+    for (let i = 0; i < count; i++) await pg.query('INSERT INTO items (id, note) VALUES ($1, $2)', [next, `rt ${next++}`]);
+  };
+  try {
+    await new Promise<void>((resolve) => {
+      client.channel('resume').on('postgres_changes' as any, { event: 'INSERT', schema: 'public', table: 'items' }, (change: any) => { if (change.new.id >= firstId) got.push(change.new.id); })
+        .subscribe((status: string) => { statuses.push(status); if (status === 'SUBSCRIBED') resolve(); });
+    });
+    await insert(20);
+    await waitFor(() => got.length === 20, { what: `20 rows on edge A (have ${got.length})` });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the edge saves the point after each batch it hands on
+    edgeA.process.signal('SIGKILL');
+    await edgeA.process.exited;
+    await insert(30); // committed while the client reconnects
+    await waitFor(() => statuses.filter((status) => status === 'SUBSCRIBED').length >= 2, { what: 'the rejoin on edge B', timeoutMs: 20_000 });
+    await insert(10);
+    await waitFor(() => got.length >= 60, { what: `60 rows in all (have ${got.length})` });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(got, Array.from({ length: 60 }, (_, at) => firstId + at), 'every insert once, in order');
+  } finally {
+    await client.disconnect();
+    await balancer.close();
+  }
+}

@@ -39,6 +39,12 @@ export class PartitionReader {
     return this.listOffset(LATEST);
   }
 
+  /** The offset of the first record written at or after `timestampMs`; the end when there is none. */
+  async offsetAt(timestampMs: number): Promise<bigint> {
+    const offset = await this.listOffset(BigInt(Math.max(0, Math.floor(timestampMs))));
+    return offset < 0n ? this.end() : offset;
+  }
+
   /**
    * The records from `offset` on, waiting up to `maxWaitMs` for one to be
    * appended when there is none yet. Throws KafkaResponseError
