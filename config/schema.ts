@@ -234,7 +234,7 @@ const feedTransport = {
       .describe('Kafka bootstrap brokers, host:port'),
     clientId: z.string().min(1).default('walrelay-feed').describe('Kafka client id'),
     replicationFactor: positiveInt.optional()
-      .describe('Relay: replication factor of the feed topic when walrelay creates it (one partition); default: the number of brokers, at most 3'),
+      .describe('Replication factor of the one-partition topics walrelay creates when missing (the feed, by the relay; <name>.clients, the walrelay_client resume points, by edges); default: the number of brokers, at most 3'),
   }).optional().describe('Carry the feed in one Kafka topic of one partition (idempotent producer, acks=all); its retention is how far back a client can resume'),
 };
 

@@ -101,7 +101,7 @@ function resumeStoreOf(config: EdgeConfig, logger: Logger): ResumeStore {
     return new RedisResumeStore(client, name);
   }
   const windowMs = Math.max(...config.sinks.map((sink) => sink.resumeWindowSeconds)) * 1000;
-  const store = new KafkaResumeStore({ brokers: kafka!.brokers, clientId: kafka!.clientId, feed: name, windowMs }, logger);
+  const store = new KafkaResumeStore({ ...kafka!, feed: name, windowMs }, logger);
   store.start();
   return store;
 }

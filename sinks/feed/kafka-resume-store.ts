@@ -36,7 +36,7 @@ export class KafkaResumeStore implements ResumeStore {
   private loop: Promise<void> | null = null;
   private topicReady: Promise<void> | null = null;
 
-  constructor(private readonly settings: { brokers: string[]; clientId: string; feed: string; windowMs: number }, private readonly logger: Logger) {
+  constructor(private readonly settings: { brokers: string[]; clientId: string; replicationFactor?: number; feed: string; windowMs: number }, private readonly logger: Logger) {
     this.topic = `${settings.feed}.clients`;
     const options = { brokers: settings.brokers, clientId: settings.clientId, connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
     this.producer = new KafkaProducer({ ...options, compression: 'none', maxRequestBytes: 900_000, maxRequestRecords: 10_000, logger });
@@ -50,7 +50,8 @@ export class KafkaResumeStore implements ResumeStore {
   }
 
   private ensureTopic(): Promise<void> {
-    this.topicReady ??= ensureFeedTopic({ brokers: this.settings.brokers, clientId: this.settings.clientId, topic: this.topic, compact: true }, 10_000, this.logger)
+    const { brokers, clientId, replicationFactor } = this.settings;
+    this.topicReady ??= ensureFeedTopic({ brokers, clientId, replicationFactor, topic: this.topic, compact: true }, 10_000, this.logger)
       .catch((error) => { this.topicReady = null; throw error; });
     return this.topicReady;
   }
