@@ -134,7 +134,24 @@ describe('walrelay edge served from a Kafka feed', () => {
     await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
   });
 
-  it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
+  it('refuses a feed topic with several partitions (its order would not be total), with the code and a hint', async () => {
+    const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'edges.kafka.three', numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const file = writeConfig({
+      source: { url: pg.url, slot: 'edges_kafka_three', publication: 'edges_kafka_three' },
+      sinks: [{ type: 'feed', kafka: { brokers: kafka.brokers }, name: 'edges.kafka.three' }],
+    });
+    assert.equal((await runCli(['setup', '-c', file])).code, 0);
+    const run = await runCli(['run', '-c', file]);
+    await pg.query(`SELECT pg_drop_replication_slot('edges_kafka_three')`);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /FEED_KAFKA_PARTITIONS: topic edges\.kafka\.three has 3 partitions/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('edges hold no replication slot, answer /readyz from their feed, report feed lag, and get what was committed during a Kafka outage', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
     assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges_kafka']);
     const base = `http://127.0.0.1:${edges[1].httpPort}`;
@@ -144,9 +161,16 @@ describe('walrelay edge served from a Kafka feed', () => {
     assert.match(metrics, /walrelay_edge_feed_events_total [1-9]\d*/);
     assert.match(metrics, /walrelay_edge_feed_lag_ms \d+/);
     assert.match(metrics, /walrelay_websocket_frames_sent_total\{sink="websocket#0"\} [1-9]\d*/);
+    // Rows committed while Kafka is down wait in the relay (the feed sink retries the batch) and reach the edge once it is back.
+    const client = await connect(edges[1].port);
+    await subscribe(client, {});
     await kafka.pause();
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 503, { what: '/readyz 503 without Kafka', timeoutMs: 30_000 });
+    await pg.query(`INSERT INTO items (id, note) SELECT g, 'outage' FROM generate_series(9000, 9004) g`);
     await kafka.resume();
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { what: '/readyz 200 with Kafka back', timeoutMs: 30_000 });
+    await waitFor(() => client.changes.length >= 5, { what: `the 5 rows committed during the outage (have ${client.changes.length})`, timeoutMs: 30_000 });
+    assert.deepEqual(client.changes.map(rowOf), ['insert:9000', 'insert:9001', 'insert:9002', 'insert:9003', 'insert:9004']);
+    client.ws.close();
   });
 });

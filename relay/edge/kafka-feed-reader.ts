@@ -48,9 +48,23 @@ export class KafkaFeedReader implements FeedReader {
     return this.failure;
   }
 
-  /** Starts at once; while the topic cannot be read yet (Kafka down, or no relay has created it), /readyz says why and the edge retries. */
+  /**
+   * Reads the backlog into the rings, then follows the feed in the background.
+   * When the topic cannot be read yet (Kafka down, or no relay has created
+   * it) the edge starts all the same: /readyz says why, and the backlog is
+   * read as soon as it can be.
+   */
   async start(backlog: number): Promise<void> {
-    this.loop = this.follow(backlog);
+    let positioned = true;
+    try {
+      await this.position(backlog);
+      this.failure = undefined;
+    } catch (error) {
+      positioned = false;
+      this.failure = `feed ${this.settings.name}: ${describeError(error)}`;
+      this.logger.warn({ feed: this.settings.name, err: describeError(error) }, 'edge: cannot read the feed yet; retrying');
+    }
+    this.loop = this.follow(backlog, positioned);
   }
 
   /** The backlog: from the end minus `backlog` to the end known now. */
@@ -67,9 +81,8 @@ export class KafkaFeedReader implements FeedReader {
     this.logger.info({ feed: this.settings.name, offset: String(this.next), backlog: this.lastEventId || null }, 'edge: following the feed');
   }
 
-  private async follow(backlog: number): Promise<void> {
+  private async follow(backlog: number, positioned: boolean): Promise<void> {
     let delay = 100;
-    let positioned = false;
     while (!this.stopped) {
       try {
         if (!positioned) {
