@@ -64,6 +64,15 @@ export class ReplayRing {
     return this.pushed === 0 ? 0 : null;
   }
 
+  /**
+   * True when `id` is above every held event: this process has not received
+   * it yet (an edge behind the one the client came from). Never for an
+   * empty ring: after a restart an old id would pass for a future one.
+   */
+  isAhead(id: string): boolean {
+    return this.pushed > 0 && this.capacity > 0 && this.at(this.pushed - 1).id < id;
+  }
+
   /** The newest `count` held events that pass `accept`, oldest first. */
   latest(count: number, accept: (event: ChangeEvent) => boolean): ChangeEvent[] {
     const out: ChangeEvent[] = [];
