@@ -33,7 +33,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const lagEntries = new Gauge({ name: 'walrelay_edge_feed_lag_entries', help: 'Feed entries behind the feed\'s tail (capped at 10000)', registers: [metrics.registry] });
   const feedReady = new Gauge({ name: 'walrelay_edge_feed_ready', help: '1 while the edge reads its feed', registers: [metrics.registry] });
 
-  const resumeStore = config.sinks.some((sink) => sink.supabase) ? resumeStoreOf(config, logger) : undefined;
+  const resumeStore = config.sinks.some((sink) => sink.supabase) ? await resumeStoreOf(config, logger) : undefined;
   const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, { slot: 'edge', resumeStore }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   let newestCommit: string | null = null;
@@ -93,15 +93,17 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
  * named with walrelay_client: the feed's Redis, or a compacted topic beside
  * the Kafka feed (docs/edges.md).
  */
-function resumeStoreOf(config: EdgeConfig, logger: Logger): ResumeStore {
+async function resumeStoreOf(config: EdgeConfig, logger: Logger): Promise<ResumeStore> {
   const { redis, kafka, name } = config.feed;
   if (redis) {
     const client = feedRedisClient(redis, 10_000);
     client.on('error', (error) => logger.debug({ err: describeError(error) }, 'resume store redis client error'));
+    // Connected before the edge serves, so the first clients' points are saved as fast as later ones (retried by each save otherwise).
+    await client.connect().catch((error: Error) => logger.warn({ err: describeError(error) }, 'edge: the feed\'s Redis is not reachable yet for walrelay_client resume points'));
     return new RedisResumeStore(client, name);
   }
   const windowMs = Math.max(...config.sinks.map((sink) => sink.resumeWindowSeconds)) * 1000;
   const store = new KafkaResumeStore({ ...kafka!, feed: name, windowMs }, logger);
-  store.start();
+  await store.start();
   return store;
 }

@@ -44,8 +44,19 @@ export class KafkaResumeStore implements ResumeStore {
     this.probe = new PartitionReader(options, this.topic);
   }
 
-  /** Creates the topic when missing and follows it in the background. */
-  start(): void {
+  /**
+   * Creates the topic when missing and connects the producer before the edge
+   * serves (so the first clients' points are saved as fast as later ones),
+   * then follows the topic in the background. Kafka unreachable: logged, and
+   * retried by the follower and by each save.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.ensureTopic();
+      await this.producer.connect();
+    } catch (error) {
+      this.logger.warn({ topic: this.topic, err: describeError(error) }, 'edge: the walrelay_client resume points topic is not reachable yet; retrying');
+    }
     this.loop = this.follow();
   }
 
