@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { FeedSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
-import { KafkaProducer, addressedRecord } from '../kafka/protocol/producer.js';
+import { KafkaProducer, addressedRecord, type AddressedRecord } from '../kafka/protocol/producer.js';
 import { ensureFeedTopic } from './kafka-topic.js';
 import type { FeedWriter } from './writer.js';
 
@@ -19,6 +19,8 @@ const MAX_REQUEST_BYTES = 900_000;
 export class KafkaFeedWriter implements FeedWriter {
   private readonly producer: KafkaProducer;
   private topicReady = false;
+  /** The batch being delivered and its records, kept across the sink's retries of it. */
+  private pending: { entries: readonly string[]; records: AddressedRecord[] } | null = null;
   private problem: string | undefined = 'not connected yet';
 
   constructor(private readonly config: FeedSinkConfig & { kafka: KafkaFeed }, private readonly sink: string, private readonly logger: Logger) {
@@ -44,9 +46,12 @@ export class KafkaFeedWriter implements FeedWriter {
   }
 
   async append(entries: readonly string[]): Promise<void> {
+    // A retry of the same batch must hand the producer the same records: it then resumes the same numbered batches.
+    if (this.pending?.entries !== entries) this.pending = { entries, records: entries.map((entry) => addressedRecord(this.config.name, null, entry, [])) };
     try {
       await this.ensureTopic();
-      await this.producer.send(entries.map((entry) => addressedRecord(this.config.name, null, entry, [])));
+      await this.producer.send(this.pending.records);
+      this.pending = null;
       this.problem = undefined;
     } catch (error) {
       this.problem = describeError(error);
