@@ -157,6 +157,23 @@ describe('walrelay edge served from a Kafka feed', () => {
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
+  it('an edge started before the feed topic exists serves at once, not ready until the topic is there', async () => {
+    const early = await startEdgeOn({ kafka: { brokers: kafka.brokers }, name: 'edges.kafka.later' });
+    edges.push(early);
+    const ready = async () => {
+      const response = await fetch(`http://127.0.0.1:${early.httpPort}/readyz`);
+      return { status: response.status, body: await response.text() };
+    };
+    const before = await ready();
+    assert.equal(before.status, 503);
+    assert.match(before.body, /edges\.kafka\.later/);
+    const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'edges.kafka.later', numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    await waitFor(async () => (await ready()).status === 200, { what: '/readyz 200 once the topic exists', timeoutMs: 20_000 });
+  });
+
   it('edges hold no replication slot, answer /readyz from their feed, report feed lag, and get what was committed during a Kafka outage', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
     assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges_kafka']);
