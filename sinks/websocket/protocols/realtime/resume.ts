@@ -26,9 +26,6 @@ interface Remembered {
   positions: Map<string, number>;
 }
 
-/** Where a rejoin resumes: a ring position (this process), or after an event id (saved by any edge). */
-export type ResumeAt = { position: number } | { afterId: string };
-
 export interface Resumable {
   /** Each joined topic and the ring position of the first change this connection was not sent. */
   resumePositions(): Map<string, number>;

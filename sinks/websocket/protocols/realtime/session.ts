@@ -244,7 +244,10 @@ export class RealtimeSession implements Session {
   /** A rejoin of a client that named itself: what it missed while reconnecting, from the ring. */
   private catchUp(channel: Channel): void {
     if (this.clientName === null) return;
-    const position = this.shared.resume.take(this.clientName, channel.topic) ?? this.storedPosition(channel);
+    const local = this.shared.resume.take(this.clientName, channel.topic);
+    // This process's own point is exact; the stored one of the same topic is then used up too (a later rejoin must not replay it).
+    if (local !== null) this.storedPoint?.delete(channel.topic);
+    const position = local ?? this.storedPosition(channel);
     if (position === null) return;
     const missed = this.context.ring.from(position);
     if (missed === null) {
