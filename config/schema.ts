@@ -231,7 +231,10 @@ const feedTransport = {
   kafka: z.strictObject({
     brokers: z.array(hostPort, { error: 'expected an array of host:port strings' }).min(1, { error: 'expected an array of host:port strings' })
       .describe('Kafka bootstrap brokers, host:port'),
-  }).optional().describe('Carry the feed in one Kafka topic (not implemented yet: refused at start)'),
+    clientId: z.string().min(1).default('walrelay-feed').describe('Kafka client id'),
+    replicationFactor: positiveInt.optional()
+      .describe('Replication factor of the one-partition topics walrelay creates when missing (the feed, by the relay; <name>.clients, the walrelay_client resume points, by edges); default: the number of brokers, at most 3'),
+  }).optional().describe('Carry the feed in one Kafka topic of one partition (idempotent producer, acks=all); its retention is how far back a client can resume'),
 };
 
 export const feedSinkSchema = z.strictObject({
@@ -241,7 +244,7 @@ export const feedSinkSchema = z.strictObject({
     .describe('The stream (Redis) or topic (Kafka) edges read; also the sink\'s name in logs and metrics'),
   ...feedTransport,
   maxLen: positiveInt.default(100_000)
-    .describe('Redis: entries the feed stream keeps (XADD MAXLEN ~): how far back a client can resume on an edge'),
+    .describe('Redis: entries the feed stream keeps (XADD MAXLEN ~): how far back a client can resume on an edge (Kafka: the topic\'s retention decides)'),
   timeoutSeconds: serverTimeoutSeconds,
 });
 

@@ -1,5 +1,6 @@
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { DeadLetterTargets } from './dead-letter.js';
+import type { ResumeStore } from './websocket/protocols/realtime/resume-store.js';
 
 /**
  * A destination for change events. The pipeline calls `write` with batches in
@@ -46,6 +47,8 @@ export interface SinkContext {
   slot: string;
   /** The source database's name (Debezium's source.db). */
   database?: string;
+  /** `walrelay edge`: where websocket sinks share the resume points of Realtime clients named with walrelay_client. */
+  resumeStore?: ResumeStore;
   /** source.url: the websocket sink's row-level security checks (authorization: rls) connect there. */
   sourceUrl?: string;
   /** The source's `tables` whose changes reach sinks as such (outbox tables left out): brokers check their destinations at start. */

@@ -6,78 +6,20 @@
 // edges hold no replication slot.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
-import { CLI, runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
+import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
+import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './harness/edges.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 import { startRedisCluster, type TestRedisCluster } from './harness/redis-cluster.js';
 
 const FEED = 'edges.test.feed';
 
-interface Edge {
-  port: number;
-  httpPort: number;
-  process: RelayProcess;
-}
-
-/** A `walrelay edge` child process, like spawnRelay's but with the edge command. */
-async function startEdge(redisUrl: string, cluster = false): Promise<Edge> {
-  const [port, httpPort] = [await freePort(), await freePort()];
-  const file = writeConfig({
-    feed: { redis: { url: redisUrl, cluster }, name: FEED },
-    sinks: [{ type: 'websocket', port, auth: 'none', supabase: true, ringSize: 1000 }],
-    http: { port: httpPort },
-  });
-  const child = spawn(process.execPath, [CLI, 'edge', '-c', file], { env: { ...process.env, WALRELAY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let logs = '';
-  child.stderr!.on('data', (chunk) => { logs += chunk; });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
-  const edge: Edge = {
-    port, httpPort,
-    process: {
-      child, logs: () => logs, stdout: () => '', exited, signal: (name) => { child.kill(name); },
-      waitForLog: (pattern, timeoutMs = 30_000) => waitFor(() => pattern.test(logs), { what: `edge log ${pattern}; logs:\n${logs.slice(-2000)}`, timeoutMs }),
-    },
-  };
-  await edge.process.waitForLog(/"msg":"edge started"/);
-  return edge;
-}
-
-interface Client {
-  ws: WebSocket;
-  /** Raw text of every change frame, in arrival order. */
-  changes: string[];
-  other: any[];
-  send(frame: unknown): void;
-}
-
-function connect(port: number): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
-    const client: Client = { ws, changes: [], other: [], send: (frame) => ws.send(JSON.stringify(frame)) };
-    ws.on('message', (data) => {
-      const text = data.toString();
-      const frame = JSON.parse(text);
-      if (frame.type === 'change') client.changes.push(text); else client.other.push(frame);
-    });
-    ws.on('open', () => resolve(client));
-    ws.on('error', reject);
-  });
-}
-
-async function subscribe(client: Client, frame: Record<string, unknown>): Promise<void> {
-  client.send({ type: 'subscribe', id: 's', table: 'public.items', ...frame });
-  await waitFor(() => client.other.some((item) => item.type === 'subscribed' || item.type === 'error'), { what: 'subscribed' });
-  const error = client.other.find((item) => item.type === 'error');
-  if (error) throw new Error(`subscribe refused: ${JSON.stringify(error)}`);
-}
-
-const idOf = (frame: string) => JSON.parse(frame).event.id as string;
-const rowOf = (frame: string) => { const { event } = JSON.parse(frame); return `${event.op}:${(event.new ?? event.old).id}`; };
+/** An edge reading the Redis feed FEED. */
+const startEdge = (url: string, cluster = false): Promise<Edge> => startEdgeOn({ redis: { url, cluster }, name: FEED });
 
 describe('walrelay edge served from a Redis feed', () => {
   let pg: TestPostgres;
@@ -220,14 +162,25 @@ describe('walrelay edge served from a Redis feed', () => {
     assert.doesNotMatch(missing.stderr + wrongSink.stderr, /\n\s+at /, 'no stack trace');
   });
 
+  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the feed\'s Redis)', async () => {
+    await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
+  });
+
+  it('a kill -9 while inserts go on loses nothing; at most the changes sent just before it come again', async () => {
+    edges[0] = await startEdge(redis.url);
+    const { repeated } = await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7100, { killWhileWriting: true });
+    console.log(`# changes repeated after the kill: ${repeated}`);
+  });
+
   it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
     assert.deepEqual(slots.map((slot) => slot.slot_name), ['edges']);
     const base = `http://127.0.0.1:${edges[1].httpPort}`;
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    // The gauges are set every second: the tests above inserted rows just now.
+    await waitFor(async () => /walrelay_edge_feed_lag_entries 0\b/.test(await (await fetch(`${base}/metrics`)).text()), { what: 'lag 0 entries' });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /walrelay_edge_feed_events_total \d+/);
-    assert.match(metrics, /walrelay_edge_feed_lag_entries 0/);
     assert.match(metrics, /walrelay_websocket_clients\{sink="websocket#0"\} \d+/);
     assert.match(metrics, /walrelay_websocket_frames_sent_total\{sink="websocket#0"\} [1-9]\d*/, 'the clients of the tests above got frames from this edge');
     await redis.shutdownSaving();

@@ -12,8 +12,13 @@ import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from '../ops/metrics.js';
 import { startHttp } from '../ops/http.js';
 import type { ChangeEvent } from '../route/event.js';
-import { RedisFeedReader } from './feed-reader.js';
-import { WalrelayError } from '../errors.js';
+import { RedisFeedReader, type FeedReader } from './feed-reader.js';
+import { KafkaFeedReader } from './kafka-feed-reader.js';
+import { describeError } from '../errors.js';
+import type { ResumeStore } from '../../sinks/websocket/protocols/realtime/resume-store.js';
+import { RedisResumeStore } from '../../sinks/feed/redis-resume-store.js';
+import { KafkaResumeStore } from '../../sinks/feed/kafka-resume-store.js';
+import { feedRedisClient } from '../../sinks/feed/redis-client.js';
 
 export interface RunningEdge {
   sinks: WebsocketSink[];
@@ -22,14 +27,14 @@ export interface RunningEdge {
 }
 
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
-  if (!config.feed.redis) throw new WalrelayError('FEED_KAFKA_UNSUPPORTED', 'feed.kafka: a Kafka feed is not available yet', { kind: 'config', hint: 'use feed.redis: { url } (docs/edges.md)' });
   const metrics = new Metrics();
   const feedEvents = new Counter({ name: 'walrelay_edge_feed_events_total', help: 'Events this edge read from the feed and handed to its websocket sinks', registers: [metrics.registry] });
   const lagMs = new Gauge({ name: 'walrelay_edge_feed_lag_ms', help: 'Now minus the commit time of the newest event read from the feed (ms)', registers: [metrics.registry] });
   const lagEntries = new Gauge({ name: 'walrelay_edge_feed_lag_entries', help: 'Feed entries behind the feed\'s tail (capped at 10000)', registers: [metrics.registry] });
   const feedReady = new Gauge({ name: 'walrelay_edge_feed_ready', help: '1 while the edge reads its feed', registers: [metrics.registry] });
 
-  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger));
+  const resumeStore = config.sinks.some((sink) => sink.supabase) ? await resumeStoreOf(config, logger) : undefined;
+  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, { slot: 'edge', resumeStore }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   let newestCommit: string | null = null;
   const deliver = async (events: ChangeEvent[]): Promise<void> => {
@@ -38,7 +43,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     // A websocket sink's failure concerns that sink alone (as in the relay): logged, never stops the edge.
     await Promise.all(routes.map((route) => route.deliver(events)?.catch((error: Error) => logger.warn({ sink: route.sink.name, err: error.message }, 'edge: websocket sink write failed'))));
   };
-  const reader = new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver);
+  const reader: FeedReader = config.feed.redis
+    ? new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver)
+    : new KafkaFeedReader({ kafka: config.feed.kafka!, name: config.feed.name }, logger, deliver);
   const stops: (() => Promise<unknown>)[] = [];
   let http: Server | null = null;
   try {
@@ -60,6 +67,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   } catch (error) {
     await reader.stop();
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await resumeStore?.close();
     throw error;
   }
   const timer = setInterval(() => {
@@ -75,6 +83,27 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     async stop() {
       clearInterval(timer);
       for (const stop of stops) await stop().catch(() => undefined);
+      await resumeStore?.close().catch(() => undefined); // last: closing the sinks saved the points of the sockets they ended
     },
   };
+}
+
+/**
+ * Where the edges of one feed share the resume points of Realtime clients
+ * named with walrelay_client: the feed's Redis, or a compacted topic beside
+ * the Kafka feed (docs/edges.md).
+ */
+async function resumeStoreOf(config: EdgeConfig, logger: Logger): Promise<ResumeStore> {
+  const { redis, kafka, name } = config.feed;
+  if (redis) {
+    const client = feedRedisClient(redis, 10_000);
+    client.on('error', (error) => logger.debug({ err: describeError(error) }, 'resume store redis client error'));
+    // Connected before the edge serves, so the first clients' points are saved as fast as later ones (retried by each save otherwise).
+    await client.connect().catch((error: Error) => logger.warn({ err: describeError(error) }, 'edge: the feed\'s Redis is not reachable yet for walrelay_client resume points'));
+    return new RedisResumeStore(client, name);
+  }
+  const windowMs = Math.max(...config.sinks.map((sink) => sink.resumeWindowSeconds)) * 1000;
+  const store = new KafkaResumeStore({ ...kafka!, feed: name, windowMs }, logger);
+  await store.start();
+  return store;
 }

@@ -20,7 +20,18 @@ export interface FeedSettings {
   name: string;
 }
 
-export class RedisFeedReader {
+/** An edge's reader of the feed, wherever it lives (Redis: this file; Kafka: kafka-feed-reader.ts). */
+export interface FeedReader {
+  readonly ready: boolean;
+  readonly notReadyReason: string | undefined;
+  /** Fills the rings with the newest `backlog` entries, then follows the feed in the background. */
+  start(backlog: number): Promise<void>;
+  /** Entries added to the feed after the last one this edge read (capped at LAG_COUNT_CAP). */
+  entriesBehind(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export class RedisFeedReader implements FeedReader {
   private readonly client: FeedRedis;
   /** A second connection: the first one is blocked in XREAD most of the time. */
   private readonly probe: FeedRedis;

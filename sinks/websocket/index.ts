@@ -59,7 +59,9 @@ export class WebsocketSink implements Sink {
     this.sockets = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes });
     this.admission = new Admission(config);
     this.ring = new ReplayRing(config.ringSize);
-    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache(), rls: null };
+    // On an edge, walrelay_client resume points are shared through the feed's store (resume.ts).
+    const store = sinkContext.resumeStore ? { store: sinkContext.resumeStore, ring: this.ring, logger: this.logger.child({ sink: this.name }) } : undefined;
+    this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000, store), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache(), rls: null };
   }
 
   /** The port actually listened on (config port 0 picks a free one). */
@@ -136,6 +138,7 @@ export class WebsocketSink implements Sink {
     } finally {
       for (const session of batch) session.client.endBatch();
     }
+    this.realtime.resume.written();
   }
 
   private fanOut(event: ChangeEvent, position: number): void {
@@ -330,6 +333,7 @@ export class WebsocketSink implements Sink {
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
+    this.realtime.resume.close();
     await this.realtime.rls?.close();
   }
 }

@@ -44,6 +44,35 @@ export class ReplayRing {
     return out;
   }
 
+  /** The id of the event just before `position` (the last one a client resuming at `position` had), or null when not held. */
+  idBefore(position: number): string | null {
+    const at = position - 1;
+    return at >= this.oldestPosition() && at < this.pushed ? this.at(at).id : null;
+  }
+
+  /**
+   * Where a client that had every event up to `id` resumes: the position of
+   * the first held event above it (ids sort in delivery order, so this holds
+   * on any edge reading the same feed). `position` when no held event is
+   * above it; null when the ring no longer reaches back to `id` (a gap).
+   */
+  positionAfter(id: string): number | null {
+    const oldest = this.oldestPosition();
+    for (let position = this.pushed - 1; position >= oldest; position--) {
+      if (this.at(position).id <= id) return position + 1;
+    }
+    return this.pushed === 0 ? 0 : null;
+  }
+
+  /**
+   * True when `id` is above every held event: this process has not received
+   * it yet (an edge behind the one the client came from). Never for an
+   * empty ring: after a restart an old id would pass for a future one.
+   */
+  isAhead(id: string): boolean {
+    return this.pushed > 0 && this.capacity > 0 && this.at(this.pushed - 1).id < id;
+  }
+
   /** The newest `count` held events that pass `accept`, oldest first. */
   latest(count: number, accept: (event: ChangeEvent) => boolean): ChangeEvent[] {
     const out: ChangeEvent[] = [];

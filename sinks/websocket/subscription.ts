@@ -15,6 +15,8 @@ export class Subscription {
   private readonly ops: Set<string> | null;
   private readonly filter: RowPredicate | null;
   private readonly allTables: boolean;
+  /** Set when `since` named an event not received yet (edges): events up to it are skipped, the client has them. */
+  resumeAfter: string | null = null;
 
   constructor(frame: SubscribeFrame) {
     this.id = frame.id;

@@ -27,12 +27,28 @@ it('replays a ring from a position, and reports a gap once the ring has moved pa
   assert.deepEqual(ring.from(3)!.map((e) => e.id), ['e3', 'e4', 'e5']);
 });
 
+it('finds where a client that had every event up to an id resumes, on a ring that holds it or not (another edge\'s point)', () => {
+  const ring = new ReplayRing(3);
+  assert.equal(ring.positionAfter('e1'), 0, 'an empty ring: from its start');
+  for (let n = 2; n <= 4; n++) ring.push(event(n * 2)); // e4, e6, e8 (ids sort as strings here: single digits)
+  assert.equal(ring.idBefore(0), null);
+  assert.equal(ring.idBefore(2), 'e6');
+  assert.equal(ring.positionAfter('e6'), 2, 'after a held id');
+  assert.equal(ring.positionAfter('e5'), 1, 'an id this ring never had (filtered out here): after the held ones below it');
+  assert.equal(ring.positionAfter('e9'), 3, 'an id ahead of this ring: from the next one to come');
+  assert.equal(ring.positionAfter('e3'), null, 'older than anything held: a gap');
+  ring.push(event(10));
+  assert.equal(ring.idBefore(1), null, 'no longer held');
+});
+
 it('resumes a topic once, only within the window, and hands over a name\'s previous connection', (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
-  const points = new ResumePoints<string>(60_000);
-  assert.equal(points.connected('tab', 'first'), undefined);
-  assert.equal(points.connected('tab', 'second'), 'first', 'the previous connection is returned for the caller to end');
-  points.ended('tab', 'first', new Map([['realtime:a', 7], ['realtime:b', 9]]));
+  const connection = (name: string) => ({ name, resumePositions: () => new Map<string, number>() });
+  const [first, second] = [connection('first'), connection('second')];
+  const points = new ResumePoints<ReturnType<typeof connection>>(60_000);
+  assert.equal(points.connected('tab', first), undefined);
+  assert.equal(points.connected('tab', second), first, 'the previous connection is returned for the caller to end');
+  points.ended('tab', first, new Map([['realtime:a', 7], ['realtime:b', 9]]));
   assert.equal(points.take('tab', 'realtime:a'), 7);
   assert.equal(points.take('tab', 'realtime:a'), null, 'a position is used once');
   assert.equal(points.take('other', 'realtime:b'), null, 'only the same name resumes');

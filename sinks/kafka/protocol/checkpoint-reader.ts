@@ -44,8 +44,8 @@ async function readRange(leader: KafkaConnection, topic: string, partition: numb
   return records;
 }
 
-/** The offset after the last complete batch in a fetch answer. */
-function lastBatchEnd(data: Buffer): bigint {
+/** The offset after the last complete batch in a fetch answer (-1 when it holds none). */
+export function lastBatchEnd(data: Buffer): bigint {
   let position = 0;
   let end = -1n;
   while (position + 61 <= data.length) {

@@ -73,8 +73,16 @@ export function readEndTxn(reader: Reader): number {
 
 /** ListOffsets for the end of one partition: with read_committed, the last stable offset. */
 export function writeListEndOffset(writer: Writer, topic: string, partition: number): void {
+  writeListOffset(writer, topic, partition, LATEST);
+}
+
+/** ListOffsets timestamps: the end of the partition, or its first offset still held (retention). */
+export const LATEST = -1n;
+export const EARLIEST = -2n;
+
+export function writeListOffset(writer: Writer, topic: string, partition: number, timestamp: bigint): void {
   writer.int32(-1).int8(1); // replica id: a client; isolation: read_committed
-  writer.int32(1).string(topic).int32(1).int32(partition).int32(-1).int64(-1n); // no leader epoch; timestamp -1: latest
+  writer.int32(1).string(topic).int32(1).int32(partition).int32(-1).int64(timestamp); // no leader epoch
 }
 
 export function readListEndOffset(reader: Reader): { errorCode: number; offset: bigint } {
@@ -94,13 +102,15 @@ export function readListEndOffset(reader: Reader): { errorCode: number; offset: 
   return result;
 }
 
-export function writeFetch(writer: Writer, topic: string, partition: number, offset: bigint, maxBytes: number): void {
-  writer.int32(-1).int32(0).int32(0).int32(maxBytes).int8(1); // replica, max wait 0, min bytes 0, max bytes, read_committed
+/** With maxWaitMs > 0 the broker holds the request until a record arrives or the wait ends (a long poll). */
+export function writeFetch(writer: Writer, topic: string, partition: number, offset: bigint, maxBytes: number, maxWaitMs = 0): void {
+  writer.int32(-1).int32(maxWaitMs).int32(maxWaitMs > 0 ? 1 : 0).int32(maxBytes).int8(1); // replica, max wait, min bytes, max bytes, read_committed
   writer.int32(1).string(topic).int32(1).int32(partition).int64(offset).int32(maxBytes);
 }
 
 export interface FetchedPartition {
   errorCode: number;
+  highWatermark: bigint;
   lastStableOffset: bigint;
   /** Transactions whose records in this answer were aborted: producer id → first offset. */
   aborted: { producerId: bigint; firstOffset: bigint }[];
@@ -109,17 +119,17 @@ export interface FetchedPartition {
 
 export function readFetch(reader: Reader): FetchedPartition {
   reader.int32(); // throttle_time_ms
-  let result: FetchedPartition = { errorCode: 3, lastStableOffset: -1n, aborted: [], records: Buffer.alloc(0) };
+  let result: FetchedPartition = { errorCode: 3, highWatermark: -1n, lastStableOffset: -1n, aborted: [], records: Buffer.alloc(0) };
   reader.array((r) => {
     r.string();
     r.array((p) => {
       p.int32();
       const errorCode = p.int16();
-      p.int64(); // high watermark
+      const highWatermark = p.int64();
       const lastStableOffset = p.int64();
       const aborted = p.array((a) => ({ producerId: a.int64(), firstOffset: a.int64() })) ?? [];
       const records = p.bytes() ?? Buffer.alloc(0);
-      result = { errorCode, lastStableOffset, aborted, records };
+      result = { errorCode, highWatermark, lastStableOffset, aborted, records };
     });
   });
   return result;

@@ -48,6 +48,10 @@ export class NativeSession implements Session {
     if (!mayReceive(this.client.claims, event, name)) return;
     let json: string | null = null;
     for (const subscription of this.subscriptions.values()) {
+      if (subscription.resumeAfter !== null) {
+        if (event.id <= subscription.resumeAfter) continue;
+        subscription.resumeAfter = null;
+      }
       if (!subscription.matches(event, name)) continue;
       json ??= encodeEvent(event, this.context.config.format, { debezium: this.context.config.debezium });
       this.client.sendChange(subscription, event, json);
@@ -78,7 +82,12 @@ export class NativeSession implements Session {
     }
     let replay: ChangeEvent[] = [];
     if (frame.since !== undefined) {
-      const missed = context.ring.after(frame.since);
+      let missed = context.ring.after(frame.since);
+      if (missed === null && context.ring.isAhead(frame.since)) {
+        // An id this process has not received yet (an edge a few events behind the one the client came from): wait for it.
+        subscription.resumeAfter = frame.since;
+        missed = [];
+      }
       if (missed === null) throw new FrameError('resume_gap', `event ${frame.since} is no longer held (ring of ${context.config.ringSize}); reload the current state, then subscribe without since`, frame.id);
       replay = missed;
     } else if (frame.recent) {

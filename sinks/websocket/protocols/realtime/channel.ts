@@ -13,6 +13,8 @@ export class Channel {
   /** The channel name Realtime's system messages carry: the topic without "realtime:". */
   readonly name: string;
   expiryTimer: NodeJS.Timeout | null = null;
+  /** Set when the channel resumed after an event id this process has not read yet: changes up to it are skipped. */
+  resumeAfter: string | null = null;
 
   constructor(
     readonly topic: string,

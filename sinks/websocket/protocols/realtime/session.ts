@@ -36,6 +36,9 @@ interface Held {
 
 export class RealtimeSession implements Session {
   private readonly channels = new Map<string, Channel>();
+  /** On an edge: this name's resume point saved by any edge, read once before the first join (topics are taken out as they rejoin). */
+  private storedPointLoad: Promise<Map<string, string> | null> | null = null;
+  private storedPoint: Map<string, string> | null = null;
   /** Changes waiting for (or behind one waiting for) a row-level security check, oldest first. */
   private readonly held: Held[] = [];
   private ended = false;
@@ -101,6 +104,11 @@ export class RealtimeSession implements Session {
   }
 
   private deliverTo(channel: Channel, event: ChangeEvent, type: RealtimeType, name: string, position: number): void {
+    if (channel.resumeAfter !== null) {
+      // Resumed from a point another edge saved, ahead of what this edge had read: skip what the client already has.
+      if (event.id <= channel.resumeAfter) return;
+      channel.resumeAfter = null;
+    }
     const rls = this.shared.rls;
     if (rls === null) {
       const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
@@ -147,11 +155,17 @@ export class RealtimeSession implements Session {
     this.ended = true;
     for (const channel of this.channels.values()) this.stopTimer(channel);
     if (this.clientName === null) return;
+    const positions = this.resumePositions();
+    this.held.length = 0;
+    this.shared.resume.ended(this.clientName, this, positions);
+    this.channels.clear();
+  }
+
+  /** Each joined topic and the ring position of the first change not sent to this connection. */
+  resumePositions(): Map<string, number> {
     // What still waited for a check was not sent: resuming starts there.
     const position = this.held[0]?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
-    this.held.length = 0;
-    this.shared.resume.ended(this.clientName, this, new Map([...this.channels.keys()].map((topic) => [topic, position])));
-    this.channels.clear();
+    return new Map([...this.channels.keys()].map((topic) => [topic, position]));
   }
 
   private async join(message: PhoenixMessage): Promise<void> {
@@ -180,6 +194,7 @@ export class RealtimeSession implements Session {
       this.client.sendControl(reply(this.vsn, message, 'error', { reason: refusal }));
       return;
     }
+    if (this.clientName !== null) this.storedPoint = await (this.storedPointLoad ??= this.shared.resume.load(this.clientName));
 
     // From here on nothing awaits: the channel is registered, answered and caught up in one turn of the event loop.
     const previous = this.channels.get(topic);
@@ -229,7 +244,10 @@ export class RealtimeSession implements Session {
   /** A rejoin of a client that named itself: what it missed while reconnecting, from the ring. */
   private catchUp(channel: Channel): void {
     if (this.clientName === null) return;
-    const position = this.shared.resume.take(this.clientName, channel.topic);
+    const local = this.shared.resume.take(this.clientName, channel.topic);
+    // This process's own point is exact; the stored one of the same topic is then used up too (a later rejoin must not replay it).
+    if (local !== null) this.storedPoint?.delete(channel.topic);
+    const position = local ?? this.storedPosition(channel);
     if (position === null) return;
     const missed = this.context.ring.from(position);
     if (missed === null) {
@@ -243,6 +261,19 @@ export class RealtimeSession implements Session {
       if (name === null || type === null) return;
       this.deliverTo(channel, event, type, name, position + index);
     });
+  }
+
+  /** The ring position after the event id an edge saved for this name and topic (once); -1 when the ring no longer reaches back to it. */
+  private storedPosition(channel: Channel): number | null {
+    const afterId = this.storedPoint?.get(channel.topic);
+    if (afterId === undefined) return null;
+    this.storedPoint!.delete(channel.topic);
+    const ring = this.context.ring;
+    const position = ring.positionAfter(afterId);
+    if (position === null) return -1;
+    // This edge has not read as far as the edge that saved the point: what arrives up to that id the client already has.
+    if (position === ring.position && (ring.idBefore(position) ?? '') < afterId) channel.resumeAfter = afterId;
+    return position;
   }
 
   private leave(channel: Channel, message: PhoenixMessage): void {
