@@ -88,7 +88,7 @@ function openClient(url: URL, protocol: FanOutProtocol, table: string, index: nu
     });
     socket.on('data', (chunk: Buffer) => {
       const now = Date.now();
-      let buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
+      const buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
       pending = null;
       let at = 0;
       if (!upgraded) {
