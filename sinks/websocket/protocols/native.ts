@@ -46,12 +46,15 @@ export class NativeSession implements Session {
 
   deliver(event: ChangeEvent, name: string | null): void {
     if (!mayReceive(this.client.claims, event, name)) return;
-    let json: string | null = null;
     for (const subscription of this.subscriptions.values()) {
-      if (!subscription.matches(event, name)) continue;
-      json ??= encodeEvent(event, this.context.config.format, { debezium: this.context.config.debezium });
-      this.client.sendChange(subscription, event, json);
+      if (subscription.matches(event, name)) this.client.sendChange(subscription, event, this.changeFrame(subscription, event));
     }
+  }
+
+  /** `{"type":"change","subscription":…,"event":…}` on the wire, shared by every client whose subscription has the same id. */
+  private changeFrame(subscription: Subscription, event: ChangeEvent): Buffer {
+    const { config, frames } = this.context;
+    return frames.get(event, subscription.framePrefix, () => subscription.framePrefix + encodeEvent(event, config.format, { debezium: config.debezium }) + '}');
   }
 
   end(): void {
@@ -90,10 +93,12 @@ export class NativeSession implements Session {
     // Registered, replayed and acknowledged in one turn of the event loop: nothing written after "subscribed" is missed, nothing is sent twice.
     this.subscriptions.set(frame.id, subscription);
     client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
+    client.beginBatch();
     for (const event of replay) {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, context.config.format, { debezium: context.config.debezium }));
+      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, this.changeFrame(subscription, event));
     }
+    client.endBatch();
   }
 
   private async reauthenticate(token: string): Promise<void> {

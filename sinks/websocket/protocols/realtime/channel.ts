@@ -6,7 +6,7 @@ import { mayReceive, type Claims } from '../../auth.js';
 import type { Binding } from './bindings.js';
 import type { RealtimeType } from './change.js';
 import { encode, type Vsn } from './serializer.js';
-import type { FrameCache } from './frame-cache.js';
+import type { FrameCache } from '../../frame-cache.js';
 
 export class Channel {
   readonly topicJson: string;
