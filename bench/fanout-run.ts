@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     await pool.end();
     const load = loadavg();
     const steal = startStealMeter();
-    const steps = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
+    const results = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
     const report = [
       '# walrelay fan-out benchmark',
       '',
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       machineDescription(version),
       `- load average at start ${load.map((value) => value.toFixed(2)).join(' / ')}, at end ${loadavg().map((value) => value.toFixed(2)).join(' / ')}; CPU steal ${steal().toFixed(0)}%`,
       '',
-      fanOutReport(steps),
+      fanOutReport(results),
     ].join('\n');
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'FANOUT.md'), report);

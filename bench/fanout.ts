@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { CLI, cpuSecondsOf } from './consumers.js';
@@ -54,6 +55,19 @@ export interface FanOutStep {
   relayCpu: number;
   edgesCpu: number;
   redisCpu: number;
+  /** CPU seconds of the clients' process over the window (it must not be the limit). */
+  clientsCpu: number;
+  /** The machine's 1-minute load average at the end of the window. */
+  load: number;
+}
+
+/** The feed alone (edges without clients): what relaying the rows costs before any frame is sent. */
+export interface FeedCost {
+  rowsPerSecond: number;
+  /** CPU microseconds per row: the relay (decoding + writing the feed), one edge (reading it), Redis. */
+  relayUsPerRow: number;
+  edgeUsPerRow: number;
+  redisUsPerRow: number;
 }
 
 /** One relay or edge process with its own config file. */
@@ -170,7 +184,12 @@ interface Setup {
   stop(): Promise<void>;
 }
 
-export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, options: FanOutOptions): Promise<FanOutStep[]> {
+export interface FanOutResults {
+  steps: FanOutStep[];
+  feed: FeedCost | null;
+}
+
+export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, options: FanOutOptions): Promise<FanOutResults> {
   const { quick, log } = options;
   const nodeArgs = options.nodeArgs ?? [];
   const pool = new pg.Pool({ connectionString: postgresUrl, max: 3 });
@@ -182,6 +201,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   await pool.query(`DROP PUBLICATION IF EXISTS ${TABLE}; CREATE PUBLICATION ${TABLE} FOR TABLE ${TABLE}`);
   let nextId = 1;
   const steps: FanOutStep[] = [];
+  let feed: FeedCost | null = null;
   const seconds = quick ? 4 : 10;
   const clients = quick ? 200 : 1000;
   let slotCount = 0;
@@ -235,6 +255,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
       redis: setup.redisPid === null ? 0 : cpuSecondsOf(setup.redisPid) ?? 0,
     });
     const before = cpu();
+    const clientsBefore = clientsProcess.cpuSeconds();
     const started = performance.now();
     const rows = await writeLoad(pool, rowsPerSecond, seconds, nextId);
     nextId += rows;
@@ -248,14 +269,37 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
       if (report.frames !== last) { last = report.frames; quietSince = Date.now(); } else if (Date.now() - quietSince > 1000) break;
     }
     const after = cpu();
+    const clientsCpu = clientsProcess.cpuSeconds() - clientsBefore;
     const step: FanOutStep = {
       setup: setup.name, protocol, clients, rowsPerSecond: rows / elapsed, framesPerSecond: (rows * clients) / elapsed, frames: report.frames, expectedFrames,
       p50: percentile(report.histogram, report.frames, 0.5), p99: percentile(report.histogram, report.frames, 0.99), max: report.histogram.at(-1)?.[0] ?? NaN,
       disconnected: report.disconnected,
-      relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis,
+      relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis, clientsCpu, load: loadavg()[0]!,
     };
-    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms, ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s`);
+    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms, ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, load ${step.load.toFixed(1)}`);
     return step;
+  };
+
+  /** Rows through relay → Redis → 2 edges with no client connected. */
+  const measureFeed = async (setup: Setup, rowsPerSecond: number): Promise<FeedCost> => {
+    const cpu = () => [cpuSecondsOf(setup.relay.child.pid!) ?? 0, setup.edges.reduce((sum, edge) => sum + (cpuSecondsOf(edge.child.pid!) ?? 0), 0), setup.redisPid === null ? 0 : cpuSecondsOf(setup.redisPid) ?? 0];
+    // What the processes spend idle (timers, metrics, the edges' blocking reads) is measured first and left out.
+    const idleStart = cpu();
+    const idleStarted = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleSeconds = (performance.now() - idleStarted) / 1000;
+    const idlePerSecond = cpu().map((value, index) => (value - idleStart[index]!) / idleSeconds);
+    const before = cpu();
+    const started = performance.now();
+    const rows = await writeLoad(pool, rowsPerSecond, seconds, nextId);
+    nextId += rows;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = cpu();
+    const elapsed = (performance.now() - started) / 1000;
+    const perRow = (index: number, processes = 1) => (Math.max(0, after[index]! - before[index]! - idlePerSecond[index]! * elapsed) / processes / rows) * 1e6;
+    const cost = { rowsPerSecond: rows / (elapsed - 1), relayUsPerRow: perRow(0), edgeUsPerRow: perRow(1, setup.edges.length), redisUsPerRow: perRow(2) };
+    log(`fan-out feed alone, ${Math.round(cost.rowsPerSecond)} rows/s: CPU µs per row: relay ${cost.relayUsPerRow.toFixed(0)}, each edge ${cost.edgeUsPerRow.toFixed(0)}, Redis ${cost.redisUsPerRow.toFixed(0)}`);
+    return cost;
   };
 
   const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcess) => Promise<T>): Promise<T> => {
@@ -272,7 +316,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   try {
     if (options.part !== 'edges') {
       // The sweep: rows/s up until p99 passes the limit (or a client is dropped).
-      const rates = quick ? [100, 400] : [100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000];
+      const rates = quick ? [100, 400] : [50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000, 2500];
       for (const protocol of ['native', 'realtime'] as const) {
         const setup = await relayAlone();
         try {
@@ -292,6 +336,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
       for (const make of [relayAlone, relayAndEdges]) {
         const setup = await make();
         try {
+          if (setup.edges.length > 0) feed = await measureFeed(setup, quick ? 300 : 1000);
           for (const rate of rates) steps.push({ ...await withClients(setup, 'native', (clientsProcess) => measure(setup, clientsProcess, 'native', rate)), setup: `${setup.name} ·` });
         } finally {
           await setup.stop();
@@ -303,13 +348,13 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     await pool.query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => undefined);
     await pool.end();
   }
-  return steps;
+  return { steps, feed };
 }
 
 const thousands = (value: number) => Math.round(value).toLocaleString('en');
 
 /** The report's fan-out sections (markdown). */
-export function fanOutReport(steps: FanOutStep[]): string {
+export function fanOutReport({ steps, feed }: FanOutResults): string {
   const sweep = steps.filter((step) => !step.setup.endsWith('·'));
   const edges = steps.filter((step) => step.setup.endsWith('·'));
   const lines: string[] = [];
@@ -321,9 +366,9 @@ export function fanOutReport(steps: FanOutStep[]): string {
       'process of their own (minimal websocket clients, bench/fanout-clients.ts); latency is commit time to arrival in',
       'that process. Realtime: vsn 2.0.0, one postgres_changes INSERT binding per client. CPU: the relay process over the window.',
       '',
-      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | frames received | disconnected | relay CPU s | frames per CPU-second |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, step.relayCpu))} |`),
+      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | frames received | disconnected | relay CPU s | frames per relay CPU-second | clients\' CPU s | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, step.relayCpu))} | ${step.clientsCpu.toFixed(2)} | ${step.load.toFixed(1)} |`),
       '',
     );
     for (const protocol of ['native', 'realtime'] as const) {
@@ -344,16 +389,19 @@ export function fanOutReport(steps: FanOutStep[]): string {
       'the p50 / p99 difference to the relay alone at the same rows/s. On this 2-core machine every process shares the same',
       'two cores, so edges cannot add capacity here; see docs/edges.md for the per-edge cost and the extrapolation.',
       '',
-      '| setup | clients | rows/s | frames/s | p50 ms | p99 ms | relay CPU s | edges CPU s | Redis CPU s | frames per CPU-second | feed adds p50 / p99 ms |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| setup | clients | rows/s | frames/s | p50 ms | p99 ms | relay CPU s | edges CPU s | Redis CPU s | frames per CPU-second | feed adds p50 / p99 ms | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...edges.map((step) => {
         const base = relay.find((other) => Math.abs(other.rowsPerSecond - step.rowsPerSecond) / step.rowsPerSecond < 0.2);
         const adds = step.setup.includes('edges') && base ? `${step.p50 - base.p50} / ${step.p99 - base.p99}` : '–';
         const cpu = step.relayCpu + step.edgesCpu + step.redisCpu;
-        return `| ${step.setup.replace(' ·', '')} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.relayCpu.toFixed(2)} | ${step.edgesCpu.toFixed(2)} | ${step.redisCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, cpu))} | ${adds} |`;
+        return `| ${step.setup.replace(' ·', '')} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.relayCpu.toFixed(2)} | ${step.edgesCpu.toFixed(2)} | ${step.redisCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, cpu))} | ${adds} | ${step.load.toFixed(1)} |`;
       }),
       '',
     );
+    if (feed) {
+      lines.push(`The feed alone (relay → Redis → 2 edges, no client connected, ${thousands(feed.rowsPerSecond)} rows/s), CPU per row above each process's idle use: relay ${feed.relayUsPerRow.toFixed(0)} µs, each edge ${feed.edgeUsPerRow.toFixed(0)} µs, Redis ${feed.redisUsPerRow.toFixed(0)} µs.`, '');
+    }
   }
   return lines.join('\n');
 }
