@@ -320,10 +320,13 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
       for (const protocol of ['native', 'realtime'] as const) {
         const setup = await relayAlone();
         try {
+          // Two windows in a row past the limit end the sweep: one alone may be a busy moment of a shared host.
+          let failed = 0;
           for (const rate of rates) {
             const step = await withClients(setup, protocol, (clientsProcess) => measure(setup, clientsProcess, protocol, rate));
             steps.push(step);
-            if (step.p99 > P99_LIMIT_MS || step.disconnected > 0 || step.frames < step.expectedFrames * 0.99) break;
+            failed = step.p99 > P99_LIMIT_MS || step.disconnected > 0 || step.frames < step.expectedFrames * 0.99 ? failed + 1 : 0;
+            if (failed === 2) break;
           }
         } finally {
           await setup.stop();
@@ -375,7 +378,8 @@ export function fanOutReport({ steps, feed }: FanOutResults): string {
       const rows = sweep.filter((step) => step.protocol === protocol);
       const under = rows.filter((step) => step.p99 <= P99_LIMIT_MS && step.disconnected === 0).at(-1);
       const over = rows.find((step) => step.p99 > P99_LIMIT_MS || step.disconnected > 0);
-      if (rows.length > 0) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `passed at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}.`);
+      const busiest = rows.at(-1);
+      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}. At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
     }
     lines.push('');
   }
