@@ -34,6 +34,7 @@ async function pair(perMessageDeflate: boolean): Promise<{ client: Client; recei
     client, received, browser, transport,
     async close() {
       browser.terminate();
+      for (const connection of server.clients) connection.terminate();
       await new Promise((resolve) => server.close(resolve));
     },
   };
@@ -68,12 +69,12 @@ describe('websocket wire frames', () => {
       const { client, received, close } = await pair(deflate);
       try {
         assert.equal(client.socket.extensions !== '', deflate, 'deflate negotiated as asked');
-        client.beginBatch();
+        client.beginBatch(new WireJoiner());
         client.sendFrame(wireTextFrame('change 1'), 0);
         client.sendControl('control');
         client.sendFrame(wireTextFrame('change 2'), 1);
         client.sendFrame(wireTextFrame(`change 3 ${'€'.repeat(30_000)}`), 2);
-        client.endBatch(new WireJoiner());
+        client.endBatch();
         client.sendFrame(wireTextFrame('change 4'), 3);
         await until(() => received.length === 5);
         assert.deepEqual(received.map((text) => text.slice(0, 8)), ['change 1', 'control', 'change 2', 'change 3', 'change 4']);
@@ -83,6 +84,30 @@ describe('websocket wire frames', () => {
       }
     });
   }
+
+  it('are written as the same bytes to clients that get the same frames, also past 64 KiB in one batch', async () => {
+    const pairs = [await pair(false), await pair(false)];
+    try {
+      const writes = pairs.map(({ transport }) => {
+        const written: Buffer[] = [];
+        const write = transport.write.bind(transport);
+        transport.write = ((chunk: Buffer, ...rest: never[]) => { written.push(chunk); return write(chunk, ...rest); }) as typeof transport.write;
+        return written;
+      });
+      const frames = Array.from({ length: 100 }, (_, i) => wireTextFrame(`${i} ${'x'.repeat(1000)}`));
+      const joiner = new WireJoiner();
+      for (const { client } of pairs) client.beginBatch(joiner);
+      for (const [position, frame] of frames.entries()) for (const { client } of pairs) client.sendFrame(frame, position);
+      for (const { client } of pairs) client.endBatch();
+      assert.ok(writes[0]!.length >= 2, `a batch of 100 kB goes out in 64 KiB pieces (${writes[0]!.length} writes)`);
+      assert.equal(writes[0]!.length, writes[1]!.length);
+      writes[0]!.forEach((chunk, i) => assert.equal(chunk, writes[1]![i], `write ${i}: one Buffer shared by both clients, not a copy each`));
+      await until(() => pairs.every(({ received }) => received.length === 100));
+      for (const { received } of pairs) assert.deepEqual(received.map((text) => Number(text.split(' ')[0])), frames.map((_, i) => i));
+    } finally {
+      for (const { close } of pairs) await close();
+    }
+  });
 
   it('are not written after the close frame', async () => {
     const { client, received, browser, transport, close } = await pair(false);

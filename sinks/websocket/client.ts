@@ -36,6 +36,8 @@ export class Client {
   private gatheredBytes = 0;
   /** Open batches (they nest: a replay inside the sink's batch); frames are gathered while above 0. */
   private batches = 0;
+  /** Shares joined bytes between the clients of the sink's current batch (see WireJoiner). */
+  private joiner: WireJoiner | null = null;
 
   constructor(
     readonly socket: WebSocket,
@@ -51,15 +53,23 @@ export class Client {
     return this.queue.length;
   }
 
-  /** Frames of one batch are gathered and written as one Buffer (one per BATCH_WRITE_BYTES) instead of one write per frame. */
-  beginBatch(): void {
-    this.batches++;
+  /**
+   * Frames of one batch are gathered and written as one Buffer (one per
+   * BATCH_WRITE_BYTES) instead of one write per frame; `joiner` (the sink's,
+   * for every client of its batch) lets clients that got the same frames
+   * share the joined bytes instead of each holding a copy.
+   */
+  beginBatch(joiner?: WireJoiner): void {
+    if (this.batches++ === 0) this.joiner = joiner ?? null;
   }
 
-  /** Ends a batch; the outermost writes what was gathered, `joiner` sharing the joined bytes with clients that got the same frames. */
-  endBatch(joiner?: WireJoiner): void {
+  /** Ends a batch; the outermost writes what was gathered. */
+  endBatch(): void {
     if (this.batches > 0) this.batches--;
-    if (this.batches === 0) this.writeGathered(joiner);
+    if (this.batches === 0) {
+      this.writeGathered();
+      this.joiner = null;
+    }
   }
 
   sendControl(frame: string): void {
@@ -117,14 +127,14 @@ export class Client {
     }
   }
 
-  private writeGathered(joiner?: WireJoiner): void {
+  private writeGathered(): void {
     const frames = this.gathered;
     if (frames.length === 0) return;
     this.gathered = [];
     this.gatheredBytes = 0;
     // Closing (a close frame already sent) or closed: no data frame may follow.
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    this.transport.write(frames.length === 1 ? frames[0]! : joiner ? joiner.join(frames) : Buffer.concat(frames));
+    this.transport.write(frames.length === 1 ? frames[0]! : this.joiner ? this.joiner.join(frames) : Buffer.concat(frames));
   }
 
   private enqueue(item: Queued): void {

@@ -145,11 +145,11 @@ export class WebsocketSink implements Sink {
    */
   private beginBatch(): void {
     const clients = [...this.sessions].map((session) => session.client);
-    for (const client of clients) client.beginBatch();
+    const joiner = new WireJoiner();
+    for (const client of clients) client.beginBatch(joiner);
     this.batch = setImmediate(() => {
       this.batch = null;
-      const joiner = new WireJoiner();
-      for (const client of clients) client.endBatch(joiner);
+      for (const client of clients) client.endBatch();
     });
   }
 
