@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--scale X] [--out DIR] [--only SCENARIO|live|realtime] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--scale X] [--out DIR] [--only SCENARIO|live|realtime|fanout] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
 //
 // Starts its own PostgreSQL 15, Redis, nats-server (JetStream) and (when its jars are cached) Kafka, uses the machine's RabbitMQ when it answers,
 // writes each scenario's backlog once, and lets every consumer drain the same
@@ -28,6 +28,7 @@ import { connect } from 'node:net';
 import { startStealMeter } from './cpu-steal.js';
 import { throughputTable, ratioChart, machineDescription, type ThroughputRow } from './report.js';
 import { parseLsn } from '../relay/lsn.js';
+import { fanOutBenchmark, fanOutReport, type FanOutResults } from './fanout.js';
 
 const SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
 const args = process.argv.slice(2);
@@ -173,6 +174,8 @@ async function main(): Promise<void> {
     }
 
     if (only === null || 'live'.includes(only) || only === 'realtime') live = await liveLatency(postgres.url, redis.url, pool);
+    // Fan-out with the clients in a process of their own, and 1 relay vs 1 relay + 2 edges (bench/fanout.ts; npm run bench:fanout alone).
+    const fanOut: FanOutResults | null = only === null || only === 'fanout' ? await fanOutBenchmark(postgres.url, redis.url, { quick, log }) : null;
     const report = [
       '# walrelay benchmarks',
       '',
@@ -222,6 +225,7 @@ async function main(): Promise<void> {
       '|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...live.realtime.map((l) => `| ${REALTIME_CLIENTS.toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond).toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond * REALTIME_CLIENTS).toLocaleString('en')} | ${l.events.toLocaleString('en')} | ${l.p50} | ${l.p99} | ${l.max} | ${l.disconnected} |`),
       '',
+      ...(fanOut ? [fanOutReport(fanOut)] : []),
     ].join('\n');
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'RESULTS.md'), report);

@@ -5,17 +5,24 @@
 // disconnected (1013) — unless every lagging subscription asked to conflate,
 // in which case only the newest change per (table, key) is kept. A slow
 // client never slows the relay or the other clients.
+//
+// Change frames arrive already framed for the wire and shared by every
+// client (wire-frame.ts): they are written to the TCP (or TLS) stream under
+// ws, which is safe because ws writes its own frames (controls, pings, close)
+// synchronously in call order when no extension is negotiated. During a batch
+// a client's frames are gathered and written once, as one Buffer.
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { Claims } from './auth.js';
 import type { Subscription } from './subscription.js';
 import { FrameQueue, type Queued } from './frame-queue.js';
+import { wirePayload, type WireJoiner } from './wire-frame.js';
 
 /** Bytes buffered in the socket above which frames are queued instead. */
 const SOCKET_HIGH_WATER = 1 << 20;
-/** While a batch is corked, frames are handed to the kernel every this many bytes. */
-const CORKED_WRITE_BYTES = 64 * 1024;
+/** While a batch gathers frames, they are handed to the socket every this many bytes. */
+const BATCH_WRITE_BYTES = 64 * 1024;
 
 const TEXT_FRAME = { binary: false };
 
@@ -24,11 +31,17 @@ export class Client {
   private readonly queue = new FrameQueue();
   alive = true;
   expiryTimer: NodeJS.Timeout | null = null;
-  private corked = false;
+  /** Wire frames of the current batch, not yet written. */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
+  /** Open batches (they nest: a replay inside the sink's batch); frames are gathered while above 0. */
+  private batches = 0;
+  /** Shares joined bytes between the clients of the sink's current batch (see WireJoiner). */
+  private joiner: WireJoiner | null = null;
 
   constructor(
     readonly socket: WebSocket,
-    /** The TCP (or TLS) stream under `socket`, for corking a batch of frames into one write. */
+    /** The TCP (or TLS) stream under `socket`, written to directly with frames framed once for every client. */
     private readonly transport: Duplex,
     public claims: Claims,
     private readonly maxQueue: number,
@@ -41,24 +54,29 @@ export class Client {
   }
 
   /**
-   * Frames of one batch are coalesced into few socket writes (one per
-   * CORKED_WRITE_BYTES) instead of one write per frame.
+   * Frames of one batch are gathered and written as one Buffer (one per
+   * BATCH_WRITE_BYTES) instead of one write per frame; `joiner` (the sink's,
+   * for every client of its batch) lets clients that got the same frames
+   * share the joined bytes instead of each holding a copy.
    */
-  beginBatch(): void {
-    this.corked = true;
-    this.transport.cork();
+  beginBatch(joiner?: WireJoiner): void {
+    if (this.batches++ === 0) this.joiner = joiner ?? null;
   }
 
+  /** Ends a batch; the outermost writes what was gathered. */
   endBatch(): void {
-    this.corked = false;
-    this.transport.uncork();
+    if (this.batches > 0) this.batches--;
+    if (this.batches === 0) {
+      this.writeGathered();
+      this.joiner = null;
+    }
   }
 
   sendControl(frame: string): void {
     this.enqueue({ frame, conflationKey: null });
   }
 
-  /** A change frame built by a protocol that does not conflate (Realtime), with the change's ring position. */
+  /** A change frame (wire bytes) of a protocol that does not conflate (Realtime), with the change's ring position. */
   sendFrame(frame: Buffer, position: number): void {
     this.enqueue({ frame, conflationKey: null, position });
   }
@@ -68,23 +86,19 @@ export class Client {
     return this.queue.firstPosition();
   }
 
-  sendChange(subscription: Subscription, event: ChangeEvent, eventJson: string): void {
-    const frame = subscription.framePrefix + eventJson + '}';
-    const key = subscription.conflate ? keyJson(event) : null;
+  /** A change frame (wire bytes) of walrelay's protocol, conflated when the subscription asked for it. */
+  /** `conflatable` false: a frame a newer change of the same key must not replace (a Debezium key change's delete). */
+  sendChange(subscription: Subscription, event: ChangeEvent, frame: Buffer, conflatable = true): void {
+    const key = subscription.conflate && conflatable ? keyJson(event) : null;
     const conflationKey = key ? `${subscription.id}\u0000${event.schema}.${event.table}\u0000${key}` : null;
     this.enqueue({ frame, conflationKey });
   }
 
   /** Sends what the socket can take now. */
   flush(): void {
-    while (this.queue.length > 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) this.send(this.queue.shift()!.frame);
-  }
-
-  /** Every frame goes out as a text frame, also those held as UTF-8 bytes. */
-  private send(frame: string | Buffer): void {
-    this.sent.frames++;
-    if (typeof frame === 'string') this.socket.send(frame);
-    else this.socket.send(frame, TEXT_FRAME);
+    this.beginBatch();
+    while (this.queue.length > 0 && this.hasRoom()) this.send(this.queue.shift()!.frame);
+    this.endBatch();
   }
 
   /** Past the queue bound: this client cannot keep up. */
@@ -92,13 +106,41 @@ export class Client {
     return this.queued > this.maxQueue;
   }
 
+  private hasRoom(): boolean {
+    return this.socket.bufferedAmount + this.gatheredBytes < SOCKET_HIGH_WATER;
+  }
+
+  /** Strings are control frames ws frames; Buffers are wire frames. Every frame goes out as a text frame. */
+  private send(frame: string | Buffer): void {
+    this.sent.frames++;
+    if (typeof frame === 'string') {
+      this.writeGathered(); // in order with the change frames before it
+      this.socket.send(frame);
+    } else if (this.socket.extensions !== '') {
+      // An extension (permessage-deflate) transforms each frame per connection: ws frames the payload itself.
+      this.socket.send(wirePayload(frame), TEXT_FRAME);
+    } else if (this.batches > 0) {
+      this.gathered.push(frame);
+      this.gatheredBytes += frame.length;
+      if (this.gatheredBytes >= BATCH_WRITE_BYTES) this.writeGathered();
+    } else if (this.socket.readyState === WebSocket.OPEN) {
+      this.transport.write(frame);
+    }
+  }
+
+  private writeGathered(): void {
+    const frames = this.gathered;
+    if (frames.length === 0) return;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    // Closing (a close frame already sent) or closed: no data frame may follow.
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.transport.write(frames.length === 1 ? frames[0]! : this.joiner ? this.joiner.join(frames) : Buffer.concat(frames));
+  }
+
   private enqueue(item: Queued): void {
-    if (this.queued === 0 && this.socket.bufferedAmount < SOCKET_HIGH_WATER) {
+    if (this.queued === 0 && this.hasRoom()) {
       this.send(item.frame);
-      if (this.corked && this.transport.writableLength >= CORKED_WRITE_BYTES) {
-        this.transport.uncork(); // hand what is coalesced so far to the kernel
-        this.transport.cork();
-      }
       return;
     }
     this.queue.push(item);

@@ -10,7 +10,7 @@
 const COMPACT_AFTER = 1024;
 
 export interface Queued {
-  /** Text, or UTF-8 bytes shared by many clients (Realtime frames). */
+  /** A control frame's text, or a change frame's wire bytes shared by many clients (wire-frame.ts). */
   frame: string | Buffer;
   /** For conflation: subscription + table + key; null when not conflatable. */
   conflationKey: string | null;

@@ -26,7 +26,8 @@ import { NativeSession } from './protocols/native.js';
 import { RealtimeSession, type RealtimeShared } from './protocols/realtime/session.js';
 import { isVsn } from './protocols/realtime/serializer.js';
 import { ResumePoints } from './protocols/realtime/resume.js';
-import { FrameCache } from './protocols/realtime/frame-cache.js';
+import { FrameCache } from './frame-cache.js';
+import { WireJoiner } from './wire-frame.js';
 import { RlsChecker } from './protocols/realtime/rls.js';
 import { RowChange, type ColumnType } from '../../relay/route/event.js';
 
@@ -53,6 +54,8 @@ export class WebsocketSink implements Sink {
   /** What the protocol sessions use of the sink (set by start). */
   private context!: SessionContext;
   private timers: NodeJS.Timeout[] = [];
+  /** The pending end of the current batch (beginBatch), or null. */
+  private batch: NodeJS.Immediate | null = null;
 
   constructor(private readonly config: WebsocketSinkConfig, index: number, private readonly logger: Logger, private readonly sinkContext: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `websocket#${index}`;
@@ -82,6 +85,7 @@ export class WebsocketSink implements Sink {
     }
     this.context = {
       config: this.config, ring: this.ring, verify: this.verify, logger: this.logger,
+      frames: this.realtime.frames,
       drop: (client, code, reason) => this.drop(client, code, reason),
       refused: (reason) => this.count(reason),
     };
@@ -126,19 +130,30 @@ export class WebsocketSink implements Sink {
   }
 
   async write(events: readonly ChangeEvent[]): Promise<void> {
-    const batch = [...this.sessions];
-    for (const session of batch) session.client.beginBatch();
-    try {
-      for (const event of events) {
-        const position = this.ring.position;
-        this.ring.push(event);
-        if (this.config.supabase && event instanceof RowChange && event.columnTypes) this.realtime.columns.set(`${event.schema}.${event.table}`, event.columnTypes);
-        if (this.sessions.size > 0) this.fanOut(event, position);
-      }
-    } finally {
-      for (const session of batch) session.client.endBatch();
+    if (this.batch === null && this.sessions.size > 0) this.beginBatch();
+    for (const event of events) {
+      const position = this.ring.position;
+      this.ring.push(event);
+      if (this.config.supabase && event instanceof RowChange && event.columnTypes) this.realtime.columns.set(`${event.schema}.${event.table}`, event.columnTypes);
+      if (this.sessions.size > 0) this.fanOut(event, position);
     }
     this.realtime.resume.written();
+  }
+
+  /**
+   * Every client gathers its frames until the event loop has handled what it
+   * read (setImmediate): the batches of one read of the replication stream
+   * reach each client as one socket write. A busy relay reads more per turn
+   * and so writes less often per frame; an idle one writes at once.
+   */
+  private beginBatch(): void {
+    const clients = [...this.sessions].map((session) => session.client);
+    const joiner = new WireJoiner();
+    for (const client of clients) client.beginBatch(joiner);
+    this.batch = setImmediate(() => {
+      this.batch = null;
+      for (const client of clients) client.endBatch();
+    });
   }
 
   private fanOut(event: ChangeEvent, position: number): void {
@@ -326,6 +341,8 @@ export class WebsocketSink implements Sink {
 
   async close(): Promise<void> {
     this.timers.forEach((timer) => clearInterval(timer));
+    if (this.batch) clearImmediate(this.batch);
+    this.batch = null;
     for (const { client } of [...this.sessions]) {
       this.forget(client);
       client.socket.close(1001, 'walrelay is stopping');

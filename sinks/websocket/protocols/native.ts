@@ -2,7 +2,8 @@
 // protocol"): subscribe / unsubscribe / auth frames in, change frames out.
 import type { RawData } from 'ws';
 import type { ChangeEvent } from '../../../relay/route/event.js';
-import { encodeEvent } from '../../formats.js';
+import { debeziumRecords, encodeEvent } from '../../formats.js';
+import type { DebeziumOptions } from '../../debezium/options.js';
 import { mayReceive } from '../auth.js';
 import type { Client } from '../client.js';
 import { Subscription } from '../subscription.js';
@@ -46,16 +47,33 @@ export class NativeSession implements Session {
 
   deliver(event: ChangeEvent, name: string | null): void {
     if (!mayReceive(this.client.claims, event, name)) return;
-    let json: string | null = null;
     for (const subscription of this.subscriptions.values()) {
       if (subscription.resumeAfter !== null) {
         if (event.id <= subscription.resumeAfter) continue;
         subscription.resumeAfter = null;
       }
-      if (!subscription.matches(event, name)) continue;
-      json ??= encodeEvent(event, this.context.config.format, { debezium: this.context.config.debezium });
-      this.client.sendChange(subscription, event, json);
+      if (subscription.matches(event, name)) this.sendChange(this.client, subscription, event);
     }
+  }
+
+  /**
+   * The event's change frames to one client. With format debezium a change of a row's key is two records, the delete
+   * of the old key and the create of the new one, so two frames; the delete is never conflated away (it is about
+   * another key than the one the conflation key names).
+   */
+  private sendChange(client: Client, subscription: Subscription, event: ChangeEvent): void {
+    if (this.context.config.format !== 'debezium') {
+      client.sendChange(subscription, event, this.changeFrame(subscription, event, 0, () => encodeEvent(event, this.context.config.format)));
+      return;
+    }
+    const values = debeziumValues(event, this.context.config.debezium);
+    values.forEach((value, index) => client.sendChange(subscription, event, this.changeFrame(subscription, event, index, () => value), index === values.length - 1));
+  }
+
+  /** `{"type":"change","subscription":…,"event":…}` on the wire, shared by every client whose subscription has the same id. */
+  private changeFrame(subscription: Subscription, event: ChangeEvent, record: number, json: () => string): Buffer {
+    const key = record === 0 ? subscription.framePrefix : `${subscription.framePrefix}\u0000${record}`;
+    return this.context.frames.get(event, key, () => subscription.framePrefix + json() + '}');
   }
 
   end(): void {
@@ -99,10 +117,12 @@ export class NativeSession implements Session {
     // Registered, replayed and acknowledged in one turn of the event loop: nothing written after "subscribed" is missed, nothing is sent twice.
     this.subscriptions.set(frame.id, subscription);
     client.sendControl(JSON.stringify({ type: 'subscribed', id: frame.id }));
+    client.beginBatch();
     for (const event of replay) {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) client.sendChange(subscription, event, encodeEvent(event, context.config.format, { debezium: context.config.debezium }));
+      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) this.sendChange(client, subscription, event);
     }
+    client.endBatch();
   }
 
   private async reauthenticate(token: string): Promise<void> {
@@ -131,4 +151,16 @@ export class NativeSession implements Session {
     if (expiresAt === null) return;
     client.expiryTimer = setTimeout(() => this.context.drop(client, 4001, 'token expired: reconnect or send {"type":"auth","token":…} before expiry'), Math.max(0, expiresAt - Date.now()));
   }
+}
+
+const debeziumCache = new WeakMap<ChangeEvent, string[]>();
+
+/** The values of the event's Debezium records (a delete's tombstone left out), rendered once per event for every client. */
+function debeziumValues(event: ChangeEvent, options: Partial<DebeziumOptions> | undefined): string[] {
+  let values = debeziumCache.get(event);
+  if (values === undefined) {
+    values = debeziumRecords(event, { debezium: options }).flatMap((record) => (record.value === null ? [] : [record.value]));
+    debeziumCache.set(event, values);
+  }
+  return values;
 }

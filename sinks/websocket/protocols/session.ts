@@ -11,12 +11,15 @@ import type { Verifier } from '../auth.js';
 import type { Client } from '../client.js';
 import type { ReplayRing } from '../ring.js';
 import type { RefusalReason } from '../admission.js';
+import type { FrameCache } from '../frame-cache.js';
 
 export interface SessionContext {
   readonly config: WebsocketSinkConfig;
   readonly ring: ReplayRing;
   readonly verify: Verifier;
   readonly logger: Logger;
+  /** Change frames of the change being fanned out, built once for every client that gets the same bytes. */
+  readonly frames: FrameCache;
   /** Closes the client's socket with a close code, counted in the metrics. */
   drop(client: Client, code: number, reason: string): void;
   /** Counts a refusal in walrelay_websocket_refused_total{reason}. */

@@ -6,7 +6,7 @@ import { mayReceive, type Claims } from '../../auth.js';
 import type { Binding } from './bindings.js';
 import type { RealtimeType } from './change.js';
 import { encode, type Vsn } from './serializer.js';
-import type { FrameCache } from './frame-cache.js';
+import type { FrameCache } from '../../frame-cache.js';
 
 export class Channel {
   readonly topicJson: string;
@@ -15,6 +15,11 @@ export class Channel {
   expiryTimer: NodeJS.Timeout | null = null;
   /** Set when the channel resumed after an event id this process has not read yet: changes up to it are skipped. */
   resumeAfter: string | null = null;
+  /** Each binding's id as text, made once: matching runs for every change and every channel. */
+  private readonly idTexts: string[];
+  /** Frame-cache keys by vsn, ids and variant, made once per channel rather than once per change. */
+  private readonly cacheKeys = new Map<string, string>();
+  private keysVsn: Vsn | null = null;
 
   constructor(
     readonly topic: string,
@@ -27,14 +32,15 @@ export class Channel {
   ) {
     this.topicJson = JSON.stringify(topic);
     this.name = topic.startsWith('realtime:') ? topic.slice('realtime:'.length) : topic;
+    this.idTexts = bindings.map((binding) => String(binding.id));
   }
 
   /** The ids of this channel's bindings the change matches, comma-separated; "" when none does or the claims hide it. */
   matching(event: ChangeEvent, type: RealtimeType, name: string): string {
     let ids = '';
-    for (const binding of this.bindings) {
-      if (!binding.matches(event, type)) continue;
-      ids += (ids === '' ? '' : ',') + binding.id;
+    for (let i = 0; i < this.bindings.length; i++) {
+      if (!this.bindings[i]!.matches(event, type)) continue;
+      ids = ids === '' ? this.idTexts[i]! : `${ids},${this.idTexts[i]}`;
     }
     return ids === '' || !mayReceive(this.claims, event, name) ? '' : ids;
   }
@@ -53,7 +59,23 @@ export class Channel {
         cache.get(event, `${vsn} ${this.topic} *${variant}`, () => encode(vsn, null, null, this.topicJson, '*', data())),
       ];
     }
-    return [cache.get(event, `${vsn} ${this.topic} ${ids}${variant}`, () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
+    return [cache.get(event, this.cacheKey(vsn, ids, variant), () => encode(vsn, null, null, this.topicJson, 'postgres_changes', `{"ids":[${ids}],"data":${data()}}`))];
+  }
+
+  /** `${vsn} ${topic} ${ids}${variant}`, remembered (a channel sees few distinct id sets; bounded all the same). */
+  private cacheKey(vsn: Vsn, ids: string, variant: string): string {
+    if (vsn !== this.keysVsn) {
+      this.cacheKeys.clear(); // a channel belongs to one connection, so this happens once
+      this.keysVsn = vsn;
+    }
+    const lookup = variant === '' ? ids : `${ids}${variant}`;
+    let key = this.cacheKeys.get(lookup);
+    if (key === undefined) {
+      if (this.cacheKeys.size >= 64) this.cacheKeys.clear();
+      key = `${vsn} ${this.topic} ${lookup}`;
+      this.cacheKeys.set(lookup, key);
+    }
+    return key;
   }
 
   /** Realtime's `system` push: {"extension","status","message","channel"}. */

@@ -16,7 +16,7 @@ import { Channel } from './channel.js';
 import { changeData, changeDataFor, columnsOf, realtimeType, type RealtimeType } from './change.js';
 import type { RlsChecker } from './rls.js';
 import type { ResumePoints } from './resume.js';
-import type { FrameCache } from './frame-cache.js';
+import type { FrameCache } from '../../frame-cache.js';
 
 /** What every Realtime session of a sink shares. */
 export interface RealtimeShared {
@@ -255,12 +255,14 @@ export class RealtimeSession implements Session {
         `changes committed while you were reconnecting are no longer held (ringSize ${this.context.config.ringSize}); reload the current state`));
       return;
     }
+    this.client.beginBatch();
     missed.forEach((event, index) => {
       const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
       const type = realtimeType(event);
       if (name === null || type === null) return;
       this.deliverTo(channel, event, type, name, position + index);
     });
+    this.client.endBatch();
   }
 
   /** The ring position after the event id an edge saved for this name and topic (once); -1 when the ring no longer reaches back to it. */

@@ -1,0 +1,177 @@
+// The fan-out benchmark's websocket clients, in a process of their own (so
+// the relay, not the clients, is what is measured). Each client is a minimal
+// websocket client on a plain TCP socket: the handshake, an unmasked-frame
+// parser and masked replies (subscribe or phx_join, pongs, heartbeats). Per
+// frame it reads only the commit time, parsed once per distinct text, and
+// counts commit-to-arrival in a histogram of 1 ms buckets, so millions of
+// frames cost no memory. Driven by the parent over IPC:
+//   { connect: { urls, protocol, clients, table } } → { connected }
+//   { reset: true } → { reset }   (start of a measurement window)
+//   { report: true } → { frames, histogram, disconnected }
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+export type FanOutProtocol = 'native' | 'realtime';
+
+export interface ConnectOrder {
+  /** ws://host:port/path URLs; clients are spread over them round-robin. */
+  urls: string[];
+  protocol: FanOutProtocol;
+  clients: number;
+  /** schema.table */
+  table: string;
+}
+
+export interface ClientsReport {
+  frames: number;
+  /** [latency ms, count] pairs of the window's change frames. */
+  histogram: [number, number][];
+  disconnected: number;
+}
+
+const MAX_MS = 120_000;
+const histogram = new Uint32Array(MAX_MS + 1);
+let frames = 0;
+let disconnected = 0;
+let stopping = false;
+const sockets: Socket[] = [];
+const parsedTimes = new Map<string, number>();
+
+const NATIVE_MARK = Buffer.from('"commitTime":"');
+const REALTIME_MARK = Buffer.from('"commit_timestamp":"');
+
+/** A client→server text frame: masked, as the protocol requires (with a zero mask, the payload is unchanged). */
+function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const length = payload.length;
+  const header = length < 126 ? Buffer.from([0x81, 0x80 | length, 0, 0, 0, 0]) : Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff, 0, 0, 0, 0]);
+  return Buffer.concat([header, payload]);
+}
+
+const PONG = Buffer.from([0x8a, 0x80, 0, 0, 0, 0]);
+
+function commitMs(text: string): number {
+  let ms = parsedTimes.get(text);
+  if (ms === undefined) {
+    if (parsedTimes.size > 10_000) parsedTimes.clear();
+    ms = Date.parse(text);
+    parsedTimes.set(text, ms);
+  }
+  return ms;
+}
+
+function openClient(url: URL, protocol: FanOutProtocol, table: string, index: number): Promise<void> {
+  const [schema, name] = table.split('.');
+  const mark = protocol === 'native' ? NATIVE_MARK : REALTIME_MARK;
+  const path = protocol === 'native' ? url.pathname : `${url.pathname.replace(/\/$/, '')}/websocket?apikey=bench&vsn=2.0.0`;
+  const hello = protocol === 'native'
+    ? JSON.stringify({ type: 'subscribe', id: 's', table })
+    : JSON.stringify(['1', '1', 'realtime:bench', 'phx_join', { config: { broadcast: { ack: false, self: false }, presence: { key: '', enabled: false }, postgres_changes: [{ event: 'INSERT', schema, table: name }], private: false } }]);
+  const ready = protocol === 'native' ? '{"type":"subscribed"' : '["1","1","realtime:bench","phx_reply",{"status":"ok"';
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(url.port), url.hostname);
+    sockets.push(socket);
+    let upgraded = false;
+    let joined = false;
+    let pending: Buffer | null = null;
+    let ref = 1;
+    let heartbeat: NodeJS.Timeout | null = null;
+    socket.setNoDelay(true);
+    socket.once('error', (error) => { if (!joined) reject(error); });
+    socket.once('close', () => {
+      if (heartbeat) clearInterval(heartbeat);
+      if (!stopping && joined) disconnected++;
+      if (!joined) reject(new Error(`client ${index} closed before it subscribed`));
+    });
+    socket.on('connect', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const now = Date.now();
+      const buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
+      pending = null;
+      let at = 0;
+      if (!upgraded) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) { pending = buffer; return; }
+        if (!buffer.subarray(0, 12).toString('latin1').includes('101')) {
+          reject(new Error(`upgrade refused: ${buffer.subarray(0, end).toString()}`));
+          socket.destroy();
+          return;
+        }
+        upgraded = true;
+        socket.write(textFrame(hello));
+        if (protocol === 'realtime') heartbeat = setInterval(() => socket.write(textFrame(JSON.stringify([null, String(++ref), 'phoenix', 'heartbeat', {}]))), 25_000);
+        at = end + 4;
+      }
+      while (buffer.length - at >= 2) {
+        const opcode = buffer[at]! & 0x0f;
+        let length = buffer[at + 1]! & 0x7f;
+        let start = at + 2;
+        if (length === 126) {
+          if (buffer.length - at < 4) break;
+          length = buffer.readUInt16BE(at + 2);
+          start = at + 4;
+        } else if (length === 127) {
+          if (buffer.length - at < 10) break;
+          length = buffer.readUIntBE(at + 4, 6);
+          start = at + 10;
+        }
+        const end = start + length;
+        if (end > buffer.length) break;
+        if (opcode === 1) {
+          const found = buffer.indexOf(mark, start);
+          if (found >= 0 && found < end) {
+            if (joined) {
+              const from = found + mark.length;
+              const stop = buffer.indexOf(34, from); // closing quote
+              const latency = now - commitMs(buffer.toString('latin1', from, stop));
+              histogram[Math.max(0, Math.min(MAX_MS, latency))]!++;
+              frames++;
+            }
+          } else if (!joined && buffer.toString('latin1', start, Math.min(end, start + ready.length)) === ready) {
+            joined = true;
+            resolve();
+          }
+        } else if (opcode === 9) {
+          socket.write(PONG);
+        } else if (opcode === 8) {
+          socket.end();
+        }
+        at = end;
+      }
+      if (at < buffer.length) pending = buffer.subarray(at);
+    });
+  });
+}
+
+process.on('message', async (message: { connect?: ConnectOrder; reset?: boolean; report?: boolean; stop?: boolean }) => {
+  if (message.connect) {
+    const { urls, protocol, clients, table } = message.connect;
+    const parsed = urls.map((url) => new URL(url));
+    // In waves of 100: a thousand handshakes at once would only queue in the relay's accept backlog.
+    for (let first = 0; first < clients; first += 100) {
+      const wave = Array.from({ length: Math.min(100, clients - first) }, (_, i) => openClient(parsed[(first + i) % parsed.length]!, protocol, table, first + i));
+      try {
+        await Promise.all(wave);
+      } catch (error) {
+        process.send!({ error: (error as Error).message });
+        return;
+      }
+    }
+    process.send!({ connected: clients });
+  } else if (message.reset) {
+    histogram.fill(0);
+    frames = 0;
+    process.send!({ reset: true });
+  } else if (message.report) {
+    const pairs: [number, number][] = [];
+    for (let ms = 0; ms <= MAX_MS; ms++) if (histogram[ms]! > 0) pairs.push([ms, histogram[ms]!]);
+    const report: ClientsReport = { frames, histogram: pairs, disconnected };
+    process.send!(report);
+  } else if (message.stop) {
+    stopping = true;
+    for (const socket of sockets) socket.destroy();
+    process.disconnect();
+  }
+});

@@ -1,0 +1,411 @@
+// Fan-out to websocket clients (issues 19 and 22): commit-to-client latency
+// and CPU per frame, with the clients in a process of their own
+// (fanout-clients.ts) so that the relay, not the benchmark, is the limit.
+//
+// 1. One relay process, 1,000 clients (walrelay's protocol, then Supabase
+//    Realtime vsn 2.0.0), rows/s stepped up until p99 passes 250 ms or a
+//    client is disconnected: the frames/s one process sustains.
+// 2. The same total clients on one relay vs one relay + 2 edges (`walrelay
+//    edge`, fed through the relay's feed sink over Redis): frames/s per
+//    CPU-second (relay + edges + Redis), p50/p99, and what the feed adds.
+//
+// Writes 10-row transactions at a paced rate into a table of its own; each
+// configuration reads from a replication slot of its own.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
+import { loadavg } from 'node:os';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { CLI, cpuSecondsOf } from './consumers.js';
+import { freePort } from '../test/harness/ports.js';
+import { waitFor } from '../test/harness/wait.js';
+import type { ClientsReport, ConnectOrder, FanOutProtocol } from './fanout-clients.js';
+
+const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'fanout-clients.js');
+const TABLE = 'bench_fanout';
+/** Where the sweep stops: p99 commit-to-client beyond this is "no longer keeping up". */
+const P99_LIMIT_MS = 250;
+
+export interface FanOutOptions {
+  quick: boolean;
+  /** Only the sweep (relay alone) or only the edges comparison. */
+  part?: 'sweep' | 'edges';
+  log(line: string): void;
+  /** Extra node arguments for the relay and edge processes (--cpu-prof). */
+  nodeArgs?: string[];
+}
+
+export interface FanOutStep {
+  setup: string;
+  protocol: FanOutProtocol;
+  clients: number;
+  rowsPerSecond: number;
+  framesPerSecond: number;
+  frames: number;
+  expectedFrames: number;
+  p50: number;
+  p99: number;
+  max: number;
+  disconnected: number;
+  /** CPU seconds over the window: the relay, the edges, Redis. */
+  relayCpu: number;
+  edgesCpu: number;
+  redisCpu: number;
+  /** CPU seconds of the clients' process over the window (it must not be the limit). */
+  clientsCpu: number;
+  /** The machine's 1-minute load average at the end of the window. */
+  load: number;
+}
+
+/** The feed alone (edges without clients): what relaying the rows costs before any frame is sent. */
+export interface FeedCost {
+  rowsPerSecond: number;
+  /** CPU microseconds per row: the relay (decoding + writing the feed), one edge (reading it), Redis. */
+  relayUsPerRow: number;
+  edgeUsPerRow: number;
+  redisUsPerRow: number;
+}
+
+/** One relay or edge process with its own config file. */
+interface Child {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function startWalrelay(command: 'run' | 'edge', config: unknown, nodeArgs: string[]): Child {
+  const dir = mkdtempSync(join(tmpdir(), 'walrelay-fanout-'));
+  const file = join(dir, 'walrelay.json');
+  writeFileSync(file, JSON.stringify(config));
+  const child = spawn(process.execPath, [...nodeArgs, CLI, command, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' } });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
+  child.on('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`walrelay ${command} exited ${code}: ${stderr}\n`); });
+  return {
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function listening(port: number): Promise<void> {
+  return waitFor(() => new Promise<boolean>((resolve) => {
+    const probe = connect(port, '127.0.0.1', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  }), { what: `port ${port} to listen`, timeoutMs: 30_000, intervalMs: 100 });
+}
+
+/** The clients' process, and a typed request/answer over its IPC channel. */
+class ClientsProcess {
+  private readonly child = fork(CLIENTS_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  private waiting: ((answer: any) => void) | null = null;
+
+  constructor() {
+    this.child.on('message', (answer) => {
+      const resolve = this.waiting;
+      this.waiting = null;
+      resolve?.(answer);
+    });
+  }
+
+  private ask<T>(message: unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting = (answer) => (answer?.error ? reject(new Error(answer.error)) : resolve(answer));
+      this.child.send(message as object);
+    });
+  }
+
+  async connect(order: ConnectOrder): Promise<void> {
+    await this.ask({ connect: order });
+  }
+
+  async reset(): Promise<void> {
+    await this.ask({ reset: true });
+  }
+
+  report(): Promise<ClientsReport> {
+    return this.ask<ClientsReport>({ report: true });
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.send({ stop: true });
+    await exited;
+  }
+
+  cpuSeconds(): number {
+    return cpuSecondsOf(this.child.pid!) ?? 0;
+  }
+}
+
+/** Commits 10-row transactions at `rowsPerSecond` for `seconds`; returns the rows committed. */
+async function writeLoad(pool: pg.Pool, rowsPerSecond: number, seconds: number, firstId: number): Promise<number> {
+  const client = await pool.connect();
+  try {
+    const started = Date.now();
+    const end = started + seconds * 1000;
+    let rows = 0;
+    while (Date.now() < end) {
+      const wait = started + ((rows + 10) / rowsPerSecond) * 1000 - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const first = firstId + rows;
+      await client.query(`INSERT INTO ${TABLE} SELECT i, i % 1000, 'live ' || i, i, now() FROM generate_series(${first}, ${first + 9}) i`);
+      rows += 10;
+    }
+    return rows;
+  } finally {
+    client.release();
+  }
+}
+
+function percentile(histogram: [number, number][], total: number, q: number): number {
+  let seen = 0;
+  for (const [ms, count] of histogram) {
+    seen += count;
+    if (seen >= q * total) return ms;
+  }
+  return histogram.at(-1)?.[0] ?? NaN;
+}
+
+/** A relay (or relay + edges) under test: where clients connect and whose CPU counts. */
+interface Setup {
+  name: string;
+  urls: string[];
+  relay: Child;
+  edges: Child[];
+  redisPid: number | null;
+  stop(): Promise<void>;
+}
+
+export interface FanOutResults {
+  steps: FanOutStep[];
+  feed: FeedCost | null;
+}
+
+export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, options: FanOutOptions): Promise<FanOutResults> {
+  const { quick, log } = options;
+  const nodeArgs = options.nodeArgs ?? [];
+  const pool = new pg.Pool({ connectionString: postgresUrl, max: 3 });
+  pool.on('error', (error) => log(`idle PostgreSQL connection: ${error.message}`));
+  const redis = new Redis(redisUrl);
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1] ?? 0) || null;
+  redis.disconnect();
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id bigint PRIMARY KEY, account int, note text, amount numeric, at timestamptz)`);
+  await pool.query(`DROP PUBLICATION IF EXISTS ${TABLE}; CREATE PUBLICATION ${TABLE} FOR TABLE ${TABLE}`);
+  let nextId = 1;
+  const steps: FanOutStep[] = [];
+  let feed: FeedCost | null = null;
+  const seconds = quick ? 4 : 10;
+  const clients = quick ? 200 : 1000;
+  let slotCount = 0;
+
+  const websocket = (port: number) => ({ type: 'websocket', port, auth: 'none', supabase: true, maxConnectionsPerIp: 20_000, maxConnections: 20_000 });
+
+  const relayAlone = async (): Promise<Setup> => {
+    const slot = `fanout_${slotCount++}`;
+    await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const port = await freePort();
+    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs);
+    await listening(port);
+    return {
+      name: '1 relay', urls: [`ws://127.0.0.1:${port}`], relay, edges: [], redisPid: null,
+      async stop() {
+        await relay.stop();
+        await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      },
+    };
+  };
+
+  const relayAndEdges = async (): Promise<Setup> => {
+    const slot = `fanout_${slotCount++}`;
+    const feed = `bench.fanout.feed.${slotCount}`;
+    await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [{ type: 'feed', redis: { url: redisUrl }, name: feed, maxLen: 100_000 }] }, nodeArgs);
+    const edges: Child[] = [];
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      edges.push(startWalrelay('edge', { feed: { redis: { url: redisUrl }, name: feed }, sinks: [websocket(port)] }, nodeArgs));
+      await listening(port);
+      urls.push(`ws://127.0.0.1:${port}`);
+    }
+    return {
+      name: '1 relay + 2 edges (Redis feed)', urls, relay, edges, redisPid,
+      async stop() {
+        await Promise.all(edges.map((edge) => edge.stop()));
+        await relay.stop();
+        await pool.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      },
+    };
+  };
+
+  /** One measurement window at `rowsPerSecond` with already connected clients. */
+  const measure = async (setup: Setup, clientsProcess: ClientsProcess, protocol: FanOutProtocol, rowsPerSecond: number): Promise<FanOutStep> => {
+    await clientsProcess.reset();
+    const cpu = () => ({
+      relay: cpuSecondsOf(setup.relay.child.pid!) ?? 0,
+      edges: setup.edges.reduce((sum, edge) => sum + (cpuSecondsOf(edge.child.pid!) ?? 0), 0),
+      redis: setup.redisPid === null ? 0 : cpuSecondsOf(setup.redisPid) ?? 0,
+    });
+    const before = cpu();
+    const clientsBefore = clientsProcess.cpuSeconds();
+    const started = performance.now();
+    const rows = await writeLoad(pool, rowsPerSecond, seconds, nextId);
+    nextId += rows;
+    const elapsed = (performance.now() - started) / 1000;
+    // Let the tail arrive: until every frame is in, or nothing arrived for a second, or 30 s.
+    const expectedFrames = rows * clients;
+    let report = await clientsProcess.report();
+    for (let last = -1, quietSince = Date.now(), deadline = Date.now() + 30_000; report.frames < expectedFrames - report.disconnected * rows && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      report = await clientsProcess.report();
+      if (report.frames !== last) { last = report.frames; quietSince = Date.now(); } else if (Date.now() - quietSince > 1000) break;
+    }
+    const after = cpu();
+    const clientsCpu = clientsProcess.cpuSeconds() - clientsBefore;
+    const step: FanOutStep = {
+      setup: setup.name, protocol, clients, rowsPerSecond: rows / elapsed, framesPerSecond: (rows * clients) / elapsed, frames: report.frames, expectedFrames,
+      p50: percentile(report.histogram, report.frames, 0.5), p99: percentile(report.histogram, report.frames, 0.99), max: report.histogram.at(-1)?.[0] ?? NaN,
+      disconnected: report.disconnected,
+      relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis, clientsCpu, load: loadavg()[0]!,
+    };
+    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms, ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, load ${step.load.toFixed(1)}`);
+    return step;
+  };
+
+  /** Rows through relay → Redis → 2 edges with no client connected. */
+  const measureFeed = async (setup: Setup, rowsPerSecond: number): Promise<FeedCost> => {
+    const cpu = () => [cpuSecondsOf(setup.relay.child.pid!) ?? 0, setup.edges.reduce((sum, edge) => sum + (cpuSecondsOf(edge.child.pid!) ?? 0), 0), setup.redisPid === null ? 0 : cpuSecondsOf(setup.redisPid) ?? 0];
+    // What the processes spend idle (timers, metrics, the edges' blocking reads) is measured first and left out.
+    const idleStart = cpu();
+    const idleStarted = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleSeconds = (performance.now() - idleStarted) / 1000;
+    const idlePerSecond = cpu().map((value, index) => (value - idleStart[index]!) / idleSeconds);
+    const before = cpu();
+    const started = performance.now();
+    const rows = await writeLoad(pool, rowsPerSecond, seconds, nextId);
+    nextId += rows;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = cpu();
+    const elapsed = (performance.now() - started) / 1000;
+    const perRow = (index: number, processes = 1) => (Math.max(0, after[index]! - before[index]! - idlePerSecond[index]! * elapsed) / processes / rows) * 1e6;
+    const cost = { rowsPerSecond: rows / (elapsed - 1), relayUsPerRow: perRow(0), edgeUsPerRow: perRow(1, setup.edges.length), redisUsPerRow: perRow(2) };
+    log(`fan-out feed alone, ${Math.round(cost.rowsPerSecond)} rows/s: CPU µs per row: relay ${cost.relayUsPerRow.toFixed(0)}, each edge ${cost.edgeUsPerRow.toFixed(0)}, Redis ${cost.redisUsPerRow.toFixed(0)}`);
+    return cost;
+  };
+
+  const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcess) => Promise<T>): Promise<T> => {
+    const clientsProcess = new ClientsProcess();
+    try {
+      await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}` });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return await run(clientsProcess);
+    } finally {
+      await clientsProcess.stop();
+    }
+  };
+
+  try {
+    if (options.part !== 'edges') {
+      // The sweep: rows/s up until p99 passes the limit (or a client is dropped).
+      const rates = quick ? [100, 400] : [50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000, 2500];
+      for (const protocol of ['native', 'realtime'] as const) {
+        const setup = await relayAlone();
+        try {
+          // Two windows in a row past the limit end the sweep: one alone may be a busy moment of a shared host.
+          let failed = 0;
+          for (const rate of rates) {
+            const step = await withClients(setup, protocol, (clientsProcess) => measure(setup, clientsProcess, protocol, rate));
+            steps.push(step);
+            failed = step.p99 > P99_LIMIT_MS || step.disconnected > 0 || step.frames < step.expectedFrames * 0.99 ? failed + 1 : 0;
+            if (failed === 2) break;
+          }
+        } finally {
+          await setup.stop();
+        }
+      }
+    }
+    if (options.part !== 'sweep') {
+      // Same clients, same load: one relay, then one relay feeding two edges.
+      const rates = quick ? [100] : [100, 300];
+      for (const make of [relayAlone, relayAndEdges]) {
+        const setup = await make();
+        try {
+          if (setup.edges.length > 0) feed = await measureFeed(setup, quick ? 300 : 1000);
+          for (const rate of rates) steps.push({ ...await withClients(setup, 'native', (clientsProcess) => measure(setup, clientsProcess, 'native', rate)), setup: `${setup.name} ·` });
+        } finally {
+          await setup.stop();
+        }
+      }
+    }
+  } finally {
+    await pool.query(`DROP PUBLICATION IF EXISTS ${TABLE}`).catch(() => undefined);
+    await pool.query(`DROP TABLE IF EXISTS ${TABLE}`).catch(() => undefined);
+    await pool.end();
+  }
+  return { steps, feed };
+}
+
+const thousands = (value: number) => Math.round(value).toLocaleString('en');
+
+/** The report's fan-out sections (markdown). */
+export function fanOutReport({ steps, feed }: FanOutResults): string {
+  const sweep = steps.filter((step) => !step.setup.endsWith('·'));
+  const edges = steps.filter((step) => step.setup.endsWith('·'));
+  const lines: string[] = [];
+  if (sweep.length > 0) {
+    lines.push(
+      '## Fan-out: one process, rows/s stepped up until p99 passes 250 ms',
+      '',
+      'Every client subscribes to one table and receives every change (frames/s = rows/s × clients). The clients run in a',
+      'process of their own (minimal websocket clients, bench/fanout-clients.ts); latency is commit time to arrival in',
+      'that process. Realtime: vsn 2.0.0, one postgres_changes INSERT binding per client. CPU: the relay process over the window.',
+      '',
+      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | frames received | disconnected | relay CPU s | frames per relay CPU-second | clients\' CPU s | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, step.relayCpu))} | ${step.clientsCpu.toFixed(2)} | ${step.load.toFixed(1)} |`),
+      '',
+    );
+    for (const protocol of ['native', 'realtime'] as const) {
+      const rows = sweep.filter((step) => step.protocol === protocol);
+      const under = rows.filter((step) => step.p99 <= P99_LIMIT_MS && step.disconnected === 0).at(-1);
+      const over = rows.find((step) => step.p99 > P99_LIMIT_MS || step.disconnected > 0);
+      const busiest = rows.at(-1);
+      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}. At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
+    }
+    lines.push('');
+  }
+  if (edges.length > 0) {
+    const relay = edges.filter((step) => !step.setup.includes('edges'));
+    lines.push(
+      '## Fan-out: one relay vs one relay + 2 edges (same clients, same load)',
+      '',
+      'walrelay\'s protocol. With edges, the relay writes its feed sink to Redis and two `walrelay edge` processes serve the',
+      'clients (half each) from it. CPU counts every process the frames pass through (relay, edges, Redis); "feed adds" is',
+      'the p50 / p99 difference to the relay alone at the same rows/s. On this 2-core machine every process shares the same',
+      'two cores, so edges cannot add capacity here; see docs/edges.md for the per-edge cost and the extrapolation.',
+      '',
+      '| setup | clients | rows/s | frames/s | p50 ms | p99 ms | relay CPU s | edges CPU s | Redis CPU s | frames per CPU-second | feed adds p50 / p99 ms | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...edges.map((step) => {
+        const base = relay.find((other) => Math.abs(other.rowsPerSecond - step.rowsPerSecond) / step.rowsPerSecond < 0.2);
+        const adds = step.setup.includes('edges') && base ? `${step.p50 - base.p50} / ${step.p99 - base.p99}` : '–';
+        const cpu = step.relayCpu + step.edgesCpu + step.redisCpu;
+        return `| ${step.setup.replace(' ·', '')} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.relayCpu.toFixed(2)} | ${step.edgesCpu.toFixed(2)} | ${step.redisCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, cpu))} | ${adds} | ${step.load.toFixed(1)} |`;
+      }),
+      '',
+    );
+    if (feed) {
+      lines.push(`The feed alone (relay → Redis → 2 edges, no client connected, ${thousands(feed.rowsPerSecond)} rows/s), CPU per row above each process's idle use: relay ${feed.relayUsPerRow.toFixed(0)} µs, each edge ${feed.edgeUsPerRow.toFixed(0)} µs, Redis ${feed.redisUsPerRow.toFixed(0)} µs.`, '');
+    }
+  }
+  return lines.join('\n');
+}
