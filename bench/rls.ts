@@ -68,7 +68,9 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   });
   const setup = await runCli(['setup', '-c', configFile]);
   if (setup.code !== 0) throw new Error(setup.stderr);
-  const relay = spawnRelay(configFile, { WALRELAY_LOG_LEVEL: 'info' });
+  // --profile DIR: the relay writes a V8 CPU profile there when it exits (node --cpu-prof).
+  const profile = args.indexOf('--profile');
+  const relay = spawnRelay(configFile, { WALRELAY_LOG_LEVEL: 'info' }, profile >= 0 ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args[profile + 1]}`] } : {});
   try {
     return await measure(server, relay, port, mode);
   } finally {

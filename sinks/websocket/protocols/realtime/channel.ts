@@ -7,12 +7,15 @@ import type { Binding } from './bindings.js';
 import type { RealtimeType } from './change.js';
 import { encode, type Vsn } from './serializer.js';
 import type { FrameCache } from './frame-cache.js';
+import type { RlsAudience } from './audience.js';
 
 export class Channel {
   readonly topicJson: string;
   /** The channel name Realtime's system messages carry: the topic without "realtime:". */
   readonly name: string;
   expiryTimer: NodeJS.Timeout | null = null;
+  /** With authorization: rls, the subscribers of the same (role, claims) whose checks this channel shares. */
+  audience: RlsAudience | null = null;
 
   constructor(
     readonly topic: string,
