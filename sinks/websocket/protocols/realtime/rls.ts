@@ -30,6 +30,9 @@ const DENIED: RlsVerdict = { visible: false, columns: null };
 /** Column privileges change rarely and cost a catalog query: remembered this long per (role, table). */
 const COLUMN_CACHE_MS = 5_000;
 
+/** Queries (one per audience and table) in one round trip at most: the statement text and the time PostgreSQL holds it stay bounded. */
+const GROUPS_PER_ROUND_TRIP = 200;
+
 interface Pending {
   key: Row;
   checks: RlsCheck[];
@@ -171,25 +174,24 @@ export class RlsChecker {
   }
 
   /**
-   * At most poolSize round trips run; each takes the oldest waiting groups, up to maxKeysPerQuery rows in
-   * all, with every change that joined them while the connections were busy.
+   * One round trip runs at a time while waiting can still make the next one cheaper: the changes arriving
+   * meanwhile join the waiting queries of their audiences, and PostgreSQL's cost per round trip hardly depends
+   * on how many rows each query looks up. More run at once (up to poolSize) only when waiting cannot batch
+   * more: a query is full (maxKeysPerQuery rows) or more audiences wait than one round trip takes.
    */
   private pump(): void {
-    while (this.running < this.options.poolSize && this.groups.size > 0) {
+    while (this.running < this.options.poolSize && this.groups.size > 0 && (this.running === 0 || this.backlogged())) {
       const batch: { group: Group; rows: Pending[] }[] = [];
-      let keys = 0;
       for (const [groupKey, group] of this.groups) {
-        const room = this.options.maxKeysPerQuery - keys;
-        if (room <= 0) break;
+        if (batch.length >= GROUPS_PER_ROUND_TRIP) break;
         const rows: Pending[] = [];
         for (const [rowKey, pending] of group.rows) {
-          if (rows.length >= room) break;
+          if (rows.length >= this.options.maxKeysPerQuery) break;
           rows.push(pending);
           group.rows.delete(rowKey); // the rest stays queued, in its place, for the next round trip
         }
         if (group.rows.size === 0) this.groups.delete(groupKey);
         batch.push({ group, rows });
-        keys += rows.length;
       }
       this.running++;
       void this.run(batch).finally(() => {
@@ -197,6 +199,12 @@ export class RlsChecker {
         this.pump();
       });
     }
+  }
+
+  private backlogged(): boolean {
+    if (this.groups.size > GROUPS_PER_ROUND_TRIP) return true;
+    for (const group of this.groups.values()) if (group.rows.size >= this.options.maxKeysPerQuery) return true;
+    return false;
   }
 
   /**
