@@ -145,6 +145,26 @@ describe('authorization: rls', () => {
     await pg.query('DROP POLICY shared ON notes');
   });
 
+  it('shares checks between subscribers of the same token without mixing them up: one leaving does not stop its twin, a refreshed token changes the rows', async () => {
+    const aliceToken = await user(ALICE, { tables: ['public.*'] });
+    const [twinA, twinB] = [await subscriber(rlsEndpoint, aliceToken, 'twin-a'), await subscriber(rlsEndpoint, aliceToken, 'twin-b')];
+    const switcher = await subscriber(rlsEndpoint, aliceToken, 'switcher');
+    await pg.query(`INSERT INTO notes VALUES (20, '${ALICE}', 'a20', null), (21, '${BOB}', 'b21', null)`);
+    await until(twinB, 20, 'the second twin\'s row');
+    await until(bob, 21, 'bob\'s row');
+    await twinA.channel.unsubscribe();
+    // The switcher's channel gets Bob's token (realtime-js pushes access_token): from now on Bob's rows, not Alice's.
+    await clients.at(-1)!.setAuth(await user(BOB, { tables: ['public.*'] }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await pg.query(`INSERT INTO notes VALUES (22, '${ALICE}', 'a22', null), (23, '${BOB}', 'b23', null), (107, '${BOB}', 'marker', null)`);
+    await until(twinB, 22, 'the second twin\'s row after the first left');
+    await until(switcher, 107, 'the switched channel\'s marker');
+    await until(bob, 107, 'bob\'s marker');
+    assert.deepEqual(summary(twinB).filter((line) => !line.startsWith('DELETE')), ['INSERT 20', 'INSERT 22']);
+    assert.deepEqual(summary(switcher), ['INSERT 20', 'INSERT 23', 'INSERT 107']);
+    assert.deepEqual(summary(twinA), ['INSERT 20']);
+  });
+
   it('refuses a channel whose token names a role walrelay cannot act as, with a clear error', async () => {
     await assert.rejects(subscriber(rlsEndpoint, await mintKey({ sub: ALICE, role: 'service_role' }), 'service'),
       /CHANNEL_ERROR: .*cannot check row-level security as role "service_role".*not a member/);
