@@ -58,6 +58,10 @@ export class RlsAudience {
     return check;
   }
 
+  get empty(): boolean {
+    return this.members.size === 0;
+  }
+
   add(member: RlsMember): void {
     this.members.set(member, (this.members.get(member) ?? 0) + 1);
   }

@@ -183,6 +183,12 @@ export class RlsChecker {
     while (this.running < this.options.poolSize && this.groups.size > 0 && (this.running === 0 || this.backlogged())) {
       const batch: { group: Group; rows: Pending[] }[] = [];
       for (const [groupKey, group] of this.groups) {
+        if (group.audience.empty) {
+          // Every subscriber of this audience left or was dropped: nobody waits for these checks.
+          this.groups.delete(groupKey);
+          this.settle([{ group, rows: [...group.rows.values()] }], () => () => DENIED);
+          continue;
+        }
         if (batch.length >= GROUPS_PER_ROUND_TRIP) break;
         const rows: Pending[] = [];
         for (const [rowKey, pending] of group.rows) {
@@ -193,6 +199,7 @@ export class RlsChecker {
         if (group.rows.size === 0) this.groups.delete(groupKey);
         batch.push({ group, rows });
       }
+      if (batch.length === 0) return;
       this.running++;
       void this.run(batch).finally(() => {
         this.running--;
