@@ -72,12 +72,12 @@ interface Seen {
 }
 
 /** A realtime-js client whose apikey is `token`, subscribed to every change of public.notes. */
-async function subscriber(endpoint: string, token: string, name: string): Promise<Seen> {
+async function subscriber(endpoint: string, token: string, name: string, table = 'notes'): Promise<Seen> {
   const client = new RealtimeClient(endpoint, { params: { apikey: token }, transport: WebSocket as any });
   clients.push(client);
   const changes: Seen['changes'] = [];
-  const channel = client.channel(name).on('postgres_changes' as any, { event: '*', schema: 'public', table: 'notes' },
-    (change: any) => changes.push({ type: change.eventType, id: change.new.id ?? change.old.id, new: change.new, old: change.old }));
+  const channel = client.channel(name).on('postgres_changes' as any, { event: '*', schema: 'public', table },
+    (change: any) => changes.push({ type: change.eventType, id: change.new.id ?? change.old.id ?? change.new.ordinality, new: change.new, old: change.old }));
   await new Promise<void>((resolve, reject) => channel.subscribe((status, error) => {
     if (status === 'SUBSCRIBED') resolve();
     else if (status !== 'CLOSED') reject(new Error(`${status}: ${error?.message}`));
@@ -163,6 +163,19 @@ describe('authorization: rls', () => {
     assert.deepEqual(summary(twinB).filter((line) => !line.startsWith('DELETE')), ['INSERT 20', 'INSERT 22']);
     assert.deepEqual(summary(switcher), ['INSERT 20', 'INSERT 23', 'INSERT 107']);
     assert.deepEqual(summary(twinA), ['INSERT 20']);
+  });
+
+  it('checks a table with a column named ordinality (the batched lookup\'s own column name)', async () => {
+    await pg.query(`
+      CREATE TABLE public.odd (ordinality int PRIMARY KEY, owner uuid NOT NULL);
+      ALTER TABLE public.odd ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own ON public.odd FOR SELECT TO authenticated USING (owner = auth.uid());
+      GRANT SELECT ON public.odd TO authenticated;`);
+    const odd = await subscriber(rlsEndpoint, await user(ALICE, { tables: ['public.*'] }), 'odd', 'odd');
+    await pg.query(`INSERT INTO odd VALUES (1, '${BOB}'), (2, '${ALICE}'); INSERT INTO notes VALUES (108, '${ALICE}', 'marker', null)`);
+    await until(alice, 108, 'alice\'s marker');
+    await until(odd, 2, 'alice\'s row of odd');
+    assert.deepEqual(summary(odd), ['INSERT 2']);
   });
 
   it('refuses a channel whose token names a role walrelay cannot act as, with a clear error', async () => {
