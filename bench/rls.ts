@@ -13,8 +13,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
-import { createRequire } from 'node:module';
-const require = createRequire(import.meta.url);
 import { WebSocket } from 'ws';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.js';
@@ -82,7 +80,6 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   } finally {
     relay.signal('SIGTERM');
     await relay.exited;
-    if (process.env.RLSDBG) require('node:fs').writeFileSync(`/tmp/rlsdbg-${mode}.log`, relay.logs());
   }
 }
 
