@@ -18,6 +18,8 @@ export class RlsCheck {
   verdict: RlsVerdict | null = null;
   private cache: FrameCache | null = null;
 
+  constructor(readonly event: ChangeEvent) {}
+
   /** The frames of this change for the audience's subscribers, built by the first that sends them. */
   get frames(): FrameCache {
     this.cache ??= new FrameCache();
@@ -51,7 +53,7 @@ export class RlsAudience {
    */
   checkOf(event: ChangeEvent): RlsCheck {
     if (event === this.lastEvent) return this.lastCheck!;
-    const check = new RlsCheck();
+    const check = new RlsCheck(event);
     this.lastEvent = event;
     this.lastCheck = check;
     this.queue(event, check);

@@ -31,16 +31,16 @@ export interface RealtimeShared {
 }
 
 /** A change for one channel, in commit order: its frames, or (with rls) what builds them once its check is done. */
+// One per (subscriber, change) with rls, so kept small: the change itself is on the shared check.
 interface Held {
   position: number;
   frames: Buffer[] | null;
   check: RlsCheck | null;
   channel: Channel | null;
-  event: ChangeEvent | null;
-  type: RealtimeType;
   ids: string;
-  columns: readonly ColumnType[];
 }
+
+const NO_FRAMES: Buffer[] = [];
 
 export class RealtimeSession implements Session, RlsMember {
   private readonly channels = new Map<string, Channel>();
@@ -117,18 +117,17 @@ export class RealtimeSession implements Session, RlsMember {
     }
     const ids = channel.matching(event, type, name);
     if (ids === '') return;
-    const columns = columnsOf(event, this.shared.columns);
     if (type === 'DELETE') {
       // Realtime does not filter deletes by RLS (the row is gone); their old_record carries only the key.
-      const frames = channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, null), this.shared.frames, ' key');
+      const frames = channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columnsOf(event, this.shared.columns), null), this.shared.frames, ' key');
       if (this.held.length === 0) for (const frame of frames) this.client.sendFrame(frame, position);
-      else this.held.push({ position, frames, check: null, channel: null, event: null, type, ids, columns });
+      else this.held.push({ position, frames, check: null, channel: null, ids });
       return;
     }
     // Subscribers of the same (role, claims) share the change's check: it is queued once, by the first of them.
     if (channel.audience === null) return; // the session ended
     const check = channel.audience.checkOf(event);
-    this.held.push({ position, frames: null, check, channel, event, type, ids, columns });
+    this.held.push({ position, frames: null, check, channel, ids });
     if (this.held.length + this.client.queued > this.context.config.maxClientQueue) {
       this.context.drop(this.client, 1013, 'client cannot keep up: too many changes waiting for row-level security checks');
       return;
@@ -163,10 +162,12 @@ export class RealtimeSession implements Session, RlsMember {
 
   /** A checked change's frames, built once per audience (the check's frame cache) and shared by its subscribers. */
   private framesOf(held: Held, verdict: RlsVerdict): Buffer[] {
-    const { channel, event, type, ids, columns, check } = held;
-    if (!verdict.visible || this.channels.get(channel!.topic) !== channel) return []; // hidden, or the channel left or rejoined meanwhile
+    const { channel, ids, check } = held;
+    if (!verdict.visible || this.channels.get(channel!.topic) !== channel) return NO_FRAMES; // hidden, or the channel left or rejoined meanwhile
+    const { event } = check!;
+    const type = realtimeType(event)!;
     const variant = verdict.columns === null ? '' : variantOf(verdict.columns);
-    return channel!.framesFor(this.vsn, event!, type, ids, () => changeDataFor(event!, type, columns, verdict.columns), check!.frames, variant);
+    return channel!.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columnsOf(event, this.shared.columns), verdict.columns), check!.frames, variant);
   }
 
   end(): void {
