@@ -3,7 +3,8 @@
 // checked once per audience, not once per subscriber. The check, its verdict
 // and the frames built from it are shared by the audience's subscribers, so a
 // frame is serialised once however many of them receive it.
-import type { ChangeEvent } from '../../../../relay/route/event.js';
+import type { ChangeEvent, Row } from '../../../../relay/route/event.js';
+import type { Group } from './rls.js';
 import { FrameCache } from './frame-cache.js';
 
 export interface RlsVerdict {
@@ -17,6 +18,10 @@ export class RlsCheck {
   /** Null until PostgreSQL answered. */
   verdict: RlsVerdict | null = null;
   private cache: FrameCache | null = null;
+  /** While queued: the row's current key, its JSON, and the later checks of the same row the same lookup answers. */
+  key: Row | null = null;
+  rowKey: string | null = null;
+  sameRow: RlsCheck[] | null = null;
 
   constructor(readonly event: ChangeEvent) {}
 
@@ -37,6 +42,10 @@ export class RlsAudience {
   private readonly members = new Map<RlsMember, number>();
   private lastEvent: ChangeEvent | null = null;
   private lastCheck: RlsCheck | null = null;
+  /** This audience's checks waiting to be sent to PostgreSQL, by table (rls.ts queues and takes them). */
+  readonly groups = new Map<string, Group>();
+  /** The statement that sets its role and claims, built once. */
+  settings: string | undefined;
 
   constructor(
     readonly id: number,

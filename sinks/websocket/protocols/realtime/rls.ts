@@ -33,20 +33,17 @@ const COLUMN_CACHE_MS = 5_000;
 /** Queries (one per audience and table) in one round trip at most: the statement text and the time PostgreSQL holds it stay bounded. */
 const GROUPS_PER_ROUND_TRIP = 200;
 
-interface Pending {
-  key: Row;
-  checks: RlsCheck[];
-}
-
-/** The changes of one table waiting for a check under one audience. */
-interface Group {
+/** The changes of one table waiting for a check under one audience (held by the audience, by table). */
+export interface Group {
   audience: RlsAudience;
+  tableKey: string;
   schema: string;
   table: string;
   keyColumns: string[];
   /** The table has a column named "ordinality" (the key lookup then takes the slower form). */
   ordinalityColumn: boolean;
-  rows: Map<string, Pending>;
+  /** By row: its first check, which carries the key and any later checks of the same row. */
+  rows: Map<string, RlsCheck>;
 }
 
 /** Where a change's row is found now, worked out once per change however many audiences check it. */
@@ -69,8 +66,8 @@ export class RlsChecker {
   /** Audiences by (role, claims), while a channel uses them. */
   private readonly audiences = new Map<string, RlsAudience>();
   private nextAudienceId = 1;
-  /** Checks not started yet, by (audience, table): changes arriving meanwhile join their group's next round trip. */
-  private groups = new Map<string, Group>();
+  /** Groups with checks not started yet, oldest first: changes arriving meanwhile join their group's next round trip. */
+  private readonly waiting = new Set<Group>();
   private running = 0;
   private scheduled = false;
   private lastEvent: ChangeEvent | null = null;
@@ -136,18 +133,18 @@ export class RlsChecker {
       check.verdict = DENIED;
       return;
     }
-    const groupKey = `${audience.id}\u0000${row.tableKey}`;
-    let group = this.groups.get(groupKey);
+    // Every audience checking this change looks its group and row up by the same string objects (hashed once).
+    let group = audience.groups.get(row.tableKey);
     if (!group) {
-      group = { audience, schema: event.schema!, table: event.table!, keyColumns: row.keyColumns, ordinalityColumn: row.ordinalityColumn, rows: new Map() };
-      this.groups.set(groupKey, group);
+      group = { audience, tableKey: row.tableKey, schema: event.schema!, table: event.table!, keyColumns: row.keyColumns, ordinalityColumn: row.ordinalityColumn, rows: new Map() };
+      audience.groups.set(row.tableKey, group);
+      this.waiting.add(group);
     }
-    let pending = group.rows.get(row.rowKey);
-    if (!pending) {
-      pending = { key: row.key, checks: [] };
-      group.rows.set(row.rowKey, pending);
-    }
-    pending.checks.push(check);
+    check.key = row.key;
+    check.rowKey = row.rowKey;
+    const first = group.rows.get(row.rowKey);
+    if (first === undefined) group.rows.set(row.rowKey, check);
+    else (first.sameRow ??= []).push(check); // the row changed again before its check: one lookup answers both
     this.pending++;
     // Everything the current write() fans out is gathered before a round trip goes.
     if (!this.scheduled) {
@@ -183,23 +180,28 @@ export class RlsChecker {
    * instead of queries queueing up one by one.
    */
   private pump(): void {
-    while (this.running < this.options.poolSize && this.groups.size > 0) {
-      const batch: { group: Group; rows: Pending[] }[] = [];
-      for (const [groupKey, group] of this.groups) {
+    while (this.running < this.options.poolSize && this.waiting.size > 0) {
+      const batch: { group: Group; rows: RlsCheck[] }[] = [];
+      for (const group of this.waiting) {
         if (group.audience.empty) {
           // Every subscriber of this audience left or was dropped: nobody waits for these checks.
-          this.groups.delete(groupKey);
+          this.take(group);
           this.settle([{ group, rows: [...group.rows.values()] }], () => () => DENIED);
           continue;
         }
         if (batch.length >= GROUPS_PER_ROUND_TRIP) break;
-        const rows: Pending[] = [];
-        for (const [rowKey, pending] of group.rows) {
-          if (rows.length >= this.options.maxKeysPerQuery) break;
-          rows.push(pending);
-          group.rows.delete(rowKey); // the rest stays queued, in its place, for the next round trip
+        let rows: RlsCheck[];
+        if (group.rows.size <= this.options.maxKeysPerQuery) {
+          rows = [...group.rows.values()];
+          this.take(group);
+        } else {
+          rows = [];
+          for (const [rowKey, check] of group.rows) {
+            if (rows.length >= this.options.maxKeysPerQuery) break;
+            rows.push(check);
+            group.rows.delete(rowKey); // the rest stays queued, in its place, for the next round trip
+          }
         }
-        if (group.rows.size === 0) this.groups.delete(groupKey);
         batch.push({ group, rows });
       }
       if (batch.length === 0) return;
@@ -211,12 +213,18 @@ export class RlsChecker {
     }
   }
 
+  /** The group leaves the queue with all its rows: changes arriving from now on start a new one. */
+  private take(group: Group): void {
+    this.waiting.delete(group);
+    if (group.audience.groups.get(group.tableKey) === group) group.audience.groups.delete(group.tableKey);
+  }
+
   /**
    * One round trip, one read-only transaction: per group, the audience's role and claims, then which of its rows
    * that role sees now (and its column privileges, cached briefly). A failing statement aborts the rest of the
    * round trip: then each group is checked again alone, so that one audience's error does not deny the others.
    */
-  private async run(batch: { group: Group; rows: Pending[] }[]): Promise<void> {
+  private async run(batch: { group: Group; rows: RlsCheck[] }[]): Promise<void> {
     let client: pg.PoolClient;
     try {
       await this.choosePrimary();
@@ -246,13 +254,15 @@ export class RlsChecker {
   }
 
   /** Per batch entry, the verdict of each of its rows. */
-  private async query(client: pg.PoolClient, batch: { group: Group; rows: Pending[] }[]): Promise<((row: number) => RlsVerdict)[]> {
+  private async query(client: pg.PoolClient, batch: { group: Group; rows: RlsCheck[] }[]): Promise<((row: number) => RlsVerdict)[]> {
     const literal = (value: string) => client.escapeLiteral(value);
     const statements = ['BEGIN READ ONLY'];
     const plans: { selectAt: number; columnsAt: number; cacheKey: string }[] = [];
     const fetching = new Map<string, number>();
+    const keyLiterals = new Map<string, string>();
     for (const { group, rows } of batch) {
-      const { role, claimsJson, subject } = group.audience;
+      const { audience } = group;
+      const { role, claimsJson, subject } = audience;
       const table = `${quoteIdent(group.schema)}.${quoteIdent(group.table)}`;
       const cacheKey = `${role}\u0000${group.schema}.${group.table}`;
       const cached = this.columnCache.get(cacheKey);
@@ -260,9 +270,17 @@ export class RlsChecker {
       const match = group.keyColumns.map((column) => `t.${quoteIdent(column)} = k.${quoteIdent(column)}`).join(' AND ');
       // Every value is an escaped literal (the round trip is one simple query). set_config('role') is SET LOCAL ROLE
       // taking the name as a value; it fails unless walrelay's role is a member of it.
-      statements.push(`SELECT set_config('role', ${literal(role)}, true), set_config('request.jwt.claims', ${literal(claimsJson)}, true), set_config('request.jwt.claim.sub', ${literal(subject)}, true), set_config('request.jwt.claim.role', ${literal(role)}, true)`);
+      audience.settings ??= `SELECT set_config('role', ${literal(role)}, true), set_config('request.jwt.claims', ${literal(claimsJson)}, true), set_config('request.jwt.claim.sub', ${literal(subject)}, true), set_config('request.jwt.claim.role', ${literal(role)}, true)`;
+      statements.push(audience.settings);
       const selectAt = statements.length;
-      const keys = `${literal(JSON.stringify(rows.map((pending) => pending.key)))}::jsonb`;
+      // Audiences waiting for the same changes look up the same keys: their literal is built once per round trip.
+      // (Each row's JSON is already there: the array's is theirs joined.)
+      const json = rows.length === 1 ? rows[0]!.rowKey! : rows.map((check) => check.rowKey!).join(',');
+      let keys = keyLiterals.get(json);
+      if (keys === undefined) {
+        keys = `${literal(`[${json}]`)}::jsonb`;
+        keyLiterals.set(json, keys);
+      }
       // jsonb_populate_recordset types every key at once (a third less of PostgreSQL's time than one record per
       // key), but its ordinality column would be ambiguous in a table with a column of that name.
       statements.push(group.ordinalityColumn
@@ -300,14 +318,19 @@ export class RlsChecker {
   }
 
   /** Records each verdict, then tells every audience of the batch once. */
-  private settle(batch: { group: Group; rows: Pending[] }[], verdicts: (entry: number) => (row: number) => RlsVerdict): void {
+  private settle(batch: { group: Group; rows: RlsCheck[] }[], verdicts: (entry: number) => (row: number) => RlsVerdict): void {
     const audiences = new Set<RlsAudience>();
     batch.forEach(({ group, rows }, entry) => {
       const verdictOf = verdicts(entry);
-      rows.forEach((pending, row) => {
+      rows.forEach((check, row) => {
         const verdict = verdictOf(row);
-        for (const check of pending.checks) check.verdict = verdict;
-        this.pending -= pending.checks.length;
+        check.verdict = verdict;
+        this.pending--;
+        if (check.sameRow) {
+          for (const later of check.sameRow) later.verdict = verdict;
+          this.pending -= check.sameRow.length;
+          check.sameRow = null;
+        }
       });
       audiences.add(group.audience);
     });
