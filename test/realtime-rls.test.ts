@@ -178,6 +178,19 @@ describe('authorization: rls', () => {
     assert.deepEqual(summary(odd), ['INSERT 2']);
   });
 
+  it('withholds only the changes of claims whose check fails, not those of the others checked with them', async () => {
+    // auth.uid() casts sub to uuid: for this token every check fails ("invalid input syntax for type uuid").
+    const broken = await subscriber(rlsEndpoint, await user('not-a-uuid', { tables: ['public.*'] }), 'broken');
+    for (let round = 0; round < 2; round++) {
+      const id = 110 + round;
+      await pg.query(`INSERT INTO notes VALUES (${id}, '${ALICE}', 'checked beside a failing check', null)`);
+      await until(alice, id, `alice's row ${id} beside the failing claims`);
+    }
+    assert.deepEqual(summary(broken), []);
+    await waitFor(() => /row-level security check failed.*invalid input syntax for type uuid/.test(relay.logs()) || /invalid input syntax for type uuid.*row-level security check failed/.test(relay.logs()),
+      { what: 'the failed check logged' });
+  });
+
   it('refuses a channel whose token names a role walrelay cannot act as, with a clear error', async () => {
     await assert.rejects(subscriber(rlsEndpoint, await mintKey({ sub: ALICE, role: 'service_role' }), 'service'),
       /CHANNEL_ERROR: .*cannot check row-level security as role "service_role".*not a member/);

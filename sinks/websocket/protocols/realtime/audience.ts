@@ -46,6 +46,8 @@ export class RlsAudience {
   readonly groups = new Map<string, Group>();
   /** The statement that sets its role and claims, built once. */
   settings: string | undefined;
+  /** Until then its checks go in round trips of their own (one failed: rls.ts). */
+  failedUntil = 0;
 
   constructor(
     readonly id: number,

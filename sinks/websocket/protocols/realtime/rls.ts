@@ -14,7 +14,9 @@
 // up. Nothing here blocks the replication stream: a change is handed over and
 // write() returns; a subscriber whose checks lag behind is dropped by its
 // session (bounded by maxClientQueue). Row decisions are never cached, so a
-// policy changed at run time applies to the next change checked.
+// policy changed at run time applies to the next change checked. The checks
+// run on the host walrelay streams from (SourcePool): with a multi-host
+// source.url the current primary, followed across a failover.
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ChangeEvent, Row } from '../../../../relay/route/event.js';
@@ -32,6 +34,9 @@ const COLUMN_CACHE_MS = 5_000;
 
 /** Queries (one per audience and table) in one round trip at most: the statement text and the time PostgreSQL holds it stay bounded. */
 const GROUPS_PER_ROUND_TRIP = 200;
+
+/** How long an audience whose check failed is checked in round trips of its own. */
+const ALONE_AFTER_FAILURE_MS = 60_000;
 
 /** The changes of one table waiting for a check under one audience (held by the audience, by table). */
 export interface Group {
@@ -180,6 +185,7 @@ export class RlsChecker {
    * instead of queries queueing up one by one.
    */
   private pump(): void {
+    const now = Date.now();
     while (this.running < this.options.poolSize && this.waiting.size > 0) {
       const batch: { group: Group; rows: RlsCheck[] }[] = [];
       for (const group of this.waiting) {
@@ -189,6 +195,10 @@ export class RlsChecker {
           this.settle([{ group, rows: [...group.rows.values()] }], () => () => DENIED);
           continue;
         }
+        // An audience whose checks failed lately goes in a round trip of its own: its error must not make every
+        // round trip fail and be retried audience by audience.
+        const alone = group.audience.failedUntil > now;
+        if (alone && batch.length > 0) continue;
         if (batch.length >= GROUPS_PER_ROUND_TRIP) break;
         let rows: RlsCheck[];
         if (group.rows.size <= this.options.maxKeysPerQuery) {
@@ -203,6 +213,7 @@ export class RlsChecker {
           }
         }
         batch.push({ group, rows });
+        if (alone) break;
       }
       if (batch.length === 0) return;
       this.running++;
@@ -246,6 +257,7 @@ export class RlsChecker {
     }
     if (failure === null) return;
     if (batch.length === 1) {
+      batch[0]!.group.audience.failedUntil = Date.now() + ALONE_AFTER_FAILURE_MS;
       this.failed([batch[0]!.group], failure);
       this.settle(batch, () => () => DENIED);
       return;

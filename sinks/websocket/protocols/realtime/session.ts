@@ -3,8 +3,9 @@
 // phx_leave, and each change pushed to every channel it matches. What a
 // channel may see is decided by walrelay's claims (tables, rowFilter, exp)
 // from the apikey or the join's access_token; with authorization: rls also by
-// PostgreSQL's row-level security as the token's role (rls.ts), each change
-// held back for this client alone until its check is done.
+// PostgreSQL's row-level security as the token's role (rls.ts): each change
+// waits in this client's queue, in commit order, until the check it shares
+// with every subscriber of the same claims (audience.ts) is done.
 import type { RawData } from 'ws';
 import type { ChangeEvent, ColumnType } from '../../../../relay/route/event.js';
 import type { Claims } from '../../auth.js';
