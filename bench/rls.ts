@@ -44,7 +44,36 @@ function cpuSeconds(pids: number[]): number {
   return ticks / 100;
 }
 
-/** The postmaster and every backend it started (a backend that exited during the load loses its ticks: the pool keeps them alive). */
+/**
+ * CPU seconds PostgreSQL's processes use from now on, sampled every 250 ms: a backend that starts during the
+ * load counts from zero, one that exits loses at most its last 250 ms.
+ */
+function postgresCpu(server: TestPostgres): { stop(): number } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let started = false;
+  const sample = () => {
+    for (const pid of postgresPids(server)) {
+      const seconds = cpuSeconds([pid]);
+      if (!first.has(pid)) first.set(pid, started ? 0 : seconds);
+      last.set(pid, Math.max(seconds, last.get(pid) ?? 0));
+    }
+    started = true;
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      let total = 0;
+      for (const [pid, seconds] of last) total += seconds - first.get(pid)!;
+      return total;
+    },
+  };
+}
+
+/** The postmaster and every backend it started. */
 function postgresPids(server: TestPostgres): number[] {
   const postmaster = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   const pids = [postmaster];
@@ -118,8 +147,8 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   }
   const writer = new pg.Client({ connectionString: server.url });
   await writer.connect();
-  const pgPids = postgresPids(server);
-  const before = { pg: cpuSeconds(pgPids), relay: cpuSeconds([relay.child.pid!]) };
+  const pgCpu = postgresCpu(server);
+  const before = { relay: cpuSeconds([relay.child.pid!]) };
   const total = RATE * SECONDS;
   const started = Date.now();
   for (let sent = 0; sent < total; sent++) {
@@ -130,7 +159,7 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   const expected = total * (SUBSCRIBERS / USERS);
   const deadline = Date.now() + 30_000;
   while (latencies.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  const after = { pg: cpuSeconds(postgresPids(server)), relay: cpuSeconds([relay.child.pid!]) };
+  const after = { pg: pgCpu.stop(), relay: cpuSeconds([relay.child.pid!]) };
   const elapsed = (Date.now() - started) / 1000;
   stopping = true;
   for (const socket of sockets) socket.terminate();
@@ -143,7 +172,7 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   return {
     mode, changes: total, deliveries: latencies.length, expected, disconnected, foreignRows: foreign, subscribersWithWrongCount: wrongCount,
     p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1),
-    postgresCpuSeconds: +(after.pg - before.pg).toFixed(2), relayCpuSeconds: +(after.relay - before.relay).toFixed(2), seconds: +elapsed.toFixed(1),
+    postgresCpuSeconds: +after.pg.toFixed(2), relayCpuSeconds: +(after.relay - before.relay).toFixed(2), seconds: +elapsed.toFixed(1),
     loadAverage: loadavg().map((value) => +value.toFixed(1)),
   };
 }
