@@ -88,7 +88,14 @@ export class RlsAudience {
   }
 
   /** Checks of this audience settled: each member once, however many changes the round trip covered. */
-  settled(): void {
-    for (const member of this.members.keys()) member.checksSettled();
+  settled(onError: (error: Error) => void): void {
+    for (const member of this.members.keys()) {
+      // One subscriber's failure must not keep the others' changes back (nor take the relay down).
+      try {
+        member.checksSettled();
+      } catch (error) {
+        onError(error as Error);
+      }
+    }
   }
 }

@@ -246,16 +246,22 @@ export class RlsChecker {
       return;
     }
     let failure: Error | null = null;
+    let results: ((row: number) => RlsVerdict)[] = [];
+    let broken = false;
     try {
-      const results = await this.query(client, batch);
-      this.settle(batch, (index) => results[index]!);
+      results = await this.query(client, batch);
     } catch (error) {
       failure = error as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that cannot even roll back (lost, timed out) is not reused.
+      broken = await client.query('ROLLBACK').then(() => false, () => true);
     } finally {
-      client.release();
+      client.release(broken);
     }
-    if (failure === null) return;
+    // Outside the try: what sending the released changes may throw is no check failure.
+    if (failure === null) {
+      this.settle(batch, (index) => results[index]!);
+      return;
+    }
     if (batch.length === 1) {
       batch[0]!.group.audience.failedUntil = Date.now() + ALONE_AFTER_FAILURE_MS;
       this.failed([batch[0]!.group], failure);
@@ -346,7 +352,8 @@ export class RlsChecker {
       });
       audiences.add(group.audience);
     });
-    for (const audience of audiences) audience.settled();
+    const onError = (error: Error) => this.warnOnce(`send ${error.message}`, { err: error.message }, 'row-level security: sending checked changes to a subscriber failed');
+    for (const audience of audiences) audience.settled(onError);
   }
 
   private failed(groups: Group[], error: Error): void {
