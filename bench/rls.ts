@@ -6,9 +6,13 @@
 // inserted at `rate` per second, each owned by a random user. Runs the same
 // load with authorization: rls and with claims (a rowFilter claim owner=eq.<sub> giving the same rows), each against its own relay process, and prints p50/p99
 // commit→client, deliveries, and the CPU seconds PostgreSQL and the relay
-// used during the load.
+// used during the load. Every subscriber checks that it got exactly its
+// user's rows (foreignRows, subscribersWithWrongCount: both 0 when right).
+// The clients run in this process, walrelay in its own: the CPU measured is
+// walrelay's alone. --profile DIR writes walrelay's V8 CPU profile there.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.js';
@@ -40,7 +44,36 @@ function cpuSeconds(pids: number[]): number {
   return ticks / 100;
 }
 
-/** The postmaster and every backend it started (a backend that exited during the load loses its ticks: the pool keeps them alive). */
+/**
+ * CPU seconds PostgreSQL's processes use from now on, sampled every 250 ms: a backend that starts during the
+ * load counts from zero, one that exits loses at most its last 250 ms.
+ */
+function postgresCpu(server: TestPostgres): { stop(): number } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let started = false;
+  const sample = () => {
+    for (const pid of postgresPids(server)) {
+      const seconds = cpuSeconds([pid]);
+      if (!first.has(pid)) first.set(pid, started ? 0 : seconds);
+      last.set(pid, Math.max(seconds, last.get(pid) ?? 0));
+    }
+    started = true;
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      let total = 0;
+      for (const [pid, seconds] of last) total += seconds - first.get(pid)!;
+      return total;
+    },
+  };
+}
+
+/** The postmaster and every backend it started. */
 function postgresPids(server: TestPostgres): number[] {
   const postmaster = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   const pids = [postmaster];
@@ -68,7 +101,9 @@ async function run(server: TestPostgres, url: string, mode: 'rls' | 'claims') {
   });
   const setup = await runCli(['setup', '-c', configFile]);
   if (setup.code !== 0) throw new Error(setup.stderr);
-  const relay = spawnRelay(configFile, { WALRELAY_LOG_LEVEL: 'info' });
+  // --profile DIR: the relay writes a V8 CPU profile there when it exits (node --cpu-prof).
+  const profile = args.indexOf('--profile');
+  const relay = spawnRelay(configFile, { WALRELAY_LOG_LEVEL: 'info' }, profile >= 0 ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args[profile + 1]}`] } : {});
   try {
     return await measure(server, relay, port, mode);
   } finally {
@@ -83,6 +118,9 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   const tokens = await Promise.all(Array.from({ length: USERS }, (_, user) => mintKey({ sub: uuid(user), role: 'authenticated', tables: ['public.*'],
     ...(mode === 'claims' ? { rowFilter: { 'public.notes': `owner=eq.${uuid(user)}` } } : {}) })));
   const latencies: number[] = [];
+  // Exactly its owner's rows: every subscriber counts what it got and what was not its user's.
+  const received = new Array<number>(SUBSCRIBERS).fill(0);
+  let foreign = 0;
   let disconnected = 0;
   let stopping = false;
   const join = JSON.stringify(['1', '1', 'realtime:bench', 'phx_join', { config: { postgres_changes: [{ event: 'INSERT', schema: 'public', table: 'notes' }] } }]);
@@ -98,6 +136,8 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
           if (text.includes('"status":"ok"')) resolve(socket);
           else reject(new Error(text));
         } else if (text.includes(',"postgres_changes",{"ids":')) {
+          received[start + offset]!++;
+          if (!text.includes(`"owner":"${uuid((start + offset) % USERS)}"`)) foreign++;
           const at = text.indexOf('"commit_timestamp":"') + 20;
           latencies.push(Date.now() - Date.parse(text.slice(at, text.indexOf('"', at))));
         }
@@ -107,8 +147,8 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   }
   const writer = new pg.Client({ connectionString: server.url });
   await writer.connect();
-  const pgPids = postgresPids(server);
-  const before = { pg: cpuSeconds(pgPids), relay: cpuSeconds([relay.child.pid!]) };
+  const pgCpu = postgresCpu(server);
+  const before = { relay: cpuSeconds([relay.child.pid!]) };
   const total = RATE * SECONDS;
   const started = Date.now();
   for (let sent = 0; sent < total; sent++) {
@@ -119,19 +159,21 @@ async function measure(server: TestPostgres, relay: ReturnType<typeof spawnRelay
   const expected = total * (SUBSCRIBERS / USERS);
   const deadline = Date.now() + 30_000;
   while (latencies.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  const after = { pg: cpuSeconds(postgresPids(server)), relay: cpuSeconds([relay.child.pid!]) };
+  const after = { pg: pgCpu.stop(), relay: cpuSeconds([relay.child.pid!]) };
   const elapsed = (Date.now() - started) / 1000;
   stopping = true;
   for (const socket of sockets) socket.terminate();
   await writer.end();
   // What went wrong when not everything arrived: the relay's warnings.
-  if (process.env.RLSDBG) console.error(relay.logs().split('\n').filter((l) => l.includes('RLSDBG')).filter((_, i, a) => i % Math.ceil(a.length / 40) === 0).join('\n'));
   if (latencies.length < expected) console.error(relay.logs().split('\n').filter((line) => line.includes('"level":40') || line.includes('"level":50')).slice(0, 10).join('\n'));
   const sorted = [...latencies].sort((a, b) => a - b);
+  // Row i is owned by user i % USERS: a subscriber of user u gets the rows u, u + USERS, …
+  const wrongCount = received.filter((count, index) => count !== Math.floor((total - 1 - (index % USERS)) / USERS) + 1).length;
   return {
-    mode, changes: total, deliveries: latencies.length, expected, disconnected,
+    mode, changes: total, deliveries: latencies.length, expected, disconnected, foreignRows: foreign, subscribersWithWrongCount: wrongCount,
     p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1),
-    postgresCpuSeconds: +(after.pg - before.pg).toFixed(2), relayCpuSeconds: +(after.relay - before.relay).toFixed(2), seconds: +elapsed.toFixed(1),
+    postgresCpuSeconds: +after.pg.toFixed(2), relayCpuSeconds: +(after.relay - before.relay).toFixed(2), seconds: +elapsed.toFixed(1),
+    loadAverage: loadavg().map((value) => +value.toFixed(1)),
   };
 }
 

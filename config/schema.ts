@@ -208,9 +208,9 @@ export const websocketSinkSchema = z.strictObject({
     .describe('What a Realtime (supabase: true) subscriber may see. claims: the token\'s tables and rowFilter claims. rls: also only the rows PostgreSQL\'s row-level security lets the token\'s role claim SELECT, with the token as request.jwt.claims (docs/supabase.md, "Row-level security").'),
   rls: z.strictObject({
     poolSize: positiveInt.default(4)
-      .describe('Connections to the source database (source.url) that run the row-level security checks.'),
+      .describe('Connections that run the row-level security checks, on the primary walrelay streams from (the current primary of a multi-host source.url, followed across a failover); at most this many check round trips run at once.'),
     maxKeysPerQuery: positiveInt.default(500)
-      .describe('Most rows one check query looks up; a larger batch of changes of one table is split.'),
+      .describe('Most rows one check query (one per distinct claims set and table) looks up; a larger batch of changes of one table is split.'),
   }).default({ poolSize: 4, maxKeysPerQuery: 500 })
     .describe('Row-level security checks (authorization: rls).'),
 }).superRefine((sink, context) => {

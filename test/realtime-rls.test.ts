@@ -72,12 +72,12 @@ interface Seen {
 }
 
 /** A realtime-js client whose apikey is `token`, subscribed to every change of public.notes. */
-async function subscriber(endpoint: string, token: string, name: string): Promise<Seen> {
+async function subscriber(endpoint: string, token: string, name: string, table = 'notes'): Promise<Seen> {
   const client = new RealtimeClient(endpoint, { params: { apikey: token }, transport: WebSocket as any });
   clients.push(client);
   const changes: Seen['changes'] = [];
-  const channel = client.channel(name).on('postgres_changes' as any, { event: '*', schema: 'public', table: 'notes' },
-    (change: any) => changes.push({ type: change.eventType, id: change.new.id ?? change.old.id, new: change.new, old: change.old }));
+  const channel = client.channel(name).on('postgres_changes' as any, { event: '*', schema: 'public', table },
+    (change: any) => changes.push({ type: change.eventType, id: change.new.id ?? change.old.id ?? change.new.ordinality, new: change.new, old: change.old }));
   await new Promise<void>((resolve, reject) => channel.subscribe((status, error) => {
     if (status === 'SUBSCRIBED') resolve();
     else if (status !== 'CLOSED') reject(new Error(`${status}: ${error?.message}`));
@@ -143,6 +143,52 @@ describe('authorization: rls', () => {
     assert.ok(!bobIds.includes(4), 'row 4 was alice\'s alone when it was checked');
     assert.ok(bobIds.includes(5), 'row 5 is readable by everyone under the new policy');
     await pg.query('DROP POLICY shared ON notes');
+  });
+
+  it('shares checks between subscribers of the same token without mixing them up: one leaving does not stop its twin, a refreshed token changes the rows', async () => {
+    const aliceToken = await user(ALICE, { tables: ['public.*'] });
+    const [twinA, twinB] = [await subscriber(rlsEndpoint, aliceToken, 'twin-a'), await subscriber(rlsEndpoint, aliceToken, 'twin-b')];
+    const switcher = await subscriber(rlsEndpoint, aliceToken, 'switcher');
+    await pg.query(`INSERT INTO notes VALUES (20, '${ALICE}', 'a20', null), (21, '${BOB}', 'b21', null)`);
+    await until(twinB, 20, 'the second twin\'s row');
+    await until(bob, 21, 'bob\'s row');
+    await twinA.channel.unsubscribe();
+    // The switcher's channel gets Bob's token (realtime-js pushes access_token): from now on Bob's rows, not Alice's.
+    await clients.at(-1)!.setAuth(await user(BOB, { tables: ['public.*'] }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await pg.query(`INSERT INTO notes VALUES (22, '${ALICE}', 'a22', null), (23, '${BOB}', 'b23', null), (107, '${BOB}', 'marker', null)`);
+    await until(twinB, 22, 'the second twin\'s row after the first left');
+    await until(switcher, 107, 'the switched channel\'s marker');
+    await until(bob, 107, 'bob\'s marker');
+    assert.deepEqual(summary(twinB).filter((line) => !line.startsWith('DELETE')), ['INSERT 20', 'INSERT 22']);
+    assert.deepEqual(summary(switcher), ['INSERT 20', 'INSERT 23', 'INSERT 107']);
+    assert.deepEqual(summary(twinA), ['INSERT 20']);
+  });
+
+  it('checks a table with a column named ordinality (the batched lookup\'s own column name)', async () => {
+    await pg.query(`
+      CREATE TABLE public.odd (ordinality int PRIMARY KEY, owner uuid NOT NULL);
+      ALTER TABLE public.odd ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY own ON public.odd FOR SELECT TO authenticated USING (owner = auth.uid());
+      GRANT SELECT ON public.odd TO authenticated;`);
+    const odd = await subscriber(rlsEndpoint, await user(ALICE, { tables: ['public.*'] }), 'odd', 'odd');
+    await pg.query(`INSERT INTO odd VALUES (1, '${BOB}'), (2, '${ALICE}'); INSERT INTO notes VALUES (108, '${ALICE}', 'marker', null)`);
+    await until(alice, 108, 'alice\'s marker');
+    await until(odd, 2, 'alice\'s row of odd');
+    assert.deepEqual(summary(odd), ['INSERT 2']);
+  });
+
+  it('withholds only the changes of claims whose check fails, not those of the others checked with them', async () => {
+    // auth.uid() casts sub to uuid: for this token every check fails ("invalid input syntax for type uuid").
+    const broken = await subscriber(rlsEndpoint, await user('not-a-uuid', { tables: ['public.*'] }), 'broken');
+    for (let round = 0; round < 2; round++) {
+      const id = 110 + round;
+      await pg.query(`INSERT INTO notes VALUES (${id}, '${ALICE}', 'checked beside a failing check', null)`);
+      await until(alice, id, `alice's row ${id} beside the failing claims`);
+    }
+    assert.deepEqual(summary(broken), []);
+    await waitFor(() => /row-level security check failed.*invalid input syntax for type uuid/.test(relay.logs()) || /invalid input syntax for type uuid.*row-level security check failed/.test(relay.logs()),
+      { what: 'the failed check logged' });
   });
 
   it('refuses a channel whose token names a role walrelay cannot act as, with a clear error', async () => {

@@ -25,6 +25,15 @@ export class SourcePool {
     return this.pool;
   }
 
+  /** A client of the current host's pool, for several statements on one connection; release() it. */
+  connect(): Promise<pg.PoolClient> {
+    try {
+      return this.current().connect();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   query(text: string, values?: unknown[]): Promise<pg.QueryResult> {
     try {
       return this.current().query(text, values);

@@ -52,8 +52,8 @@ export interface RelayProcess {
   signal(name: NodeJS.Signals): void;
 }
 
-export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean } = {}): RelayProcess {
-  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
+export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean; nodeArgs?: string[] } = {}): RelayProcess {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'run', '-c', configFile], {
     env: { ...cleanEnv(), WALRELAY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

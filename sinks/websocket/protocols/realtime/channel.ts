@@ -7,6 +7,7 @@ import type { Binding } from './bindings.js';
 import type { RealtimeType } from './change.js';
 import { encode, type Vsn } from './serializer.js';
 import type { FrameCache } from '../../frame-cache.js';
+import type { RlsAudience } from './audience.js';
 
 export class Channel {
   readonly topicJson: string;
@@ -20,6 +21,8 @@ export class Channel {
   /** Frame-cache keys by vsn, ids and variant, made once per channel rather than once per change. */
   private readonly cacheKeys = new Map<string, string>();
   private keysVsn: Vsn | null = null;
+  /** With authorization: rls, the subscribers of the same (role, claims) whose checks this channel shares. */
+  audience: RlsAudience | null = null;
 
   constructor(
     readonly topic: string,

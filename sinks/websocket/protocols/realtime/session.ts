@@ -3,8 +3,9 @@
 // phx_leave, and each change pushed to every channel it matches. What a
 // channel may see is decided by walrelay's claims (tables, rowFilter, exp)
 // from the apikey or the join's access_token; with authorization: rls also by
-// PostgreSQL's row-level security as the token's role (rls.ts), each change
-// held back for this client alone until its check is done.
+// PostgreSQL's row-level security as the token's role (rls.ts): each change
+// waits in this client's queue, in commit order, until the check it shares
+// with every subscriber of the same claims (audience.ts) is done.
 import type { RawData } from 'ws';
 import type { ChangeEvent, ColumnType } from '../../../../relay/route/event.js';
 import type { Claims } from '../../auth.js';
@@ -14,7 +15,9 @@ import { decode, reply, ProtocolError, type PhoenixMessage, type Vsn } from './s
 import { type Binding, BindingError, bindingFromEntry, bindingFromLegacyTopic, bindingId } from './bindings.js';
 import { Channel } from './channel.js';
 import { changeData, changeDataFor, columnsOf, realtimeType, type RealtimeType } from './change.js';
-import type { RlsChecker } from './rls.js';
+import type { RlsChecker, RlsVerdict } from './rls.js';
+import type { RlsCheck, RlsMember } from './audience.js';
+import { HeldQueue } from './held-queue.js';
 import type { ResumePoints } from './resume.js';
 import type { FrameCache } from '../../frame-cache.js';
 
@@ -28,19 +31,25 @@ export interface RealtimeShared {
   rls: RlsChecker | null;
 }
 
-/** A change for one channel, in commit order; with rls it waits here until its check is done. */
+/** A change for one channel, in commit order: its frames, or (with rls) what builds them once its check is done. */
+// One per (subscriber, change) with rls, so kept small: the change itself is on the shared check.
 interface Held {
   position: number;
   frames: Buffer[] | null;
+  check: RlsCheck | null;
+  channel: Channel | null;
+  ids: string;
 }
 
-export class RealtimeSession implements Session {
+const NO_FRAMES: Buffer[] = [];
+
+export class RealtimeSession implements Session, RlsMember {
   private readonly channels = new Map<string, Channel>();
   /** On an edge: this name's resume point saved by any edge, read once before the first join (topics are taken out as they rejoin). */
   private storedPointLoad: Promise<Map<string, string> | null> | null = null;
   private storedPoint: Map<string, string> | null = null;
   /** Changes waiting for (or behind one waiting for) a row-level security check, oldest first. */
-  private readonly held: Held[] = [];
+  private readonly held = new HeldQueue<Held>();
   private ended = false;
 
   constructor(
@@ -117,46 +126,68 @@ export class RealtimeSession implements Session {
     }
     const ids = channel.matching(event, type, name);
     if (ids === '') return;
-    const columns = columnsOf(event, this.shared.columns);
     if (type === 'DELETE') {
       // Realtime does not filter deletes by RLS (the row is gone); their old_record carries only the key.
-      const frames = channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, null), this.shared.frames, ' key');
+      const frames = channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columnsOf(event, this.shared.columns), null), this.shared.frames, ' key');
       if (this.held.length === 0) for (const frame of frames) this.client.sendFrame(frame, position);
-      else this.held.push({ position, frames });
+      else this.held.push({ position, frames, check: null, channel: null, ids });
       return;
     }
-    const held: Held = { position, frames: null };
-    this.held.push(held);
+    // Subscribers of the same (role, claims) share the change's check: it is queued once, by the first of them.
+    if (channel.audience === null) return; // the session ended
+    const check = channel.audience.checkOf(event);
+    this.held.push({ position, frames: null, check, channel, ids });
     if (this.held.length + this.client.queued > this.context.config.maxClientQueue) {
       this.context.drop(this.client, 1013, 'client cannot keep up: too many changes waiting for row-level security checks');
       return;
     }
-    const claims = channel.claims;
-    rls.check(claims.role!, claims.claimsJson!, claims.subject, event).then((verdict) => {
-      if (this.channels.get(channel.topic) !== channel) verdict = { visible: false, columns: null }; // left or rejoined meanwhile
-      const variant = verdict.columns === null ? '' : variantOf(verdict.columns);
-      held.frames = verdict.visible
-        ? channel.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columns, verdict.columns), this.shared.frames, variant)
-        : [];
+    if (check.verdict !== null && this.held.length === 1) this.release(); // decided without asking (a table without a key)
+  }
+
+  /** Checks of one of this session's audiences settled: what is ready goes out, coalesced into few socket writes. */
+  checksSettled(): void {
+    if (this.ended || this.held.length === 0 || this.held.first()!.check?.verdict === null) return;
+    this.client.beginBatch();
+    try {
       this.release();
-    });
+    } finally {
+      this.client.endBatch();
+    }
   }
 
   /** Sends, in commit order, every held change whose check is done. */
   private release(): void {
     if (this.ended) return;
-    while (this.held.length > 0 && this.held[0]!.frames !== null) {
-      const { frames, position } = this.held.shift()!;
-      for (const frame of frames!) this.client.sendFrame(frame, position);
+    for (let held = this.held.first(); held !== undefined; held = this.held.first()) {
+      if (held.frames === null) {
+        const verdict = held.check!.verdict;
+        if (verdict === null) return;
+        held.frames = this.framesOf(held, verdict);
+      }
+      this.held.shift();
+      for (const frame of held.frames) this.client.sendFrame(frame, held.position);
     }
+  }
+
+  /** A checked change's frames, built once per audience (the check's frame cache) and shared by its subscribers. */
+  private framesOf(held: Held, verdict: RlsVerdict): Buffer[] {
+    const { channel, ids, check } = held;
+    if (!verdict.visible || this.channels.get(channel!.topic) !== channel) return NO_FRAMES; // hidden, or the channel left or rejoined meanwhile
+    const { event } = check!;
+    const type = realtimeType(event)!;
+    const variant = verdict.columns === null ? '' : variantOf(verdict.columns);
+    return channel!.framesFor(this.vsn, event, type, ids, () => changeDataFor(event, type, columnsOf(event, this.shared.columns), verdict.columns), check!.frames, variant);
   }
 
   end(): void {
     this.ended = true;
-    for (const channel of this.channels.values()) this.stopTimer(channel);
-    if (this.clientName === null) return;
+    for (const channel of this.channels.values()) {
+      this.stopTimer(channel);
+      this.leaveAudience(channel);
+    }
     const positions = this.resumePositions();
-    this.held.length = 0;
+    this.held.clear();
+    if (this.clientName === null) return;
     this.shared.resume.ended(this.clientName, this, positions);
     this.channels.clear();
   }
@@ -164,7 +195,7 @@ export class RealtimeSession implements Session {
   /** Each joined topic and the ring position of the first change not sent to this connection. */
   resumePositions(): Map<string, number> {
     // What still waited for a check was not sent: resuming starts there.
-    const position = this.held[0]?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
+    const position = this.held.first()?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
     return new Map([...this.channels.keys()].map((topic) => [topic, position]));
   }
 
@@ -233,6 +264,7 @@ export class RealtimeSession implements Session {
       bindings = [];
     }
     const channel = new Channel(topic, message.joinRef ?? message.ref, legacy, bindings, claims);
+    this.enterAudience(channel);
     this.channels.set(topic, channel);
     this.client.sendControl(reply(this.vsn, message, 'ok', legacy ? {} : { postgres_changes: echo }));
     if (problem !== null) this.client.sendControl(channel.system(this.vsn, 'postgres_changes', 'error', problem));
@@ -305,7 +337,9 @@ export class RealtimeSession implements Session {
       this.shut(channel, `Unauthorized: your new token does not allow reading ${forbidden}`);
       return;
     }
+    this.leaveAudience(channel);
     channel.claims = claims;
+    this.enterAudience(channel);
     this.scheduleExpiry(channel);
   }
 
@@ -337,8 +371,22 @@ export class RealtimeSession implements Session {
   /** Stops delivering to the channel and tells the client it is closed. */
   private closeChannel(channel: Channel): void {
     this.stopTimer(channel);
+    this.leaveAudience(channel);
     this.channels.delete(channel.topic);
     this.client.sendControl(channel.close(this.vsn));
+  }
+
+  /** With rls, the channel joins the audience of its claims (their checks are shared). */
+  private enterAudience(channel: Channel): void {
+    const { rls } = this.shared;
+    if (rls === null) return;
+    channel.audience = rls.enter(channel.claims.role!, channel.claims.claimsJson!, channel.claims.subject, this);
+  }
+
+  private leaveAudience(channel: Channel): void {
+    if (channel.audience === null) return;
+    this.shared.rls!.leave(channel.audience, this);
+    channel.audience = null;
   }
 
   private stopTimer(channel: Channel): void {
