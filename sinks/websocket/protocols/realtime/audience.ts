@@ -50,7 +50,6 @@ export class RlsAudience {
   failedUntil = 0;
 
   constructor(
-    readonly id: number,
     readonly key: string,
     readonly role: string,
     readonly claimsJson: string,

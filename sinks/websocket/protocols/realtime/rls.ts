@@ -70,7 +70,6 @@ export class RlsChecker {
   private readonly pool: SourcePool;
   /** Audiences by (role, claims), while a channel uses them. */
   private readonly audiences = new Map<string, RlsAudience>();
-  private nextAudienceId = 1;
   /** Groups with checks not started yet, oldest first: changes arriving meanwhile join their group's next round trip. */
   private readonly waiting = new Set<Group>();
   private running = 0;
@@ -80,8 +79,6 @@ export class RlsChecker {
   private readonly columnCache = new Map<string, { columns: Set<string>; at: number }>();
   /** Check failures already logged, by message: one warning each, not one per change. */
   private readonly warned = new Set<string>();
-  /** Checks queued or running (for status and tests). */
-  pending = 0;
 
   constructor(private readonly url: string, private readonly options: RlsOptions, private readonly logger: Logger) {
     // Bounded waits: a host that stopped answering must not hold a connection slot for ever (its checks deny).
@@ -118,7 +115,7 @@ export class RlsChecker {
     const key = `${role}\u0000${claimsJson}`;
     let audience = this.audiences.get(key);
     if (!audience) {
-      audience = new RlsAudience(this.nextAudienceId++, key, role, claimsJson, subject ?? '', (event, check) => this.queue(audience!, event, check));
+      audience = new RlsAudience(key, role, claimsJson, subject ?? '', (event, check) => this.queue(audience!, event, check));
       this.audiences.set(key, audience);
     }
     audience.add(member);
@@ -150,7 +147,6 @@ export class RlsChecker {
     const first = group.rows.get(row.rowKey);
     if (first === undefined) group.rows.set(row.rowKey, check);
     else (first.sameRow ??= []).push(check); // the row changed again before its check: one lookup answers both
-    this.pending++;
     // Everything the current write() fans out is gathered before a round trip goes.
     if (!this.scheduled) {
       this.scheduled = true;
@@ -343,10 +339,8 @@ export class RlsChecker {
       rows.forEach((check, row) => {
         const verdict = verdictOf(row);
         check.verdict = verdict;
-        this.pending--;
         if (check.sameRow) {
           for (const later of check.sameRow) later.verdict = verdict;
-          this.pending -= check.sameRow.length;
           check.sameRow = null;
         }
       });
