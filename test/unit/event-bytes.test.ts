@@ -1,0 +1,143 @@
+// Row changes written as bytes straight from pgoutput's message (event-bytes.ts,
+// byte-values.ts) against the text path (decoded values, values.ts' JSON
+// converters, RowChange.json): byte for byte the same JSON, on tricky
+// values of every type walrelay maps, NULLs, unchanged TOASTed values and
+// every replica identity's update and delete.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TransactionAssembler } from '../../relay/route/assembler.js';
+import { TypeCatalog } from '../../relay/source/type-catalog.js';
+import { parsePgoutput, parseRowMessage, type PgoutputMessage, type RelationColumn } from '../../relay/source/pgoutput.js';
+import { EncodedRowChange, type ChangeEvent, RowChange } from '../../relay/route/event.js';
+import { lsn } from '../../relay/lsn.js';
+import { WalrelayError } from '../../relay/errors.js';
+
+type Value = string | null | 'UNCHANGED' | Buffer;
+
+const TYPES: [string, number][] = [
+  ['id', 23], ['i2', 21], ['i8', 20], ['num', 1700], ['f4', 700], ['f8', 701], ['flag', 16], ['body', 25], ['label', 1043],
+  ['doc', 114], ['docb', 3802], ['blob', 17], ['ts', 1114], ['tstz', 1184], ['day', 1082], ['clock', 1083], ['clocktz', 1266],
+  ['ints', 1007], ['texts', 1009], ['uid', 2950], ['span', 1186], ['mystery', 999_999], ['oid', 26],
+];
+
+const BIG_TEXT = 'ab"c\\d\ne\u0001f✓😀\u2028'.repeat(30_000); // ~500 kB with escapes and multi-byte characters throughout
+const BIG_ASCII = 'x'.repeat(1_000_000);
+const CONTROLS = Array.from({ length: 32 }, (_, c) => String.fromCharCode(c)).join('') + '\u007f"\\/';
+
+/** Rows of values per column (same order as TYPES); each becomes an insert and appears in updates and deletes. */
+const ROWS: Value[][] = [
+  ['1', '-32768', '9223372036854775807', '12345678901234567890.000100', '3.14', '-1.5e+300', 't', 'plain', 'v',
+    '{"a": 1,\n "b": [1, 2.50, "x y"]}', '{"k": {"n": null}}', '\\x00ff10', '2026-11-22 10:00:00.123456', '2026-11-22 10:00:00.123456+00',
+    '2026-11-22', '10:00:00.5', '10:00:00+02', '{1,2,NULL}', '{"a b","c\\"d",NULL}', '8c3e7f43-6d0b-4a8a-9b6e-0f5f3c1b2a11', 'P1Y2M', 'whatever', '4294967295'],
+  ['2', '0', '-1', 'NaN', 'NaN', 'Infinity', 'f', '', 'héllo wörld ✓', '"str\\u0000ing"', '[]', '\\x', '2026-11-22 10:00:00.5', '2026-11-22 10:00:00+05:30',
+    '0044-03-15 BC', '23:59:59.999999', '10:00:00.123456+05:30', '{}', '{}', null, null, 'é', '0'],
+  ['3', null, null, 'Infinity', '-Infinity', '-0', 't', CONTROLS, '😀 𝄞 \u2028\u2029', null, '{"big": "' + 'y'.repeat(200_000) + '"}', '\\x' + 'ab'.repeat(150_000),
+    'infinity', '-infinity', 'infinity', '00:00:00', '00:00:00-00', '[0:1]={5,6}', '{"\\\\",""}', null, null, null, null],
+  ['4', '7', '8', '-0.000001', '1e-45', '4.9e-324', 'f', BIG_TEXT, '\ufeffleading BOM', 'null', '"x"', null, '10000-01-01 00:00:00', '0001-01-01 00:00:00+00 BC',
+    '10000-01-01', '10:00:00', '10:00:00.1+00', '{{1,2},{3,4}}', '{NULL,"NULL"}', null, null, BIG_ASCII, null],
+  ['5', null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null],
+  ['6', '1', '2', '3', '4', '5', 't', 'UNCHANGED', 'x', 'UNCHANGED', 'UNCHANGED', 'UNCHANGED', '2026-11-22 10:00:00.123456', '2026-11-22 10:00:00.12345+00',
+    '2026-11-22', '10:00:00', '10:00:00+00', '{1}', '{a}', null, null, 'm', null],
+];
+
+function tupleBytes(values: Value[]): Buffer {
+  const parts: Buffer[] = [u16(values.length)];
+  for (const value of values) {
+    if (value === null) parts.push(Buffer.from('n'));
+    else if (value === 'UNCHANGED') parts.push(Buffer.from('u'));
+    else {
+      const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value);
+      parts.push(Buffer.from('t'), u32(bytes.length), bytes);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+function u16(value: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(value); return b; }
+function u32(value: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(value); return b; }
+
+const insert = (values: Value[]) => Buffer.concat([Buffer.from('I'), u32(16384), Buffer.from('N'), tupleBytes(values)]);
+const update = (old: ['K' | 'O', Value[]] | null, values: Value[]) =>
+  Buffer.concat([Buffer.from('U'), u32(16384), ...(old ? [Buffer.from(old[0]), tupleBytes(old[1])] : []), Buffer.from('N'), tupleBytes(values)]);
+const remove = (old: ['K' | 'O', Value[]]) => Buffer.concat([Buffer.from('D'), u32(16384), Buffer.from(old[0]), tupleBytes(old[1])]);
+
+/** The key tuple: only the replica identity column (id) carries a value. */
+const keyOnly = (values: Value[]): Value[] => values.map((value, i) => (i === 0 ? value : null));
+
+function messagesFor(identity: 'd' | 'f'): Buffer[] {
+  const messages = ROWS.map(insert);
+  for (const row of ROWS) {
+    const previous = ROWS[(ROWS.indexOf(row) + 1) % ROWS.length];
+    messages.push(update(null, row));
+    messages.push(update(['K', keyOnly(previous)], row));
+    if (identity === 'f') messages.push(update(['O', previous.map((value, c) => (value === 'UNCHANGED' ? ROWS[0][c] : value))], row));
+    messages.push(remove(identity === 'f' ? ['O', row.map((value, c) => (value === 'UNCHANGED' ? ROWS[1][c] : value))] : ['K', keyOnly(row)]));
+  }
+  return messages;
+}
+
+async function assembler(identity: 'd' | 'f'): Promise<{ assembler: TransactionAssembler; events: ChangeEvent[] }> {
+  const events: ChangeEvent[] = [];
+  const catalog = new TypeCatalog({ query: async () => ({ rows: [] }) });
+  const result = new TransactionAssembler(catalog, { event: (event) => events.push(event), commit: () => undefined });
+  const columns: RelationColumn[] = TYPES.map(([name, typeOid], i) => ({ name, typeOid, typeMod: -1, flags: identity === 'f' || i === 0 ? 1 : 0 }));
+  await result.apply({ tag: 'relation', relationId: 16384, schema: 'public', name: 'every "type"', replicaIdentity: identity, columns } as PgoutputMessage, lsn(1n));
+  await result.apply({ tag: 'begin', finalLsn: lsn(0x16B3700n), commitTime: 123_456_789n, xid: 4711 }, lsn(2n));
+  return { assembler: result, events };
+}
+
+describe('row changes as bytes', () => {
+  for (const identity of ['d', 'f'] as const) {
+    it(`equal the text path's JSON byte for byte (replica identity ${identity})`, async () => {
+      const text = await assembler(identity);
+      const bytes = await assembler(identity);
+      const messages = messagesFor(identity);
+      for (const [i, payload] of messages.entries()) {
+        text.assembler.apply(parsePgoutput(payload), lsn(BigInt(0x16B3000 + i)));
+        const raw = parseRowMessage(payload);
+        assert.ok(raw, `message ${i} is a row message`);
+        bytes.assembler.applyRow(raw, lsn(BigInt(0x16B3000 + i)));
+      }
+      assert.equal(bytes.events.length, messages.length);
+      for (let i = 0; i < messages.length; i++) {
+        const expected = text.events[i] as RowChange;
+        const actual = bytes.events[i];
+        assert.ok(actual instanceof EncodedRowChange, `event ${i} was written as bytes`);
+        const written = actual.chunk.subarray(actual.start, actual.end);
+        const wanted = Buffer.from(expected.json);
+        let same = 0;
+        while (same < written.length && written[same] === wanted[same]) same++;
+        assert.ok(written.equals(wanted), `event ${i} (${expected.op}) differs at byte ${same}: …${written.subarray(Math.max(0, same - 80), same + 80).toString()} ≠ …${wanted.subarray(Math.max(0, same - 80), same + 80).toString()}`);
+        assert.equal(actual.chunk[actual.end], 0x0a, 'each event is followed by a newline');
+        assert.equal(actual.json, expected.json);
+        assert.equal(actual.keyJson, expected.keyJson);
+        assert.equal(actual.newJson, expected.newJson);
+        assert.equal(actual.oldJson, expected.oldJson);
+        assert.deepEqual(actual.unchanged, expected.unchanged);
+        assert.deepEqual(JSON.parse(actual.json), JSON.parse(expected.json));
+      }
+    });
+  }
+
+  it('keeps a leading U+FEFF of a value, as the text path does', async () => {
+    const { assembler: bytes, events } = await assembler('d');
+    const row = ROWS[0].slice();
+    row[7] = '\ufeffBOM';
+    const payload = insert(row);
+    bytes.applyRow(parseRowMessage(payload)!, lsn(1n));
+    assert.equal(JSON.parse((events[0] as RowChange).json).new.body, '\ufeffBOM');
+    const decoded = parsePgoutput(payload);
+    assert.equal(decoded.tag === 'insert' && decoded.newTuple[7], '\ufeffBOM');
+  });
+
+  it('refuses invalid UTF-8 in any value as the text path does (PGOUTPUT_MALFORMED)', async () => {
+    for (const [column, bad] of [[7, Buffer.from([0x61, 0xff, 0x62])], [7, Buffer.concat([Buffer.from('x'.repeat(100)), Buffer.from([0xed, 0xa0, 0x80])])], [0, Buffer.from([0x31, 0xc3])], [13, Buffer.from('2026-11-22 10:00:00.12345\xff+00', 'latin1')]] as const) {
+      const row = ROWS[0].slice();
+      row[column] = bad;
+      const payload = insert(row);
+      assert.throws(() => parsePgoutput(payload), (error: unknown) => error instanceof WalrelayError && error.code === 'PGOUTPUT_MALFORMED');
+      const { assembler: bytes } = await assembler('d');
+      assert.throws(() => bytes.applyRow(parseRowMessage(payload)!, lsn(1n)), (error: unknown) => error instanceof WalrelayError && error.code === 'PGOUTPUT_MALFORMED', `column ${column}`);
+    }
+  });
+});
