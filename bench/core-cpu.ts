@@ -1,4 +1,4 @@
-// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis] [events]
+// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis] [events] [rows/s]
 //
 // CPU per event of the relay's core path alone, without PostgreSQL: pgoutput
 // messages shaped like `npm run bench`'s backlogs (Begin, 10 inserts,
@@ -21,8 +21,10 @@ import type { Sink } from '../sinks/sink.js';
 import type { Lsn } from '../relay/lsn.js';
 import type { StdoutSinkConfig, RedisSinkConfig } from '../config/schema.js';
 
-const [scenario = 'small', sinkName = 'stdout', countText = '200000'] = process.argv.slice(2);
+const [scenario = 'small', sinkName = 'stdout', countText = '200000', rateText] = process.argv.slice(2);
 const total = Number(countText);
+/** A live feed: one transaction per socket read, at this many rows/s (none: a backlog, in ~64 kB bursts). */
+const rate = rateText === undefined ? null : Number(rateText);
 
 interface Column { name: string; oid: number; value(i: number): string }
 
@@ -105,7 +107,16 @@ async function main(): Promise<void> {
   const lastEnd = BigInt(0x1000000 + (bursts.length - 1) * 4096) + 4096n;
   const cpu = process.cpuUsage();
   const started = performance.now();
-  for (let b = 0; b < bursts.length;) {
+  if (rate !== null) {
+    // One transaction per read, on schedule (as a live walsender sends them).
+    for (let b = 0; b < bursts.length; b++) {
+      const due = started + (b * 10 * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (process.env.CORE_FEED_ONLY !== '1') for (const message of bursts[b]) pipeline.onData({ kind: 'data', walStart: message.walStart as Lsn, walEnd: message.walStart as Lsn, payload: message.payload } as never);
+    }
+  }
+  for (let b = rate === null ? 0 : bursts.length; b < bursts.length;) {
     // A socket read carries ~64 kB: several transactions per burst.
     for (let bytes = 0; b < bursts.length && bytes < 65_536 && !paused; b++) {
       for (const message of bursts[b]) {
@@ -116,11 +127,11 @@ async function main(): Promise<void> {
     if (paused) await new Promise<void>((resolve) => { resume = resolve; });
     else await new Promise((resolve) => setImmediate(resolve));
   }
-  while (confirmed < lastEnd) await new Promise((resolve) => setTimeout(resolve, 1));
+  while (confirmed < lastEnd && process.env.CORE_FEED_ONLY !== '1') await new Promise((resolve) => setTimeout(resolve, 1));
   const used = process.cpuUsage(cpu);
   const seconds = (used.user + used.system) / 1e6;
   const wall = (performance.now() - started) / 1000;
-  process.stdout.write(`${scenario} → ${sinkName}: ${total} events, CPU ${seconds.toFixed(2)} s (${(seconds / total * 1e6).toFixed(2)} s / M events), wall ${wall.toFixed(2)} s\n`);
+  process.stdout.write(`${scenario} → ${sinkName}${rate === null ? '' : ` at ${rate} rows/s`}: ${total} events, CPU ${seconds.toFixed(2)} s (user ${(used.user / 1e6).toFixed(2)}, system ${(used.system / 1e6).toFixed(2)}; ${(seconds / total * 1e6).toFixed(2)} s / M events), wall ${wall.toFixed(2)} s\n`);
   await sink.close();
   await stop();
   process.exit(0);

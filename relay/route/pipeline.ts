@@ -47,6 +47,15 @@ export interface PipelineOptions {
   rowsAsText?: boolean;
 }
 
+/**
+ * Under a live feed a batch is dispatched at most this often (unless full):
+ * one sink write, one acknowledgement and one confirmation per window instead
+ * of per transaction, which is what a live feed of small transactions spends
+ * its CPU on (bench/OPTIMISATIONS.md). A transaction arriving after a quiet
+ * spell is dispatched at once.
+ */
+const COALESCE_MS = 2;
+
 /** Above this many queued messages the socket is paused until the inbox drains. */
 const INBOX_HIGH_WATER = 10_000;
 
@@ -59,6 +68,12 @@ export class Pipeline {
   private batchCommitEnd: Lsn | null = null;
   private waiting: Promise<void> | null = null;
   private flushScheduled = false;
+  /** When the last batch was dispatched (performance.now()). */
+  private lastDispatchAt = -Infinity;
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    if (!this.waiting && !this.failure) this.dispatch();
+  };
   private pausedByInbox = false;
   private failure: Error | null = null;
   private serverWalEnd: Lsn | null = null;
@@ -191,10 +206,9 @@ export class Pipeline {
     if (this.flushScheduled) return;
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (!this.waiting && !this.failure) this.dispatch();
-    });
+    const wait = this.lastDispatchAt + COALESCE_MS - performance.now();
+    if (wait > 0) setTimeout(this.flushNow, wait);
+    else setImmediate(this.flushNow);
   }
 
   /** Sends the current batch; returns false (and waits for capacity) when too many batches are out. */
@@ -208,6 +222,7 @@ export class Pipeline {
       return false;
     }
     const events = this.batch;
+    this.lastDispatchAt = performance.now();
     const ticket = this.checkpoint.begin(this.batchCommitEnd);
     this.batch = [];
     this.batchBytes = 0;
