@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { TransactionAssembler } from '../../relay/route/assembler.js';
 import { TypeCatalog } from '../../relay/source/type-catalog.js';
 import { parsePgoutput, parseRowMessage, type PgoutputMessage, type RelationColumn } from '../../relay/source/pgoutput.js';
-import { EncodedRowChange, type ChangeEvent, RowChange } from '../../relay/route/event.js';
+import { EncodedRowChange, type ChangeEvent, type RowChange } from '../../relay/route/event.js';
 import { lsn } from '../../relay/lsn.js';
 import { WalrelayError } from '../../relay/errors.js';
 
