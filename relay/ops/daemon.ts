@@ -52,8 +52,6 @@ const MAX_BACKOFF_MS = 10_000;
 const MAX_BACKOFF_MULTI_HOST_MS = 5_000;
 /** How long stop() waits for the re-snapshot's chunk under way. */
 const RESNAPSHOT_STOP_MS = 10_000;
-/** Confirmations to PostgreSQL at most this often while a live feed keeps confirming (one socket write each). */
-const STATUS_COALESCE_MS = 10;
 
 export async function startRelay(config: Config, logger: Logger): Promise<RunningRelay> {
   const metrics = new Metrics();
@@ -187,19 +185,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
     endSession = () => ended();
-    // A live feed confirms after every few transactions: a status message at most every STATUS_COALESCE_MS
-    // (the first at once, the last one when the window ends), not a socket write per batch.
-    let statusSentAt = -Infinity;
-    let statusPending: NodeJS.Timeout | null = null;
-    const sendConfirmed = () => {
-      statusPending = null;
-      statusSentAt = performance.now();
-      current.sendStatus(checkpoint.confirmed);
-    };
+    // Every confirmation goes out at once: a reconnect to the same host resumes from the slot's confirmed
+    // position, so one held back (coalesced) would be delivered again (tried, bench/OPTIMISATIONS.md).
     const checkpoint = new Checkpoint(start, (confirmed) => {
-      const sinceLast = performance.now() - statusSentAt;
-      if (sinceLast >= STATUS_COALESCE_MS) sendConfirmed();
-      else statusPending ??= setTimeout(sendConfirmed, STATUS_COALESCE_MS - sinceLast);
+      current.sendStatus(confirmed);
       if (logger.isLevelEnabled('debug')) logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
     lastCheckpoint = checkpoint;
@@ -242,7 +231,6 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     } finally {
       streaming = false;
       clearInterval(statusTimer);
-      if (statusPending) clearTimeout(statusPending);
       if (stopping) {
         session.closeIntake();
         // Deliver what was already received, confirm it, then close. Say at once what a down sink makes us wait for.
