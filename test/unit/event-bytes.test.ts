@@ -11,6 +11,11 @@ import { parsePgoutput, parseRowMessage, type PgoutputMessage, type RelationColu
 import { EncodedRowChange, type ChangeEvent, type RowChange } from '../../relay/route/event.js';
 import { lsn } from '../../relay/lsn.js';
 import { WalrelayError } from '../../relay/errors.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { StdoutSink } from '../../sinks/stdout/index.js';
+import { RedisSink } from '../../sinks/redis/index.js';
+import { redisSinkSchema, type StdoutSinkConfig } from '../../config/schema.js';
 
 type Value = string | null | 'UNCHANGED' | Buffer;
 
@@ -139,5 +144,36 @@ describe('row changes as bytes', () => {
       const { assembler: bytes } = await assembler('d');
       assert.throws(() => bytes.applyRow(parseRowMessage(payload)!, lsn(1n)), (error: unknown) => error instanceof WalrelayError && error.code === 'PGOUTPUT_MALFORMED', `column ${column}`);
     }
+  });
+
+  it('reach stdout and Redis as the same bytes as text events, mixed with events that have no bytes', async () => {
+    const text = await assembler('f');
+    const bytes = await assembler('f');
+    const truncate = Buffer.concat([Buffer.from('T'), u32(1), Buffer.from([0]), u32(16384)]);
+    const messages = [...messagesFor('f').slice(0, 5), truncate, ...messagesFor('f').slice(5, 9), truncate];
+    for (const [i, payload] of messages.entries()) {
+      text.assembler.apply(parsePgoutput(payload), lsn(BigInt(0x16B3000 + i)));
+      const raw = parseRowMessage(payload);
+      if (raw) bytes.assembler.applyRow(raw, lsn(BigInt(0x16B3000 + i)));
+      else bytes.assembler.apply(parsePgoutput(payload), lsn(BigInt(0x16B3000 + i)));
+    }
+    assert.equal(bytes.events.filter((event) => event instanceof EncodedRowChange).length, 9);
+
+    const printed = async (events: ChangeEvent[]) => {
+      const chunks: Buffer[] = [];
+      const out = new Writable({ write(chunk, _encoding, done) { chunks.push(Buffer.from(chunk)); done(); } });
+      await new StdoutSink({ type: 'stdout', format: 'walrelay' } as StdoutSinkConfig, 0, out).write(events);
+      return Buffer.concat(chunks);
+    };
+    assert.ok((await printed(bytes.events)).equals(await printed(text.events)), 'stdout');
+
+    const sink = new RedisSink(redisSinkSchema.parse({ type: 'redis', url: 'redis://127.0.0.1:1', maxLen: 1000 }), 0, pino({ level: 'silent' }));
+    const encode = (events: ChangeEvent[]) => (sink as unknown as { encode(events: ChangeEvent[]): { payload: Buffer; count: number } }).encode(events);
+    const fromBytes = encode(bytes.events);
+    const fromText = encode(text.events);
+    assert.equal(fromBytes.count, messages.length);
+    assert.ok(fromBytes.payload.equals(fromText.payload), 'redis payload');
+    assert.ok(fromText.payload.includes(Buffer.from('XADD')));
+    await sink.close();
   });
 });
