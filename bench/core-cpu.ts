@@ -7,6 +7,9 @@
 // the socket would deliver them. Prints the process's CPU seconds per
 // million events: on a shared machine CPU time moves far less than wall time,
 // so this is what bench/OPTIMISATIONS.md's before/after figures compare.
+// CORE_ROWS_AS_TEXT=1: the same build on the text path (pipeline option
+// rowsAsText). CORE_FEED_ONLY=1 (with a rate): only the feeder's own wake-ups,
+// nothing handed to the pipeline, to see what the schedule alone costs.
 import { createWriteStream } from 'node:fs';
 import pino from 'pino';
 import { Pipeline } from '../relay/route/pipeline.js';
