@@ -82,6 +82,8 @@ export class EventBytesWriter {
     out.bytes(LSN);
     out.ascii(lsn);
     out.bytes(this.tail);
+    // Room for the newline first: making room later would move the event to a new chunk after its position was taken.
+    out.ensure(1);
     const start = out.eventStart;
     const end = out.pos;
     out.byte(0x0a);

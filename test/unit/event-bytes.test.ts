@@ -124,6 +124,28 @@ describe('row changes as bytes', () => {
     });
   }
 
+  it('keeps an event whose closing newline starts a new chunk intact (its bytes move with it)', async () => {
+    // Sized so that one event's JSON ends on the last byte of the first 256 KiB chunk: its newline needs a new chunk.
+    const row = (body: string): Value[] => ROWS[4].map((value, c) => (c === 0 ? '5' : c === 7 ? body : value));
+    const measure = await assembler('d');
+    measure.assembler.applyRow(parseRowMessage(insert(row('')))!, lsn(0x16B3000n));
+    const probe = measure.events[0] as EncodedRowChange;
+    const base = probe.end - probe.start + 1; // with its newline
+    const size = 2048;
+    const { assembler: bytes, events } = await assembler('d');
+    const bodies = Array.from({ length: 200 }, (_, i) => String.fromCharCode(97 + (i % 26)).repeat(size - base + (i === 0 ? 1 : 0)));
+    bodies.forEach((body, i) => bytes.applyRow(parseRowMessage(insert(row(body)))!, lsn(BigInt(0x16B3000 + i))));
+    events.forEach((event, i) => {
+      const encoded = event as EncodedRowChange;
+      const parsed = JSON.parse(encoded.chunk.subarray(encoded.start, encoded.end).toString());
+      assert.equal(parsed.id, event.id, `event ${i}'s bytes are its own`);
+      assert.equal(parsed.new.body, bodies[i]);
+    });
+    // The case arose: the event that filled the first chunk was moved, whole, to the start of the second.
+    const moved = events.findIndex((event, i) => i > 0 && (event as EncodedRowChange).start === 0);
+    assert.equal(moved, (256 * 1024) / size - 1, 'the event ending on the chunk\'s last byte moved to a new chunk');
+  });
+
   it('keeps a leading U+FEFF of a value, as the text path does', async () => {
     const { assembler: bytes, events } = await assembler('d');
     const row = ROWS[0].slice();
