@@ -177,6 +177,8 @@ function timestampConverter(withZone: boolean, fallback: ByteConverter): ByteCon
       fallback(src, start, end, out);
       return;
     }
+    // Room first: a new chunk made inside copyAscii would move the event and leave `before` pointing into the old one.
+    out.ensure(26 + 4);
     const before = out.pos;
     if (!copyAscii(src, start, start + 26, out, 0x22, 0)) {
       fallback(src, start, end, out);

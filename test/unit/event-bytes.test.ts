@@ -146,6 +146,30 @@ describe('row changes as bytes', () => {
     assert.equal(moved, (256 * 1024) / size - 1, 'the event ending on the chunk\'s last byte moved to a new chunk');
   });
 
+  it('writes a timestamp that a new chunk moves, whole, with its T', async () => {
+    // Sized so that one event's timestamp value begins 10 bytes before the end of the first 256 KiB chunk.
+    const row = (body: string): Value[] => ROWS[4].map((value, c) => (c === 0 ? '5' : c === 7 ? body : c === 12 ? '2026-11-22 10:00:00.123456' : value));
+    const size = 2048;
+    const measure = await assembler('d');
+    measure.assembler.applyRow(parseRowMessage(insert(row('')))!, lsn(0x16B3000n));
+    const empty = measure.events[0] as EncodedRowChange;
+    const base = empty.end - empty.start + 1;
+    measure.assembler.applyRow(parseRowMessage(insert(row('b'.repeat(size - base))))!, lsn(0x16B3001n));
+    const probe = measure.events[1] as EncodedRowChange;
+    const at = probe.chunk.subarray(probe.start, probe.end).indexOf('"ts":') + 5;
+    const first = (256 * 1024 - 10) - (Math.floor((256 * 1024) / size) - 1) * size - at; // extra bytes of the first event
+    assert.ok(first >= 0 && first < size);
+    const { assembler: bytes, events } = await assembler('d');
+    const bodies = Array.from({ length: 200 }, (_, i) => 'b'.repeat(size - base + (i === 0 ? first : 0)));
+    bodies.forEach((body, i) => bytes.applyRow(parseRowMessage(insert(row(body)))!, lsn(BigInt(0x16B3000 + i))));
+    events.forEach((event, i) => {
+      const encoded = event as EncodedRowChange;
+      const parsed = JSON.parse(encoded.chunk.subarray(encoded.start, encoded.end).toString());
+      assert.equal(parsed.new.ts, '2026-11-22T10:00:00.123456', `event ${i}`);
+      assert.equal(parsed.new.body, bodies[i], `event ${i}`);
+    });
+  });
+
   it('keeps a leading U+FEFF of a value, as the text path does', async () => {
     const { assembler: bytes, events } = await assembler('d');
     const row = ROWS[0].slice();
