@@ -170,6 +170,29 @@ describe('row changes as bytes', () => {
     });
   });
 
+  it('equal the text path across many chunk ends: 4,000 rows of every small value, bodies of random lengths', async () => {
+    // Every chunk end falls somewhere else in an event (inside a value, between fields, on the newline).
+    let seed = 42;
+    const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    const small = ROWS.filter((row) => !row.some((value) => typeof value === 'string' && value.length > 10_000));
+    const text = await assembler('f');
+    const bytes = await assembler('f');
+    for (let i = 0; i < 4000; i++) {
+      const template = small[random(small.length)];
+      const row = template.map((value, c) => (c === 7 && value !== 'UNCHANGED' ? 'é✓"\\'.repeat(random(400)) + 'x'.repeat(random(7)) : value));
+      const payload = i % 3 === 2 ? update(['O', row.map((value) => (value === 'UNCHANGED' ? null : value))], row) : insert(row);
+      text.assembler.apply(parsePgoutput(payload), lsn(BigInt(0x1000000 + i)));
+      bytes.assembler.applyRow(parseRowMessage(payload)!, lsn(BigInt(0x1000000 + i)));
+    }
+    for (let i = 0; i < 4000; i++) {
+      const actual = bytes.events[i] as EncodedRowChange;
+      assert.ok(actual.chunk.subarray(actual.start, actual.end).equals(Buffer.from((text.events[i] as RowChange).json)), `event ${i}`);
+      assert.equal(actual.chunk[actual.end], 0x0a);
+    }
+    const moved = bytes.events.filter((event, i) => i > 0 && (event as EncodedRowChange).start === 0).length;
+    assert.ok(moved >= 10, `events crossed ${moved} chunk ends`);
+  });
+
   it('keeps a leading U+FEFF of a value, as the text path does', async () => {
     const { assembler: bytes, events } = await assembler('d');
     const row = ROWS[0].slice();
