@@ -15,6 +15,8 @@ export interface LatencyResult {
   max: number;
   /** Receivers the relay disconnected for not keeping up (websocket). */
   disconnected: number;
+  /** walrelay's CPU seconds per million events during the run (Redis rows; set by run.ts). */
+  relayCpuPerMillion?: number | null;
 }
 
 /** Where events arrive: collects commit-to-arrival latencies. */

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--scale X] [--out DIR] [--only SCENARIO|live|realtime|fanout] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq] [--cpu-prof DIR]
+// npm run bench [-- --quick] [--scale X] [--out DIR] [--only SCENARIO|live|realtime|fanout] [--sinks stdout,redis,kafka,webhook,webhook-batch,nats,rabbitmq,websocket] [--live-rates 10000,30000] [--cpu-prof DIR]
 //
 // Starts its own PostgreSQL 15, Redis, nats-server (JetStream) and (when its jars are cached) Kafka, uses the machine's RabbitMQ when it answers,
 // writes each scenario's backlog once, and lets every consumer drain the same
@@ -47,6 +47,9 @@ const relayArgs = profileIndex >= 0 ? ['--cpu-prof', '--cpu-prof-dir', args[prof
 const scaleIndex = args.indexOf('--scale');
 /** --scale X: backlog sizes as a fraction of the full run's (profiling a mid-sized drain); --quick is 0.02. */
 const scale = scaleIndex >= 0 ? Number(args[scaleIndex + 1]) : quick ? 0.02 : 1;
+const ratesIndex = args.indexOf('--live-rates');
+/** --live-rates 10000,30000: only these rows/s in the live Redis runs (0: the writer's maximum); with --sinks not naming websocket, no fan-out runs. */
+const liveRates = ratesIndex >= 0 ? args[ratesIndex + 1].split(',').map((rate) => (Number(rate) === 0 ? null : Number(rate))) : null;
 const kafkaJars = join(SOURCE_DIR, '..', '.cache', 'kafka', 'libs');
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -203,9 +206,11 @@ async function main(): Promise<void> {
       '',
       '## Commit-to-Redis latency under live load (10-row transactions)',
       '',
-      '| target rows/s | achieved rows/s | events | p50 ms | p99 ms | max ms |',
-      '|---:|---:|---:|---:|---:|---:|',
-      ...live.redis.map((l) => `| ${l.targetRowsPerSecond === null ? 'writer max' : l.targetRowsPerSecond.toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond).toLocaleString('en')} | ${l.events.toLocaleString('en')} | ${l.p50} | ${l.p99} | ${l.max} |`),
+      'walrelay CPU counts the relay process\'s CPU time over the run (from /proc), per million events delivered.',
+      '',
+      '| target rows/s | achieved rows/s | events | p50 ms | p99 ms | max ms | walrelay CPU s / M events |',
+      '|---:|---:|---:|---:|---:|---:|---:|',
+      ...live.redis.map((l) => `| ${l.targetRowsPerSecond === null ? 'writer max' : l.targetRowsPerSecond.toLocaleString('en')} | ${Math.round(l.achievedRowsPerSecond).toLocaleString('en')} | ${l.events.toLocaleString('en')} | ${l.p50} | ${l.p99} | ${l.max} | ${l.relayCpuPerMillion == null ? '–' : l.relayCpuPerMillion.toFixed(1)} |`),
       '',
       `## Commit-to-browser latency: the same load fanned out to ${WEBSOCKET_CLIENTS} websocket clients`,
       '',
@@ -253,19 +258,24 @@ async function liveLatency(url: string, redisUrl: string, pool: pg.Pool): Promis
   await pool.query('CREATE PUBLICATION bench_live FOR TABLE bench_live');
   const results: LiveResults = { redis: [], websocket: [], realtime: [] };
   if (only !== 'realtime') await redisAndFanOut(url, redisUrl, pool, results);
-  results.realtime.push(await realtimeLatency(url, pool));
+  if (onlySinks === null || onlySinks.includes('websocket')) results.realtime.push(await realtimeLatency(url, pool));
   return results;
 }
 
 async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, results: LiveResults): Promise<void> {
 
   await pool.query(`SELECT pg_create_logical_replication_slot('live', 'pgoutput')`);
-  const relay = startRelayProcess({ source: { url, slot: 'live', publication: 'bench_live' }, sinks: [{ type: 'redis', url: redisUrl, stream: 'bench:live' }] });
+  const relay = startRelayProcess({ source: { url, slot: 'live', publication: 'bench_live' }, sinks: [{ type: 'redis', url: redisUrl, stream: 'bench:live' }] }, relayArgs);
   await new Promise((resolve) => setTimeout(resolve, 1000));
   try {
-    for (const rate of quick ? [5000] : [5000, 15000, null]) {
-      const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, await redisArrivals(redisUrl, 'bench:live'));
-      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+    for (const rate of liveRates ?? (quick ? [5000] : [5000, 10000, 15000, 30000, null])) {
+      const arrivals = await redisArrivals(redisUrl, 'bench:live');
+      // walrelay's CPU over the run: per-transaction and per-batch costs dominate a live feed (issue 22).
+      const cpuBefore = cpuSecondsOf(relay.child.pid!);
+      const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, arrivals);
+      const cpuAfter = cpuSecondsOf(relay.child.pid!);
+      result.relayCpuPerMillion = cpuBefore === null || cpuAfter === null || result.events === 0 ? null : (cpuAfter - cpuBefore) / result.events * 1e6;
+      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events`);
       results.redis.push(result);
     }
   } finally {
@@ -273,6 +283,7 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
     await pool.query(`SELECT pg_drop_replication_slot('live')`);
   }
 
+  if (onlySinks !== null && !onlySinks.includes('websocket')) return;
   // Fan-out: the same load to 100 websocket clients subscribed to the table.
   await pool.query(`SELECT pg_create_logical_replication_slot('live_ws', 'pgoutput')`);
   const port = await freePort();

@@ -185,9 +185,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
     endSession = () => ended();
+    // Every confirmation goes out at once: a reconnect to the same host resumes from the slot's confirmed
+    // position, so one held back (coalesced) would be delivered again (tried, bench/OPTIMISATIONS.md).
     const checkpoint = new Checkpoint(start, (confirmed) => {
       current.sendStatus(confirmed);
-      logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
+      if (logger.isLevelEnabled('debug')) logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);

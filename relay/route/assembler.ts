@@ -16,7 +16,8 @@
 //   transaction whose commit record directly follows the message still sorts
 //   after it.
 // Both come from the WAL alone, so a re-delivered event has the same id.
-import { DECODE_ERROR_HINT, type PgoutputMessage } from '../source/pgoutput.js';
+import { DECODE_ERROR_HINT, type PgoutputMessage, type RawRowMessage } from '../source/pgoutput.js';
+import { EventBytesWriter } from './event-bytes.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
@@ -65,6 +66,9 @@ export class TransactionAssembler {
 
   /** Relations whose changes never reach a sink (walrelay's control key table, published under FOR ALL TABLES). */
   private readonly hidden = new Set<RelationDecoder>();
+
+  /** Writes row changes' JSON as bytes (applyRow); created on first use. */
+  private bytes: EventBytesWriter | null = null;
 
   /**
    * `keepOrigins`: attach each event's origin (a sink renders Debezium, which needs PostgreSQL's text; event.ts).
@@ -181,6 +185,22 @@ export class TransactionAssembler {
         return;
       }
     }
+  }
+
+  /**
+   * An insert, update or delete read as spans (parseRowMessage): its JSON is
+   * written as bytes straight from the message (event-bytes.ts). Not for
+   * `keepOrigins` (Debezium needs PostgreSQL's text values: apply() them).
+   */
+  applyRow(message: RawRowMessage, walStart: Lsn): void {
+    const relation = this.relation(message.relationId);
+    const tx = this.requireTx();
+    if (this.hidden.size > 0 && this.hidden.has(relation)) return;
+    if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
+    const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+    const change = (this.bytes ??= new EventBytesWriter()).rowChange(message, relation, tx, id, formatLsn(walStart));
+    change.columnTypes = relation.columnTypes;
+    this.output.event(change);
   }
 
   /**

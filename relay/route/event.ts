@@ -67,13 +67,12 @@ export interface ChangeEvent {
  * debezium format).
  */
 export class RowChange implements ChangeEvent {
-  readonly json: string;
-  readonly keyJson: string | null;
   /** The table's columns and their pg_type names, shared by every change of the relation (not serialised; the Realtime protocol sends them). */
   columnTypes?: readonly ColumnType[];
   /** Set by the assembler for formats that need PostgreSQL's text values (see EventOrigin). */
   origin?: EventOrigin;
   private parsed: { key: Row | null; new: Row | null; old: Row | null } | null = null;
+  private jsonText: string | undefined;
 
   constructor(
     readonly id: string,
@@ -81,31 +80,42 @@ export class RowChange implements ChangeEvent {
     readonly schema: string,
     readonly table: string,
     /** `"schema":"…","table":"…"`, escaped once per relation. */
-    qualifiedJson: string,
-    keyJson: string | null,
+    private readonly qualifiedJson: string,
+    private readonly keyText: string | null,
     /** The rows' JSON text as built from PostgreSQL's text (json numbers with every digit). */
-    readonly newJson: string | null,
-    readonly oldJson: string | null,
+    private readonly newText: string | null,
+    private readonly oldText: string | null,
     readonly unchanged: string[] | undefined,
     readonly lsn: string,
     readonly commitLsn: string,
     readonly xid: number,
     readonly commitTime: string,
     readonly schemaVersion?: string,
-  ) {
-    this.keyJson = keyJson;
-    const version = schemaVersion === undefined ? '' : `,"schemaVersion":"${schemaVersion}"`;
-    this.json = `{"id":"${id}","op":"${op}",${qualifiedJson}${version},"key":${keyJson ?? 'null'},"new":${newJson ?? 'null'},"old":${oldJson ?? 'null'}` +
-      (unchanged ? `,"unchanged":${JSON.stringify(unchanged)}` : '') +
-      `,"lsn":"${lsn}","commitLsn":"${commitLsn}","xid":${xid},"commitTime":"${commitTime}"}`;
+  ) {}
+
+  /** The event's JSON (walrelay format). */
+  get json(): string {
+    if (this.jsonText === undefined) {
+      const version = this.schemaVersion === undefined ? '' : `,"schemaVersion":"${this.schemaVersion}"`;
+      this.jsonText = `{"id":"${this.id}","op":"${this.op}",${this.qualifiedJson}${version},"key":${this.keyText ?? 'null'},"new":${this.newText ?? 'null'},"old":${this.oldText ?? 'null'}` +
+        (this.unchanged ? `,"unchanged":${JSON.stringify(this.unchanged)}` : '') +
+        `,"lsn":"${this.lsn}","commitLsn":"${this.commitLsn}","xid":${this.xid},"commitTime":"${this.commitTime}"}`;
+    }
+    return this.jsonText;
   }
 
+  get keyJson(): string | null { return this.keyText; }
+  get newJson(): string | null { return this.newText; }
+  get oldJson(): string | null { return this.oldText; }
+
   private rows(): { key: Row | null; new: Row | null; old: Row | null } {
-    return (this.parsed ??= {
-      key: this.keyJson === null ? null : JSON.parse(this.keyJson),
-      new: this.newJson === null ? null : JSON.parse(this.newJson),
-      old: this.oldJson === null ? null : JSON.parse(this.oldJson),
-    });
+    if (this.parsed === null) {
+      const key = this.keyJson;
+      const row = this.newJson;
+      const old = this.oldJson;
+      this.parsed = { key: key === null ? null : JSON.parse(key), new: row === null ? null : JSON.parse(row), old: old === null ? null : JSON.parse(old) };
+    }
+    return this.parsed;
   }
 
   get key(): Row | null { return this.rows().key; }
@@ -114,6 +124,39 @@ export class RowChange implements ChangeEvent {
 
   toJSON(): unknown {
     return JSON.parse(this.json);
+  }
+}
+
+/**
+ * A row change whose JSON was written as UTF-8 bytes straight from
+ * pgoutput's (event-bytes.ts): `chunk[start, end)` is the event's JSON,
+ * followed by a newline. Its strings are decoded only when asked for.
+ */
+export class EncodedRowChange extends RowChange {
+  private jsonDecoded: string | undefined;
+
+  constructor(
+    id: string, op: Op, schema: string, table: string, unchanged: string[] | undefined, lsn: string, commitLsn: string, xid: number, commitTime: string, schemaVersion: string | undefined,
+    readonly chunk: Buffer,
+    readonly start: number,
+    readonly end: number,
+    /** Start and end in `chunk` of the key, new and old objects (-1: null). */
+    private readonly parts: readonly number[],
+  ) {
+    super(id, op, schema, table, '', null, null, null, unchanged, lsn, commitLsn, xid, commitTime, schemaVersion);
+  }
+
+  override get json(): string {
+    return (this.jsonDecoded ??= this.chunk.toString('utf8', this.start, this.end));
+  }
+
+  override get keyJson(): string | null { return this.part(0); }
+  override get newJson(): string | null { return this.part(2); }
+  override get oldJson(): string | null { return this.part(4); }
+
+  private part(index: number): string | null {
+    const start = this.parts[index];
+    return start < 0 ? null : this.chunk.toString('utf8', start, this.parts[index + 1]);
   }
 }
 

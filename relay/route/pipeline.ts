@@ -6,7 +6,7 @@
 // consumed. At most `inFlightBatches` batches are out at once; when that limit
 // is reached, or a step must wait, the socket is paused, so PostgreSQL's
 // walsender stops sending: backpressure instead of buffering.
-import { parsePgoutput, type PgoutputMessage } from '../source/pgoutput.js';
+import { parsePgoutput, parseRowMessage, type PgoutputMessage, type RawRowMessage } from '../source/pgoutput.js';
 import type { Keepalive, XLogData } from '../source/replication-stream.js';
 import { TransactionAssembler, type ControlMessages } from './assembler.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
@@ -21,7 +21,7 @@ import type { AnnouncedShapes } from './schema-event.js';
 interface DataItem {
   kind: 'data';
   walStart: Lsn;
-  message: PgoutputMessage;
+  message: PgoutputMessage | RawRowMessage;
   /** Size of the message on the wire: what a batch's byte budget counts. */
   bytes: number;
 }
@@ -43,7 +43,18 @@ export interface PipelineOptions {
   commitMarkers?: boolean;
   /** Events carry their origin (PostgreSQL's text, column types): some sink renders Debezium. */
   keepOrigins?: boolean;
+  /** Build row changes from decoded text even without keepOrigins (comparisons of the two paths: bench/core-cpu.ts, tests). */
+  rowsAsText?: boolean;
 }
+
+/**
+ * Under a live feed a batch is dispatched at most this often (unless full):
+ * one sink write, one acknowledgement and one confirmation per window instead
+ * of per transaction, which is what a live feed of small transactions spends
+ * its CPU on (bench/OPTIMISATIONS.md). A transaction arriving after a quiet
+ * spell is dispatched at once.
+ */
+const COALESCE_MS = 2;
 
 /** Above this many queued messages the socket is paused until the inbox drains. */
 const INBOX_HIGH_WATER = 10_000;
@@ -57,6 +68,12 @@ export class Pipeline {
   private batchCommitEnd: Lsn | null = null;
   private waiting: Promise<void> | null = null;
   private flushScheduled = false;
+  /** When the last batch was dispatched (performance.now()). */
+  private lastDispatchAt = -Infinity;
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    if (!this.waiting && !this.failure) this.dispatch();
+  };
   private pausedByInbox = false;
   private failure: Error | null = null;
   private serverWalEnd: Lsn | null = null;
@@ -64,6 +81,8 @@ export class Pipeline {
   private stopAtCommit = false;
   /** The last event of the transaction being applied, for its commit marker. */
   private lastEvent: ChangeEvent | null = null;
+  /** Row messages read as spans and their JSON written as bytes (not when a sink needs PostgreSQL's text: Debezium). */
+  private readonly rowsAsBytes: boolean;
 
   constructor(
     private readonly routes: readonly SinkRoute[],
@@ -78,6 +97,7 @@ export class Pipeline {
     control?: ControlMessages,
   ) {
     shapes?.forgetUnconfirmed(checkpoint.confirmed);
+    this.rowsAsBytes = options.keepOrigins !== true && options.rowsAsText !== true;
     this.assembler = new TransactionAssembler(catalog, {
       event: (event) => { this.batch.push(event); this.lastEvent = event; },
       commit: (endLsn) => {
@@ -96,15 +116,18 @@ export class Pipeline {
 
   onData(data: XLogData): void {
     this.serverWalEnd = data.walEnd;
-    let message: PgoutputMessage;
+    let message: PgoutputMessage | RawRowMessage;
     try {
-      message = parsePgoutput(data.payload);
+      message = (this.rowsAsBytes ? parseRowMessage(data.payload) : null) ?? parsePgoutput(data.payload);
     } catch (error) {
       this.fail(error as Error);
       return;
     }
     if (message.tag === 'message') message.content = Buffer.from(message.content); // outlives pg's buffer
-    this.enqueue({ kind: 'data', walStart: data.walStart, message, bytes: data.payload.length });
+    const item: DataItem = { kind: 'data', walStart: data.walStart, message, bytes: data.payload.length };
+    this.enqueue(item);
+    // A row message's spans point into pg's read buffer, which pg reuses: one still queued keeps a copy.
+    if ('raw' in message && this.inbox.length > this.inboxHead && this.inbox[this.inbox.length - 1] === item) message.buffer = Buffer.from(message.buffer);
   }
 
   onKeepalive(keepalive: Keepalive): void {
@@ -149,7 +172,8 @@ export class Pipeline {
         let pending: Promise<void> | void;
         if (item.kind === 'data') {
           this.batchBytes += item.bytes;
-          pending = this.assembler.apply(item.message, item.walStart);
+          const message = item.message;
+          pending = 'raw' in message ? this.assembler.applyRow(message, item.walStart) : this.assembler.apply(message, item.walStart);
         } else {
           pending = this.onKeepaliveInOrder(item);
         }
@@ -182,10 +206,9 @@ export class Pipeline {
     if (this.flushScheduled) return;
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (!this.waiting && !this.failure) this.dispatch();
-    });
+    const wait = this.lastDispatchAt + COALESCE_MS - performance.now();
+    if (wait > 0) setTimeout(this.flushNow, wait);
+    else setImmediate(this.flushNow);
   }
 
   /** Sends the current batch; returns false (and waits for capacity) when too many batches are out. */
@@ -199,6 +222,7 @@ export class Pipeline {
       return false;
     }
     const events = this.batch;
+    this.lastDispatchAt = performance.now();
     const ticket = this.checkpoint.begin(this.batchCommitEnd);
     this.batch = [];
     this.batchBytes = 0;

@@ -21,6 +21,27 @@ export interface RelationColumn {
   typeMod: number;
 }
 
+/**
+ * A tuple as positions in its message (a row message's fast path,
+ * relay/route/event-bytes.ts): column i's text is buffer[spans[2i],
+ * spans[2i+1]); a start of NULL_SPAN is NULL, UNCHANGED_SPAN an unchanged
+ * TOASTed value. Nothing is decoded or copied.
+ */
+export type Spans = number[];
+export const NULL_SPAN = -1;
+export const UNCHANGED_SPAN = -2;
+
+/** Insert, update or delete with its tuples as spans of `buffer` (the message). */
+export interface RawRowMessage {
+  raw: true;
+  tag: 'insert' | 'update' | 'delete';
+  relationId: number;
+  buffer: Buffer;
+  keySpans: Spans | null;
+  oldSpans: Spans | null;
+  newSpans: Spans | null;
+}
+
 export type PgoutputMessage =
   | { tag: 'begin'; finalLsn: Lsn; commitTime: bigint; xid: number }
   | { tag: 'commit'; flags: number; commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }
@@ -46,8 +67,11 @@ function malformed(message: string): WalrelayError {
   return new WalrelayError('PGOUTPUT_MALFORMED', message, { hint: DECODE_ERROR_HINT });
 }
 
-/** Strict: PostgreSQL sends text in the connection's encoding (UTF-8), so invalid UTF-8 means corruption, never data. */
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Strict: PostgreSQL sends text in the connection's encoding (UTF-8), so invalid UTF-8 means corruption, never data.
+ * A leading U+FEFF (byte order mark) is part of the value, not something to strip.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** 8.64e15 ms (Date's limit) less the 30 years between 1970 and 2000, in µs. */
 const MAX_COMMIT_TIME = 8_640_000_000_000_000_000n - 946_684_800_000_000n;
@@ -61,7 +85,7 @@ class Reader {
 
   constructor(private readonly buffer: Buffer, private readonly tag: string) {}
 
-  private need(bytes: number, what: string): void {
+  need(bytes: number, what: string): void {
     if (this.offset + bytes > this.buffer.length) {
       throw malformed(`pgoutput '${this.tag}' message truncated: needed ${bytes} byte(s) for ${what} at offset ${this.offset}, message has ${this.buffer.length}`);
     }
@@ -186,6 +210,35 @@ class Reader {
     return values;
   }
 
+  /** A tuple's column positions (see Spans); the same checks as tuple(), UTF-8 left to the value converters. */
+  spans(): Spans {
+    const count = this.u16('column count');
+    const spans: Spans = new Array(2 * count);
+    for (let i = 0; i < count; i++) {
+      const kind = this.u8('column kind');
+      switch (kind) {
+        case 0x6e: spans[2 * i] = NULL_SPAN; spans[2 * i + 1] = 0; break;
+        case 0x75: spans[2 * i] = UNCHANGED_SPAN; spans[2 * i + 1] = 0; break;
+        case 0x74: {
+          const length = this.i32('value length');
+          if (length < 0) throw malformed(`pgoutput '${this.tag}' message has a negative value length ${length} at offset ${this.offset - 4}`);
+          this.need(length, 'value');
+          spans[2 * i] = this.offset;
+          this.offset += length;
+          spans[2 * i + 1] = this.offset;
+          break;
+        }
+        case 0x62:
+          throw new WalrelayError('PGOUTPUT_UNSUPPORTED', `pgoutput '${this.tag}' message carries a binary column value ('b') at offset ${this.offset - 1}, but walrelay subscribes in text mode`, {
+            hint: 'walrelay never requests binary = true; check that nothing else changes the subscription options, and report it',
+          });
+        default:
+          throw malformed(`pgoutput '${this.tag}' message has an unknown tuple column kind ${hex(kind)} at offset ${this.offset - 1} (expected 'n', 'u' or 't')`);
+      }
+    }
+    return spans;
+  }
+
   /** 'K' or 'O' old tuple, then (for updates) the 'N' new tuple marker. */
   oldTuples(): { keyTuple: Tuple | null; oldTuple: Tuple | null; next: number } {
     const marker = this.u8('tuple marker');
@@ -193,6 +246,37 @@ class Reader {
     if (marker === 0x4f) return { keyTuple: null, oldTuple: this.tuple(), next: this.u8('tuple marker') };
     return { keyTuple: null, oldTuple: null, next: marker };
   }
+}
+
+/**
+ * An insert, update or delete with its tuples as spans, nothing decoded;
+ * null for every other message (parsePgoutput reads those). The spans
+ * point into `payload`, which must outlive the message.
+ */
+export function parseRowMessage(payload: Buffer): RawRowMessage | null {
+  const first = payload[0];
+  if (first !== 0x49 && first !== 0x55 && first !== 0x44) return null; // I, U, D
+  const tag = String.fromCharCode(first);
+  const reader = new Reader(payload, tag);
+  reader.offset = 1;
+  const relationId = reader.u32('relation id');
+  const marker = reader.u8('tuple marker');
+  if (first === 0x49) {
+    if (marker !== 0x4e) throw malformed(`pgoutput 'I' message: expected new tuple 'N' at offset 5, got ${hex(marker)}`);
+    return { raw: true, tag: 'insert', relationId, buffer: payload, keySpans: null, oldSpans: null, newSpans: reader.spans() };
+  }
+  if (first === 0x44) {
+    if (marker === 0x4b) return { raw: true, tag: 'delete', relationId, buffer: payload, keySpans: reader.spans(), oldSpans: null, newSpans: null };
+    if (marker === 0x4f) return { raw: true, tag: 'delete', relationId, buffer: payload, keySpans: null, oldSpans: reader.spans(), newSpans: null };
+    throw malformed(`pgoutput 'D' message: expected old tuple 'K' or 'O' at offset 5, got ${hex(marker)}`);
+  }
+  let keySpans: Spans | null = null;
+  let oldSpans: Spans | null = null;
+  let next = marker;
+  if (marker === 0x4b) { keySpans = reader.spans(); next = reader.u8('tuple marker'); }
+  else if (marker === 0x4f) { oldSpans = reader.spans(); next = reader.u8('tuple marker'); }
+  if (next !== 0x4e) throw malformed(`pgoutput 'U' message: expected new tuple 'N' at offset ${reader.offset - 1}, got ${hex(next)}`);
+  return { raw: true, tag: 'update', relationId, buffer: payload, keySpans, oldSpans, newSpans: reader.spans() };
 }
 
 export function parsePgoutput(payload: Buffer): PgoutputMessage {

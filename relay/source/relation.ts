@@ -11,7 +11,9 @@
 // - REPLICA IDENTITY USING INDEX: the index's columns, even when the table
 //   also has a primary key, since a DELETE carries only the index's columns.
 // - REPLICA IDENTITY NOTHING: none (key null).
-import { DECODE_ERROR_HINT, UNCHANGED, type PgoutputMessage, type Tuple } from './pgoutput.js';
+import { DECODE_ERROR_HINT, NULL_SPAN, UNCHANGED, UNCHANGED_SPAN, type PgoutputMessage, type Spans, type Tuple } from './pgoutput.js';
+import { byteConverterFor, type ByteConverter } from './byte-values.js';
+import type { JsonBytes } from '../route/json-bytes.js';
 import type { ColumnDetails, TypeCatalog } from './type-catalog.js';
 import { converterFor, jsonConverterFor, type Converter, type JsonConverter } from './values.js';
 import { WalrelayError } from '../errors.js';
@@ -19,6 +21,8 @@ import type { ColumnInfo, ColumnType, Row } from '../route/event.js';
 import { shapeVersion, type ShapeColumn } from './table-shape.js';
 
 export type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
+
+const NULL_BYTES = Buffer.from('null');
 
 export class RelationDecoder {
   readonly relationId: number;
@@ -37,6 +41,10 @@ export class RelationDecoder {
   /** `"schema":"…","table":"…"` for the event JSON. */
   readonly qualifiedJson: string;
   private readonly jsonConverters: JsonConverter[];
+  /** The same as bytes to bytes (the row messages' fast path). */
+  private readonly byteConverters: ByteConverter[];
+  /** `"column":` as UTF-8, for each column. */
+  private readonly jsonNameBytes: Buffer[];
   /** Value converters, built on first use (the event path uses the JSON ones). */
   private valueConverters: Converter[] | null = null;
   private readonly types: number[];
@@ -73,10 +81,16 @@ export class RelationDecoder {
     this.columnTypes = relation.columns.map((column) => ({ name: column.name, type: catalog.info(column.typeOid)?.name ?? String(column.typeOid) }));
     this.jsonConverters = this.types.map((oid) => jsonConverterFor(oid, catalog));
     this.jsonNames = this.columns.map((column) => `${JSON.stringify(column)}:`);
+    this.byteConverters = this.types.map((oid) => byteConverterFor(oid, catalog));
+    this.jsonNameBytes = this.jsonNames.map((name) => Buffer.from(name));
     this.qualifiedJson = `"schema":${JSON.stringify(this.schema)},"table":${JSON.stringify(this.table)}`;
     this.shape = relation.columns.map((column) => ({ name: column.name, typeOid: column.typeOid, typeMod: column.typeMod, key: this.keyColumns.includes(column.name) }));
     this.schemaVersion = shapeVersion(this.shape);
+    this.eventHead = Buffer.from(`${this.qualifiedJson},"schemaVersion":"${this.schemaVersion}","key":`);
   }
+
+  /** `"schema":"…","table":"…","schemaVersion":"…","key":` as UTF-8: the part of a row change's JSON that is the relation's. */
+  readonly eventHead: Buffer;
 
   /** The row as a JSON object text, built from the text values directly; TOASTed values not sent are left out and listed. */
   encodeRow(tuple: Tuple): { json: string; unchanged: string[] | undefined } {
@@ -93,6 +107,77 @@ export class RelationDecoder {
       json += this.jsonNames[i] + (value === null ? 'null' : this.jsonConverters[i](value));
     }
     return { json: json + '}', unchanged };
+  }
+
+  /** encodeRow on spans of `buffer`, written to `out`; returns the unchanged columns. */
+  writeRow(buffer: Buffer, spans: Spans, out: JsonBytes): string[] | undefined {
+    this.checkSpans(spans);
+    let unchanged: string[] | undefined;
+    let first = true;
+    out.byte(0x7b); // {
+    for (let i = 0; i < spans.length; i += 2) {
+      const start = spans[i];
+      const column = i >> 1;
+      if (start === UNCHANGED_SPAN) {
+        (unchanged ??= []).push(this.columns[column]);
+        continue;
+      }
+      if (first) first = false;
+      else out.byte(0x2c); // ,
+      out.bytes(this.jsonNameBytes[column]);
+      if (start === NULL_SPAN) out.bytes(NULL_BYTES);
+      else this.byteConverters[column](buffer, start, spans[i + 1], out);
+    }
+    out.byte(0x7d); // }
+    return unchanged;
+  }
+
+  /** encodeKey on spans, written to `out`; false (nothing written) without a replica identity. */
+  writeKey(buffer: Buffer, spans: Spans, out: JsonBytes): boolean {
+    const keyIndexes = this.keyIndexes;
+    if (keyIndexes.length === 0) return false;
+    this.checkSpans(spans);
+    out.byte(0x7b);
+    for (let k = 0; k < keyIndexes.length; k++) {
+      const i = keyIndexes[k];
+      if (k > 0) out.byte(0x2c);
+      out.bytes(this.jsonNameBytes[i]);
+      const start = spans[2 * i];
+      if (start < 0) out.bytes(NULL_BYTES);
+      else this.byteConverters[i](buffer, start, spans[2 * i + 1], out);
+    }
+    out.byte(0x7d);
+    return true;
+  }
+
+  /** withKnownValues on spans (the tuples are spans of one message). */
+  withKnownSpans(newSpans: Spans, oldSpans: Spans | null, keySpans: Spans | null): Spans {
+    if (!oldSpans && !keySpans) return newSpans;
+    let filled: Spans | null = null;
+    for (let i = 0; i < newSpans.length; i += 2) {
+      if (newSpans[i] !== UNCHANGED_SPAN) continue;
+      if (filled === null) {
+        this.checkSpans(newSpans);
+        filled = newSpans.slice();
+      }
+      const column = i >> 1;
+      if (oldSpans) {
+        this.checkSpans(oldSpans);
+        filled[i] = oldSpans[i];
+        filled[i + 1] = oldSpans[i + 1];
+      } else if (keySpans && this.identityIndexes.includes(column)) {
+        this.checkSpans(keySpans);
+        filled[i] = keySpans[i];
+        filled[i + 1] = keySpans[i + 1];
+      }
+    }
+    return filled ?? newSpans;
+  }
+
+  private checkSpans(spans: Spans): void {
+    if (spans.length !== 2 * this.columns.length) {
+      throw new WalrelayError('PGOUTPUT_MALFORMED', `a tuple of ${this.schema}.${this.table} has ${spans.length / 2} columns, its Relation message ${this.columns.length}`, { hint: DECODE_ERROR_HINT });
+    }
   }
 
   /**

@@ -219,6 +219,11 @@ export function converterFor(typeOid: number, catalog: TypeCatalog): Converter {
   return converter;
 }
 
+/** A built-in type with a JSON mapping of its own (anything else is text, a domain or an array). */
+export function hasJsonMapping(typeOid: number): boolean {
+  return JSON_BY_OID[typeOid] !== undefined;
+}
+
 /** Text output of a value of type `typeOid` → its JSON text (equal to JSON.stringify(converterFor(…)(text))). */
 export function jsonConverterFor(typeOid: number, catalog: TypeCatalog): JsonConverter {
   const cache = cacheOf(catalog).json;

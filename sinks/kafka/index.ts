@@ -21,7 +21,7 @@ import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
-import { keyJson, type ChangeEvent } from '../../relay/route/event.js';
+import { EncodedRowChange, keyJson, type ChangeEvent } from '../../relay/route/event.js';
 import type { KafkaSinkConfig } from '../../config/schema.js';
 import { WalrelayError } from '../../relay/errors.js';
 import { deliverWithRetry } from '../retry.js';
@@ -197,7 +197,9 @@ export class KafkaSink implements Sink {
     if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
     const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
     if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
-    return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
+    // A row change written as bytes (event-bytes.ts) goes in as those bytes.
+    const value = this.config.format === 'walrelay' && event instanceof EncodedRowChange ? event.chunk.subarray(event.start, event.end) : encodeEvent(event, this.config.format);
+    return [addressedRecord(this.topics.nameFor(event), keyJson(event), value, headers)];
   }
 
   private async ensureTopic(topic: string): Promise<void> {

@@ -53,7 +53,7 @@ export class PlatformaticKafkaProducer {
       for (let h = 0; h < record.headers.length; h += 2) headers[record.headers[h]] = record.headers[h + 1];
       const count = this.partitions.get(record.topic)!;
       const partition = record.key === null ? 0 : partitionForKey(record.key, count);
-      return { topic: record.topic, key: record.key ?? undefined, value: record.value, partition, headers };
+      return { topic: record.topic, key: record.key ?? undefined, value: Buffer.isBuffer(record.value) ? record.value.toString() : record.value, partition, headers };
     });
     await this.producer!.send({ messages });
   }

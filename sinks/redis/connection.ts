@@ -65,7 +65,7 @@ export class RedisConnection {
    * every reply is in, with the value of the last reply; rejects with the
    * first error reply.
    */
-  async exec(payload: string, count: number): Promise<ReplyValue> {
+  async exec(payload: string | Buffer, count: number): Promise<ReplyValue> {
     const socket = await this.open();
     return this.send(socket, payload, count);
   }
@@ -77,7 +77,7 @@ export class RedisConnection {
     return value;
   }
 
-  private send(socket: Socket, payload: string, count: number): Promise<ReplyValue> {
+  private send(socket: Socket, payload: string | Buffer, count: number): Promise<ReplyValue> {
     return new Promise<ReplyValue>((resolve, reject) => {
       this.pending.push({ expected: count, seen: 0, firstError: null, last: null, resolve, reject });
       socket.write(payload);

@@ -10,7 +10,7 @@
 // (cluster.ts, sentinel.ts) instead of the single connection.
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
-import type { ChangeEvent } from '../../relay/route/event.js';
+import { EncodedRowChange, type ChangeEvent } from '../../relay/route/event.js';
 import { checkpointIdentity, type RedisSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { deliverWithRetry } from '../retry.js';
@@ -242,8 +242,9 @@ export class RedisSink implements Sink {
   }
 
   /** One XADD per stream entry, as a single pipelined RESP payload. */
-  private encode(events: readonly ChangeEvent[]): { payload: string; count: number } {
+  private encode(events: readonly ChangeEvent[]): { payload: string | Buffer; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
+    if (this.config.format === 'walrelay') return this.encodeBytes(events, trim);
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
     const plainFormat = this.config.format !== 'debezium';
     let payload = '';
@@ -265,12 +266,83 @@ export class RedisSink implements Sink {
     return { payload, count };
   }
 
+  /**
+   * The walrelay format as bytes: a row change written as bytes
+   * (event-bytes.ts) is copied into the payload as it is, its length known
+   * without measuring; anything else is encoded as text.
+   */
+  private encodeBytes(events: readonly ChangeEvent[], trim: string): { payload: Buffer; count: number } {
+    const parts: (Buffer | null)[] = new Array(events.length);
+    let size = 0;
+    let count = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      if (event instanceof EncodedRowChange && domainRecordOf(event) === undefined) {
+        const head = this.xaddHead(this.streams.nameFor(event), trim);
+        parts[i] = head;
+        const length = event.end - event.start;
+        size += head.length + decimalLength(length) + length + 5;
+        count++;
+      } else {
+        const entries = this.streamEntries(event);
+        let text = '';
+        for (const entry of entries) text += encodeEntry(entry, trim);
+        const encoded = Buffer.from(text);
+        parts[i] = encoded;
+        size += encoded.length;
+        count += entries.length;
+      }
+    }
+    const payload = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      const part = parts[i]!;
+      at += part.copy(payload, at);
+      if (!(event instanceof EncodedRowChange) || domainRecordOf(event) !== undefined) continue;
+      // $<length>\r\n<json>\r\n
+      const length = event.end - event.start;
+      payload[at++] = 0x24;
+      const digits = String(length);
+      for (let d = 0; d < digits.length; d++) payload[at++] = digits.charCodeAt(d);
+      payload[at++] = 0x0d;
+      payload[at++] = 0x0a;
+      at += event.chunk.copy(payload, at, event.start, event.end);
+      payload[at++] = 0x0d;
+      payload[at++] = 0x0a;
+    }
+    return { payload, count };
+  }
+
+  /** `XADD <stream> [MAXLEN ~ n] * event` up to the value, per stream name (a few tables: a small cache). */
+  private xaddHead(stream: string, trim: string): Buffer {
+    let head = this.heads.get(stream);
+    if (head === undefined) {
+      if (this.heads.size >= 1000) this.heads.clear();
+      head = Buffer.from(`*${trim ? 8 : 5}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n`);
+      this.heads.set(stream, head);
+    }
+    return head;
+  }
+
+  private readonly heads = new Map<string, Buffer>();
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
     this.topology?.close();
   }
+}
+
+/** Decimal digits of a non-negative integer. */
+function decimalLength(value: number): number {
+  let digits = 1;
+  while (value >= 10) {
+    value = Math.floor(value / 10);
+    digits++;
+  }
+  return digits;
 }
 
 /** Debezium Server's redis.null.key and redis.null.value default. */

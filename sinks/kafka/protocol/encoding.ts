@@ -104,6 +104,15 @@ export class Writer {
     return this;
   }
 
+  /** Bytes as varint length + the bytes. */
+  varintBytes(value: Uint8Array): this {
+    this.varint(value.length);
+    this.ensure(value.length);
+    this.buffer.set(value, this.offset);
+    this.offset += value.length;
+    return this;
+  }
+
   /** Reserves an int32 to be filled in later (lengths, counts); returns its position. */
   reserveInt32(): number {
     this.ensure(4);

@@ -8,8 +8,8 @@ export interface OutgoingRecord {
   /** Key text (its UTF-8 bytes are what the partitioner hashes); null for no key. */
   key: string | null;
   keyBytes: number;
-  /** Value text; null for none (a tombstone: Debezium's record after a delete). */
-  value: string | null;
+  /** Value text, or its UTF-8 bytes (a row change written as bytes); null for none (a tombstone: Debezium's record after a delete). */
+  value: string | Buffer | null;
   valueBytes: number;
   /** Header names and values, alternating: [name, value, name, value, …]. */
   headers: readonly string[];
@@ -47,7 +47,8 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
     if (key === null) writer.varint(-1);
     else writer.varintString(key, keyBytes);
     if (value === null) writer.varint(-1);
-    else writer.varintString(value, valueBytes);
+    else if (typeof value === 'string') writer.varintString(value, valueBytes);
+    else writer.varintBytes(value);
     writer.varint(headers.length / 2);
     for (let h = 0; h < headers.length; h++) writer.varintString(headers[h], headerBytes[h]);
   }
