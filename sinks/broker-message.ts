@@ -9,7 +9,7 @@
 // carries its own destination, value and headers; formats do not apply.
 import { keyJson, type ChangeEvent } from '../relay/route/event.js';
 import { domainRecordOf } from '../relay/stages/domain-event.js';
-import { debeziumRecords, encodeEvent, type Format, type FormatContext } from './formats.js';
+import { debeziumValues, encodeEvent, type Format, type FormatContext } from './formats.js';
 import type { NameTemplate } from './stream-name.js';
 
 export interface BrokerMessage {
@@ -36,8 +36,7 @@ export class BrokerMessages {
     const headers: [string, string][] = [['walrelay-id', event.id], ['walrelay-op', event.op], ['walrelay-lsn', event.lsn]];
     if (key !== null) headers.push(['walrelay-key', key]);
     if (this.format !== 'debezium') return [{ destination, id: event.id, body: encodeEvent(event, this.format, this.context), headers }];
-    return debeziumRecords(event, this.context)
-      .filter((record) => record.value !== null)
-      .map((record, index) => ({ destination, id: index === 0 ? event.id : `${event.id}+${index}`, body: record.value!, headers }));
+    return debeziumValues(event, this.context)
+      .map((body, index) => ({ destination, id: index === 0 ? event.id : `${event.id}+${index}`, body, headers }));
   }
 }

@@ -26,7 +26,7 @@ const cloudeventsCache = new WeakMap<ChangeEvent, string>();
 
 export function encodeEvent(event: ChangeEvent, format: Format, context?: FormatContext): string {
   if (format === 'walrelay') return eventJson(event);
-  if (format === 'debezium') return debeziumRecords(event, context).find((record) => record.value !== null)?.value ?? 'null';
+  if (format === 'debezium') return debeziumValues(event, context)[0] ?? 'null';
   let text = cloudeventsCache.get(event);
   if (text === undefined) {
     text = cloudEventJson(event);
@@ -38,6 +38,16 @@ export function encodeEvent(event: ChangeEvent, format: Format, context?: Format
 /** The Debezium records of an event (a delete is followed by its tombstone), computed once per options and database. */
 export function debeziumRecords(event: ChangeEvent, context?: FormatContext): DebeziumRecord[] {
   return debeziumRenderer(debeziumOptions(context?.debezium), context?.database ?? '').records(event);
+}
+
+/**
+ * The values of the event's Debezium records, a delete's tombstone left out (it matters only to compacted Kafka
+ * topics): what a sink without record keys sends, one message each (a key change: the delete, then the create).
+ */
+export function debeziumValues(event: ChangeEvent, context?: FormatContext): string[] {
+  const values: string[] = [];
+  for (const record of debeziumRecords(event, context)) if (record.value !== null) values.push(record.value);
+  return values;
 }
 
 /** `<topicPrefix>.<schema>.<table>` / `<topicPrefix>.message`: Debezium's topic and Redis stream names. */

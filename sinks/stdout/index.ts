@@ -3,7 +3,7 @@
 import type { Sink } from '../sink.js';
 import { EncodedRowChange, type ChangeEvent } from '../../relay/route/event.js';
 import type { StdoutSinkConfig } from '../../config/schema.js';
-import { debeziumRecords, encodeEvent } from '../formats.js';
+import { debeziumValues, encodeEvent } from '../formats.js';
 import { domainRecordJson, domainRecordOf } from '../../relay/stages/domain-event.js';
 
 export class StdoutSink implements Sink {
@@ -44,7 +44,7 @@ export class StdoutSink implements Sink {
       if (domain) text += domainRecordJson(domain) + '\n';
       else if (this.config.format !== 'debezium') text += encodeEvent(event, this.config.format) + '\n';
       // Debezium: each record's value on its own line; tombstones have none.
-      else for (const record of debeziumRecords(event, { database: this.database, debezium: this.config.debezium })) if (record.value !== null) text += record.value + '\n';
+      else for (const value of debeziumValues(event, { database: this.database, debezium: this.config.debezium })) text += value + '\n';
     }
     if (run !== null) pieces.push(run.chunk.subarray(run.start, runEnd));
     else if (text !== '') pieces.push(text);

@@ -13,7 +13,7 @@ import type { ChangeEvent } from '../../relay/route/event.js';
 import { keyJson } from '../../relay/route/event.js';
 import type { WebhookSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
-import { debeziumRecords, encodeEvent, type FormatContext } from '../formats.js';
+import { debeziumValues, encodeEvent, type FormatContext } from '../formats.js';
 import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { deadLetterEvent, type DeadLetterWriter, type DeliveryFailure } from '../dead-letter.js';
 import { WebhookClient, type HttpAnswer } from './request.js';
@@ -124,9 +124,8 @@ export class WebhookSink implements Sink {
     if (domain) return [{ event, id: event.id, payload: domain.value, destination: domain.destination, lane: `d\u0000${domain.destination}\u0000${domain.key ?? ''}` }];
     const lane = laneOf(event);
     if (this.config.format !== 'debezium') return [{ event, id: event.id, payload: encodeEvent(event, this.config.format, this.formatContext), destination: undefined, lane }];
-    return debeziumRecords(event, this.formatContext)
-      .filter((record) => record.value !== null)
-      .map((record, index) => ({ event, id: index === 0 ? event.id : `${event.id}+${index}`, payload: record.value!, destination: undefined, lane }));
+    return debeziumValues(event, this.formatContext)
+      .map((payload, index) => ({ event, id: index === 0 ? event.id : `${event.id}+${index}`, payload, destination: undefined, lane }));
   }
 
   /** Consecutive events into requests of up to batchSize; a domain event shares a request only with its destination's. */

@@ -2,7 +2,7 @@
 // protocol"): subscribe / unsubscribe / auth frames in, change frames out.
 import type { RawData } from 'ws';
 import type { ChangeEvent } from '../../../relay/route/event.js';
-import { debeziumRecords, encodeEvent } from '../../formats.js';
+import { debeziumValues, encodeEvent } from '../../formats.js';
 import type { DebeziumOptions } from '../../debezium/options.js';
 import { mayReceive } from '../auth.js';
 import type { Client } from '../client.js';
@@ -66,7 +66,7 @@ export class NativeSession implements Session {
       client.sendChange(subscription, event, this.changeFrame(subscription, event, 0, () => encodeEvent(event, this.context.config.format)));
       return;
     }
-    const values = debeziumValues(event, this.context.config.debezium);
+    const values = debeziumValuesOnce(event, this.context.config.debezium);
     values.forEach((value, index) => client.sendChange(subscription, event, this.changeFrame(subscription, event, index, () => value), index === values.length - 1));
   }
 
@@ -155,11 +155,11 @@ export class NativeSession implements Session {
 
 const debeziumCache = new WeakMap<ChangeEvent, string[]>();
 
-/** The values of the event's Debezium records (a delete's tombstone left out), rendered once per event for every client. */
-function debeziumValues(event: ChangeEvent, options: Partial<DebeziumOptions> | undefined): string[] {
+/** The event's Debezium values (formats.ts), rendered once per event for every client. */
+function debeziumValuesOnce(event: ChangeEvent, options: Partial<DebeziumOptions> | undefined): string[] {
   let values = debeziumCache.get(event);
   if (values === undefined) {
-    values = debeziumRecords(event, { debezium: options }).flatMap((record) => (record.value === null ? [] : [record.value]));
+    values = debeziumValues(event, { debezium: options });
     debeziumCache.set(event, values);
   }
   return values;
