@@ -159,6 +159,14 @@ for (const flavor of PG_FLAVORS) {
       assert.equal(immediate.table, undefined);
     });
 
+    it('keeps a message content\'s leading U+FEFF (byte order mark) as sent', async () => {
+      const earlier = (await events('leaf:messages')).length;
+      await pg.query(`SELECT pg_logical_emit_message(true, 'app.audit', E'\\uFEFFmarked')`);
+      const message = (await single('leaf:messages', earlier + 1))[earlier];
+      assert.equal(message.content, '\uFEFFmarked');
+      assert.equal(message.contentEncoding, 'utf8');
+    });
+
     it('names partition changes after the partition, or after the root with publish_via_partition_root', async () => {
       await pg.query(`INSERT INTO measurements VALUES (1, 'eu', 5)`);
       const [leaf] = await single('leaf:public.measurements_eu');

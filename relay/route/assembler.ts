@@ -54,7 +54,8 @@ interface OpenTransaction {
   seq: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a message's leading U+FEFF is content, kept as sent (the decoder would drop it).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class TransactionAssembler {
   private readonly relations = new Map<number, RelationDecoder>();
