@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
-import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
+import { readStream, waitForStreamLength, setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 
 interface Received {
@@ -63,7 +63,7 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
       CREATE TABLE outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb);
       CREATE TABLE shop_outbox (event_id bigint PRIMARY KEY, kind text, agg text, name text, body text, created timestamptz);
       CREATE TABLE orders (id int PRIMARY KEY, status text);`);
-    const configFile = writeConfig({
+    relay = await setupAndSpawnRelay({
       source: { url: pgServer.url, tables: ['public.outbox', 'public.shop_outbox', 'public.orders'] },
       outbox: [
         { table: 'public.outbox' },
@@ -76,9 +76,6 @@ describe('outbox and message routing (PostgreSQL 15, Kafka, Redis)', () => {
         { type: 'redis', name: 'once', url: `${redis.url}/1`, exactlyOnce: true }, // the same entries through the exactly-once script
       ],
     });
-    assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
-    relay = spawnRelay(configFile);
-    await relay.waitForLog(/"msg":"streaming"/);
   });
 
   after(async () => {

@@ -19,7 +19,7 @@ import { startKafkaCluster, type TestKafkaCluster } from './harness/kafka-cluste
 import { consumeToEnd } from './harness/kafka-consume.js';
 import { waitUntilConfirmed } from './harness/slot.js';
 import { knownErrorCodes } from '../sinks/kafka/protocol/error-codes.js';
-import { writeConfig, runCli, spawnRelay, type RelayProcess } from './harness/relay.js';
+import { setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 
 const FULL = process.env.WALRELAY_KAFKA_CLUSTER === 'full';
@@ -69,13 +69,10 @@ describe(`Kafka cluster failover (3 nodes, RF 3, ${FULL ? 'full: leader kill, re
     } finally {
       await admin.disconnect();
     }
-    const configFile = writeConfig({
+    relay = await setupAndSpawnRelay({
       source: { url: pgServer.url, tables: ['public.accounts'] },
       sinks: [{ type: 'kafka', brokers: cluster.brokers, topic: 'cluster.{schema}.{table}' }],
     });
-    assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
-    relay = spawnRelay(configFile);
-    await relay.waitForLog(/"msg":"streaming"/);
   });
 
   after(async () => {

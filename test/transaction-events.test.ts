@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
-import { writeConfig, runCli, spawnRelay, readStream, waitForStreamLength, type RelayProcess } from './harness/relay.js';
+import { readStream, waitForStreamLength, setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
 import type { ChangeEvent } from '../relay/route/event.js';
 
 describe('transaction events (PostgreSQL 15, Redis)', () => {
@@ -31,7 +31,7 @@ describe('transaction events (PostgreSQL 15, Redis)', () => {
       CREATE TABLE a (id int PRIMARY KEY, v text);
       CREATE TABLE b (id int PRIMARY KEY, v text);
       CREATE TABLE c (id int PRIMARY KEY);`);
-    const configFile = writeConfig({
+    relay = await setupAndSpawnRelay({
       source: { url: pgServer.url, tables: ['public.a', 'public.b', 'public.c'] },
       // Small batches: a transaction of 100 rows goes out in many batches before its Commit is read.
       pipeline: { batchEvents: 7 },
@@ -41,9 +41,6 @@ describe('transaction events (PostgreSQL 15, Redis)', () => {
         { type: 'redis', url: redis.url, stream: 'plain:{schema}.{table}', messageStream: 'plain:messages' },
       ],
     });
-    assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
-    relay = spawnRelay(configFile);
-    await relay.waitForLog(/"msg":"streaming"/);
   });
 
   after(async () => {

@@ -6,7 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
-import { writeConfig, runCli, spawnRelay, type RelayProcess } from './harness/relay.js';
+import { setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 
@@ -20,13 +20,10 @@ describe('websocket sink, format debezium (PostgreSQL 15)', () => {
     pgServer = await startPostgres('pg15');
     const port = await freePort();
     await pgServer.query('CREATE TABLE rekey (id int PRIMARY KEY, n int NOT NULL)');
-    const configFile = writeConfig({
+    relay = await setupAndSpawnRelay({
       source: { url: pgServer.url, tables: ['public.rekey'] },
       sinks: [{ type: 'websocket', port, auth: 'none', format: 'debezium' }],
     });
-    assert.equal((await runCli(['setup', '-c', configFile])).code, 0);
-    relay = spawnRelay(configFile);
-    await relay.waitForLog(/"msg":"streaming"/);
     socket = new WebSocket(`ws://127.0.0.1:${port}/`);
     socket.on('message', (data) => frames.push(JSON.parse(String(data))));
     await new Promise((resolve, reject) => { socket!.once('open', resolve); socket!.once('error', reject); });

@@ -85,6 +85,16 @@ export function spawnRelay(configFile: string, env: NodeJS.ProcessEnv = {}, opti
   };
 }
 
+/** Writes the config, runs `walrelay setup` with it and spawns `walrelay run`; resolves once it streams. */
+export async function setupAndSpawnRelay(config: unknown, env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean } = {}): Promise<RelayProcess> {
+  const configFile = writeConfig(config);
+  const setup = await runCli(['setup', '-c', configFile], env);
+  if (setup.code !== 0) throw new Error(`walrelay setup exited ${setup.code}:\n${setup.stderr}`);
+  const relay = spawnRelay(configFile, env, options);
+  await relay.waitForLog(/"msg":"streaming"/);
+  return relay;
+}
+
 /** An environment without the developer's WALRELAY_* or DATABASE_URL settings. */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -103,7 +113,6 @@ export async function startRelayInProcess(raw: unknown): Promise<RunningRelay> {
   return startRelay(config, silentLogger);
 }
 
-/** Every event in the streams whose names match, in stream order per stream. */
 /** The stream's events in order, a page at a time (a million events need not be held at once). */
 export async function* streamEvents(redis: Redis, stream: string): AsyncGenerator<ChangeEvent> {
   let start = '-';
