@@ -245,6 +245,8 @@ export const feedSinkSchema = z.strictObject({
   ...feedTransport,
   maxLen: positiveInt.default(100_000)
     .describe('Redis: entries the feed stream keeps (XADD MAXLEN ~): how far back a client can resume on an edge (Kafka: the topic\'s retention decides)'),
+  debeziumOrigins: z.boolean({ error: 'expected true or false' }).default(false)
+    .describe('Carry what an edge\'s websocket sink with format: debezium needs to send the relay\'s frames byte for byte (PostgreSQL\'s text values, column types, the previous commit): entries about twice as large'),
   timeoutSeconds: serverTimeoutSeconds,
 });
 

@@ -11,7 +11,7 @@ import { WebsocketSink } from '../../sinks/websocket/index.js';
 import { SinkRoute } from '../route/sink-route.js';
 import { Metrics } from '../ops/metrics.js';
 import { startHttp } from '../ops/http.js';
-import type { ChangeEvent } from '../route/event.js';
+import { originOf, type ChangeEvent } from '../route/event.js';
 import { RedisFeedReader, type FeedReader } from './feed-reader.js';
 import { KafkaFeedReader } from './kafka-feed-reader.js';
 import { describeError } from '../errors.js';
@@ -37,8 +37,14 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, { slot: 'edge', resumeStore }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   let newestCommit: string | null = null;
+  const debeziumSinks = config.sinks.flatMap((sinkConfig, index) => (sinkConfig.format === 'debezium' ? [sinks[index].name] : []));
+  let warnedNoOrigins = false;
   const deliver = async (events: ChangeEvent[]): Promise<void> => {
     feedEvents.inc(events.length);
+    if (debeziumSinks.length > 0 && !warnedNoOrigins && events.some((event) => event.op !== 'begin' && event.op !== 'commit' && !originOf(event))) {
+      warnedNoOrigins = true;
+      logger.warn({ feed: config.feed.name, sinks: debeziumSinks, code: 'FEED_WITHOUT_ORIGINS' }, 'edge: the feed\'s entries carry no Debezium origins, so format: debezium sends walrelay\'s values in Debezium\'s envelope, not the relay\'s frames; set debeziumOrigins: true on the relay\'s feed sink');
+    }
     for (let at = events.length - 1; at >= 0; at--) if (events[at].commitTime) { newestCommit = events[at].commitTime; break; }
     // A websocket sink's failure concerns that sink alone (as in the relay): logged, never stops the edge.
     await Promise.all(routes.map((route) => route.deliver(events)?.catch((error: Error) => logger.warn({ sink: route.sink.name, err: error.message }, 'edge: websocket sink write failed'))));

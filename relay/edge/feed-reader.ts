@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ChangeEvent } from '../route/event.js';
 import { describeError } from '../errors.js';
 import { decodeFeedEntry } from '../../sinks/feed/entry.js';
+import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { feedRedisClient, type FeedRedis } from '../../sinks/feed/redis-client.js';
 
 const BLOCK_MS = 1000;
@@ -37,6 +38,8 @@ export class RedisFeedReader implements FeedReader {
   private readonly probe: FeedRedis;
   private lastStreamId = '0-0';
   private lastEventId = '';
+  /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
+  private readonly origins = new OriginDecoder();
   private stopped = false;
   private failure: string | undefined = 'not connected yet';
   private loop: Promise<void> | null = null;
@@ -94,7 +97,7 @@ export class RedisFeedReader implements FeedReader {
       const entry = fields[fields.indexOf('e') + 1];
       let event: ChangeEvent;
       try {
-        event = decodeFeedEntry(entry ?? '');
+        event = decodeFeedEntry(entry ?? '', this.origins);
       } catch (error) {
         this.logger.error({ feed: this.settings.name, entry: streamId, err: (error as Error).message }, 'edge: skipping an entry that is not a walrelay feed entry');
         continue;

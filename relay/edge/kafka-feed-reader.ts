@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { ChangeEvent } from '../route/event.js';
 import { describeError } from '../errors.js';
 import { decodeFeedEntry } from '../../sinks/feed/entry.js';
+import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { PartitionReader, OFFSET_OUT_OF_RANGE } from '../../sinks/kafka/protocol/partition-reader.js';
 import { KafkaResponseError } from '../../sinks/kafka/protocol/messages.js';
 import { LAG_COUNT_CAP, type FeedReader } from './feed-reader.js';
@@ -30,6 +31,8 @@ export class KafkaFeedReader implements FeedReader {
   private readonly probe: PartitionReader;
   private next = 0n;
   private lastEventId = '';
+  /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
+  private readonly origins = new OriginDecoder();
   private stopped = false;
   private failure: string | undefined = 'not connected yet';
   private loop: Promise<void> | null = null;
@@ -116,7 +119,7 @@ export class KafkaFeedReader implements FeedReader {
     for (const record of records) {
       let event: ChangeEvent;
       try {
-        event = decodeFeedEntry(record.value ?? '');
+        event = decodeFeedEntry(record.value ?? '', this.origins);
       } catch (error) {
         this.logger.error({ feed: this.settings.name, offset: String(record.offset), err: (error as Error).message }, 'edge: skipping a record that is not a walrelay feed entry');
         continue;

@@ -193,7 +193,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     });
     lastCheckpoint = checkpoint;
     await catalog.learnPublished(config.source.publication);
-    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents), keepOrigins: config.sinks.some((sink) => sink.format === 'debezium') }, (error) => {
+    const session = new Pipeline(routes, checkpoint, catalog, current, { ...config.pipeline, commitMarkers: config.sinks.some((sink) => sink.transactionEvents), keepOrigins: config.sinks.some((sink) => sink.format === 'debezium' || (sink.type === 'feed' && sink.debeziumOrigins)) }, (error) => {
       ended(error);
     }, shapes, control);
     pipeline = session;

@@ -148,6 +148,13 @@ export class TypeCatalog {
     return this.types.get(oid);
   }
 
+  /** A type described elsewhere (an edge learns the types of the feed's entries from the entries themselves). */
+  remember(info: TypeInfo): void {
+    if (this.types.has(info.oid)) return;
+    this.types.set(info.oid, info);
+    this.changes++;
+  }
+
   /** Looks up, in one query, every type not known yet, with the element types of arrays and the base types of domains. */
   async ensure(oids: readonly number[]): Promise<void> {
     const missing = [...new Set(oids)].filter((oid) => oid !== 0 && !this.types.has(oid));

@@ -22,8 +22,10 @@ export class FeedSink implements Sink {
   private readonly writer: FeedWriter;
   private closed = false;
   private lastError: string | undefined;
+  private readonly withOrigins: boolean;
 
   constructor(config: FeedSinkConfig, index: number, private readonly logger: Logger) {
+    this.withOrigins = config.debeziumOrigins;
     this.name = config.name ?? `feed#${index}`;
     if (config.redis) this.writer = new RedisFeedWriter({ ...config, redis: config.redis }, this.name, logger);
     else if (config.kafka) this.writer = new KafkaFeedWriter({ ...config, kafka: config.kafka }, this.name, logger);
@@ -36,7 +38,7 @@ export class FeedSink implements Sink {
 
   async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     if (events.length === 0) return;
-    const entries = events.map(encodeFeedEntry);
+    const entries = events.map((event) => encodeFeedEntry(event, this.withOrigins));
     await deliverWithRetry(() => this.writer.append(entries), {
       sink: this.name, logger: this.logger, isClosed: () => this.closed, signal,
       permanent: (error) => (error instanceof WalrelayError && !error.retriable ? error : null),
