@@ -9,6 +9,8 @@ import type { ChangeEvent } from '../route/event.js';
 import { describeError } from '../errors.js';
 import { decodeFeedEntry } from '../../sinks/feed/entry.js';
 import { feedRedisClient, type FeedRedis } from '../../sinks/feed/redis-client.js';
+import type { FeedHistory } from '../../sinks/websocket/feed-history.js';
+import { RedisFeedHistory } from './redis-feed-history.js';
 
 const BLOCK_MS = 1000;
 const READ_COUNT = 1000;
@@ -24,6 +26,8 @@ export interface FeedSettings {
 export interface FeedReader {
   readonly ready: boolean;
   readonly notReadyReason: string | undefined;
+  /** The feed read back from an event id, for clients resuming from further back than the rings. */
+  readonly history: FeedHistory;
   /** Fills the rings with the newest `backlog` entries, then follows the feed in the background. */
   start(backlog: number): Promise<void>;
   /** Entries added to the feed after the last one this edge read (capped at LAG_COUNT_CAP). */
@@ -35,6 +39,7 @@ export class RedisFeedReader implements FeedReader {
   private readonly client: FeedRedis;
   /** A second connection: the first one is blocked in XREAD most of the time. */
   private readonly probe: FeedRedis;
+  readonly history: FeedHistory;
   private lastStreamId = '0-0';
   private lastEventId = '';
   private stopped = false;
@@ -44,6 +49,7 @@ export class RedisFeedReader implements FeedReader {
   constructor(private readonly settings: FeedSettings, private readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {
     this.client = feedRedisClient(settings.redis, 10_000, { blocking: true });
     this.probe = feedRedisClient(settings.redis, 10_000);
+    this.history = new RedisFeedHistory(this.probe, settings.name);
     for (const client of [this.client, this.probe]) client.on('error', (error) => logger.debug({ err: describeError(error) }, 'feed redis client error'));
   }
 

@@ -15,6 +15,7 @@ import { decodeFeedEntry } from '../../sinks/feed/entry.js';
 import { PartitionReader, OFFSET_OUT_OF_RANGE } from '../../sinks/kafka/protocol/partition-reader.js';
 import { KafkaResponseError } from '../../sinks/kafka/protocol/messages.js';
 import { LAG_COUNT_CAP, type FeedReader } from './feed-reader.js';
+import { KafkaFeedHistory } from './kafka-feed-history.js';
 
 /** How long one Fetch waits at the broker for a new record (a long poll); also bounds how late a stop is noticed. */
 const FETCH_WAIT_MS = 500;
@@ -28,6 +29,7 @@ export class KafkaFeedReader implements FeedReader {
   private readonly reader: PartitionReader;
   /** A second reader for the lag probe: the first one is waiting in a long poll most of the time. */
   private readonly probe: PartitionReader;
+  readonly history: KafkaFeedHistory;
   private next = 0n;
   private lastEventId = '';
   private stopped = false;
@@ -38,6 +40,7 @@ export class KafkaFeedReader implements FeedReader {
     const options = { brokers: settings.kafka.brokers, clientId: settings.kafka.clientId, connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
     this.reader = new PartitionReader(options, settings.name);
     this.probe = new PartitionReader(options, settings.name);
+    this.history = new KafkaFeedHistory(options, settings.name);
   }
 
   get ready(): boolean {
@@ -138,6 +141,7 @@ export class KafkaFeedReader implements FeedReader {
     this.stopped = true;
     this.reader.close(); // ends a long poll in progress
     this.probe.close();
+    this.history.close();
     await this.loop?.catch(() => undefined);
     this.reader.close(); // a request the loop began meanwhile may have reconnected
   }
