@@ -11,6 +11,7 @@ import { parseClientFrame, errorFrame, FrameError, type SubscribeFrame } from '.
 import { FilterSyntaxError } from '../filter.js';
 import { frameSize, type Session, type SessionContext } from './session.js';
 import { catchUpFromFeed } from '../feed-catch-up.js';
+import type { FeedCursor } from '../feed-history.js';
 
 export class NativeSession implements Session {
   private readonly subscriptions = new Map<string, Subscription>();
@@ -142,7 +143,7 @@ export class NativeSession implements Session {
     const id = subscription.id;
     const gap = (why: string) => new FrameError('resume_gap', `event ${since} is no longer held (${why}); reload the current state, then subscribe without since`, id);
     this.locating.add(id);
-    let cursor;
+    let cursor: FeedCursor | null;
     try {
       cursor = await history.open(since);
     } catch (error) {
