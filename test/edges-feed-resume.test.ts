@@ -17,6 +17,14 @@ import { startKafka, type TestKafka } from './harness/kafka.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { startEdge, connect, subscribe, idOf, rowOf, type Edge, type Client } from './harness/edges.js';
 import { waitFor } from './harness/wait.js';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+
+/** CPU seconds (user + system) a process has used, from /proc: a measurement printed beside the tests, never asserted. */
+const cpuSeconds = (edge: Edge): number => {
+  const fields = readFileSync(`/proc/${edge.process.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 
 const RING = 50;
 
@@ -109,8 +117,10 @@ for (const feed of [redisFeed(), kafkaFeed()]) {
     const watched = () => waitFor(() => watcher.changes.length >= nextId - 1, { what: `${nextId - 1} changes on edge A (have ${watcher.changes.length})`, timeoutMs: 60_000 });
 
     it('a since from early on, on another edge, while writes go on: every missed change once, in order, the same frames, no gap', async () => {
+      const [liveA, liveB] = [cpuSeconds(edges[0]), cpuSeconds(edges[1])];
       await insertRows(2000);
       await watched();
+      console.log(`# ${feed.kind}: 2,000 changes live: edge A (one client) ${((cpuSeconds(edges[0]) - liveA) * 1e6 / 2000).toFixed(0)} µs CPU per change, edge B (no client) ${((cpuSeconds(edges[1]) - liveB) * 1e6 / 2000).toFixed(0)}; load ${loadavg()[0].toFixed(1)}`);
       const since = idOf(watcher.changes[99]);
       let writing = true;
       const writer = (async () => {
@@ -140,8 +150,11 @@ for (const feed of [redisFeed(), kafkaFeed()]) {
       await edges[1].process.exited;
       edges[1] = await edgeOf();
       const resumed = await connect(edges[1].port);
+      const before = cpuSeconds(edges[1]);
       await subscribe(resumed, { since: idOf(watcher.changes[99]) });
       await waitFor(() => resumed.changes.length >= watcher.changes.length - 100, { what: `the catch-up after a restart (have ${resumed.changes.length})`, timeoutMs: 60_000 });
+      const caughtUp = resumed.changes.length;
+      console.log(`# ${feed.kind}: catch-up of ${caughtUp} changes from the feed: ${((cpuSeconds(edges[1]) - before) * 1e6 / caughtUp).toFixed(0)} µs edge CPU per change (locating included); load ${loadavg()[0].toFixed(1)}`);
       assert.deepEqual(resumed.changes, watcher.changes.slice(100));
       resumed.ws.close();
     });
