@@ -19,7 +19,7 @@ import type { RlsChecker, RlsVerdict } from './rls.js';
 import type { RlsCheck, RlsMember } from './audience.js';
 import { HeldQueue } from './held-queue.js';
 import { markAt, type ResumeMark, type ResumePoints } from './resume.js';
-import { catchUpFromFeed } from '../../feed-catch-up.js';
+import { markOfStoredPoint, replayMissed, type RejoinHost } from './rejoin.js';
 import type { FrameCache } from '../../frame-cache.js';
 
 /** What every Realtime session of a sink shares. */
@@ -52,6 +52,7 @@ export class RealtimeSession implements Session, RlsMember {
   /** Changes waiting for (or behind one waiting for) a row-level security check, oldest first. */
   private readonly held = new HeldQueue<Held>();
   private ended = false;
+  private readonly rejoinHost: RejoinHost;
 
   constructor(
     readonly client: Client,
@@ -61,6 +62,14 @@ export class RealtimeSession implements Session, RlsMember {
     private readonly clientName: string | null,
     private readonly shared: RealtimeShared,
   ) {
+    this.rejoinHost = {
+      client, context, vsn,
+      joined: (channel) => !this.ended && this.channels.get(channel.topic) === channel,
+      deliverChange: (channel, event, position) => {
+        const type = realtimeType(event);
+        if (event.table !== undefined && type !== null) this.deliverTo(channel, event, type, `${event.schema}.${event.table}`, position);
+      },
+    };
     if (clientName !== null) {
       // The same name connecting again: its previous socket is dead even if the server has not noticed; end it so its resume point is taken now.
       const previous = shared.resume.connected(clientName, this);
@@ -277,94 +286,16 @@ export class RealtimeSession implements Session, RlsMember {
     this.catchUp(channel);
   }
 
-  /** A rejoin of a client that named itself: what it missed while reconnecting, from the ring (on edges, from the feed beyond it). */
+  /** A rejoin of a client that named itself: what it missed while reconnecting (rejoin.ts). */
   private catchUp(channel: Channel): void {
     if (this.clientName === null) return;
     const local = this.shared.resume.take(this.clientName, channel.topic);
     // This process's own point is exact; the stored one of the same topic is then used up too (a later rejoin must not replay it).
     if (local !== null) this.storedPoint?.delete(channel.topic);
-    const mark = local ?? this.storedMark(channel);
-    if (mark === null) return;
-    const { position } = mark;
-    const missed = position < 0 ? null : this.context.ring.from(position);
-    if (missed === null) {
-      const history = this.context.history;
-      if (history && mark.afterId) void this.catchUpFromFeed(channel, mark.afterId, history);
-      else this.resumeGap(channel, `ringSize ${this.context.config.ringSize}`);
-      return;
-    }
-    this.client.beginBatch();
-    missed.forEach((event, index) => {
-      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      const type = realtimeType(event);
-      if (name === null || type === null) return;
-      this.deliverTo(channel, event, type, name, position + index);
-    });
-    this.client.endBatch();
-  }
-
-  /** The mark of the event id an edge saved for this name and topic (once); position -1 when the ring no longer reaches back to it. */
-  private storedMark(channel: Channel): ResumeMark | null {
-    const afterId = this.storedPoint?.get(channel.topic);
-    if (afterId === undefined) return null;
-    this.storedPoint!.delete(channel.topic);
-    const ring = this.context.ring;
-    const position = ring.positionAfter(afterId);
-    if (position === null) return { position: -1, afterId };
-    // This edge has not read as far as the edge that saved the point: what arrives up to that id the client already has.
-    if (position === ring.position && (ring.idBefore(position) ?? '') < afterId) channel.resumeAfter = afterId;
-    return { position, afterId };
-  }
-
-  private resumeGap(channel: Channel, held: string): void {
-    this.client.sendControl(channel.system(this.vsn, 'walrelay', 'error', `changes committed while you were reconnecting are no longer held (${held}); reload the current state`));
-  }
-
-  /**
-   * Edges: the point is older than the ring, so what the client missed is
-   * read from the feed (feed-catch-up.ts); the channel gets no live change
-   * until the catch-up hands over to the ring.
-   */
-  private async catchUpFromFeed(channel: Channel, afterId: string, history: NonNullable<SessionContext['history']>): Promise<void> {
-    const active = () => !this.ended && this.channels.get(channel.topic) === channel;
-    channel.catchingUp = true;
-    channel.caughtUpTo = afterId;
-    const live = () => { channel.catchingUp = false; };
-    const deliver = (event: ChangeEvent, position: number | undefined) => {
-      const type = realtimeType(event);
-      if (event.table !== undefined && type !== null) this.deliverTo(channel, event, type, `${event.schema}.${event.table}`, position);
-    };
-    try {
-      const cursor = await history.open(afterId);
-      if (!active()) return;
-      if (cursor === null) {
-        live();
-        this.resumeGap(channel, 'the feed does not reach back to them');
-        return;
-      }
-      await catchUpFromFeed(cursor, history, this.context.ring, this.client, this.context.config.maxClientQueue, {
-        active,
-        send: (event) => deliver(event, undefined),
-        reached: (id) => { channel.caughtUpTo = id; },
-        handOver: (id, position) => {
-          live();
-          channel.resumeAfter = id;
-          if (position === null) return;
-          this.client.beginBatch();
-          (this.context.ring.from(position) ?? []).forEach((event, index) => deliver(event, position + index));
-          this.client.endBatch();
-        },
-        gap: () => {
-          live();
-          this.resumeGap(channel, 'the feed was trimmed past them while they were read');
-        },
-      });
-    } catch (error) {
-      if (!active()) return;
-      live();
-      this.context.logger.warn({ err: (error as Error).message, topic: channel.topic }, 'realtime: reading the feed to catch a client up failed');
-      this.resumeGap(channel, `the feed cannot be read: ${(error as Error).message}`);
-    }
+    const stored = local === null ? this.storedPoint?.get(channel.topic) : undefined;
+    if (stored !== undefined) this.storedPoint!.delete(channel.topic);
+    const mark = local ?? (stored === undefined ? null : markOfStoredPoint(this.context.ring, channel, stored));
+    if (mark !== null) replayMissed(this.rejoinHost, channel, mark);
   }
 
   private leave(channel: Channel, message: PhoenixMessage): void {
