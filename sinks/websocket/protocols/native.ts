@@ -94,7 +94,7 @@ export class NativeSession implements Session {
       throw new FrameError('forbidden', `your token does not allow reading ${frame.table}`, frame.id);
     }
     if (this.subscriptions.has(frame.id) || this.locating.has(frame.id)) throw new FrameError('bad_request', `subscription ${frame.id} exists; unsubscribe first`, frame.id);
-    if (this.subscriptions.size >= context.config.maxSubscriptionsPerConnection) {
+    if (this.subscriptions.size + this.locating.size >= context.config.maxSubscriptionsPerConnection) {
       context.refused('too_many_subscriptions');
       throw new FrameError('too_many_subscriptions', `this connection holds maxSubscriptionsPerConnection ${context.config.maxSubscriptionsPerConnection} subscriptions; unsubscribe first`, frame.id);
     }
