@@ -156,7 +156,15 @@ for (const feed of [redisFeed(), kafkaFeed()]) {
       const caughtUp = resumed.changes.length;
       console.log(`# ${feed.kind}: catch-up of ${caughtUp} changes from the feed: ${((cpuSeconds(edges[1]) - before) * 1e6 / caughtUp).toFixed(0)} µs edge CPU per change (locating included); load ${loadavg()[0].toFixed(1)}`);
       assert.deepEqual(resumed.changes, watcher.changes.slice(100));
-      resumed.ws.close();
+      // A filter applies to what is read from the feed as to live changes: the same frames, for the rows it selects.
+      const filtered = await connect(edges[1].port);
+      await subscribe(filtered, { since: idOf(watcher.changes[99]), filter: 'id=lt.1500' });
+      const expected = watcher.changes.slice(100).filter((frame) => JSON.parse(frame).event.new.id < 1500);
+      await waitFor(() => filtered.changes.length >= expected.length, { what: `the filtered catch-up (have ${filtered.changes.length} of ${expected.length})` });
+      await pg.query(`INSERT INTO items (id, note) VALUES (${nextId++}, 'after the filtered catch-up')`);
+      await watched();
+      assert.deepEqual(filtered.changes, expected, 'only the rows the filter selects, nothing after them');
+      for (const client of [resumed, filtered]) client.ws.close();
     });
 
     it('a since the feed no longer holds gets resume_gap; one it still holds beyond the ring is served', async () => {
