@@ -107,6 +107,21 @@ export const redisSinkSchema = z.strictObject({
     .describe('How long one WAIT / WAITAOF may block before walrelay counts the batch as not yet durable and retries; must be below timeoutSeconds.'),
 });
 
+/** TLS to Kafka brokers: the kafka sink's, the feed sink's and an edge's Kafka feed's `ssl` key. */
+const kafkaSsl = z.strictObject({
+  ca: z.string().optional().describe("CA certificate (PEM) the brokers' certificates are checked against"),
+  cert: z.string().optional().describe("Client certificate (PEM), when the brokers require one"),
+  key: z.string().optional().describe("Private key (PEM) of the client certificate"),
+  rejectUnauthorized: z.boolean().default(true).describe("Refuse brokers whose certificate does not verify"),
+}).optional();
+
+/** SASL to Kafka brokers, likewise shared. */
+const kafkaSasl = z.strictObject({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain, scram-sha-256 or scram-sha-512' }),
+  username: z.string().describe("SASL user"),
+  password: z.string().describe("SASL password (or passwordFile)"),
+}).optional();
+
 export const kafkaSinkSchema = z.strictObject({
   type: z.literal('kafka'),
   ...sinkCommon,
@@ -121,17 +136,8 @@ export const kafkaSinkSchema = z.strictObject({
     size: positiveInt.default(10000).describe("Records per produce request at most"),
     lingerMs: z.number().int().min(0).default(0).describe("How long to wait for more records before a produce request"),
   }).default({ size: 10000, lingerMs: 0 }),
-  ssl: z.strictObject({
-    ca: z.string().optional().describe("CA certificate (PEM) the brokers' certificates are checked against"),
-    cert: z.string().optional().describe("Client certificate (PEM), when the brokers require one"),
-    key: z.string().optional().describe("Private key (PEM) of the client certificate"),
-    rejectUnauthorized: z.boolean().default(true).describe("Refuse brokers whose certificate does not verify"),
-  }).optional(),
-  sasl: z.strictObject({
-    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { error: 'expected plain, scram-sha-256 or scram-sha-512' }),
-    username: z.string().describe("SASL user"),
-    password: z.string().describe("SASL password (or passwordFile)"),
-  }).optional(),
+  ssl: kafkaSsl,
+  sasl: kafkaSasl,
   createTopics: z.union([
     z.literal(false),
     z.strictObject({ partitions: positiveInt.default(3), replicationFactor: positiveInt.default(1) }),
@@ -234,6 +240,8 @@ const feedTransport = {
     clientId: z.string().min(1).default('walrelay-feed').describe('Kafka client id'),
     replicationFactor: positiveInt.optional()
       .describe('Replication factor of the one-partition topics walrelay creates when missing (the feed, by the relay; <name>.clients, the walrelay_client resume points, by edges); default: the number of brokers, at most 3'),
+    ssl: kafkaSsl.describe('TLS to the brokers, as the kafka sink\'s ssl'),
+    sasl: kafkaSasl.describe('SASL to the brokers (plain, scram-sha-256, scram-sha-512), as the kafka sink\'s sasl'),
   }).optional().describe('Carry the feed in one Kafka topic of one partition (idempotent producer, acks=all); its retention is how far back a client can resume'),
 };
 

@@ -1,6 +1,7 @@
 import type { ChangeEvent } from '../relay/route/event.js';
 import type { DeadLetterTargets } from './dead-letter.js';
 import type { ResumeStore } from './websocket/protocols/realtime/resume-store.js';
+import type { SinkFeedHistory } from './websocket/feed-history.js';
 
 /**
  * A destination for change events. The pipeline calls `write` with batches in
@@ -49,6 +50,8 @@ export interface SinkContext {
   database?: string;
   /** `walrelay edge`: where websocket sinks share the resume points of Realtime clients named with walrelay_client. */
   resumeStore?: ResumeStore;
+  /** `walrelay edge`: the feed, which websocket sinks read when a client resumes from further back than their ring (feed-history.ts). */
+  feedHistory?: SinkFeedHistory;
   /** source.url: the websocket sink's row-level security checks (authorization: rls) connect there. */
   sourceUrl?: string;
   /** The source's `tables` whose changes reach sinks as such (outbox tables left out): brokers check their destinations at start. */

@@ -34,10 +34,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const feedReady = new Gauge({ name: 'walrelay_edge_feed_ready', help: '1 while the edge reads its feed', registers: [metrics.registry] });
 
   const resumeStore = config.sinks.some((sink) => sink.supabase) ? await resumeStoreOf(config, logger) : undefined;
-  const sinks = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, { slot: 'edge', resumeStore }));
-  const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   let newestCommit: string | null = null;
-  const debeziumSinks = config.sinks.flatMap((sinkConfig, index) => (sinkConfig.format === 'debezium' ? [sinks[index].name] : []));
+  const debeziumSinks = config.sinks.flatMap((sinkConfig, index) => (sinkConfig.format === 'debezium' ? [sinkConfig.name ?? `websocket#${index}`] : []));
   let warnedNoOrigins = false;
   const deliver = async (events: ChangeEvent[]): Promise<void> => {
     feedEvents.inc(events.length);
@@ -52,6 +50,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const reader: FeedReader = config.feed.redis
     ? new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver)
     : new KafkaFeedReader({ kafka: config.feed.kafka!, name: config.feed.name }, logger, deliver);
+  // A client resuming from further back than a sink's ring is caught up from the feed, through the sink's own route.
+  const sinks: WebsocketSink[] = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, {
+    slot: 'edge', resumeStore,
+    feedHistory: { open: (afterId) => reader.history.open(afterId), accepts: (event) => routes[index].takes(event) },
+  }));
+  const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   const stops: (() => Promise<unknown>)[] = [];
   let http: Server | null = null;
   try {

@@ -10,6 +10,8 @@ import { describeError } from '../errors.js';
 import { decodeFeedEntry } from '../../sinks/feed/entry.js';
 import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { feedRedisClient, type FeedRedis } from '../../sinks/feed/redis-client.js';
+import type { FeedHistory } from '../../sinks/websocket/feed-history.js';
+import { RedisFeedHistory } from './redis-feed-history.js';
 
 const BLOCK_MS = 1000;
 const READ_COUNT = 1000;
@@ -25,6 +27,8 @@ export interface FeedSettings {
 export interface FeedReader {
   readonly ready: boolean;
   readonly notReadyReason: string | undefined;
+  /** The feed read back from an event id, for clients resuming from further back than the rings. */
+  readonly history: FeedHistory;
   /** Fills the rings with the newest `backlog` entries, then follows the feed in the background. */
   start(backlog: number): Promise<void>;
   /** Entries added to the feed after the last one this edge read (capped at LAG_COUNT_CAP). */
@@ -36,6 +40,7 @@ export class RedisFeedReader implements FeedReader {
   private readonly client: FeedRedis;
   /** A second connection: the first one is blocked in XREAD most of the time. */
   private readonly probe: FeedRedis;
+  readonly history: FeedHistory;
   private lastStreamId = '0-0';
   private lastEventId = '';
   /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
@@ -47,6 +52,7 @@ export class RedisFeedReader implements FeedReader {
   constructor(private readonly settings: FeedSettings, private readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {
     this.client = feedRedisClient(settings.redis, 10_000, { blocking: true });
     this.probe = feedRedisClient(settings.redis, 10_000);
+    this.history = new RedisFeedHistory(this.probe, settings.name, this.origins);
     for (const client of [this.client, this.probe]) client.on('error', (error) => logger.debug({ err: describeError(error) }, 'feed redis client error'));
   }
 

@@ -16,12 +16,14 @@ import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { PartitionReader, OFFSET_OUT_OF_RANGE } from '../../sinks/kafka/protocol/partition-reader.js';
 import { KafkaResponseError } from '../../sinks/kafka/protocol/messages.js';
 import { LAG_COUNT_CAP, type FeedReader } from './feed-reader.js';
+import { KafkaFeedHistory } from './kafka-feed-history.js';
+import { protocolSecurity, type KafkaSecurityConfig } from '../../sinks/kafka/security.js';
 
 /** How long one Fetch waits at the broker for a new record (a long poll); also bounds how late a stop is noticed. */
 const FETCH_WAIT_MS = 500;
 
 export interface KafkaFeedSettings {
-  kafka: { brokers: string[]; clientId: string };
+  kafka: KafkaSecurityConfig & { brokers: string[]; clientId: string };
   name: string;
 }
 
@@ -29,6 +31,7 @@ export class KafkaFeedReader implements FeedReader {
   private readonly reader: PartitionReader;
   /** A second reader for the lag probe: the first one is waiting in a long poll most of the time. */
   private readonly probe: PartitionReader;
+  readonly history: KafkaFeedHistory;
   private next = 0n;
   private lastEventId = '';
   /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
@@ -38,9 +41,10 @@ export class KafkaFeedReader implements FeedReader {
   private loop: Promise<void> | null = null;
 
   constructor(private readonly settings: KafkaFeedSettings, private readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {
-    const options = { brokers: settings.kafka.brokers, clientId: settings.kafka.clientId, connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
+    const options = { brokers: settings.kafka.brokers, clientId: settings.kafka.clientId, ...protocolSecurity(settings.kafka), connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
     this.reader = new PartitionReader(options, settings.name);
     this.probe = new PartitionReader(options, settings.name);
+    this.history = new KafkaFeedHistory(options, settings.name, this.origins);
   }
 
   get ready(): boolean {
@@ -141,6 +145,7 @@ export class KafkaFeedReader implements FeedReader {
     this.stopped = true;
     this.reader.close(); // ends a long poll in progress
     this.probe.close();
+    this.history.close();
     await this.loop?.catch(() => undefined);
     this.reader.close(); // a request the loop began meanwhile may have reconnected
   }

@@ -43,6 +43,12 @@ export class SinkRoute {
     return this;
   }
 
+  /** Whether this sink takes `event` by its `tables` and schemaEvents (as deliver() selects; edges filter what they read back from the feed with it). */
+  takes(event: ChangeEvent): boolean {
+    if (event.op === 'schema' && !this.schemaEvents) return false;
+    return this.everything || event.op === 'gap' || event.op === 'commit' || (event.table !== undefined && this.matches(`${event.schema}.${event.table}`));
+  }
+
   /** Events handed to this route and not yet acknowledged by its sink (what a shutdown waits for). */
   get unacknowledged(): number {
     let count = this.writingEvents;

@@ -12,6 +12,7 @@ import { PartitionReader } from '../kafka/protocol/partition-reader.js';
 import type { ResumeStore, StoredResume } from '../websocket/protocols/realtime/resume-store.js';
 import { describeError } from '../../relay/errors.js';
 import { ensureFeedTopic } from './kafka-topic.js';
+import { protocolSecurity, type KafkaSecurityConfig } from '../kafka/security.js';
 
 /** Names held in memory at most (the oldest are forgotten first), as in the in-process resume points. */
 const MAX_NAMES = 10_000;
@@ -36,9 +37,9 @@ export class KafkaResumeStore implements ResumeStore {
   private loop: Promise<void> | null = null;
   private topicReady: Promise<void> | null = null;
 
-  constructor(private readonly settings: { brokers: string[]; clientId: string; replicationFactor?: number; feed: string; windowMs: number }, private readonly logger: Logger) {
+  constructor(private readonly settings: KafkaSecurityConfig & { brokers: string[]; clientId: string; replicationFactor?: number; feed: string; windowMs: number }, private readonly logger: Logger) {
     this.topic = `${settings.feed}.clients`;
-    const options = { brokers: settings.brokers, clientId: settings.clientId, connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
+    const options = { brokers: settings.brokers, clientId: settings.clientId, ...protocolSecurity(settings), connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
     this.producer = new KafkaProducer({ ...options, compression: 'none', maxRequestBytes: 900_000, maxRequestRecords: 10_000, logger });
     this.reader = new PartitionReader(options, this.topic);
     this.probe = new PartitionReader(options, this.topic);
@@ -61,8 +62,8 @@ export class KafkaResumeStore implements ResumeStore {
   }
 
   private ensureTopic(): Promise<void> {
-    const { brokers, clientId, replicationFactor } = this.settings;
-    this.topicReady ??= ensureFeedTopic({ brokers, clientId, replicationFactor, topic: this.topic, compact: true }, 10_000, this.logger)
+    const { brokers, clientId, replicationFactor, ssl, sasl } = this.settings;
+    this.topicReady ??= ensureFeedTopic({ brokers, clientId, replicationFactor, ssl, sasl, topic: this.topic, compact: true }, 10_000, this.logger)
       .catch((error) => { this.topicReady = null; throw error; });
     return this.topicReady;
   }

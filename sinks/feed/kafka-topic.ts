@@ -4,8 +4,9 @@
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { WalrelayError } from '../../relay/errors.js';
+import { kafkajsSecurity, type KafkaSecurityConfig } from '../kafka/security.js';
 
-export interface FeedTopic {
+export interface FeedTopic extends KafkaSecurityConfig {
   brokers: string[];
   clientId: string;
   topic: string;
@@ -18,7 +19,7 @@ export interface FeedTopic {
 export async function ensureFeedTopic(settings: FeedTopic, timeoutMs: number, logger: Logger): Promise<void> {
   const { brokers, clientId, topic } = settings;
   const admin = new Kafka({
-    clientId, brokers, connectionTimeout: 3000, requestTimeout: timeoutMs, retry: { retries: 2 }, logLevel: logLevel.WARN,
+    clientId, brokers, ...kafkajsSecurity(settings), connectionTimeout: 3000, requestTimeout: timeoutMs, retry: { retries: 2 }, logLevel: logLevel.WARN,
     logCreator: () => ({ level, log }) => logger.debug({ topic, kafkajs: log.message, level }, 'kafkajs'),
   }).admin();
   await admin.connect();

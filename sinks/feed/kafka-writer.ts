@@ -9,6 +9,7 @@ import type { FeedSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { KafkaProducer, addressedRecord, type AddressedRecord } from '../kafka/protocol/producer.js';
 import { ensureFeedTopic } from './kafka-topic.js';
+import { protocolSecurity } from '../kafka/security.js';
 import type { FeedWriter } from './writer.js';
 
 type KafkaFeed = NonNullable<FeedSinkConfig['kafka']>;
@@ -27,7 +28,7 @@ export class KafkaFeedWriter implements FeedWriter {
     const { brokers, clientId } = config.kafka;
     const timeoutMs = config.timeoutSeconds * 1000;
     this.producer = new KafkaProducer({
-      brokers, clientId, compression: 'none', maxRequestBytes: MAX_REQUEST_BYTES, maxRequestRecords: 10_000,
+      brokers, clientId, ...protocolSecurity(config.kafka), compression: 'none', maxRequestBytes: MAX_REQUEST_BYTES, maxRequestRecords: 10_000,
       connectTimeoutMs: 3000, requestTimeoutMs: timeoutMs, logger: logger.child({ sink }),
     });
   }
@@ -66,8 +67,7 @@ export class KafkaFeedWriter implements FeedWriter {
 
   private async ensureTopic(): Promise<void> {
     if (this.topicReady) return;
-    const { brokers, clientId, replicationFactor } = this.config.kafka;
-    await ensureFeedTopic({ brokers, clientId, replicationFactor, topic: this.config.name }, this.config.timeoutSeconds * 1000, this.logger.child({ sink: this.sink }));
+    await ensureFeedTopic({ ...this.config.kafka, topic: this.config.name }, this.config.timeoutSeconds * 1000, this.logger.child({ sink: this.sink }));
     this.topicReady = true;
   }
 

@@ -16,9 +16,8 @@
 // duplicate. A walrelay restart still re-sends what was not yet confirmed to
 // PostgreSQL (at-least-once, same walrelay-id), never out of order, never
 // dropped.
-import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
-import type { ConnectionOptions } from 'node:tls';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaTls, kafkajsSecurity } from './security.js';
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
 import { EncodedRowChange, keyJson, type ChangeEvent } from '../../relay/route/event.js';
@@ -65,8 +64,7 @@ export class KafkaSink implements Sink {
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: config.brokers,
-      ssl: tlsOptions(config),
-      sasl: saslOptions(config),
+      ...kafkajsSecurity(config),
       connectionTimeout: 3000,
       requestTimeout: config.timeoutSeconds * 1000,
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
@@ -79,7 +77,7 @@ export class KafkaSink implements Sink {
     this.producer = new KafkaProducer({
       brokers: config.brokers,
       clientId: config.clientId,
-      tls: tlsOptions(config),
+      tls: kafkaTls(config),
       sasl: config.sasl,
       compression: config.compression,
       maxRequestBytes: MAX_REQUEST_BYTES,
@@ -271,15 +269,4 @@ function describeKafkaFailure(error: unknown, sink: string, timeoutKey: string):
   }
   if (!/certificate|SSL routines|self[- ]signed|unable to verify/i.test(message)) return message;
   return `${message} (TLS with the broker failed: check ${sink}'s ssl.ca for the broker's certificate, and ssl.cert and ssl.key when the broker requires client certificates)`;
-}
-
-function tlsOptions(config: KafkaSinkConfig): ConnectionOptions | undefined {
-  if (!config.ssl) return undefined;
-  const read = (file: string | undefined) => (file ? readFileSync(file, 'utf8') : undefined);
-  return { ca: config.ssl.ca ? [read(config.ssl.ca)!] : undefined, cert: read(config.ssl.cert), key: read(config.ssl.key), rejectUnauthorized: config.ssl.rejectUnauthorized };
-}
-
-function saslOptions(config: KafkaSinkConfig): SASLOptions | undefined {
-  if (!config.sasl) return undefined;
-  return { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions;
 }

@@ -25,6 +25,8 @@ const SOCKET_HIGH_WATER = 1 << 20;
 const BATCH_WRITE_BYTES = 64 * 1024;
 
 const TEXT_FRAME = { binary: false };
+/** How often drained() looks again (the sink flushes queues every 20 ms). */
+const DRAIN_POLL_MS = 10;
 
 export class Client {
   /** Frames waiting for the socket. */
@@ -76,8 +78,8 @@ export class Client {
     this.enqueue({ frame, conflationKey: null });
   }
 
-  /** A change frame (wire bytes) of a protocol that does not conflate (Realtime), with the change's ring position. */
-  sendFrame(frame: Buffer, position: number): void {
+  /** A change frame (wire bytes) of a protocol that does not conflate (Realtime), with the change's ring position (none: read from the feed, not in the ring). */
+  sendFrame(frame: Buffer, position: number | undefined): void {
     this.enqueue({ frame, conflationKey: null, position });
   }
 
@@ -99,6 +101,17 @@ export class Client {
     this.beginBatch();
     while (this.queue.length > 0 && this.hasRoom()) this.send(this.queue.shift()!.frame);
     this.endBatch();
+  }
+
+  /**
+   * Resolves once every queued frame went to the socket and its buffer is
+   * below the high-water mark (or the socket is no longer open): a catch-up
+   * from the feed sends its next chunk then (backpressure).
+   */
+  async drained(): Promise<void> {
+    while (this.socket.readyState === WebSocket.OPEN && (this.queue.length > 0 || !this.hasRoom())) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
   }
 
   /** Past the queue bound: this client cannot keep up. */

@@ -63,7 +63,7 @@ export class WebsocketSink implements Sink {
     this.admission = new Admission(config);
     this.ring = new ReplayRing(config.ringSize);
     // On an edge, walrelay_client resume points are shared through the feed's store (resume.ts).
-    const store = sinkContext.resumeStore ? { store: sinkContext.resumeStore, ring: this.ring, logger: this.logger.child({ sink: this.name }) } : undefined;
+    const store = sinkContext.resumeStore ? { store: sinkContext.resumeStore, logger: this.logger.child({ sink: this.name }) } : undefined;
     this.realtime = { resume: new ResumePoints(config.resumeWindowSeconds * 1000, store), columns: new Map<string, readonly ColumnType[]>(), frames: new FrameCache(), rls: null };
   }
 
@@ -86,6 +86,7 @@ export class WebsocketSink implements Sink {
     this.context = {
       config: this.config, ring: this.ring, verify: this.verify, logger: this.logger,
       frames: this.realtime.frames,
+      history: this.sinkContext.feedHistory,
       drop: (client, code, reason) => this.drop(client, code, reason),
       refused: (reason) => this.count(reason),
     };

@@ -17,6 +17,8 @@ export class Subscription {
   private readonly allTables: boolean;
   /** Set when `since` named an event not received yet (edges): events up to it are skipped, the client has them. */
   resumeAfter: string | null = null;
+  /** Set while the subscription is caught up from the feed (edges, feed-catch-up.ts): live changes are not sent meanwhile. */
+  catchingUp = false;
 
   constructor(frame: SubscribeFrame) {
     this.id = frame.id;

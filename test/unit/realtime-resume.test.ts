@@ -5,7 +5,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplayRing } from '../../sinks/websocket/ring.js';
-import { ResumePoints } from '../../sinks/websocket/protocols/realtime/resume.js';
+import { ResumePoints, markAt, type ResumeMark } from '../../sinks/websocket/protocols/realtime/resume.js';
 import type { ChangeEvent } from '../../relay/route/event.js';
 
 const event = (n: number): ChangeEvent => ({ id: `e${n}`, op: 'insert', schema: 'public', table: 't', key: { id: n }, new: { id: n }, old: null, lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: '2026-11-22T10:00:00.000000Z' });
@@ -41,15 +41,24 @@ it('finds where a client that had every event up to an id resumes, on a ring tha
   assert.equal(ring.idBefore(1), null, 'no longer held');
 });
 
+it('marks a resume point with the id before it, \'\' (a gap) once the ring dropped that one, null when nothing was missed', () => {
+  const ring = new ReplayRing(2);
+  assert.deepEqual(markAt(ring, 0), { position: 0, afterId: null }, 'an empty ring: nothing missed yet');
+  for (let n = 1; n <= 3; n++) ring.push(event(n)); // holds e2, e3
+  assert.deepEqual(markAt(ring, 3), { position: 3, afterId: 'e3' });
+  assert.deepEqual(markAt(ring, 2), { position: 2, afterId: 'e2' });
+  assert.deepEqual(markAt(ring, 1), { position: 1, afterId: '' }, 'e1 is gone: a point that no ring nor feed holds');
+});
+
 it('resumes a topic once, only within the window, and hands over a name\'s previous connection', (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
-  const connection = (name: string) => ({ name, resumePositions: () => new Map<string, number>() });
+  const connection = (name: string) => ({ name, resumeMarks: () => new Map<string, ResumeMark>() });
   const [first, second] = [connection('first'), connection('second')];
   const points = new ResumePoints<ReturnType<typeof connection>>(60_000);
   assert.equal(points.connected('tab', first), undefined);
   assert.equal(points.connected('tab', second), first, 'the previous connection is returned for the caller to end');
-  points.ended('tab', first, new Map([['realtime:a', 7], ['realtime:b', 9]]));
-  assert.equal(points.take('tab', 'realtime:a'), 7);
+  points.ended('tab', first, new Map([['realtime:a', { position: 7, afterId: 'e6' }], ['realtime:b', { position: 9, afterId: 'e8' }]]));
+  assert.deepEqual(points.take('tab', 'realtime:a'), { position: 7, afterId: 'e6' });
   assert.equal(points.take('tab', 'realtime:a'), null, 'a position is used once');
   assert.equal(points.take('other', 'realtime:b'), null, 'only the same name resumes');
   t.mock.timers.tick(60_001);

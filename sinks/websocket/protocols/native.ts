@@ -10,9 +10,14 @@ import { Subscription } from '../subscription.js';
 import { parseClientFrame, errorFrame, FrameError, type SubscribeFrame } from '../protocol.js';
 import { FilterSyntaxError } from '../filter.js';
 import { frameSize, type Session, type SessionContext } from './session.js';
+import { catchUpFromFeed } from '../feed-catch-up.js';
+import type { FeedCursor } from '../feed-history.js';
 
 export class NativeSession implements Session {
   private readonly subscriptions = new Map<string, Subscription>();
+  /** Subscription ids whose resume point is being looked up in the feed. */
+  private readonly locating = new Set<string>();
+  private ended = false;
 
   constructor(readonly client: Client, private readonly context: SessionContext) {
     this.scheduleExpiry();
@@ -32,7 +37,7 @@ export class NativeSession implements Session {
     }
     try {
       const frame = parseClientFrame(data.toString());
-      if (frame.type === 'subscribe') this.subscribe(frame);
+      if (frame.type === 'subscribe') await this.subscribe(frame);
       else if (frame.type === 'unsubscribe') {
         if (!this.subscriptions.delete(frame.id)) throw new FrameError('unknown_subscription', `no subscription ${frame.id}`, frame.id);
         client.sendControl(JSON.stringify({ type: 'unsubscribed', id: frame.id }));
@@ -48,6 +53,7 @@ export class NativeSession implements Session {
   deliver(event: ChangeEvent, name: string | null): void {
     if (!mayReceive(this.client.claims, event, name)) return;
     for (const subscription of this.subscriptions.values()) {
+      if (subscription.catchingUp) continue;
       if (subscription.resumeAfter !== null) {
         if (event.id <= subscription.resumeAfter) continue;
         subscription.resumeAfter = null;
@@ -77,17 +83,18 @@ export class NativeSession implements Session {
   }
 
   end(): void {
+    this.ended = true;
     if (this.client.expiryTimer) clearTimeout(this.client.expiryTimer);
     this.client.expiryTimer = null;
   }
 
-  private subscribe(frame: SubscribeFrame): void {
+  private async subscribe(frame: SubscribeFrame): Promise<void> {
     const { client, context } = this;
     if (!frame.table.includes('*') && !client.claims.mayRead(frame.table)) {
       throw new FrameError('forbidden', `your token does not allow reading ${frame.table}`, frame.id);
     }
-    if (this.subscriptions.has(frame.id)) throw new FrameError('bad_request', `subscription ${frame.id} exists; unsubscribe first`, frame.id);
-    if (this.subscriptions.size >= context.config.maxSubscriptionsPerConnection) {
+    if (this.subscriptions.has(frame.id) || this.locating.has(frame.id)) throw new FrameError('bad_request', `subscription ${frame.id} exists; unsubscribe first`, frame.id);
+    if (this.subscriptions.size + this.locating.size >= context.config.maxSubscriptionsPerConnection) {
       context.refused('too_many_subscriptions');
       throw new FrameError('too_many_subscriptions', `this connection holds maxSubscriptionsPerConnection ${context.config.maxSubscriptionsPerConnection} subscriptions; unsubscribe first`, frame.id);
     }
@@ -106,6 +113,7 @@ export class NativeSession implements Session {
         subscription.resumeAfter = frame.since;
         missed = [];
       }
+      if (missed === null && context.history) return this.subscribeFromFeed(subscription, frame.since, context.history);
       if (missed === null) throw new FrameError('resume_gap', `event ${frame.since} is no longer held (ring of ${context.config.ringSize}); reload the current state, then subscribe without since`, frame.id);
       replay = missed;
     } else if (frame.recent) {
@@ -123,6 +131,58 @@ export class NativeSession implements Session {
       if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) this.sendChange(client, subscription, event);
     }
     client.endBatch();
+  }
+
+  /**
+   * Edges: `since` is older than the ring holds, so the changes after it are
+   * read from the feed (feed-catch-up.ts); resume_gap when the feed no
+   * longer reaches back to it either.
+   */
+  private async subscribeFromFeed(subscription: Subscription, since: string, history: NonNullable<SessionContext['history']>): Promise<void> {
+    const { client, context } = this;
+    const id = subscription.id;
+    const gap = (why: string) => new FrameError('resume_gap', `event ${since} is no longer held (${why}); reload the current state, then subscribe without since`, id);
+    this.locating.add(id);
+    let cursor: FeedCursor | null;
+    try {
+      cursor = await history.open(since);
+    } catch (error) {
+      throw gap(`the feed cannot be read: ${(error as Error).message}`);
+    } finally {
+      this.locating.delete(id);
+    }
+    if (cursor === null) throw gap('the feed does not reach back to it');
+    if (this.ended) return;
+    subscription.catchingUp = true;
+    this.subscriptions.set(id, subscription);
+    client.sendControl(JSON.stringify({ type: 'subscribed', id }));
+    const send = (event: ChangeEvent) => {
+      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
+      if (mayReceive(client.claims, event, name) && subscription.matches(event, name)) this.sendChange(client, subscription, event);
+    };
+    try {
+      await catchUpFromFeed(cursor, history, context.ring, client, context.config.maxClientQueue, {
+        active: () => !this.ended && this.subscriptions.get(id) === subscription,
+        send,
+        reached: () => undefined,
+        handOver: (afterId, position) => {
+          subscription.catchingUp = false;
+          subscription.resumeAfter = afterId;
+          if (position === null) return;
+          client.beginBatch();
+          for (const event of context.ring.from(position) ?? []) send(event);
+          client.endBatch();
+        },
+        gap: () => {
+          this.subscriptions.delete(id);
+          client.sendControl(errorFrame('resume_gap', gap('the feed was trimmed past it while it was read').message, id));
+        },
+      });
+    } catch (error) {
+      if (this.subscriptions.get(id) !== subscription) return;
+      this.subscriptions.delete(id);
+      throw gap(`reading the feed failed: ${(error as Error).message}`);
+    }
   }
 
   private async reauthenticate(token: string): Promise<void> {

@@ -12,6 +12,7 @@ import type { Client } from '../client.js';
 import type { ReplayRing } from '../ring.js';
 import type { RefusalReason } from '../admission.js';
 import type { FrameCache } from '../frame-cache.js';
+import type { SinkFeedHistory } from '../feed-history.js';
 
 export interface SessionContext {
   readonly config: WebsocketSinkConfig;
@@ -20,6 +21,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Change frames of the change being fanned out, built once for every client that gets the same bytes. */
   readonly frames: FrameCache;
+  /** On `walrelay edge`: the feed, read when a client resumes from further back than the ring holds. */
+  readonly history?: SinkFeedHistory;
   /** Closes the client's socket with a close code, counted in the metrics. */
   drop(client: Client, code: number, reason: string): void;
   /** Counts a refusal in walrelay_websocket_refused_total{reason}. */

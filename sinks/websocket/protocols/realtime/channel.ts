@@ -16,6 +16,10 @@ export class Channel {
   expiryTimer: NodeJS.Timeout | null = null;
   /** Set when the channel resumed after an event id this process has not read yet: changes up to it are skipped. */
   resumeAfter: string | null = null;
+  /** Set while the channel is caught up from the feed (edges): live changes are not delivered to it meanwhile. */
+  catchingUp = false;
+  /** While catching up: the id up to which the socket took every change (the channel's resume point). */
+  caughtUpTo = '';
   /** Each binding's id as text, made once: matching runs for every change and every channel. */
   private readonly idTexts: string[];
   /** Frame-cache keys by vsn, ids and variant, made once per channel rather than once per change. */

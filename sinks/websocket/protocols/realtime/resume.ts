@@ -21,20 +21,36 @@ import type { ResumeStore, StoredResume } from './resume-store.js';
 /** Names remembered at most (the oldest are forgotten first): memory stays bounded whatever clients call themselves. */
 const MAX_NAMES = 10_000;
 
+/**
+ * Where a connection stands on one topic: the ring position of the first
+ * change it was not sent (-1: none in the ring, a catch-up from the feed),
+ * and the id of the change just before it (null when unknown: nothing was
+ * missed yet; '' when the ring had already dropped it: a gap). The id means
+ * the same on every edge and reaches back as far as the feed holds.
+ */
+export interface ResumeMark {
+  position: number;
+  afterId: string | null;
+}
+
 interface Remembered {
   endedAt: number;
-  positions: Map<string, number>;
+  marks: Map<string, ResumeMark>;
 }
 
 export interface Resumable {
-  /** Each joined topic and the ring position of the first change this connection was not sent. */
-  resumePositions(): Map<string, number>;
+  /** Each joined topic and where this connection stands on it. */
+  resumeMarks(): Map<string, ResumeMark>;
 }
 
 export interface SharedStore {
   store: ResumeStore;
-  ring: ReplayRing;
   logger: Logger;
+}
+
+/** The mark of ring position `position` (the first change not sent), with the id before it while the ring holds that one. */
+export function markAt(ring: ReplayRing, position: number): ResumeMark {
+  return { position, afterId: ring.idBefore(position) ?? (position >= ring.position ? null : '') };
 }
 
 export class ResumePoints<Session extends Resumable> {
@@ -66,15 +82,15 @@ export class ResumePoints<Session extends Resumable> {
     return previous;
   }
 
-  /** The connection of `name` ended; `positions` maps each topic it had joined to its resume position. */
-  ended(name: string, session: Session, positions: Map<string, number>): void {
+  /** The connection of `name` ended; `marks` maps each topic it had joined to where it stood. */
+  ended(name: string, session: Session, marks: Map<string, ResumeMark>): void {
     if (this.live.get(name) === session) this.live.delete(name);
-    if (positions.size === 0) return;
+    if (marks.size === 0) return;
     this.byName.delete(name);
-    this.byName.set(name, { endedAt: Date.now(), positions });
+    this.byName.set(name, { endedAt: Date.now(), marks });
     while (this.byName.size > MAX_NAMES) this.byName.delete(this.byName.keys().next().value!);
     if (this.shared) {
-      const point = this.pointOf(name, positions, true);
+      const point = this.pointOf(name, marks, true);
       if (point) this.store([point]);
     }
   }
@@ -91,19 +107,19 @@ export class ResumePoints<Session extends Resumable> {
     }
   }
 
-  /** The position to replay from when `name` rejoins `topic`, once; null when there is none or the window has passed. */
-  take(name: string, topic: string): number | null {
+  /** Where `name` stood on `topic` when it left, once; null when there is none or the window has passed. */
+  take(name: string, topic: string): ResumeMark | null {
     const remembered = this.byName.get(name);
     if (!remembered) return null;
     if (Date.now() - remembered.endedAt > this.windowMs) {
       this.byName.delete(name);
       return null;
     }
-    const position = remembered.positions.get(topic);
-    if (position === undefined) return null;
-    remembered.positions.delete(topic);
-    if (remembered.positions.size === 0) this.byName.delete(name);
-    return position;
+    const mark = remembered.marks.get(topic);
+    if (mark === undefined) return null;
+    remembered.marks.delete(topic);
+    if (remembered.marks.size === 0) this.byName.delete(name);
+    return mark;
   }
 
   /** A batch went out to the sockets: save the points of the live named connections that moved (shared store only). */
@@ -115,23 +131,20 @@ export class ResumePoints<Session extends Resumable> {
     }
     const points: StoredResume[] = [];
     for (const [name, session] of this.live) {
-      const point = this.pointOf(name, session.resumePositions());
+      const point = this.pointOf(name, session.resumeMarks());
       if (point) points.push(point);
     }
     this.store(points);
   }
 
   /**
-   * A name's topics as "after event id" (topics whose point the ring no
-   * longer holds are left out); null when there is none, or when it is
-   * unchanged and saved recently enough (unless `always`).
+   * A name's topics as "after event id" (topics with nothing missed yet are
+   * left out); null when there is none, or when it is unchanged and saved
+   * recently enough (unless `always`).
    */
-  private pointOf(name: string, positions: Map<string, number>, always = false): StoredResume | null {
+  private pointOf(name: string, marks: Map<string, ResumeMark>, always = false): StoredResume | null {
     const topics: Record<string, string> = {};
-    for (const [topic, position] of positions) {
-      const id = this.shared!.ring.idBefore(position);
-      if (id !== null) topics[topic] = id;
-    }
+    for (const [topic, mark] of marks) if (mark.afterId !== null) topics[topic] = mark.afterId;
     const text = JSON.stringify(topics);
     if (text === '{}') return null;
     const last = this.saved.get(name);

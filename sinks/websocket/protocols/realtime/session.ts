@@ -18,7 +18,8 @@ import { changeData, changeDataFor, columnsOf, realtimeType, type RealtimeType }
 import type { RlsChecker, RlsVerdict } from './rls.js';
 import type { RlsCheck, RlsMember } from './audience.js';
 import { HeldQueue } from './held-queue.js';
-import type { ResumePoints } from './resume.js';
+import { markAt, type ResumeMark, type ResumePoints } from './resume.js';
+import { markOfStoredPoint, replayMissed, type RejoinHost } from './rejoin.js';
 import type { FrameCache } from '../../frame-cache.js';
 
 /** What every Realtime session of a sink shares. */
@@ -34,7 +35,7 @@ export interface RealtimeShared {
 /** A change for one channel, in commit order: its frames, or (with rls) what builds them once its check is done. */
 // One per (subscriber, change) with rls, so kept small: the change itself is on the shared check.
 interface Held {
-  position: number;
+  position: number | undefined;
   frames: Buffer[] | null;
   check: RlsCheck | null;
   channel: Channel | null;
@@ -51,6 +52,7 @@ export class RealtimeSession implements Session, RlsMember {
   /** Changes waiting for (or behind one waiting for) a row-level security check, oldest first. */
   private readonly held = new HeldQueue<Held>();
   private ended = false;
+  private readonly rejoinHost: RejoinHost;
 
   constructor(
     readonly client: Client,
@@ -60,6 +62,14 @@ export class RealtimeSession implements Session, RlsMember {
     private readonly clientName: string | null,
     private readonly shared: RealtimeShared,
   ) {
+    this.rejoinHost = {
+      client, context, vsn,
+      joined: (channel) => !this.ended && this.channels.get(channel.topic) === channel,
+      deliverChange: (channel, event, position) => {
+        const type = realtimeType(event);
+        if (event.table !== undefined && type !== null) this.deliverTo(channel, event, type, `${event.schema}.${event.table}`, position);
+      },
+    };
     if (clientName !== null) {
       // The same name connecting again: its previous socket is dead even if the server has not noticed; end it so its resume point is taken now.
       const previous = shared.resume.connected(clientName, this);
@@ -109,10 +119,11 @@ export class RealtimeSession implements Session, RlsMember {
     if (name === null || this.channels.size === 0) return;
     const type = realtimeType(event);
     if (type === null) return;
-    for (const channel of this.channels.values()) this.deliverTo(channel, event, type, name, position);
+    for (const channel of this.channels.values()) if (!channel.catchingUp) this.deliverTo(channel, event, type, name, position);
   }
 
-  private deliverTo(channel: Channel, event: ChangeEvent, type: RealtimeType, name: string, position: number): void {
+  /** `position`: the change's ring position; undefined for one read from the feed (a catch-up). */
+  private deliverTo(channel: Channel, event: ChangeEvent, type: RealtimeType, name: string, position: number | undefined): void {
     if (channel.resumeAfter !== null) {
       // Resumed from a point another edge saved, ahead of what this edge had read: skip what the client already has.
       if (event.id <= channel.resumeAfter) return;
@@ -185,18 +196,20 @@ export class RealtimeSession implements Session, RlsMember {
       this.stopTimer(channel);
       this.leaveAudience(channel);
     }
-    const positions = this.resumePositions();
+    const marks = this.resumeMarks();
     this.held.clear();
     if (this.clientName === null) return;
-    this.shared.resume.ended(this.clientName, this, positions);
+    this.shared.resume.ended(this.clientName, this, marks);
     this.channels.clear();
   }
 
-  /** Each joined topic and the ring position of the first change not sent to this connection. */
-  resumePositions(): Map<string, number> {
+  /** Each joined topic and where this connection stands on it. */
+  resumeMarks(): Map<string, ResumeMark> {
     // What still waited for a check was not sent: resuming starts there.
     const position = this.held.first()?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
-    return new Map([...this.channels.keys()].map((topic) => [topic, position]));
+    const live = markAt(this.context.ring, position);
+    // A channel catching up from the feed stands where its socket last took a whole chunk.
+    return new Map([...this.channels.values()].map((channel) => [channel.topic, channel.catchingUp ? { position: -1, afterId: channel.caughtUpTo } : live]));
   }
 
   private async join(message: PhoenixMessage): Promise<void> {
@@ -273,41 +286,16 @@ export class RealtimeSession implements Session, RlsMember {
     this.catchUp(channel);
   }
 
-  /** A rejoin of a client that named itself: what it missed while reconnecting, from the ring. */
+  /** A rejoin of a client that named itself: what it missed while reconnecting (rejoin.ts). */
   private catchUp(channel: Channel): void {
     if (this.clientName === null) return;
     const local = this.shared.resume.take(this.clientName, channel.topic);
     // This process's own point is exact; the stored one of the same topic is then used up too (a later rejoin must not replay it).
     if (local !== null) this.storedPoint?.delete(channel.topic);
-    const position = local ?? this.storedPosition(channel);
-    if (position === null) return;
-    const missed = this.context.ring.from(position);
-    if (missed === null) {
-      this.client.sendControl(channel.system(this.vsn, 'walrelay', 'error',
-        `changes committed while you were reconnecting are no longer held (ringSize ${this.context.config.ringSize}); reload the current state`));
-      return;
-    }
-    this.client.beginBatch();
-    missed.forEach((event, index) => {
-      const name = event.table === undefined ? null : `${event.schema}.${event.table}`;
-      const type = realtimeType(event);
-      if (name === null || type === null) return;
-      this.deliverTo(channel, event, type, name, position + index);
-    });
-    this.client.endBatch();
-  }
-
-  /** The ring position after the event id an edge saved for this name and topic (once); -1 when the ring no longer reaches back to it. */
-  private storedPosition(channel: Channel): number | null {
-    const afterId = this.storedPoint?.get(channel.topic);
-    if (afterId === undefined) return null;
-    this.storedPoint!.delete(channel.topic);
-    const ring = this.context.ring;
-    const position = ring.positionAfter(afterId);
-    if (position === null) return -1;
-    // This edge has not read as far as the edge that saved the point: what arrives up to that id the client already has.
-    if (position === ring.position && (ring.idBefore(position) ?? '') < afterId) channel.resumeAfter = afterId;
-    return position;
+    const stored = local === null ? this.storedPoint?.get(channel.topic) : undefined;
+    if (stored !== undefined) this.storedPoint!.delete(channel.topic);
+    const mark = local ?? (stored === undefined ? null : markOfStoredPoint(this.context.ring, channel, stored));
+    if (mark !== null) replayMissed(this.rejoinHost, channel, mark);
   }
 
   private leave(channel: Channel, message: PhoenixMessage): void {
