@@ -8,7 +8,7 @@
 //
 // UTF-8 is checked wherever a byte of 0x80 or above appears, as the text
 // path's strict decoder does: invalid UTF-8 is a malformed message.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { TypeCatalog } from './type-catalog.js';
 import type { JsonBytes } from '../route/json-bytes.js';
 import { hasJsonMapping, jsonConverterFor, type JsonConverter } from './values.js';
@@ -88,23 +88,36 @@ export const escapeText: ByteConverter = (src, start, end, out) => {
     return;
   }
   out.ensure(length + 2);
-  out.buffer[out.pos++] = 0x22;
+  let buffer = out.buffer;
+  let pos = out.pos;
+  buffer[pos++] = 0x22;
   let run = start;
   for (;;) {
     const at = nextEscape(src, run, end);
     if (at < 0) break;
     const sequence = ESCAPES[src[at]];
-    out.ensure(at - run + sequence.length + (end - at) + 1);
-    out.pos += src.copy(out.buffer, out.pos, run, at);
-    out.buffer.set(sequence, out.pos);
-    out.pos += sequence.length;
+    const room = at - run + sequence.length + (end - at) + 1;
+    if (pos + room > buffer.length) {
+      out.pos = pos;
+      out.ensure(room);
+      buffer = out.buffer;
+      pos = out.pos;
+    }
+    // Short runs and the escape itself copied here: a native copy costs more than tens of bytes by hand.
+    if (at - run < SHORT_RUN) for (let i = run; i < at; i++) buffer[pos++] = src[i];
+    else pos += src.copy(buffer, pos, run, at);
+    for (let e = 0; e < sequence.length; e++) buffer[pos++] = sequence[e];
     run = at + 1;
   }
+  out.pos = pos;
   out.ensure(end - run + 1);
   out.pos += src.copy(out.buffer, out.pos, run, end);
   out.buffer[out.pos++] = 0x22;
   checkUtf8(src, start, end); // native and fast: cheaper than tracking high bytes in the scan
 };
+
+/** Runs between escapes shorter than this are copied by a JavaScript loop. */
+const SHORT_RUN = 48;
 
 /** 1 for the bytes JSON escapes. */
 const ESCAPED = new Uint8Array(256);
@@ -190,6 +203,62 @@ function timestampConverter(withZone: boolean, fallback: ByteConverter): ByteCon
   };
 }
 
+/**
+ * json and jsonb: values.ts' minifyJson over the bytes. Whitespace outside
+ * strings is dropped, strings are copied as they are (a backslash takes the
+ * byte after it along); PostgreSQL validated the JSON on input. UTF-8 is
+ * checked as the text path's decoder does.
+ */
+const minifiedJson: ByteConverter = (src, start, end, out) => {
+  out.ensure(end - start);
+  const buffer = out.buffer;
+  let pos = out.pos;
+  let high = 0;
+  let i = start;
+  while (i < end) {
+    const c = src[i++];
+    if (c === 0x22) {
+      buffer[pos++] = c;
+      while (i < end) {
+        const s = src[i++];
+        buffer[pos++] = s;
+        high |= s;
+        if (s === 0x22) break;
+        if (s === 0x5c && i < end) {
+          const escaped = src[i++];
+          high |= escaped;
+          buffer[pos++] = escaped;
+        }
+      }
+    } else if (c !== 0x20 && c !== 0x0a && c !== 0x09 && c !== 0x0d) {
+      high |= c;
+      buffer[pos++] = c;
+    }
+  }
+  out.pos = pos;
+  if (high >= 0x80) checkUtf8(src, start, end);
+};
+
+/**
+ * bytea in hex output ("\x0aff") → its base64 as a JSON string, decoded and
+ * encoded natively (the escape output format, or anything not ASCII, goes to
+ * the text path: values.ts' byteaToBase64).
+ */
+function byteaConverter(fallback: ByteConverter): ByteConverter {
+  return (src, start, end, out) => {
+    if (end - start < 2 || src[start] !== 0x5c || src[start + 1] !== 0x78 || !isAscii(src.subarray(start, end))) {
+      fallback(src, start, end, out);
+      return;
+    }
+    // The same calls as byteaToBase64 on the same characters (ASCII: latin1 reads them as UTF-8 would).
+    const base64 = Buffer.from(src.toString('latin1', start + 2, end), 'hex').toString('base64');
+    out.ensure(base64.length + 2);
+    out.buffer[out.pos++] = 0x22;
+    out.pos += out.buffer.write(base64, out.pos, 'latin1');
+    out.buffer[out.pos++] = 0x22;
+  };
+}
+
 const QUOTE = 0x22;
 
 function special(typeOid: number, text: ByteConverter): ByteConverter | undefined {
@@ -198,6 +267,8 @@ function special(typeOid: number, text: ByteConverter): ByteConverter | undefine
     case 20: case 1700: return copying(QUOTE, QUOTE, text); // int8, numeric
     case 700: case 701: return floatConverter(text);
     case 16: return boolConverter(text);
+    case 114: case 3802: return minifiedJson; // json, jsonb
+    case 17: return byteaConverter(text);
     case 1114: return timestampConverter(false, text);
     case 1184: return timestampConverter(true, text);
     default: return undefined;
