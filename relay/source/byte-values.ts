@@ -8,7 +8,7 @@
 //
 // UTF-8 is checked wherever a byte of 0x80 or above appears, as the text
 // path's strict decoder does: invalid UTF-8 is a malformed message.
-import { isAscii, isUtf8 } from 'node:buffer';
+import { isUtf8 } from 'node:buffer';
 import type { TypeCatalog } from './type-catalog.js';
 import type { JsonBytes } from '../route/json-bytes.js';
 import { hasJsonMapping, jsonConverterFor, type JsonConverter } from './values.js';
@@ -240,23 +240,66 @@ const minifiedJson: ByteConverter = (src, start, end, out) => {
 };
 
 /**
- * bytea in hex output ("\x0aff") → its base64 as a JSON string, decoded and
- * encoded natively (the escape output format, or anything not ASCII, goes to
- * the text path: values.ts' byteaToBase64).
+ * bytea in hex output ("\x0aff") → its base64 as a JSON string, encoded
+ * from the hex digits straight into the output: the same characters as
+ * values.ts' byteaToBase64. The escape output format, an odd number of
+ * digits or anything not a hex digit goes to the text path.
  */
 function byteaConverter(fallback: ByteConverter): ByteConverter {
   return (src, start, end, out) => {
-    if (end - start < 2 || src[start] !== 0x5c || src[start + 1] !== 0x78 || !isAscii(src.subarray(start, end))) {
-      fallback(src, start, end, out);
-      return;
-    }
-    // The same calls as byteaToBase64 on the same characters (ASCII: latin1 reads them as UTF-8 would).
-    const base64 = Buffer.from(src.toString('latin1', start + 2, end), 'hex').toString('base64');
-    out.ensure(base64.length + 2);
-    out.buffer[out.pos++] = 0x22;
-    out.pos += out.buffer.write(base64, out.pos, 'latin1');
-    out.buffer[out.pos++] = 0x22;
+    if (end - start < 2 || src[start] !== 0x5c || src[start + 1] !== 0x78 || !hexToBase64(src, start + 2, end, out)) fallback(src, start, end, out);
   };
+}
+
+/** A hex digit's value; 0x100 for any other byte. */
+const HEX_VALUE = new Uint16Array(256).fill(0x100);
+for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[0x61 + c] = HEX_VALUE[0x41 + c] = 10 + c;
+const BASE64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+
+/** Writes the bytes the hex digits src[from, end) stand for as a base64 JSON string; false, having written nothing, if they are not hex digit pairs. */
+function hexToBase64(src: Buffer, from: number, end: number, out: JsonBytes): boolean {
+  const digits = end - from;
+  if (digits % 2 !== 0) return false;
+  const bytes = digits / 2;
+  out.ensure(4 * Math.ceil(bytes / 3) + 2);
+  const buffer = out.buffer;
+  let pos = out.pos;
+  buffer[pos++] = 0x22;
+  let bad = 0;
+  let i = from;
+  // Three bytes (six digits) make four characters.
+  for (const whole = from + 6 * Math.floor(bytes / 3); i < whole; i += 6) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]], c = HEX_VALUE[src[i + 2]];
+    const d = HEX_VALUE[src[i + 3]], e = HEX_VALUE[src[i + 4]], f = HEX_VALUE[src[i + 5]];
+    bad |= a | b | c | d | e | f;
+    const n = (a << 20) | (b << 16) | (c << 12) | (d << 8) | (e << 4) | f;
+    buffer[pos++] = BASE64[(n >> 18) & 63];
+    buffer[pos++] = BASE64[(n >> 12) & 63];
+    buffer[pos++] = BASE64[(n >> 6) & 63];
+    buffer[pos++] = BASE64[n & 63];
+  }
+  if (end - i === 2) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]];
+    bad |= a | b;
+    const n = (a << 4) | b;
+    buffer[pos++] = BASE64[(n >> 2) & 63];
+    buffer[pos++] = BASE64[(n & 3) << 4];
+    buffer[pos++] = 0x3d;
+    buffer[pos++] = 0x3d;
+  } else if (end - i === 4) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]], c = HEX_VALUE[src[i + 2]], d = HEX_VALUE[src[i + 3]];
+    bad |= a | b | c | d;
+    const n = (a << 12) | (b << 8) | (c << 4) | d;
+    buffer[pos++] = BASE64[(n >> 10) & 63];
+    buffer[pos++] = BASE64[(n >> 4) & 63];
+    buffer[pos++] = BASE64[(n & 15) << 2];
+    buffer[pos++] = 0x3d;
+  }
+  if ((bad & 0x100) !== 0) return false;
+  buffer[pos++] = 0x22;
+  out.pos = pos;
+  return true;
 }
 
 const QUOTE = 0x22;
