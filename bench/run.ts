@@ -65,12 +65,14 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const receiver = await startBenchReceiver();
   let kafka: TestKafka | null = null;
-  // Room for the TOAST scenario's events (up to ~1.4 MB of JSON: a 1 MiB bytea in base64), above Kafka's and NATS's 1 MiB defaults.
-  if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka({ messageMaxBytes: LARGE_MESSAGE_BYTES });
-  else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
+  // Only the servers that --sinks asks for (a broker left idle still costs the shared cores); room for the TOAST
+  // scenario's events (up to ~1.4 MB of JSON: a 1 MiB bytea in base64), above Kafka's and NATS's 1 MiB defaults.
+  const wanted = (prefix: string) => onlySinks === null || onlySinks.some((name) => name.startsWith(prefix));
+  if (wanted('kafka') && existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka({ messageMaxBytes: LARGE_MESSAGE_BYTES });
+  else if (wanted('kafka')) log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
   const natsConfig = join(mkdtempSync(join(tmpdir(), 'walrelay-bench-nats-')), 'nats.conf');
   writeFileSync(natsConfig, `max_payload: ${LARGE_MESSAGE_BYTES}\n`);
-  const nats: TestNats | null = await startNats(['-c', natsConfig]).catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
+  const nats: TestNats | null = !wanted('nats') ? null : await startNats(['-c', natsConfig]).catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
   if (nats) {
     const admin = await nats.client();
     await createStream(admin, 'BENCH', ['bench.>']);
