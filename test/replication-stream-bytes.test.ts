@@ -18,7 +18,10 @@ function message(type: string, body: Buffer): Buffer {
 const readyForQuery = () => message('Z', Buffer.from('I'));
 
 /** Answers like PostgreSQL until START_REPLICATION, then sends `copyData` bodies in a single write. */
-async function scriptedServer(copyData: Buffer[], pieceSizes?: number[]): Promise<{ port: number; close(): Promise<void> }> {
+/** A whole backend message to send as it is, among CopyData bodies. */
+interface RawMessage { raw: Buffer }
+
+async function scriptedServer(copyData: (Buffer | RawMessage)[], pieceSizes?: number[]): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -68,7 +71,7 @@ async function scriptedServer(copyData: Buffer[], pieceSizes?: number[]): Promis
           socket.write(Buffer.concat([message('T', fields.done()), message('D', row.done()), message('C', Buffer.from('IDENTIFY_SYSTEM\0')), readyForQuery()]));
         } else if (sql.startsWith('START_REPLICATION')) {
           const copyBoth = message('W', new Bytes().u8(0).i16(0).done());
-          const all = Buffer.concat([copyBoth, ...copyData.map((body) => message('d', body))]);
+          const all = Buffer.concat([copyBoth, ...copyData.map((body) => (Buffer.isBuffer(body) ? message('d', body) : body.raw))]);
           if (!pieceSizes) socket.write(all);
           else void (async () => {
             // Cut where `pieceSizes` says, a millisecond apart, so that each piece is a socket read of its own.
@@ -156,6 +159,31 @@ describe('replication stream: bytes from a scripted server', () => {
       assert.deepEqual(received.map((data) => Number(data.walStart)), payloads.map((_, i) => i + 1));
       // Checked only once everything arrived: a payload kept from earlier must not have been overwritten by later reads.
       for (const [i, data] of received.entries()) assert.ok(data.payload.equals(payloads[i]), `payload ${i} (${sizes[i]} bytes) intact`);
+    } finally {
+      await stream.stop();
+      await server.close();
+    }
+  });
+
+  it('hands an error the server sends mid-stream to pg, and applies no CopyData after it', async () => {
+    const begin = new Bytes().tag('B').u64(0x1000n).u64(0n).u32(7).done();
+    const error = message('E', new Bytes().cstring('SERROR').cstring('C58P01').cstring('Mrequested WAL segment has already been removed').u8(0).done());
+    const server = await scriptedServer([xlogData(0x100n, begin), { raw: error }, xlogData(0x200n, begin)], [40, 3, 10_000]);
+    const stream = new ReplicationStream(`postgres://walrelay@127.0.0.1:${server.port}/db`, 10_000);
+    const applied: number[] = [];
+    let closedWith: Error | undefined;
+    const closed = new Promise<void>((resolve) => {
+      void stream.start({ slot: 's', publication: 'p', startLsn: ZERO_LSN }, {
+        onData: (data: XLogData) => applied.push(Number(data.walStart)),
+        onKeepalive: () => undefined,
+        onClose: (error) => { closedWith = error; resolve(); },
+      }).catch((error: Error) => { closedWith ??= error; resolve(); });
+    });
+    try {
+      await closed;
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the rest of the data has been read by now
+      assert.match(String(closedWith), /SLOT_LOST|requested WAL segment/);
+      assert.deepEqual(applied, [0x100]);
     } finally {
       await stream.stop();
       await server.close();

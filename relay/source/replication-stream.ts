@@ -127,10 +127,12 @@ export class ReplicationStream {
     if (options.enableFailover) await client.query(`ALTER_REPLICATION_SLOT "${options.slot}" (FAILOVER true)`);
 
     const connection = (client as any).connection;
+    /** The server sent an ErrorResponse: the session is over (its error reaches finish() once pg has settled the query). */
+    let serverFailed = false;
     const onCopyData = (chunk: Buffer) => {
-      // Stopping, or the session already ended: what still arrives (pg parses a whole socket chunk at once) is sent again
+      // Stopping, or the session already ended: what still arrives (a whole socket chunk is framed at once) is sent again
       // by the server after a restart, and must not be applied after the message that ended the session.
-      if (this.closed || this.finished) return;
+      if (this.closed || this.finished || serverFailed) return;
       const tag = chunk[0];
       if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) {
         finish(shortHeader(chunk)); // thrown here, it would crash the process
@@ -147,7 +149,10 @@ export class ReplicationStream {
     const socket = connection.stream;
     const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
     socket.removeAllListeners('data');
-    const framer = new CopyDataFramer(onCopyData, (bytes) => { for (const listener of pgListeners) listener.call(socket, bytes); });
+    const framer = new CopyDataFramer(onCopyData, (bytes) => {
+      if (bytes[0] === 0x45) serverFailed = true; // 'E'
+      for (const listener of pgListeners) listener.call(socket, bytes);
+    });
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
 
     const started = new Promise<void>((resolve, reject) => {
