@@ -1,4 +1,4 @@
-// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis] [events] [rows/s]
+// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis] [events] [rows/s]   (toast: use ~600 events)
 //
 // CPU per event of the relay's core path alone, without PostgreSQL: pgoutput
 // messages shaped like `npm run bench`'s backlogs (Begin, 10 inserts,
@@ -23,13 +23,15 @@ import { startRedis } from '../test/harness/redis.js';
 import type { Sink } from '../sinks/sink.js';
 import type { Lsn } from '../relay/lsn.js';
 import type { StdoutSinkConfig, RedisSinkConfig } from '../config/schema.js';
+import { toastValueBytes } from './scenarios.js';
 
 const [scenario = 'small', sinkName = 'stdout', countText = '200000', rateText] = process.argv.slice(2);
 const total = Number(countText);
 /** A live feed: one transaction per socket read, at this many rows/s (none: a backlog, in ~64 kB bursts). */
 const rate = rateText === undefined ? null : Number(rateText);
 
-interface Column { name: string; oid: number; value(i: number): string }
+/** A column and its value in row i (null: NULL). */
+interface Column { name: string; oid: number; value(i: number): string | null }
 
 const PG_EPOCH_MS = 946_684_800_000;
 function timestamptz(): string {
@@ -52,11 +54,43 @@ const columnsOf: Record<string, Column[]> = {
       : c % 3 === 1 ? { name: `c${c}`, oid: 25, value: (i) => `value ${i}` }
         : { name: `c${c}`, oid: 1700, value: (i) => ((i * c) / 7).toFixed(20) })),
   ],
+  // As bench/scenarios.ts's TOAST backlog: one value of 100 KiB–1 MiB per row, text, jsonb and bytea in turn.
   toast: [
     { name: 'id', oid: 20, value: (i) => String(i) },
-    { name: 'body', oid: 25, value: (i) => `${i.toString(16).padStart(32, '0')}`.repeat(512) },
+    { name: 'body', oid: 25, value: (i) => (i % 3 === 0 ? toastText(i) : null) },
+    { name: 'doc', oid: 3802, value: (i) => (i % 3 === 1 ? toastJsonb(i) : null) },
+    { name: 'blob', oid: 17, value: (i) => (i % 3 === 2 ? toastBytea(i) : null) },
   ],
 };
+
+/** A 32-digit hex word standing in for an md5. */
+function hexWord(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0').repeat(4);
+}
+
+/** Lines of hex words with a quoted one, cut to the row's size (PostgreSQL's text output). */
+function toastText(i: number): string {
+  let block = '';
+  for (let j = 1; j <= 60; j++) block += `${hexWord(i * 64 + j)} ${hexWord(i * 64 + j + 1)} "${hexWord(j)}" ${hexWord(i - j)}\n`;
+  const size = toastValueBytes(i);
+  return block.repeat(Math.floor(size / block.length) + 1).slice(0, size);
+}
+
+/** An array of small objects, in jsonb's output form (keys by length, ", " and ": " between tokens). */
+function toastJsonb(i: number): string {
+  const elements: string[] = [];
+  for (let j = 1; j <= 64; j++) elements.push(`{"id": ${i * 64 + j}, "hash": "${hexWord(i + j)}", "note": "a \\"quoted\\" word\\nand a second line", "tags": ["${hexWord(j).slice(0, 8)}", "bench"], "score": ${j}.5}`);
+  const block = elements.join(', ');
+  return `[${`${block}, `.repeat(Math.floor(toastValueBytes(i) / (block.length + 2)))}${block}]`;
+}
+
+/** bytea in hex output: twice the row's size in hex digits after "\\x". */
+function toastBytea(i: number): string {
+  let block = '';
+  for (let j = 1; j <= 256; j++) block += hexWord(i * 256 + j);
+  const digits = 2 * toastValueBytes(i);
+  return `\\x${block.repeat(Math.floor(digits / block.length) + 1).slice(0, digits)}`;
+}
 
 function u32(value: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(value); return b; }
 function u64(value: bigint): Buffer { const b = Buffer.alloc(8); b.writeBigUInt64BE(value); return b; }
@@ -69,7 +103,27 @@ const relation = Buffer.concat([Buffer.from('R'), u32(16384), Buffer.from('publi
 
 function insert(i: number): Buffer {
   return Buffer.concat([Buffer.from('I'), u32(16384), Buffer.from('N'), u16(columns.length),
-    ...columns.map((column) => { const text = Buffer.from(column.value(i)); return Buffer.concat([Buffer.from('t'), u32(text.length), text]); })]);
+    ...columns.map((column) => {
+      const value = column.value(i);
+      if (value === null) return Buffer.from('n');
+      const text = Buffer.from(value);
+      return Buffer.concat([Buffer.from('t'), u32(text.length), text]);
+    })]);
+}
+
+/** TOAST rows repeat after this many (held in memory once each). */
+const TOAST_DISTINCT_ROWS = 60;
+const toastMessages = new Map<number, Buffer>();
+
+function insertMessage(i: number): Buffer {
+  if (scenario !== 'toast') return insert(i);
+  const key = i % TOAST_DISTINCT_ROWS;
+  let message = toastMessages.get(key);
+  if (message === undefined) {
+    message = insert(i);
+    toastMessages.set(key, message);
+  }
+  return message;
 }
 
 /** One burst of socket data: these messages, delivered synchronously as pg's parser would. */
@@ -77,7 +131,7 @@ function transaction(tx: number, firstRow: number): { walStart: bigint; payload:
   const lsn = BigInt(0x1000000 + tx * 4096);
   const commitTime = BigInt(Date.now() - PG_EPOCH_MS) * 1000n;
   const messages: { walStart: bigint; payload: Buffer }[] = [{ walStart: lsn, payload: Buffer.concat([Buffer.from('B'), u64(lsn + 4000n), i64(commitTime), u32(1000 + tx)]) }];
-  for (let r = 0; r < 10; r++) messages.push({ walStart: lsn + BigInt(r * 100), payload: insert(firstRow + r) });
+  for (let r = 0; r < 10; r++) messages.push({ walStart: lsn + BigInt(r * 100), payload: insertMessage(firstRow + r) });
   messages.push({ walStart: lsn + 4000n, payload: Buffer.concat([Buffer.from('C'), Buffer.from([0]), u64(lsn + 4000n), u64(lsn + 4096n), i64(commitTime)]) });
   return messages;
 }

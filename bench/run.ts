@@ -7,7 +7,8 @@
 // after a pg_recvlogical run of its own (the ceiling it is compared with).
 // Then measures commit-to-Redis latency under live loads. Writes RESULTS.md
 // and ratios.svg.
-import { writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, existsSync, readdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -52,6 +53,9 @@ const ratesIndex = args.indexOf('--live-rates');
 const liveRates = ratesIndex >= 0 ? args[ratesIndex + 1].split(',').map((rate) => (Number(rate) === 0 ? null : Number(rate))) : null;
 const kafkaJars = join(SOURCE_DIR, '..', '.cache', 'kafka', 'libs');
 
+/** The largest message the benchmark's Kafka broker and nats-server accept. */
+const LARGE_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 async function main(): Promise<void> {
@@ -61,9 +65,14 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const receiver = await startBenchReceiver();
   let kafka: TestKafka | null = null;
-  if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
-  else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
-  const nats: TestNats | null = await startNats().catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
+  // Only the servers that --sinks asks for (a broker left idle still costs the shared cores); room for the TOAST
+  // scenario's events (up to ~1.4 MB of JSON: a 1 MiB bytea in base64), above Kafka's and NATS's 1 MiB defaults.
+  const wanted = (prefix: string) => onlySinks === null || onlySinks.some((name) => name.startsWith(prefix));
+  if (wanted('kafka') && existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka({ messageMaxBytes: LARGE_MESSAGE_BYTES });
+  else if (wanted('kafka')) log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
+  const natsConfig = join(mkdtempSync(join(tmpdir(), 'walrelay-bench-nats-')), 'nats.conf');
+  writeFileSync(natsConfig, `max_payload: ${LARGE_MESSAGE_BYTES}\n`);
+  const nats: TestNats | null = !wanted('nats') ? null : await startNats(['-c', natsConfig]).catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
   if (nats) {
     const admin = await nats.client();
     await createStream(admin, 'BENCH', ['bench.>']);

@@ -16,7 +16,7 @@ export function scenarios(scale: number): Scenario[] {
   const smallTx = Math.round(100_000 * scale);
   const largeRows = Math.round(1_000_000 * scale);
   const wideRows = Math.round(200_000 * scale);
-  const toastRows = Math.round(5_000 * scale);
+  const toastRows = Math.max(3, Math.round(1_000 * scale));
   const mixedOps = Math.round(300_000 * scale);
   const wideColumns = Array.from({ length: 48 }, (_, i) => `c${i} ${i % 3 === 0 ? 'int' : i % 3 === 1 ? 'text' : 'numeric'}`).join(', ');
   const wideValues = Array.from({ length: 48 }, (_, i) => (i % 3 === 0 ? `i + ${i}` : i % 3 === 1 ? `'value ' || i` : `(i * ${i})::numeric / 7`)).join(', ');
@@ -67,12 +67,17 @@ export function scenarios(scale: number): Scenario[] {
     },
     {
       name: 'TOASTed values',
-      description: `${toastRows.toLocaleString('en')} rows with a 16 kB text value`,
+      description: `${toastRows.toLocaleString('en')} rows with one value of 100 KiB–1 MiB each (text, jsonb and bytea in turn; ${TOAST_ROWS_PER_TRANSACTION} per transaction)`,
       table: 'bench_toast',
-      create: 'CREATE TABLE bench_toast (id bigint PRIMARY KEY, body text)',
+      // Stored out of line uncompressed (STORAGE EXTERNAL): the values repeat a block, which pglz would shrink to almost
+      // nothing, and then the walsender would spend its time decompressing instead of sending.
+      create: 'CREATE TABLE bench_toast (id bigint PRIMARY KEY, body text, doc jsonb, blob bytea); ' +
+        'ALTER TABLE bench_toast ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COLUMN doc SET STORAGE EXTERNAL, ALTER COLUMN blob SET STORAGE EXTERNAL',
       async write(client) {
-        for (let start = 1; start <= toastRows; start += 100) {
-          await client.query(`INSERT INTO bench_toast SELECT i, (SELECT string_agg(md5((i * 1000 + j)::text), '') FROM generate_series(1, 512) j) FROM generate_series(${start}, ${Math.min(toastRows, start + 99)}) i`);
+        // One statement (and transaction) per few rows: each transaction stays well below logical_decoding_work_mem (64 MB),
+        // so the walsender does not spill it to disk.
+        for (let start = 1; start <= toastRows; start += TOAST_ROWS_PER_TRANSACTION) {
+          await client.query(toastInsert(start, Math.min(toastRows, start + TOAST_ROWS_PER_TRANSACTION - 1)));
         }
         return toastRows;
       },
@@ -111,4 +116,33 @@ export function scenarios(scale: number): Scenario[] {
       },
     },
   ];
+}
+
+const TOAST_ROWS_PER_TRANSACTION = 10;
+
+/** The size of row i's TOASTed value: 100 KiB to 1 MiB, spread over the rows (toastInsert computes the same in SQL). */
+export function toastValueBytes(i: number): number {
+  return 102_400 + ((i * 7919) % 946_177);
+}
+
+/**
+ * Rows first…last of the TOAST backlog: row i holds one value, of about
+ * toastValueBytes(i) bytes (text: exactly; jsonb: in its output form; bytea:
+ * as stored, twice that in hex output), in body (text, i % 3 = 0), doc
+ * (jsonb, 1) or blob (bytea, 2). Text is lines of hex words with a quoted word (three escapes
+ * per 134 bytes in JSON); jsonb an array of small objects; bytea md5 bytes.
+ * bench/core-cpu.ts builds the same shapes.
+ */
+function toastInsert(first: number, last: number): string {
+  const size = '(102400 + (i * 7919) % 946177)';
+  const line = `md5((i * 64 + j)::text) || ' ' || md5((i * 64 + j + 1)::text) || ' "' || md5((j)::text) || '" ' || md5((i - j)::text) || E'\\n'`;
+  const element = `format('{"id": %s, "tags": ["%s", "bench"], "hash": "%s", "note": "a \\"quoted\\" word\\nand a second line", "score": %s.5}', i * 64 + j, left(md5(j::text), 8), md5((i + j)::text), j)`;
+  return `INSERT INTO bench_toast (id, body, doc, blob) SELECT i,
+    CASE WHEN i % 3 = 0 THEN left(repeat(lines.block, ${size} / length(lines.block) + 1), ${size}) END,
+    CASE WHEN i % 3 = 1 THEN ('[' || repeat(elements.block || ', ', ${size} / (length(elements.block) + 2)) || elements.block || ']')::jsonb END,
+    CASE WHEN i % 3 = 2 THEN decode(left(repeat(hex.block, 2 * ${size} / length(hex.block) + 1), 2 * ${size}), 'hex') END
+    FROM generate_series(${first}, ${last}) i,
+    LATERAL (SELECT string_agg(${line}, '') AS block FROM generate_series(1, 60) j) lines,
+    LATERAL (SELECT string_agg(${element}, ', ') AS block FROM generate_series(1, 64) j) elements,
+    LATERAL (SELECT string_agg(md5((i * 256 + j)::text), '') AS block FROM generate_series(1, 256) j) hex`;
 }

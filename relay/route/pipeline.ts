@@ -123,11 +123,9 @@ export class Pipeline {
       this.fail(error as Error);
       return;
     }
-    if (message.tag === 'message') message.content = Buffer.from(message.content); // outlives pg's buffer
-    const item: DataItem = { kind: 'data', walStart: data.walStart, message, bytes: data.payload.length };
-    this.enqueue(item);
-    // A row message's spans point into pg's read buffer, which pg reuses: one still queued keeps a copy.
-    if ('raw' in message && this.inbox.length > this.inboxHead && this.inbox[this.inbox.length - 1] === item) message.buffer = Buffer.from(message.buffer);
+    if (message.tag === 'message') message.content = Buffer.from(message.content); // a small copy, not the whole socket chunk kept alive
+    // A row message's spans point into the payload, which is never overwritten (copy-data-framer.ts): a queued one needs no copy.
+    this.enqueue({ kind: 'data', walStart: data.walStart, message, bytes: data.payload.length });
   }
 
   onKeepalive(keepalive: Keepalive): void {

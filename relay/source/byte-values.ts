@@ -88,23 +88,36 @@ export const escapeText: ByteConverter = (src, start, end, out) => {
     return;
   }
   out.ensure(length + 2);
-  out.buffer[out.pos++] = 0x22;
+  let buffer = out.buffer;
+  let pos = out.pos;
+  buffer[pos++] = 0x22;
   let run = start;
   for (;;) {
     const at = nextEscape(src, run, end);
     if (at < 0) break;
     const sequence = ESCAPES[src[at]];
-    out.ensure(at - run + sequence.length + (end - at) + 1);
-    out.pos += src.copy(out.buffer, out.pos, run, at);
-    out.buffer.set(sequence, out.pos);
-    out.pos += sequence.length;
+    const room = at - run + sequence.length + (end - at) + 1;
+    if (pos + room > buffer.length) {
+      out.pos = pos;
+      out.ensure(room);
+      buffer = out.buffer;
+      pos = out.pos;
+    }
+    // Short runs and the escape itself copied here: a native copy costs more than tens of bytes by hand.
+    if (at - run < SHORT_RUN) for (let i = run; i < at; i++) buffer[pos++] = src[i];
+    else pos += src.copy(buffer, pos, run, at);
+    for (let e = 0; e < sequence.length; e++) buffer[pos++] = sequence[e];
     run = at + 1;
   }
+  out.pos = pos;
   out.ensure(end - run + 1);
   out.pos += src.copy(out.buffer, out.pos, run, end);
   out.buffer[out.pos++] = 0x22;
   checkUtf8(src, start, end); // native and fast: cheaper than tracking high bytes in the scan
 };
+
+/** Runs between escapes shorter than this are copied by a JavaScript loop. */
+const SHORT_RUN = 48;
 
 /** 1 for the bytes JSON escapes. */
 const ESCAPED = new Uint8Array(256);
@@ -190,6 +203,105 @@ function timestampConverter(withZone: boolean, fallback: ByteConverter): ByteCon
   };
 }
 
+/**
+ * json and jsonb: values.ts' minifyJson over the bytes. Whitespace outside
+ * strings is dropped, strings are copied as they are (a backslash takes the
+ * byte after it along); PostgreSQL validated the JSON on input. UTF-8 is
+ * checked as the text path's decoder does.
+ */
+const minifiedJson: ByteConverter = (src, start, end, out) => {
+  out.ensure(end - start);
+  const buffer = out.buffer;
+  let pos = out.pos;
+  let high = 0;
+  let i = start;
+  while (i < end) {
+    const c = src[i++];
+    if (c === 0x22) {
+      buffer[pos++] = c;
+      while (i < end) {
+        const s = src[i++];
+        buffer[pos++] = s;
+        high |= s;
+        if (s === 0x22) break;
+        if (s === 0x5c && i < end) {
+          const escaped = src[i++];
+          high |= escaped;
+          buffer[pos++] = escaped;
+        }
+      }
+    } else if (c !== 0x20 && c !== 0x0a && c !== 0x09 && c !== 0x0d) {
+      high |= c;
+      buffer[pos++] = c;
+    }
+  }
+  out.pos = pos;
+  if (high >= 0x80) checkUtf8(src, start, end);
+};
+
+/**
+ * bytea in hex output ("\x0aff") → its base64 as a JSON string, encoded
+ * from the hex digits straight into the output: the same characters as
+ * values.ts' byteaToBase64. The escape output format, an odd number of
+ * digits or anything not a hex digit goes to the text path.
+ */
+function byteaConverter(fallback: ByteConverter): ByteConverter {
+  return (src, start, end, out) => {
+    if (end - start < 2 || src[start] !== 0x5c || src[start + 1] !== 0x78 || !hexToBase64(src, start + 2, end, out)) fallback(src, start, end, out);
+  };
+}
+
+/** A hex digit's value; 0x100 for any other byte. */
+const HEX_VALUE = new Uint16Array(256).fill(0x100);
+for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[0x61 + c] = HEX_VALUE[0x41 + c] = 10 + c;
+const BASE64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+
+/** Writes the bytes the hex digits src[from, end) stand for as a base64 JSON string; false, having written nothing, if they are not hex digit pairs. */
+function hexToBase64(src: Buffer, from: number, end: number, out: JsonBytes): boolean {
+  const digits = end - from;
+  if (digits % 2 !== 0) return false;
+  const bytes = digits / 2;
+  out.ensure(4 * Math.ceil(bytes / 3) + 2);
+  const buffer = out.buffer;
+  let pos = out.pos;
+  buffer[pos++] = 0x22;
+  let bad = 0;
+  let i = from;
+  // Three bytes (six digits) make four characters.
+  for (const whole = from + 6 * Math.floor(bytes / 3); i < whole; i += 6) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]], c = HEX_VALUE[src[i + 2]];
+    const d = HEX_VALUE[src[i + 3]], e = HEX_VALUE[src[i + 4]], f = HEX_VALUE[src[i + 5]];
+    bad |= a | b | c | d | e | f;
+    const n = (a << 20) | (b << 16) | (c << 12) | (d << 8) | (e << 4) | f;
+    buffer[pos++] = BASE64[(n >> 18) & 63];
+    buffer[pos++] = BASE64[(n >> 12) & 63];
+    buffer[pos++] = BASE64[(n >> 6) & 63];
+    buffer[pos++] = BASE64[n & 63];
+  }
+  if (end - i === 2) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]];
+    bad |= a | b;
+    const n = (a << 4) | b;
+    buffer[pos++] = BASE64[(n >> 2) & 63];
+    buffer[pos++] = BASE64[(n & 3) << 4];
+    buffer[pos++] = 0x3d;
+    buffer[pos++] = 0x3d;
+  } else if (end - i === 4) {
+    const a = HEX_VALUE[src[i]], b = HEX_VALUE[src[i + 1]], c = HEX_VALUE[src[i + 2]], d = HEX_VALUE[src[i + 3]];
+    bad |= a | b | c | d;
+    const n = (a << 12) | (b << 8) | (c << 4) | d;
+    buffer[pos++] = BASE64[(n >> 10) & 63];
+    buffer[pos++] = BASE64[(n >> 4) & 63];
+    buffer[pos++] = BASE64[(n & 15) << 2];
+    buffer[pos++] = 0x3d;
+  }
+  if ((bad & 0x100) !== 0) return false;
+  buffer[pos++] = 0x22;
+  out.pos = pos;
+  return true;
+}
+
 const QUOTE = 0x22;
 
 function special(typeOid: number, text: ByteConverter): ByteConverter | undefined {
@@ -198,6 +310,8 @@ function special(typeOid: number, text: ByteConverter): ByteConverter | undefine
     case 20: case 1700: return copying(QUOTE, QUOTE, text); // int8, numeric
     case 700: case 701: return floatConverter(text);
     case 16: return boolConverter(text);
+    case 114: case 3802: return minifiedJson; // json, jsonb
+    case 17: return byteaConverter(text);
     case 1114: return timestampConverter(false, text);
     case 1184: return timestampConverter(true, text);
     default: return undefined;

@@ -19,6 +19,7 @@ import { WalrelayError } from '../errors.js';
 import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
 import { staleError, standbyError } from './primary.js';
+import { CopyDataFramer } from './copy-data-framer.js';
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -27,7 +28,7 @@ export interface XLogData {
   kind: 'data';
   walStart: Lsn;
   walEnd: Lsn;
-  /** Valid only during the callback: pg reuses its read buffer. */
+  /** Never overwritten afterwards (copy-data-framer.ts): it may be kept without copying. */
   payload: Buffer;
 }
 
@@ -126,10 +127,12 @@ export class ReplicationStream {
     if (options.enableFailover) await client.query(`ALTER_REPLICATION_SLOT "${options.slot}" (FAILOVER true)`);
 
     const connection = (client as any).connection;
-    connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
-      // Stopping, or the session already ended: what still arrives (pg parses a whole socket chunk at once) is sent again
+    /** The server sent an ErrorResponse: the session is over (its error reaches finish() once pg has settled the query). */
+    let serverFailed = false;
+    const onCopyData = (chunk: Buffer) => {
+      // Stopping, or the session already ended: what still arrives (a whole socket chunk is framed at once) is sent again
       // by the server after a restart, and must not be applied after the message that ended the session.
-      if (this.closed || this.finished) return;
+      if (this.closed || this.finished || serverFailed) return;
       const tag = chunk[0];
       if (chunk.length < (tag === 0x77 ? 25 : tag === 0x6b ? 18 : 0)) {
         finish(shortHeader(chunk)); // thrown here, it would crash the process
@@ -141,7 +144,16 @@ export class ReplicationStream {
       } else if (tag === 0x6b) {
         handlers.onKeepalive({ kind: 'keepalive', walEnd: readLsn(chunk, 1), replyRequested: chunk[17] === 1 });
       }
+    };
+    // CopyData framed here from now on, everything else still parsed by pg (the connection is idle: its parser holds nothing).
+    const socket = connection.stream;
+    const pgListeners = socket.listeners('data') as ((chunk: Buffer) => void)[];
+    socket.removeAllListeners('data');
+    const framer = new CopyDataFramer(onCopyData, (bytes) => {
+      if (bytes[0] === 0x45) serverFailed = true; // 'E'
+      for (const listener of pgListeners) listener.call(socket, bytes);
     });
+    socket.on('data', (chunk: Buffer) => framer.push(chunk));
 
     const started = new Promise<void>((resolve, reject) => {
       connection.once('replicationStart', () => { this.copying = true; resolve(); });

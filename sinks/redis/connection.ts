@@ -61,11 +61,12 @@ export class RedisConnection {
   }
 
   /**
-   * Sends `count` pipelined commands (already RESP-encoded) and resolves when
-   * every reply is in, with the value of the last reply; rejects with the
-   * first error reply.
+   * Sends `count` pipelined commands (already RESP-encoded; pieces are
+   * written back to back, without joining them) and resolves when every
+   * reply is in, with the value of the last reply; rejects with the first
+   * error reply.
    */
-  async exec(payload: string | Buffer, count: number): Promise<ReplyValue> {
+  async exec(payload: string | Buffer | readonly Buffer[], count: number): Promise<ReplyValue> {
     const socket = await this.open();
     return this.send(socket, payload, count);
   }
@@ -77,10 +78,16 @@ export class RedisConnection {
     return value;
   }
 
-  private send(socket: Socket, payload: string | Buffer, count: number): Promise<ReplyValue> {
+  private send(socket: Socket, payload: string | Buffer | readonly Buffer[], count: number): Promise<ReplyValue> {
     return new Promise<ReplyValue>((resolve, reject) => {
       this.pending.push({ expected: count, seen: 0, firstError: null, last: null, resolve, reject });
-      socket.write(payload);
+      if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+        socket.write(payload);
+        return;
+      }
+      socket.cork();
+      for (const piece of payload) socket.write(piece);
+      socket.uncork();
     });
   }
 

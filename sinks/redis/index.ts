@@ -242,7 +242,7 @@ export class RedisSink implements Sink {
   }
 
   /** One XADD per stream entry, as a single pipelined RESP payload. */
-  private encode(events: readonly ChangeEvent[]): { payload: string | Buffer; count: number } {
+  private encode(events: readonly ChangeEvent[]): { payload: string | Buffer | Buffer[]; count: number } {
     const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
     if (this.config.format === 'walrelay') return this.encodeBytes(events, trim);
     const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
@@ -269,9 +269,11 @@ export class RedisSink implements Sink {
   /**
    * The walrelay format as bytes: a row change written as bytes
    * (event-bytes.ts) is copied into the payload as it is, its length known
-   * without measuring; anything else is encoded as text.
+   * without measuring; anything else is encoded as text. An event of
+   * LARGE_EVENT_BYTES or more is not copied: the payload becomes pieces
+   * around the event's own bytes, written together (one writev).
    */
-  private encodeBytes(events: readonly ChangeEvent[], trim: string): { payload: Buffer; count: number } {
+  private encodeBytes(events: readonly ChangeEvent[], trim: string): { payload: Buffer | Buffer[]; count: number } {
     const parts: (Buffer | null)[] = new Array(events.length);
     let size = 0;
     let count = 0;
@@ -281,7 +283,7 @@ export class RedisSink implements Sink {
         const head = this.xaddHead(this.streams.nameFor(event), trim);
         parts[i] = head;
         const length = event.end - event.start;
-        size += head.length + decimalLength(length) + length + 5;
+        size += head.length + decimalLength(length) + (length >= LARGE_EVENT_BYTES ? 0 : length) + 5;
         count++;
       } else {
         const entries = this.streamEntries(event);
@@ -294,6 +296,8 @@ export class RedisSink implements Sink {
       }
     }
     const payload = Buffer.allocUnsafe(size);
+    let pieces: Buffer[] | null = null;
+    let pieceStart = 0;
     let at = 0;
     for (let i = 0; i < events.length; i++) {
       const event = events[i];
@@ -307,11 +311,19 @@ export class RedisSink implements Sink {
       for (let d = 0; d < digits.length; d++) payload[at++] = digits.charCodeAt(d);
       payload[at++] = 0x0d;
       payload[at++] = 0x0a;
-      at += event.chunk.copy(payload, at, event.start, event.end);
+      if (length >= LARGE_EVENT_BYTES) {
+        pieces ??= [];
+        pieces.push(payload.subarray(pieceStart, at), event.chunk.subarray(event.start, event.end));
+        pieceStart = at;
+      } else {
+        at += event.chunk.copy(payload, at, event.start, event.end);
+      }
       payload[at++] = 0x0d;
       payload[at++] = 0x0a;
     }
-    return { payload, count };
+    if (pieces === null) return { payload, count };
+    pieces.push(payload.subarray(pieceStart, at));
+    return { payload: pieces, count };
   }
 
   /** `XADD <stream> [MAXLEN ~ n] * event` up to the value, per stream name (a few tables: a small cache). */
@@ -334,6 +346,9 @@ export class RedisSink implements Sink {
     this.topology?.close();
   }
 }
+
+/** Events this large are written from their own bytes rather than copied into the batch's payload. */
+const LARGE_EVENT_BYTES = 64 * 1024;
 
 /** Decimal digits of a non-negative integer. */
 function decimalLength(value: number): number {

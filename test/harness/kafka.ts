@@ -51,6 +51,8 @@ export interface KafkaOptions {
    * first listener keep talking to the broker directly.
    */
   secondListener?: { port: number; advertisedPort: number };
+  /** The broker's message.max.bytes (default Kafka's 1 MiB): the largest record batch it accepts. */
+  messageMaxBytes?: number;
 }
 
 /** The folder of Kafka jars, fetched from Maven Central on first use. */
@@ -125,6 +127,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<TestKafka>
     'share.coordinator.state.topic.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
+    ...(options.messageMaxBytes === undefined ? [] : [`message.max.bytes=${options.messageMaxBytes}`]),
   ].join('\n') + '\n');
   const jvm = [...brokerJvm(dir, '512m'), '-Xms256m'];
   const clusterId = execFileSync('java', [...jvm, 'kafka.tools.StorageTool', 'random-uuid'], { encoding: 'utf8' }).trim().split('\n').pop()!.trim();

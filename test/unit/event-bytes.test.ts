@@ -41,6 +41,16 @@ const ROWS: Value[][] = [
   ['4', '7', '8', '-0.000001', '1e-45', '4.9e-324', 'f', BIG_TEXT, '\ufeffleading BOM', 'null', '"x"', null, '10000-01-01 00:00:00', '0001-01-01 00:00:00+00 BC',
     '10000-01-01', '10:00:00', '10:00:00.1+00', '{{1,2},{3,4}}', '{NULL,"NULL"}', null, null, BIG_ASCII, null],
   ['5', null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null],
+  // json, jsonb and bytea as the byte converters read them: whitespace and backslash runs around and inside strings,
+  // multi-byte characters, a large jsonb in PostgreSQL's output form, bytea in escape format and in upper-case hex.
+  ['7', '1', '2', '3', '4', '5', 't', 'x', 'y', ' \t{ "a\\"b" :\r\n[ "x\\\\", "y\\\\\\"z" ,1 , "\\\\"] , "é ✓": "😀 \\u2028 "\n}\n ',
+    '[' + '{"id": 1, "note": "a \\"q\\" w\\nx y", "tags": ["é", "b c"], "n": null}, '.repeat(5_000) + '{}]', 'ab\\000c\\\\d', '2026-11-22 10:00:00.123456',
+    '2026-11-22 10:00:00.123456+00', '2026-11-22', '10:00:00', '10:00:00+00', '{1}', '{a}', null, null, 'm', null],
+  ['8', '1', '2', '3', '4', '5', 't', 'x', 'y', '"' + 'a \\" b\\\\'.repeat(20_000) + '"', '"\\\\"', '\\xABcdEF0123456789', '2026-11-22 10:00:00.123456',
+    '2026-11-22 10:00:00.123456+00', '2026-11-22', '10:00:00', '10:00:00+00', '{1}', '{a}', null, null, 'm', null],
+  // bytea of every length modulo 3, in both cases, and hex the text path has to judge (a non-digit, an odd count).
+  ...['\\x01', '\\x01Fe', '\\x0102a0b0', '\\x01020304ff', '\\x0g12', '\\xabc', '\\x\\x00'].map((blob, i): Value[] => [String(9 + i), '1', '2', '3', '4', '5', 't', 'x', 'y', '1', '2', blob,
+    '2026-11-22 10:00:00.123456', '2026-11-22 10:00:00.123456+00', '2026-11-22', '10:00:00', '10:00:00+00', '{1}', '{a}', null, null, 'm', null]),
   ['6', '1', '2', '3', '4', '5', 't', 'UNCHANGED', 'x', 'UNCHANGED', 'UNCHANGED', 'UNCHANGED', '2026-11-22 10:00:00.123456', '2026-11-22 10:00:00.12345+00',
     '2026-11-22', '10:00:00', '10:00:00+00', '{1}', '{a}', null, null, 'm', null],
 ];
@@ -205,7 +215,9 @@ describe('row changes as bytes', () => {
   });
 
   it('refuses invalid UTF-8 in any value as the text path does (PGOUTPUT_MALFORMED)', async () => {
-    for (const [column, bad] of [[7, Buffer.from([0x61, 0xff, 0x62])], [7, Buffer.concat([Buffer.from('x'.repeat(100)), Buffer.from([0xed, 0xa0, 0x80])])], [0, Buffer.from([0x31, 0xc3])], [13, Buffer.from('2026-11-22 10:00:00.12345\xff+00', 'latin1')]] as const) {
+    for (const [column, bad] of [[7, Buffer.from([0x61, 0xff, 0x62])], [7, Buffer.concat([Buffer.from('x'.repeat(100)), Buffer.from([0xed, 0xa0, 0x80])])], [0, Buffer.from([0x31, 0xc3])], [13, Buffer.from('2026-11-22 10:00:00.12345\xff+00', 'latin1')],
+      [9, Buffer.from([0x22, 0xff, 0x22])], [9, Buffer.from([0x5b, 0x31, 0x2c, 0x20, 0xc3, 0x5d])], [10, Buffer.concat([Buffer.from('{"k": "'), Buffer.from([0xc3]), Buffer.from('"}')])],
+      [11, Buffer.from([0x5c, 0x78, 0xff])], [11, Buffer.concat([Buffer.from('\\x'), Buffer.from('ab'.repeat(1000)), Buffer.from([0xe2, 0x82])])]] as const) {
       const row = ROWS[0].slice();
       row[column] = bad;
       const payload = insert(row);
@@ -237,7 +249,11 @@ describe('row changes as bytes', () => {
     assert.ok((await printed(bytes.events)).equals(await printed(text.events)), 'stdout');
 
     const sink = new RedisSink(redisSinkSchema.parse({ type: 'redis', url: 'redis://127.0.0.1:1', maxLen: 1000 }), 0, pino({ level: 'silent' }));
-    const encode = (events: ChangeEvent[]) => (sink as unknown as { encode(events: ChangeEvent[]): { payload: Buffer; count: number } }).encode(events);
+    // Large events are written from their own bytes, as pieces around them: compared joined.
+    const encode = (events: ChangeEvent[]) => {
+      const { payload, count } = (sink as unknown as { encode(events: ChangeEvent[]): { payload: Buffer | Buffer[]; count: number } }).encode(events);
+      return { payload: Array.isArray(payload) ? Buffer.concat(payload) : payload, count };
+    };
     const fromBytes = encode(bytes.events);
     const fromText = encode(text.events);
     assert.equal(fromBytes.count, messages.length);
