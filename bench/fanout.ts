@@ -37,6 +37,15 @@ export interface FanOutOptions {
   log(line: string): void;
   /** Extra node arguments for the relay and edge processes (--cpu-prof). */
   nodeArgs?: string[];
+  /** The sweep's rows/s (default: stepped up from 50) and protocols (default: both). */
+  rates?: number[];
+  protocols?: FanOutProtocol[];
+  /** Clients per window (default 1,000; 200 with quick). */
+  clients?: number;
+  /** The clients read their sockets at most every this many ms (fanout-clients.ts ConnectOrder.pollMs; default 1). */
+  clientsPollMs?: number;
+  /** Another build's relay CLI (dist/relay/cli.js): a before/after pair under the same benchmark and clients. */
+  relayCli?: string;
 }
 
 export interface FanOutStep {
@@ -50,6 +59,12 @@ export interface FanOutStep {
   p50: number;
   p99: number;
   max: number;
+  /** p99 of commit to the first client's arrival, per transaction: PostgreSQL, the relay's pipeline, one socket. */
+  firstP99: number;
+  /** p99 of each frame's arrival after the first client got the same change: serving every client. */
+  spreadP99: number;
+  /** The clients' process's event-loop delay over the window, p99 ms. */
+  clientsLoopP99: number;
   disconnected: number;
   /** CPU seconds over the window: the relay, the edges, Redis. */
   relayCpu: number;
@@ -76,11 +91,11 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function startWalrelay(command: 'run' | 'edge', config: unknown, nodeArgs: string[]): Child {
+function startWalrelay(command: 'run' | 'edge', config: unknown, nodeArgs: string[], cli = CLI): Child {
   const dir = mkdtempSync(join(tmpdir(), 'walrelay-fanout-'));
   const file = join(dir, 'walrelay.json');
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [...nodeArgs, CLI, command, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...nodeArgs, cli, command, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' } });
   let stderr = '';
   child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
   child.on('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`walrelay ${command} exited ${code}: ${stderr}\n`); });
@@ -203,7 +218,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   const steps: FanOutStep[] = [];
   let feed: FeedCost | null = null;
   const seconds = quick ? 4 : 10;
-  const clients = quick ? 200 : 1000;
+  const clients = options.clients ?? (quick ? 200 : 1000);
   let slotCount = 0;
 
   const websocket = (port: number) => ({ type: 'websocket', port, auth: 'none', supabase: true, maxConnectionsPerIp: 20_000, maxConnections: 20_000 });
@@ -212,7 +227,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     const slot = `fanout_${slotCount++}`;
     await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const port = await freePort();
-    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs);
+    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs, options.relayCli);
     await listening(port);
     return {
       name: '1 relay', urls: [`ws://127.0.0.1:${port}`], relay, edges: [], redisPid: null,
@@ -273,10 +288,12 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     const step: FanOutStep = {
       setup: setup.name, protocol, clients, rowsPerSecond: rows / elapsed, framesPerSecond: (rows * clients) / elapsed, frames: report.frames, expectedFrames,
       p50: percentile(report.histogram, report.frames, 0.5), p99: percentile(report.histogram, report.frames, 0.99), max: report.histogram.at(-1)?.[0] ?? NaN,
+      firstP99: percentile(report.first, report.first.reduce((sum, [, count]) => sum + count, 0), 0.99),
+      spreadP99: percentile(report.spread, report.frames, 0.99), clientsLoopP99: report.loopDelayMs.p99,
       disconnected: report.disconnected,
       relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis, clientsCpu, load: loadavg()[0]!,
     };
-    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms, ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, load ${step.load.toFixed(1)}`);
+    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms (commit to first client p99 ${step.firstP99} ms, first to every client p99 ${step.spreadP99} ms; clients' event-loop delay p99 ${step.clientsLoopP99.toFixed(1)} ms), ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, load ${step.load.toFixed(1)}`);
     return step;
   };
 
@@ -305,7 +322,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcess) => Promise<T>): Promise<T> => {
     const clientsProcess = new ClientsProcess();
     try {
-      await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}` });
+      await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}`, pollMs: options.clientsPollMs ?? 1 });
       await new Promise((resolve) => setTimeout(resolve, 500));
       return await run(clientsProcess);
     } finally {
@@ -316,8 +333,8 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   try {
     if (options.part !== 'edges') {
       // The sweep: rows/s up until p99 passes the limit (or a client is dropped).
-      const rates = quick ? [100, 400] : [50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000, 2500];
-      for (const protocol of ['native', 'realtime'] as const) {
+      const rates = options.rates ?? (quick ? [100, 400] : [50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000, 2500]);
+      for (const protocol of options.protocols ?? (['native', 'realtime'] as const)) {
         const setup = await relayAlone();
         try {
           // Two windows in a row past the limit end the sweep: one alone may be a busy moment of a shared host.
