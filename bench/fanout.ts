@@ -11,11 +11,10 @@
 //
 // Writes 10-row transactions at a paced rate into a table of its own; each
 // configuration reads from a replication slot of its own.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -23,9 +22,8 @@ import { Redis } from 'ioredis';
 import { CLI, cpuSecondsOf } from './consumers.js';
 import { freePort } from '../test/harness/ports.js';
 import { waitFor } from '../test/harness/wait.js';
-import type { ClientsReport, ConnectOrder, FanOutProtocol } from './fanout-clients.js';
-
-const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'fanout-clients.js');
+import type { FanOutProtocol } from './fanout-clients.js';
+import { ClientsProcesses } from './fanout-clients-processes.js';
 const TABLE = 'bench_fanout';
 /** Where the sweep stops: p99 commit-to-client beyond this is "no longer keeping up". */
 const P99_LIMIT_MS = 250;
@@ -44,6 +42,8 @@ export interface FanOutOptions {
   clients?: number;
   /** The clients read their sockets at most every this many ms (fanout-clients.ts ConnectOrder.pollMs; default 1). */
   clientsPollMs?: number;
+  /** The clients are spread over this many processes (default 1): on a loaded host one process's share of the CPU may be the limit. */
+  clientsProcesses?: number;
   /** Another build's relay CLI (dist/relay/cli.js): a before/after pair under the same benchmark and clients. */
   relayCli?: string;
 }
@@ -115,49 +115,6 @@ function listening(port: number): Promise<void> {
     const probe = connect(port, '127.0.0.1', () => { probe.destroy(); resolve(true); });
     probe.once('error', () => resolve(false));
   }), { what: `port ${port} to listen`, timeoutMs: 30_000, intervalMs: 100 });
-}
-
-/** The clients' process, and a typed request/answer over its IPC channel. */
-class ClientsProcess {
-  private readonly child = fork(CLIENTS_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  private waiting: ((answer: any) => void) | null = null;
-
-  constructor() {
-    this.child.on('message', (answer) => {
-      const resolve = this.waiting;
-      this.waiting = null;
-      resolve?.(answer);
-    });
-  }
-
-  private ask<T>(message: unknown): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.waiting = (answer) => (answer?.error ? reject(new Error(answer.error)) : resolve(answer));
-      this.child.send(message as object);
-    });
-  }
-
-  async connect(order: ConnectOrder): Promise<void> {
-    await this.ask({ connect: order });
-  }
-
-  async reset(): Promise<void> {
-    await this.ask({ reset: true });
-  }
-
-  report(): Promise<ClientsReport> {
-    return this.ask<ClientsReport>({ report: true });
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.send({ stop: true });
-    await exited;
-  }
-
-  cpuSeconds(): number {
-    return cpuSecondsOf(this.child.pid!) ?? 0;
-  }
 }
 
 /** Commits 10-row transactions at `rowsPerSecond` for `seconds`; returns the rows committed. */
@@ -262,7 +219,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   };
 
   /** One measurement window at `rowsPerSecond` with already connected clients. */
-  const measure = async (setup: Setup, clientsProcess: ClientsProcess, protocol: FanOutProtocol, rowsPerSecond: number): Promise<FanOutStep> => {
+  const measure = async (setup: Setup, clientsProcess: ClientsProcesses, protocol: FanOutProtocol, rowsPerSecond: number): Promise<FanOutStep> => {
     await clientsProcess.reset();
     const cpu = () => ({
       relay: cpuSecondsOf(setup.relay.child.pid!) ?? 0,
@@ -319,8 +276,8 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     return cost;
   };
 
-  const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcess) => Promise<T>): Promise<T> => {
-    const clientsProcess = new ClientsProcess();
+  const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcesses) => Promise<T>): Promise<T> => {
+    const clientsProcess = new ClientsProcesses(options.clientsProcesses ?? 1);
     try {
       await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}`, pollMs: options.clientsPollMs ?? 1 });
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -373,6 +330,23 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
 
 const thousands = (value: number) => Math.round(value).toLocaleString('en');
 
+/**
+ * The frames/s at which p99 crosses P99_LIMIT_MS: interpolated between the
+ * last window under it before the first one past it (disconnects count as
+ * past); the first window's rate when that one is already past; null when
+ * no window passed it.
+ */
+export function crossingFramesPerSecond(steps: readonly FanOutStep[]): number | null {
+  const past = (step: FanOutStep) => step.p99 > P99_LIMIT_MS || step.disconnected > 0;
+  const index = steps.findIndex(past);
+  if (index < 0) return null;
+  const over = steps[index]!;
+  const under = steps[index - 1];
+  if (!under || over.disconnected > 0 || over.p99 === under.p99) return under ? under.framesPerSecond : over.framesPerSecond;
+  const share = (P99_LIMIT_MS - under.p99) / (over.p99 - under.p99);
+  return under.framesPerSecond + share * (over.framesPerSecond - under.framesPerSecond);
+}
+
 /** The report's fan-out sections (markdown). */
 export function fanOutReport({ steps, feed }: FanOutResults): string {
   const sweep = steps.filter((step) => !step.setup.endsWith('·'));
@@ -386,9 +360,13 @@ export function fanOutReport({ steps, feed }: FanOutResults): string {
       'process of their own (minimal websocket clients, bench/fanout-clients.ts); latency is commit time to arrival in',
       'that process. Realtime: vsn 2.0.0, one postgres_changes INSERT binding per client. CPU: the relay process over the window.',
       '',
-      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | frames received | disconnected | relay CPU s | frames per relay CPU-second | clients\' CPU s | load average |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${thousands(step.frames / Math.max(0.01, step.relayCpu))} | ${step.clientsCpu.toFixed(2)} | ${step.load.toFixed(1)} |`),
+      '"first p99" is commit to the first client\'s arrival per transaction (PostgreSQL, the relay\'s pipeline, one socket), "spread p99"',
+      'each frame\'s arrival after the first client got the same change (serving every client); "clients\' loop p99" the clients\'',
+      'event-loop delay (above a few ms, the clients themselves add to the latency).',
+      '',
+      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | first p99 ms | spread p99 ms | frames received | disconnected | relay CPU s | relay CPU µs per frame | clients\' CPU s | clients\' loop p99 ms | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${step.firstP99} | ${step.spreadP99} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${((step.relayCpu / (step.frames || 1)) * 1e6).toFixed(2)} | ${step.clientsCpu.toFixed(2)} | ${step.clientsLoopP99.toFixed(0)} | ${step.load.toFixed(1)} |`),
       '',
     );
     for (const protocol of ['native', 'realtime'] as const) {
@@ -396,7 +374,8 @@ export function fanOutReport({ steps, feed }: FanOutResults): string {
       const under = rows.filter((step) => step.p99 <= P99_LIMIT_MS && step.disconnected === 0).at(-1);
       const over = rows.find((step) => step.p99 > P99_LIMIT_MS || step.disconnected > 0);
       const busiest = rows.at(-1);
-      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}. At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
+      const crossing = crossingFramesPerSecond(rows);
+      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}; p99 crosses ${P99_LIMIT_MS} ms at ${crossing === null ? '–' : `about ${thousands(crossing)}`} frames/s. At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
     }
     lines.push('');
   }
