@@ -2,20 +2,23 @@
 // processes of their own, driven over IPC as one: a connect order is split
 // between them, their reports are added up. With more than one process the
 // spread (first to every client) is measured within each process.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSecondsOf } from './consumers.js';
+import { cpuSecondsOf, runQueueSecondsOf } from './consumers.js';
+import { setPriority } from 'node:os';
 import type { ClientsReport, ConnectOrder } from './fanout-clients.js';
 
 const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'fanout-clients.js');
 
 /** The clients' process, and a typed request/answer over its IPC channel. */
 class ClientsProcess {
-  private readonly child = fork(CLIENTS_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  private readonly child: ChildProcess;
   private waiting: ((answer: any) => void) | null = null;
 
-  constructor() {
+  /** `ownSession`: started in a session of its own (setsid), so autogroup scheduling gives it a share of its own (fanout.ts startWalrelay). */
+  constructor(ownSession: boolean) {
+    this.child = fork(CLIENTS_SCRIPT, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], detached: ownSession });
     this.child.on('message', (answer) => {
       const resolve = this.waiting;
       this.waiting = null;
@@ -51,14 +54,24 @@ class ClientsProcess {
   cpuSeconds(): number {
     return cpuSecondsOf(this.child.pid!) ?? 0;
   }
+
+  runQueueSeconds(): number {
+    return runQueueSecondsOf(this.child.pid!) ?? 0;
+  }
+
+  prioritise(nice: number): void {
+    setPriority(this.child.pid!, nice);
+  }
 }
 
 /** Several clients' processes as one. */
 export class ClientsProcesses {
   private readonly processes: ClientsProcess[];
 
-  constructor(count: number) {
-    this.processes = Array.from({ length: Math.max(1, count) }, () => new ClientsProcess());
+  /** `nice`: the processes' scheduling priority (os.setPriority), for a run that asks what the host's load adds. */
+  constructor(count: number, nice?: number, ownSessions = true) {
+    this.processes = Array.from({ length: Math.max(1, count) }, () => new ClientsProcess(ownSessions));
+    if (nice !== undefined) for (const process of this.processes) process.prioritise(nice);
   }
 
   async connect(order: ConnectOrder): Promise<void> {
@@ -93,5 +106,9 @@ export class ClientsProcesses {
 
   cpuSeconds(): number {
     return this.processes.reduce((sum, process) => sum + process.cpuSeconds(), 0);
+  }
+
+  runQueueSeconds(): number {
+    return this.processes.reduce((sum, process) => sum + process.runQueueSeconds(), 0);
   }
 }

@@ -16,10 +16,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { loadavg } from 'node:os';
+import { loadavg, setPriority } from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { CLI, cpuSecondsOf } from './consumers.js';
+import { CLI, cpuSecondsOf, runQueueSecondsOf } from './consumers.js';
 import { freePort } from '../test/harness/ports.js';
 import { waitFor } from '../test/harness/wait.js';
 import type { FanOutProtocol } from './fanout-clients.js';
@@ -44,6 +44,14 @@ export interface FanOutOptions {
   clientsPollMs?: number;
   /** The clients are spread over this many processes (default 1): on a loaded host one process's share of the CPU may be the limit. */
   clientsProcesses?: number;
+  /**
+   * Scheduling priority (nice, -20..19) for the relay and the clients: a
+   * diagnostic run that asks how much of the latency is the shared host's
+   * other work (PostgreSQL keeps its own priority). Default: unchanged.
+   */
+  nice?: number;
+  /** The relay and each clients' process in a session of their own (default true; see startWalrelay). */
+  ownSessions?: boolean;
   /** Another build's relay CLI (dist/relay/cli.js): a before/after pair under the same benchmark and clients. */
   relayCli?: string;
 }
@@ -72,6 +80,9 @@ export interface FanOutStep {
   redisCpu: number;
   /** CPU seconds of the clients' process over the window (it must not be the limit). */
   clientsCpu: number;
+  /** Seconds the relay's and the clients' event loops waited for a CPU (runnable, not running) over the window. */
+  relayRunQueue: number;
+  clientsRunQueue: number;
   /** The machine's 1-minute load average at the end of the window. */
   load: number;
 }
@@ -91,11 +102,19 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function startWalrelay(command: 'run' | 'edge', config: unknown, nodeArgs: string[], cli = CLI): Child {
+/**
+ * With `ownSession` the process is started in a session of its own (setsid):
+ * Linux's autogroup scheduling (kernel.sched_autogroup_enabled) shares the
+ * CPU fairly between sessions first, so a relay in the benchmark's session
+ * shares one session's share with the clients and the benchmark, while every
+ * PostgreSQL server (postmaster calls setsid) and other work on the host has
+ * one each. A relay run as a service has a session of its own too.
+ */
+function startWalrelay(command: 'run' | 'edge', config: unknown, nodeArgs: string[], cli = CLI, ownSession = false): Child {
   const dir = mkdtempSync(join(tmpdir(), 'walrelay-fanout-'));
   const file = join(dir, 'walrelay.json');
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [...nodeArgs, cli, command, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...nodeArgs, cli, command, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WALRELAY_LOG_LEVEL: 'warn' }, detached: ownSession });
   let stderr = '';
   child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
   child.on('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`walrelay ${command} exited ${code}: ${stderr}\n`); });
@@ -184,7 +203,8 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     const slot = `fanout_${slotCount++}`;
     await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const port = await freePort();
-    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs, options.relayCli);
+    const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs, options.relayCli, options.ownSessions ?? true);
+    if (options.nice !== undefined) setPriority(relay.child.pid!, options.nice);
     await listening(port);
     return {
       name: '1 relay', urls: [`ws://127.0.0.1:${port}`], relay, edges: [], redisPid: null,
@@ -228,6 +248,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     });
     const before = cpu();
     const clientsBefore = clientsProcess.cpuSeconds();
+    const waitedBefore = { relay: runQueueSecondsOf(setup.relay.child.pid!) ?? 0, clients: clientsProcess.runQueueSeconds() };
     const started = performance.now();
     const rows = await writeLoad(pool, rowsPerSecond, seconds, nextId);
     nextId += rows;
@@ -242,15 +263,17 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     }
     const after = cpu();
     const clientsCpu = clientsProcess.cpuSeconds() - clientsBefore;
+    const relayRunQueue = (runQueueSecondsOf(setup.relay.child.pid!) ?? 0) - waitedBefore.relay;
+    const clientsRunQueue = clientsProcess.runQueueSeconds() - waitedBefore.clients;
     const step: FanOutStep = {
       setup: setup.name, protocol, clients, rowsPerSecond: rows / elapsed, framesPerSecond: (rows * clients) / elapsed, frames: report.frames, expectedFrames,
       p50: percentile(report.histogram, report.frames, 0.5), p99: percentile(report.histogram, report.frames, 0.99), max: report.histogram.at(-1)?.[0] ?? NaN,
       firstP99: percentile(report.first, report.first.reduce((sum, [, count]) => sum + count, 0), 0.99),
       spreadP99: percentile(report.spread, report.frames, 0.99), clientsLoopP99: report.loopDelayMs.p99,
       disconnected: report.disconnected,
-      relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis, clientsCpu, load: loadavg()[0]!,
+      relayCpu: after.relay - before.relay, edgesCpu: after.edges - before.edges, redisCpu: after.redis - before.redis, clientsCpu, relayRunQueue, clientsRunQueue, load: loadavg()[0]!,
     };
-    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms (commit to first client p99 ${step.firstP99} ms, first to every client p99 ${step.spreadP99} ms; clients' event-loop delay p99 ${step.clientsLoopP99.toFixed(1)} ms), ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, load ${step.load.toFixed(1)}`);
+    log(`fan-out ${setup.name}, ${protocol}, ${clients} clients, ${Math.round(step.rowsPerSecond)} rows/s (${Math.round(step.framesPerSecond).toLocaleString('en')} frames/s): p50 ${step.p50} ms, p99 ${step.p99} ms (commit to first client p99 ${step.firstP99} ms, first to every client p99 ${step.spreadP99} ms; clients' event-loop delay p99 ${step.clientsLoopP99.toFixed(1)} ms), ${step.frames}/${expectedFrames} frames, ${step.disconnected} disconnected, CPU relay ${step.relayCpu.toFixed(2)} s edges ${step.edgesCpu.toFixed(2)} s redis ${step.redisCpu.toFixed(2)} s clients ${clientsCpu.toFixed(2)} s, waited for a CPU: relay ${relayRunQueue.toFixed(2)} s clients ${clientsRunQueue.toFixed(2)} s, load ${step.load.toFixed(1)}`);
     return step;
   };
 
@@ -277,7 +300,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   };
 
   const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcesses) => Promise<T>): Promise<T> => {
-    const clientsProcess = new ClientsProcesses(options.clientsProcesses ?? 1);
+    const clientsProcess = new ClientsProcesses(options.clientsProcesses ?? 1, options.nice, options.ownSessions ?? true);
     try {
       await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}`, pollMs: options.clientsPollMs ?? 1 });
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -332,19 +355,20 @@ const thousands = (value: number) => Math.round(value).toLocaleString('en');
 
 /**
  * The frames/s at which p99 crosses P99_LIMIT_MS: interpolated between the
- * last window under it before the first one past it (disconnects count as
- * past); the first window's rate when that one is already past; null when
- * no window passed it.
+ * last window under it and the window after (disconnects count as past);
+ * the first window's rate (an upper bound) when no window was under it;
+ * null when the last window tried was still under it.
  */
 export function crossingFramesPerSecond(steps: readonly FanOutStep[]): number | null {
   const past = (step: FanOutStep) => step.p99 > P99_LIMIT_MS || step.disconnected > 0;
-  const index = steps.findIndex(past);
-  if (index < 0) return null;
-  const over = steps[index]!;
-  const under = steps[index - 1];
-  if (!under || over.disconnected > 0 || over.p99 === under.p99) return under ? under.framesPerSecond : over.framesPerSecond;
-  const share = (P99_LIMIT_MS - under.p99) / (over.p99 - under.p99);
-  return under.framesPerSecond + share * (over.framesPerSecond - under.framesPerSecond);
+  let last = -1;
+  steps.forEach((step, index) => { if (!past(step)) last = index; });
+  if (steps.length === 0 || last === steps.length - 1) return null;
+  if (last < 0) return steps[0]!.framesPerSecond;
+  const under = steps[last]!;
+  const over = steps[last + 1]!;
+  if (over.disconnected > 0 || over.p99 === under.p99) return under.framesPerSecond;
+  return under.framesPerSecond + ((P99_LIMIT_MS - under.p99) / (over.p99 - under.p99)) * (over.framesPerSecond - under.framesPerSecond);
 }
 
 /** The report's fan-out sections (markdown). */
@@ -364,9 +388,9 @@ export function fanOutReport({ steps, feed }: FanOutResults): string {
       'each frame\'s arrival after the first client got the same change (serving every client); "clients\' loop p99" the clients\'',
       'event-loop delay (above a few ms, the clients themselves add to the latency).',
       '',
-      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | first p99 ms | spread p99 ms | frames received | disconnected | relay CPU s | relay CPU µs per frame | clients\' CPU s | clients\' loop p99 ms | load average |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${step.firstP99} | ${step.spreadP99} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${((step.relayCpu / (step.frames || 1)) * 1e6).toFixed(2)} | ${step.clientsCpu.toFixed(2)} | ${step.clientsLoopP99.toFixed(0)} | ${step.load.toFixed(1)} |`),
+      '| protocol | clients | rows/s | frames/s | p50 ms | p99 ms | max ms | first p99 ms | spread p99 ms | frames received | disconnected | relay CPU s | relay CPU µs per frame | relay waited for a CPU s | clients\' CPU s | clients\' loop p99 ms | load average |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...sweep.map((step) => `| ${step.protocol === 'native' ? 'walrelay' : 'Realtime'} | ${thousands(step.clients)} | ${thousands(step.rowsPerSecond)} | ${thousands(step.framesPerSecond)} | ${step.p50} | ${step.p99} | ${step.max} | ${step.firstP99} | ${step.spreadP99} | ${thousands(step.frames)} / ${thousands(step.expectedFrames)} | ${step.disconnected} | ${step.relayCpu.toFixed(2)} | ${((step.relayCpu / (step.frames || 1)) * 1e6).toFixed(2)} | ${step.relayRunQueue.toFixed(2)} | ${step.clientsCpu.toFixed(2)} | ${step.clientsLoopP99.toFixed(0)} | ${step.load.toFixed(1)} |`),
       '',
     );
     for (const protocol of ['native', 'realtime'] as const) {
@@ -375,7 +399,7 @@ export function fanOutReport({ steps, feed }: FanOutResults): string {
       const over = rows.find((step) => step.p99 > P99_LIMIT_MS || step.disconnected > 0);
       const busiest = rows.at(-1);
       const crossing = crossingFramesPerSecond(rows);
-      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}; p99 crosses ${P99_LIMIT_MS} ms at ${crossing === null ? '–' : `about ${thousands(crossing)}`} frames/s. At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
+      if (busiest) lines.push(`- ${protocol === 'native' ? 'walrelay protocol' : 'Realtime'}: p99 ≤ ${P99_LIMIT_MS} ms up to ${under ? thousands(under.framesPerSecond) : '–'} frames/s; ${over ? `first past it at ${thousands(over.framesPerSecond)} frames/s` : 'not passed at the highest rate tried'}; p99 crosses ${P99_LIMIT_MS} ms at ${crossing === null ? '– (not crossed)' : `${under ? 'about' : 'at most'} ${thousands(crossing)}`} frames/s (after the last window under it). At the highest rate tried the relay spent ${((busiest.relayCpu / (busiest.frames || 1)) * 1e6).toFixed(2)} CPU µs per frame: one core could send ${thousands(busiest.frames / Math.max(0.01, busiest.relayCpu))} frames/s.`);
     }
     lines.push('');
   }
