@@ -6,7 +6,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSecondsOf, runQueueSecondsOf } from './consumers.js';
-import { setPriority } from 'node:os';
 import type { ClientsReport, ConnectOrder } from './fanout-clients.js';
 
 const CLIENTS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'fanout-clients.js');
@@ -59,19 +58,14 @@ class ClientsProcess {
     return runQueueSecondsOf(this.child.pid!) ?? 0;
   }
 
-  prioritise(nice: number): void {
-    setPriority(this.child.pid!, nice);
-  }
 }
 
 /** Several clients' processes as one. */
 export class ClientsProcesses {
   private readonly processes: ClientsProcess[];
 
-  /** `nice`: the processes' scheduling priority (os.setPriority), for a run that asks what the host's load adds. */
-  constructor(count: number, nice?: number, ownSessions = true) {
+  constructor(count: number, ownSessions = true) {
     this.processes = Array.from({ length: Math.max(1, count) }, () => new ClientsProcess(ownSessions));
-    if (nice !== undefined) for (const process of this.processes) process.prioritise(nice);
   }
 
   async connect(order: ConnectOrder): Promise<void> {

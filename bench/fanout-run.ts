@@ -1,5 +1,5 @@
 // npm run bench:fanout [-- --quick] [--part sweep|edges] [--out DIR] [--cpu-prof DIR]
-//   [--rates 100,200] [--protocols native,realtime] [--clients N] [--relay-cli OTHER/dist/relay/cli.js] [--clients-poll-ms 1] [--clients-processes 1] [--nice -5] [--same-session]
+//   [--rates 100,200] [--protocols native,realtime] [--clients N] [--relay-cli OTHER/dist/relay/cli.js] [--clients-poll-ms 1] [--clients-processes 1] [--same-session]
 //
 // The fan-out benchmark alone (bench/fanout.ts), on its own PostgreSQL 15 and
 // Redis; `npm run bench` runs it too, beside the other sections. Writes
@@ -29,7 +29,6 @@ const clients = option('--clients') === undefined ? undefined : Number(option('-
 const relayCli = option('--relay-cli');
 const clientsProcesses = option('--clients-processes') === undefined ? undefined : Number(option('--clients-processes'));
 const ownSessions = !args.includes('--same-session');
-const nice = option('--nice') === undefined ? undefined : Number(option('--nice'));
 const clientsPollMs = option('--clients-poll-ms') === undefined ? undefined : Number(option('--clients-poll-ms'));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -42,7 +41,7 @@ async function main(): Promise<void> {
     await pool.end();
     const load = loadavg();
     const steal = startStealMeter();
-    const results = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [], rates, protocols, clients, relayCli, clientsPollMs, clientsProcesses, nice, ownSessions });
+    const results = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [], rates, protocols, clients, relayCli, clientsPollMs, clientsProcesses, ownSessions });
     const report = [
       '# walrelay fan-out benchmark',
       '',

@@ -16,7 +16,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { loadavg, setPriority } from 'node:os';
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { CLI, cpuSecondsOf, runQueueSecondsOf } from './consumers.js';
@@ -44,12 +44,6 @@ export interface FanOutOptions {
   clientsPollMs?: number;
   /** The clients are spread over this many processes (default 1): on a loaded host one process's share of the CPU may be the limit. */
   clientsProcesses?: number;
-  /**
-   * Scheduling priority (nice, -20..19) for the relay and the clients: a
-   * diagnostic run that asks how much of the latency is the shared host's
-   * other work (PostgreSQL keeps its own priority). Default: unchanged.
-   */
-  nice?: number;
   /** The relay and each clients' process in a session of their own (default true; see startWalrelay). */
   ownSessions?: boolean;
   /** Another build's relay CLI (dist/relay/cli.js): a before/after pair under the same benchmark and clients. */
@@ -204,7 +198,6 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
     await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const port = await freePort();
     const relay = startWalrelay('run', { source: { url: postgresUrl, slot, publication: TABLE }, sinks: [websocket(port)] }, nodeArgs, options.relayCli, options.ownSessions ?? true);
-    if (options.nice !== undefined) setPriority(relay.child.pid!, options.nice);
     await listening(port);
     return {
       name: '1 relay', urls: [`ws://127.0.0.1:${port}`], relay, edges: [], redisPid: null,
@@ -300,7 +293,7 @@ export async function fanOutBenchmark(postgresUrl: string, redisUrl: string, opt
   };
 
   const withClients = async <T>(setup: Setup, protocol: FanOutProtocol, run: (clientsProcess: ClientsProcesses) => Promise<T>): Promise<T> => {
-    const clientsProcess = new ClientsProcesses(options.clientsProcesses ?? 1, options.nice, options.ownSessions ?? true);
+    const clientsProcess = new ClientsProcesses(options.clientsProcesses ?? 1, options.ownSessions ?? true);
     try {
       await clientsProcess.connect({ urls: setup.urls, protocol, clients, table: `public.${TABLE}`, pollMs: options.clientsPollMs ?? 1 });
       await new Promise((resolve) => setTimeout(resolve, 500));
