@@ -90,6 +90,19 @@ export function cpuSecondsOf(pid: number): number | null {
   }
 }
 
+/**
+ * Seconds a process's main thread (for Node, the event loop) waited in the
+ * run queue, runnable but not running (/proc/<pid>/schedstat), or null once
+ * it has exited: on a shared host, the latency the machine's load adds.
+ */
+export function runQueueSecondsOf(pid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return null;
+  }
+}
+
 export interface WalsenderMeter {
   /** The walsender's CPU seconds for this drain (null if it was never seen), after which the meter stops. */
   finish(): number | null;

@@ -1,4 +1,5 @@
 // npm run bench:fanout [-- --quick] [--part sweep|edges] [--out DIR] [--cpu-prof DIR]
+//   [--rates 100,200] [--protocols native,realtime] [--clients N] [--relay-cli OTHER/dist/relay/cli.js] [--clients-poll-ms 1] [--clients-processes 1] [--same-session]
 //
 // The fan-out benchmark alone (bench/fanout.ts), on its own PostgreSQL 15 and
 // Redis; `npm run bench` runs it too, beside the other sections. Writes
@@ -21,6 +22,14 @@ const quick = args.includes('--quick');
 const part = option('--part') as 'sweep' | 'edges' | undefined;
 const outDir = option('--out') ?? SOURCE_DIR;
 const profileDir = option('--cpu-prof');
+const list = (name: string) => option(name)?.split(',');
+const rates = list('--rates')?.map(Number);
+const protocols = list('--protocols') as ('native' | 'realtime')[] | undefined;
+const clients = option('--clients') === undefined ? undefined : Number(option('--clients'));
+const relayCli = option('--relay-cli');
+const clientsProcesses = option('--clients-processes') === undefined ? undefined : Number(option('--clients-processes'));
+const ownSessions = !args.includes('--same-session');
+const clientsPollMs = option('--clients-poll-ms') === undefined ? undefined : Number(option('--clients-poll-ms'));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 async function main(): Promise<void> {
@@ -32,7 +41,7 @@ async function main(): Promise<void> {
     await pool.end();
     const load = loadavg();
     const steal = startStealMeter();
-    const results = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [] });
+    const results = await fanOutBenchmark(postgres.url, redis.url, { quick, part, log, nodeArgs: profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [], rates, protocols, clients, relayCli, clientsPollMs, clientsProcesses, ownSessions });
     const report = [
       '# walrelay fan-out benchmark',
       '',

@@ -11,6 +11,16 @@ export interface Scenario {
   write(client: pg.Client): Promise<number>;
 }
 
+/**
+ * Statements sent in one round trip, each its own transaction. Without the
+ * explicit BEGIN/COMMIT, PostgreSQL runs every statement of one simple Query
+ * message in a single transaction: the "10-row transactions" were 1,000-row
+ * ones until 2026-12-06.
+ */
+function asTransactions(statements: readonly string[]): string {
+  return statements.map((statement) => `BEGIN; ${statement} COMMIT;`).join('\n');
+}
+
 /** `scale`: backlog sizes as a fraction of the full benchmark's (--quick: 0.02). */
 export function scenarios(scale: number): Scenario[] {
   const smallTx = Math.round(100_000 * scale);
@@ -34,7 +44,7 @@ export function scenarios(scale: number): Scenario[] {
           for (let t = tx; t < Math.min(smallTx, tx + perStatement); t++) {
             statements.push(`INSERT INTO bench_small SELECT i, i % 1000, 'payment ' || i, i * 1.5, now() FROM generate_series(${t * 10 + 1}, ${t * 10 + 10}) i;`);
           }
-          await client.query(statements.join('\n'));
+          await client.query(asTransactions(statements));
         }
         return smallTx * 10;
       },
@@ -60,7 +70,7 @@ export function scenarios(scale: number): Scenario[] {
           for (let t = start; t < Math.min(wideRows + 1, start + 1000); t += 10) {
             statements.push(`INSERT INTO bench_wide SELECT i, now(), ${wideValues} FROM generate_series(${t}, ${Math.min(wideRows, t + 9)}) i;`);
           }
-          await client.query(statements.join('\n'));
+          await client.query(asTransactions(statements));
         }
         return wideRows;
       },
@@ -95,13 +105,13 @@ export function scenarios(scale: number): Scenario[] {
           const end = Math.min(inserts, start + 999);
           const statements: string[] = [];
           for (let t = start; t <= end; t += 10) statements.push(`INSERT INTO bench_mixed SELECT i, 'new', i, now() FROM generate_series(${t}, ${Math.min(end, t + 9)}) i;`);
-          await client.query(statements.join('\n'));
+          await client.query(asTransactions(statements));
         }
         for (let start = 1; start <= updates; start += 1000) {
           const end = Math.min(updates, start + 999);
           const statements: string[] = [];
           for (let t = start; t <= end; t += 10) statements.push(`UPDATE bench_mixed SET status = 'paid', amount = amount + 1 WHERE id BETWEEN ${t} AND ${Math.min(end, t + 9)};`);
-          await client.query(statements.join('\n'));
+          await client.query(asTransactions(statements));
         }
         // Deletes take rows from the top of the id range, ten per transaction.
         for (let done = 0; done < deletes; done += 1000) {
@@ -110,7 +120,7 @@ export function scenarios(scale: number): Scenario[] {
             const high = inserts - t;
             statements.push(`DELETE FROM bench_mixed WHERE id BETWEEN ${high - Math.min(10, deletes - t) + 1} AND ${high};`);
           }
-          await client.query(statements.join('\n'));
+          await client.query(asTransactions(statements));
         }
         return inserts + updates + deletes;
       },

@@ -40,6 +40,14 @@ export class Client {
   private batches = 0;
   /** Shares joined bytes between the clients of the sink's current batch (see WireJoiner). */
   private joiner: WireJoiner | null = null;
+  /**
+   * ws's bufferedAmount as last read during a batch, or null: it only
+   * changes when this client writes (nothing drains during a synchronous
+   * batch), so one read per batch and write serves every frame in between.
+   */
+  private socketBuffered: number | null = null;
+  /** An extension (permessage-deflate) was negotiated: ws must frame each payload. Fixed at the handshake, before the client exists. */
+  private readonly framedByWs: boolean;
 
   constructor(
     readonly socket: WebSocket,
@@ -49,7 +57,9 @@ export class Client {
     private readonly maxQueue: number,
     /** The sink's count of frames handed to sockets (frames/s in /metrics). */
     private readonly sent: { frames: number } = { frames: 0 },
-  ) {}
+  ) {
+    this.framedByWs = socket.extensions !== '';
+  }
 
   get queued(): number {
     return this.queue.length;
@@ -62,7 +72,10 @@ export class Client {
    * share the joined bytes instead of each holding a copy.
    */
   beginBatch(joiner?: WireJoiner): void {
-    if (this.batches++ === 0) this.joiner = joiner ?? null;
+    if (this.batches++ === 0) {
+      this.joiner = joiner ?? null;
+      this.socketBuffered = null;
+    }
   }
 
   /** Ends a batch; the outermost writes what was gathered. */
@@ -71,6 +84,7 @@ export class Client {
     if (this.batches === 0) {
       this.writeGathered();
       this.joiner = null;
+      this.socketBuffered = null;
     }
   }
 
@@ -80,7 +94,8 @@ export class Client {
 
   /** A change frame (wire bytes) of a protocol that does not conflate (Realtime), with the change's ring position (none: read from the feed, not in the ring). */
   sendFrame(frame: Buffer, position: number | undefined): void {
-    this.enqueue({ frame, conflationKey: null, position });
+    if (this.sendsAtOnce()) this.send(frame);
+    else this.queue.push({ frame, conflationKey: null, position });
   }
 
   /** The ring position of the oldest change still waiting in the queue, or null. */
@@ -91,6 +106,11 @@ export class Client {
   /** A change frame (wire bytes) of walrelay's protocol, conflated when the subscription asked for it. */
   /** `conflatable` false: a frame a newer change of the same key must not replace (a Debezium key change's delete). */
   sendChange(subscription: Subscription, event: ChangeEvent, frame: Buffer, conflatable = true): void {
+    // Nothing queued to conflate with: no conflation key (keyJson) and no queue entry for a frame that goes out now.
+    if (this.sendsAtOnce()) {
+      this.send(frame);
+      return;
+    }
     const key = subscription.conflate && conflatable ? keyJson(event) : null;
     const conflationKey = key ? `${subscription.id}\u0000${event.schema}.${event.table}\u0000${key}` : null;
     this.enqueue({ frame, conflationKey });
@@ -120,7 +140,14 @@ export class Client {
   }
 
   private hasRoom(): boolean {
-    return this.socket.bufferedAmount + this.gatheredBytes < SOCKET_HIGH_WATER;
+    if (this.batches === 0) return this.socket.bufferedAmount + this.gatheredBytes < SOCKET_HIGH_WATER;
+    this.socketBuffered ??= this.socket.bufferedAmount;
+    return this.socketBuffered + this.gatheredBytes < SOCKET_HIGH_WATER;
+  }
+
+  /** A frame now goes straight to the socket (or the batch) rather than the queue: nothing waits before it and there is room. */
+  private sendsAtOnce(): boolean {
+    return this.queue.length === 0 && this.hasRoom();
   }
 
   /** Strings are control frames ws frames; Buffers are wire frames. Every frame goes out as a text frame. */
@@ -129,15 +156,18 @@ export class Client {
     if (typeof frame === 'string') {
       this.writeGathered(); // in order with the change frames before it
       this.socket.send(frame);
-    } else if (this.socket.extensions !== '') {
+      this.socketBuffered = null;
+    } else if (this.framedByWs) {
       // An extension (permessage-deflate) transforms each frame per connection: ws frames the payload itself.
       this.socket.send(wirePayload(frame), TEXT_FRAME);
+      this.socketBuffered = null;
     } else if (this.batches > 0) {
       this.gathered.push(frame);
       this.gatheredBytes += frame.length;
       if (this.gatheredBytes >= BATCH_WRITE_BYTES) this.writeGathered();
     } else if (this.socket.readyState === WebSocket.OPEN) {
       this.transport.write(frame);
+      this.socketBuffered = null;
     }
   }
 
@@ -146,13 +176,14 @@ export class Client {
     if (frames.length === 0) return;
     this.gathered = [];
     this.gatheredBytes = 0;
+    this.socketBuffered = null;
     // Closing (a close frame already sent) or closed: no data frame may follow.
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.transport.write(frames.length === 1 ? frames[0]! : this.joiner ? this.joiner.join(frames) : Buffer.concat(frames));
   }
 
   private enqueue(item: Queued): void {
-    if (this.queued === 0 && this.hasRoom()) {
+    if (this.sendsAtOnce()) {
       this.send(item.frame);
       return;
     }

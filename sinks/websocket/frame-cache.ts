@@ -13,15 +13,21 @@ export class FrameCache {
 
   /** The wire frame for `key` (protocol, subscription or topic and ids) of `event`, built once. */
   get(event: ChangeEvent, key: string, build: () => string): Buffer {
-    if (event !== this.event) {
-      this.event = event;
-      this.frames.clear();
-    }
-    let frame = this.frames.get(key);
+    let frame = this.cached(event, key);
     if (frame === undefined) {
       frame = wireTextFrame(build());
       this.frames.set(key, frame);
     }
     return frame;
+  }
+
+  /** The frame for `key` of `event` if some client already built it: a fan-out asks this first, before making a builder. */
+  cached(event: ChangeEvent, key: string): Buffer | undefined {
+    if (event !== this.event) {
+      this.event = event;
+      this.frames.clear();
+      return undefined;
+    }
+    return this.frames.get(key);
   }
 }

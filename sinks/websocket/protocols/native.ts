@@ -69,7 +69,9 @@ export class NativeSession implements Session {
    */
   private sendChange(client: Client, subscription: Subscription, event: ChangeEvent): void {
     if (this.context.config.format !== 'debezium') {
-      client.sendChange(subscription, event, this.changeFrame(subscription, event, 0, () => encodeEvent(event, this.context.config.format)));
+      // Every client but the first finds the frame built: no builder closures on that path.
+      const frame = this.context.frames.cached(event, subscription.framePrefix) ?? this.changeFrame(subscription, event, 0, () => encodeEvent(event, this.context.config.format));
+      client.sendChange(subscription, event, frame);
       return;
     }
     const values = debeziumValuesOnce(event, this.context.config.debezium);

@@ -52,6 +52,17 @@ export class Channel {
     return ids === '' || !mayReceive(this.claims, event, name) ? '' : ids;
   }
 
+  /**
+   * The change's one frame as another subscriber already built it (undefined
+   * when none did yet, or on a legacy channel's two frames); null when
+   * nothing is sent. What a fan-out asks first: no builder closures, no array.
+   */
+  builtFrame(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, cache: FrameCache): Buffer | null | undefined {
+    if (this.legacy) return undefined;
+    const ids = this.matching(event, type, name);
+    return ids === '' ? null : cache.cached(event, this.cacheKey(vsn, ids, ''));
+  }
+
   /** The frames that carry this change to the channel (none when nothing matches or the claims hide it). */
   frames(vsn: Vsn, event: ChangeEvent, type: RealtimeType, name: string, data: () => string, cache: FrameCache): Buffer[] {
     return this.framesFor(vsn, event, type, this.matching(event, type, name), data, cache, '');

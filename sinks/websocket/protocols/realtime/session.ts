@@ -131,6 +131,12 @@ export class RealtimeSession implements Session, RlsMember {
     }
     const rls = this.shared.rls;
     if (rls === null) {
+      const built = channel.builtFrame(this.vsn, event, type, name, this.shared.frames);
+      if (built === null) return;
+      if (built !== undefined) {
+        this.client.sendFrame(built, position);
+        return;
+      }
       const data = () => changeData(event, type, columnsOf(event, this.shared.columns));
       for (const frame of channel.frames(this.vsn, event, type, name, data, this.shared.frames)) this.client.sendFrame(frame, position);
       return;
