@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   const flow = { pause: () => { paused = true; }, resume: () => { paused = false; resume?.(); }, sendStatus: () => undefined };
   const route = new SinkRoute(sink, undefined, new Metrics());
   const pipeline = new Pipeline([route], checkpoint, new TypeCatalog({ query: async () => ({ rows: [] }) }), flow,
-    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { throw error; });
+    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: Number(process.env.CORE_IN_FLIGHT ?? 2), rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { throw error; });
   pipeline.onData({ kind: 'data', walStart: 1n as Lsn, walEnd: 1n as Lsn, payload: relation } as never);
   await new Promise((resolve) => setTimeout(resolve, 50));
   // Messages built beforehand: only the relay's work is measured.

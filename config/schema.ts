@@ -64,14 +64,15 @@ export const configSchema = z.strictObject({
     slotHealthIntervalSeconds: z.number().positive().default(5).describe("Seconds between reads of the slot's retained WAL and wal_status (metrics)."),
   }),
   sinks: z.array(sinkSchema, { error: 'expected an array of sinks' }).min(1, { error: 'expected at least one sink' }),
-  // Measured (bench/): small batches with few in flight keep fewer events alive between
-  // garbage collections, which is both faster and smaller than deep pipelining.
+  // Measured (bench/OPTIMISATIONS.md): small batches keep fewer events alive between garbage
+  // collections; eight of them out at once let the relay keep reading the replication socket while
+  // a sink answers (batches queued behind a write are merged into the next one).
   pipeline: z.strictObject({
     batchEvents: positiveInt.default(500).describe("Events per batch handed to the sinks"),
     batchBytes: positiveInt.default(131_072).describe("Or fewer, once their pgoutput messages reach this many bytes"),
-    inFlightBatches: positiveInt.default(2).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
+    inFlightBatches: positiveInt.default(8).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
     drainTimeoutSeconds: z.number().positive().default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
-  }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, drainTimeoutSeconds: 30 }),
+  }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 8, drainTimeoutSeconds: 30 }),
   backfill: z.strictObject({
     stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json').describe('Progress of `walrelay backfill`; relative paths are relative to the configuration file.'),
   }).default({ stateFile: 'walrelay-backfill.json' }),
