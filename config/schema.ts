@@ -34,6 +34,8 @@ export const edgeConfigSchema = z.strictObject({
   feed: z.strictObject({
     ...feedTransport,
     name: z.string().min(1).default('walrelay.feed').describe('The stream or topic the relay\'s feed sink writes'),
+    catchUpReads: positiveInt.default(8)
+      .describe('Feed reads for clients resuming from further back than the ring that run at once on this edge; more wait their turn (after an edge dies, its clients reconnect to the others together)'),
   }).describe('The relay\'s feed sink to read'),
   sinks: z.array(websocketSinkSchema, { error: 'expected an array of websocket sinks' }).min(1, { error: 'expected at least one websocket sink' })
     .describe('The websocket sinks this edge serves (every key of the relay\'s websocket sink)'),

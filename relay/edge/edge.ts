@@ -14,6 +14,7 @@ import { startHttp } from '../ops/http.js';
 import { originOf, type ChangeEvent } from '../route/event.js';
 import { RedisFeedReader, type FeedReader } from './feed-reader.js';
 import { KafkaFeedReader } from './kafka-feed-reader.js';
+import { ReadLimit } from './read-limit.js';
 import { describeError } from '../errors.js';
 import type { ResumeStore } from '../../sinks/websocket/protocols/realtime/resume-store.js';
 import { RedisResumeStore } from '../../sinks/feed/redis-resume-store.js';
@@ -51,9 +52,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     ? new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver)
     : new KafkaFeedReader({ kafka: config.feed.kafka!, name: config.feed.name }, logger, deliver);
   // A client resuming from further back than a sink's ring is caught up from the feed, through the sink's own route.
+  const catchUpHistory = new ReadLimit(config.feed.catchUpReads).limit({ open: (afterId) => reader.history.open(afterId) });
   const sinks: WebsocketSink[] = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, {
     slot: 'edge', resumeStore,
-    feedHistory: { open: (afterId) => reader.history.open(afterId), accepts: (event) => routes[index].takes(event) },
+    feedHistory: { open: (afterId) => catchUpHistory.open(afterId), accepts: (event) => routes[index].takes(event) },
   }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
   const stops: (() => Promise<unknown>)[] = [];
