@@ -20,7 +20,8 @@ import { openRabbit, RABBITMQ_URL, type TestRabbit } from '../test/harness/rabbi
 import { scenarios } from './scenarios.js';
 import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
-import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
+import { measureLatency, redisArrivals, websocketArrivals, describeStages, type LatencyResult } from './latency.js';
+import { loadavg } from 'node:os';
 import { realtimeArrivals } from './realtime-clients.js';
 import { freePort } from '../test/harness/ports.js';
 import { waitFor } from '../test/harness/wait.js';
@@ -60,16 +61,19 @@ async function main(): Promise<void> {
     autovacuum: 'off', checkpoint_timeout: '1h' });
   const redis = await startRedis();
   const receiver = await startBenchReceiver();
+  // Servers only for the sinks that run (--sinks redis: no Kafka broker loading the cores during the live runs).
+  const wanted = (prefix: string) => onlySinks === null || onlySinks.some((name) => name.startsWith(prefix));
   let kafka: TestKafka | null = null;
-  if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
+  if (!wanted('kafka')) kafka = null;
+  else if (existsSync(kafkaJars) && readdirSync(kafkaJars).length > 0) kafka = await startKafka();
   else log('no Kafka jars in .cache/kafka/libs (bash scripts/kafka-jars.sh): skipping the Kafka sink');
-  const nats: TestNats | null = await startNats().catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
+  const nats: TestNats | null = !wanted('nats') ? null : await startNats().catch((error: Error) => { log(`no nats-server (${error.message}): skipping the NATS sink`); return null; });
   if (nats) {
     const admin = await nats.client();
     await createStream(admin, 'BENCH', ['bench.>']);
     await admin.close();
   }
-  const rabbit: TestRabbit | null = await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
+  const rabbit: TestRabbit | null = !wanted('rabbitmq') ? null : await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
   const rabbitExchange = rabbit?.unique('bench') ?? 'walrelay';
   const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
   // An idle client's connection ended by the server (PostgreSQL stopping at the end while a client is still open)
@@ -275,7 +279,7 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
       const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, arrivals);
       const cpuAfter = cpuSecondsOf(relay.child.pid!);
       result.relayCpuPerMillion = cpuBefore === null || cpuAfter === null || result.events === 0 ? null : (cpuAfter - cpuBefore) / result.events * 1e6;
-      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events`);
+      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events; p50/p99 ms: ${describeStages(result)}; load ${loadavg()[0].toFixed(1)}`);
       results.redis.push(result);
     }
   } finally {
