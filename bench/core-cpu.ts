@@ -10,6 +10,10 @@
 // CORE_ROWS_AS_TEXT=1: the same build on the text path (pipeline option
 // rowsAsText). CORE_FEED_ONLY=1 (with a rate): only the feeder's own wake-ups,
 // nothing handed to the pipeline, to see what the schedule alone costs.
+// CORE_SOCKET=1 (with a rate): the messages come over a real replication
+// connection (relay/source/replication-stream.ts) from a scripted walsender in
+// a child process, each message in a socket write of its own as PostgreSQL's
+// walsender sends a live feed; only this process's CPU is counted.
 import { createWriteStream } from 'node:fs';
 import pino from 'pino';
 import { Pipeline } from '../relay/route/pipeline.js';
@@ -23,8 +27,13 @@ import { startRedis } from '../test/harness/redis.js';
 import type { Sink } from '../sinks/sink.js';
 import type { Lsn } from '../relay/lsn.js';
 import type { StdoutSinkConfig, RedisSinkConfig } from '../config/schema.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ReplicationStream } from '../relay/source/replication-stream.js';
+import { scriptedServer, xlogData } from '../test/harness/scripted-walsender.js';
 
-const [scenario = 'small', sinkName = 'stdout', countText = '200000', rateText] = process.argv.slice(2);
+const walsenderRole = process.argv[2] === '--walsender';
+const [scenario = 'small', sinkName = 'stdout', countText = '200000', rateText] = process.argv.slice(walsenderRole ? 3 : 2);
 const total = Number(countText);
 /** A live feed: one transaction per socket read, at this many rows/s (none: a backlog, in ~64 kB bursts). */
 const rate = rateText === undefined ? null : Number(rateText);
@@ -82,7 +91,35 @@ function transaction(tx: number, firstRow: number): { walStart: bigint; payload:
   return messages;
 }
 
+/** CORE_SOCKET's child: a scripted walsender sending the transactions on schedule, one socket write per message. */
+async function walsender(): Promise<void> {
+  const server = await scriptedServer([xlogData(1n, relation)]);
+  process.stdout.write(`${server.port}\n`);
+  for (;;) {
+    try { server.send([]); break; } catch { await new Promise((resolve) => setTimeout(resolve, 5)); }
+  }
+  await new Promise((resolve) => process.stdin.once('data', resolve)); // the parent's go, once it measures
+  const started = performance.now();
+  for (let tx = 0, row = 1; row <= total; tx++, row += 10) {
+    const wait = started + (tx * 10 * 1000) / rate! - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    for (const message of transaction(tx, row)) server.send([xlogData(message.walStart, message.payload)]);
+  }
+  process.stdin.once('end', () => { void server.close().then(() => process.exit(0)); });
+}
+
+/** CORE_SOCKET: the real replication connection from the child walsender into `pipeline`; resolves with the stream once streaming. */
+async function replicationFromChild(onData: (data: never) => void, opened: (stream: ReplicationStream) => void): Promise<{ go(): void; stop(): void }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--walsender', scenario, sinkName, countText, rateText!], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk) => resolve(Number(String(chunk).trim()))));
+  const stream = new ReplicationStream(`postgres://walrelay@127.0.0.1:${port}/db`, 30_000);
+  opened(stream);
+  await stream.start({ slot: 's', publication: 'p', startLsn: 0n as Lsn }, { onData, onKeepalive: () => undefined, onClose: (error) => { if (error) throw error; } });
+  return { go: () => { child.stdin!.write('go\n'); }, stop: () => { child.stdin!.end(); } };
+}
+
 async function main(): Promise<void> {
+  if (walsenderRole) return walsender();
   const logger = pino({ level: 'warn' }, process.stderr);
   let sink: Sink;
   let stop = async () => {};
@@ -95,14 +132,22 @@ async function main(): Promise<void> {
   }
   await sink.start();
   let confirmed = 0n;
-  const checkpoint = new Checkpoint(0n as Lsn, (lsn) => { confirmed = lsn; });
+  let source: ReplicationStream | null = null;
+  const checkpoint = new Checkpoint(0n as Lsn, (lsn) => { confirmed = lsn; source?.sendStatus(lsn); });
   let paused = false;
   let resume: (() => void) | null = null;
-  const flow = { pause: () => { paused = true; }, resume: () => { paused = false; resume?.(); }, sendStatus: () => undefined };
+  const fakeFlow = { pause: () => { paused = true; }, resume: () => { paused = false; resume?.(); }, sendStatus: () => undefined };
+  const overSocket = process.env.CORE_SOCKET === '1' && rate !== null;
+  const flow = overSocket ? { pause: () => source!.pause(), resume: () => source!.resume(), sendStatus: (lsn: Lsn) => source!.sendStatus(lsn) } : fakeFlow;
   const route = new SinkRoute(sink, undefined, new Metrics());
   const pipeline = new Pipeline([route], checkpoint, new TypeCatalog({ query: async () => ({ rows: [] }) }), flow,
-    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { throw error; });
-  pipeline.onData({ kind: 'data', walStart: 1n as Lsn, walEnd: 1n as Lsn, payload: relation } as never);
+    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { process.stderr.write(`pipeline failed: ${error.stack}\n`); process.exit(1); });
+  let child: { go(): void; stop(): void } | null = null;
+  if (overSocket) {
+    child = await replicationFromChild((data) => pipeline.onData(data), (stream) => { source = stream; });
+  } else {
+    pipeline.onData({ kind: 'data', walStart: 1n as Lsn, walEnd: 1n as Lsn, payload: relation } as never);
+  }
   await new Promise((resolve) => setTimeout(resolve, 50));
   // Messages built beforehand: only the relay's work is measured.
   const bursts: { walStart: bigint; payload: Buffer }[][] = [];
@@ -110,7 +155,10 @@ async function main(): Promise<void> {
   const lastEnd = BigInt(0x1000000 + (bursts.length - 1) * 4096) + 4096n;
   const cpu = process.cpuUsage();
   const started = performance.now();
-  if (rate !== null) {
+  child?.go();
+  if (overSocket) {
+    // The child sends on its own schedule.
+  } else if (rate !== null) {
     // One transaction per read, on schedule (as a live walsender sends them).
     for (let b = 0; b < bursts.length; b++) {
       const due = started + (b * 10 * 1000) / rate;
@@ -135,6 +183,8 @@ async function main(): Promise<void> {
   const seconds = (used.user + used.system) / 1e6;
   const wall = (performance.now() - started) / 1000;
   process.stdout.write(`${scenario} → ${sinkName}${rate === null ? '' : ` at ${rate} rows/s`}: ${total} events, CPU ${seconds.toFixed(2)} s (user ${(used.user / 1e6).toFixed(2)}, system ${(used.system / 1e6).toFixed(2)}; ${(seconds / total * 1e6).toFixed(2)} s / M events), wall ${wall.toFixed(2)} s\n`);
+  child?.stop();
+  await (source as ReplicationStream | null)?.stop();
   await sink.close();
   await stop();
   process.exit(0);
