@@ -18,7 +18,7 @@ import { startBenchReceiver } from './webhook-receiver.js';
 import { startNats, createStream, type TestNats } from '../test/harness/nats.js';
 import { openRabbit, RABBITMQ_URL, type TestRabbit } from '../test/harness/rabbitmq.js';
 import { scenarios } from './scenarios.js';
-import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf } from './consumers.js';
+import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf, syscallsOf } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
 import { measureLatency, redisArrivals, websocketArrivals, describeStages, type LatencyResult } from './latency.js';
 import { loadavg } from 'node:os';
@@ -276,10 +276,14 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
       const arrivals = await redisArrivals(redisUrl, 'bench:live');
       // walrelay's CPU over the run: per-transaction and per-batch costs dominate a live feed (issue 22).
       const cpuBefore = cpuSecondsOf(relay.child.pid!);
+      const callsBefore = syscallsOf(relay.child.pid!);
       const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, arrivals);
       const cpuAfter = cpuSecondsOf(relay.child.pid!);
+      const callsAfter = syscallsOf(relay.child.pid!);
       result.relayCpuPerMillion = cpuBefore === null || cpuAfter === null || result.events === 0 ? null : (cpuAfter - cpuBefore) / result.events * 1e6;
-      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events; p50/p99 ms: ${describeStages(result)}; load ${loadavg()[0].toFixed(1)}`);
+      // Socket reads and writes per 10-row transaction: what a live feed's wake-ups come down to, and far less noisy than CPU on a shared host.
+      const perTransaction = callsBefore && callsAfter && result.events > 0 ? `, syscalls per transaction: ${((callsAfter.reads - callsBefore.reads) / (result.events / 10)).toFixed(2)} reads, ${((callsAfter.writes - callsBefore.writes) / (result.events / 10)).toFixed(2)} writes` : '';
+      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events${perTransaction}; p50/p99 ms: ${describeStages(result)}; load ${loadavg()[0].toFixed(1)}`);
       results.redis.push(result);
     }
   } finally {

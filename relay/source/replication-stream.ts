@@ -206,15 +206,14 @@ export class ReplicationStream {
     connection.sendCopyFromChunk(message);
   }
 
-  /** Stops reading from the socket (backpressure, or reads held for a dispatch window): see stopReading. */
   pause(): void {
     this.paused = true;
-    stopReading((this.client as any)?.connection?.stream);
+    (this.client as any)?.connection?.stream?.pause();
   }
 
   resume(): void {
     this.paused = false;
-    startReading((this.client as any)?.connection?.stream);
+    (this.client as any)?.connection?.stream?.resume();
   }
 
   async stop(): Promise<void> {
@@ -236,64 +235,13 @@ export class ReplicationStream {
     });
     if (this.copying && connection.stream.writable) {
       connection.endCopyFrom();
-      startReading(connection.stream);
+      connection.stream.resume();
       await withTimeout(serverDone, 5000);
       await withTimeout(this.replicationEnded, 2000); // then the query ends and end() can say goodbye instead of resetting
     }
     await withTimeout(client.end().catch(() => undefined), 2000);
     connection.stream.destroy();
   }
-}
-
-/** Set on a socket whose reads walrelay stopped (see stopReading). */
-const readsStopped = Symbol('walrelay.readsStopped');
-
-/**
- * Readable.pause() alone only stops 'data' events: the socket keeps reading
- * what arrives into its buffer until its high-water mark, a wake-up per
- * packet, and the walsender sends every message of a live feed in a packet of
- * its own (12 for a 10-row transaction). So the handle's reads are stopped
- * too, and what the walsender sends meanwhile waits in the kernel's socket
- * buffer, to be read at once, in one read, by startReading().
- *
- * Readable asks the socket for more (`_read`) on its own after each chunk,
- * paused or not, and net.Socket's `_read` restarts a stopped handle: while
- * walrelay holds the reads, `_read` must not (reads held that way came back
- * at once, one packet per wake-up as before).
- */
-function stopReading(stream: any): void {
-  if (!stream) return;
-  stream.pause();
-  const handle = stream._handle;
-  if (!handle || stream.destroyed || stream.connecting) return;
-  if (stream[readsStopped] === undefined) {
-    const read = stream._read;
-    stream._read = function (this: any, size: number) {
-      if (!this[readsStopped]) read.call(this, size);
-    };
-  }
-  stream[readsStopped] = true;
-  if (handle.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/**
- * The handle's reads restarted here, not left to Readable.resume(): that asks
- * for a read only when none is under way, and one asked for while the handle
- * was stopped is still under way in its eyes, so the socket would stay silent
- * for good (Node's own Socket.resume restarts the handle the same way).
- */
-function startReading(stream: any): void {
-  if (!stream) return;
-  stream[readsStopped] &&= false;
-  const handle = stream._handle;
-  if (handle && !handle.reading && !stream.destroyed && !stream.connecting) {
-    handle.reading = true;
-    handle.readStart();
-  }
-  stream.resume();
 }
 
 function silenceError(server: string, timeoutMs: number, streaming: boolean): WalrelayError {
