@@ -80,6 +80,16 @@ export async function waitForConfirmed(pool: pg.Pool, slot: string, target: stri
 }
 
 /** CPU seconds (utime + stime) of a process from /proc, or null once it has exited. */
+/** Read and write system calls a process made so far (syscr, syscw from /proc/<pid>/io); null when unreadable. */
+export function syscallsOf(pid: number): { reads: number; writes: number } | null {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { reads: Number(/syscr:\s+(\d+)/.exec(io)![1]), writes: Number(/syscw:\s+(\d+)/.exec(io)![1]) };
+  } catch {
+    return null;
+  }
+}
+
 export function cpuSecondsOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

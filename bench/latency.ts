@@ -17,6 +17,8 @@ export interface LatencyResult {
   disconnected: number;
   /** walrelay's CPU seconds per million events during the run (Redis rows; set by run.ts). */
   relayCpuPerMillion?: number | null;
+  /** Where the time went, p50 / p99 ms per stage (see Arrivals.stages and measureLatency). */
+  stages: Record<string, { p50: number; p99: number }>;
 }
 
 /** Where events arrive: collects commit-to-arrival latencies. */
@@ -24,6 +26,8 @@ export interface Arrivals {
   readonly latencies: number[];
   /** Arrivals expected per committed row. */
   readonly receivers: number;
+  /** Parts of the latency the receiver can tell apart (ms per arrival), by name. */
+  readonly stages?: Record<string, number[]>;
   disconnected(): number;
   stop(): Promise<void>;
 }
@@ -32,6 +36,9 @@ export interface Arrivals {
 export async function redisArrivals(redisUrl: string, stream: string): Promise<Arrivals> {
   const reader = new Redis(redisUrl);
   const latencies: number[] = [];
+  // An entry's id is Redis's clock (ms) when it appended it: commit → append is PostgreSQL's walsender
+  // and walrelay, append → read is this reader (the benchmark's own process, shared with the writer).
+  const stages = { 'commit → Redis append': [] as number[], 'Redis append → reader': [] as number[] };
   let readingFrom = '$';
   let reading = true;
   const readLoop = (async () => {
@@ -42,7 +49,11 @@ export async function redisArrivals(redisUrl: string, stream: string): Promise<A
       for (const [, entries] of result) {
         for (const [id, fields] of entries) {
           readingFrom = id;
-          latencies.push(now - commitTimeOf(fields[1]));
+          const committed = commitTimeOf(fields[1]);
+          const appended = Number(id.slice(0, id.indexOf('-')));
+          latencies.push(now - committed);
+          stages['commit → Redis append'].push(appended - committed);
+          stages['Redis append → reader'].push(now - appended);
         }
       }
     }
@@ -51,6 +62,7 @@ export async function redisArrivals(redisUrl: string, stream: string): Promise<A
   return {
     latencies,
     receivers: 1,
+    stages,
     disconnected: () => 0,
     async stop() {
       reading = false;
@@ -109,17 +121,24 @@ export async function measureLatency(url: string, table: string, targetRowsPerSe
   const started = Date.now();
   const end = started + seconds * 1000;
   let rows = 0;
+  // The writer's own delays: how late each INSERT went out against its schedule (the writer falling
+  // behind), and each INSERT's round trip (PostgreSQL's commit, with synchronous_commit = on).
+  const lateness: number[] = [];
+  const roundTrips: number[] = [];
   await Promise.all(writers.map(async (client, index) => {
     let sent = 0;
     while (Date.now() < end) {
       if (targetRowsPerSecond !== null) {
-        const due = ((sent + 10) / (targetRowsPerSecond / writers.length)) * 1000;
-        const wait = started + due - Date.now();
+        const due = started + ((sent + 10) / (targetRowsPerSecond / writers.length)) * 1000;
+        const wait = due - Date.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        lateness.push(Math.max(0, Date.now() - due));
       }
       const first = nextId;
       nextId += 10;
+      const sentAt = performance.now();
       await client.query(`INSERT INTO ${table} SELECT i, i % 1000, 'live ' || i, i, now() FROM generate_series(${first}, ${first + 9}) i`);
+      roundTrips.push(performance.now() - sentAt);
       sent += 10;
       rows += 10;
       void index;
@@ -133,5 +152,18 @@ export async function measureLatency(url: string, table: string, targetRowsPerSe
   await Promise.all(writers.map((client) => client.end()));
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { targetRowsPerSecond, achievedRowsPerSecond: rows / elapsed, events: latencies.length, p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? NaN, disconnected: arrivals.disconnected() };
+  const stages: LatencyResult['stages'] = {};
+  for (const [name, values] of Object.entries({ 'writer late': lateness, 'INSERT round trip': roundTrips, ...arrivals.stages })) stages[name] = percentiles(values);
+  return { targetRowsPerSecond, achievedRowsPerSecond: rows / elapsed, events: latencies.length, p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? NaN, disconnected: arrivals.disconnected(), stages };
+}
+
+function percentiles(values: number[]): { p50: number; p99: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN) * 10) / 10;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+/** "stage p50/p99 ms, …" for the log. */
+export function describeStages(result: LatencyResult): string {
+  return Object.entries(result.stages).map(([name, { p50, p99 }]) => `${name} ${p50}/${p99}`).join(', ');
 }

@@ -19,9 +19,10 @@ import { startBenchReceiver } from './webhook-receiver.js';
 import { startNats, createStream, type TestNats } from '../test/harness/nats.js';
 import { openRabbit, RABBITMQ_URL, type TestRabbit } from '../test/harness/rabbitmq.js';
 import { scenarios } from './scenarios.js';
-import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf } from './consumers.js';
+import { runRecvlogical, startRelayProcess, waitForConfirmed, startWalsenderMeter, cpuSecondsOf, syscallsOf } from './consumers.js';
 import { debeziumAvailable, runDebeziumServer } from './debezium.js';
-import { measureLatency, redisArrivals, websocketArrivals, type LatencyResult } from './latency.js';
+import { measureLatency, redisArrivals, websocketArrivals, describeStages, type LatencyResult } from './latency.js';
+import { loadavg } from 'node:os';
 import { realtimeArrivals } from './realtime-clients.js';
 import { freePort } from '../test/harness/ports.js';
 import { waitFor } from '../test/harness/wait.js';
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     await createStream(admin, 'BENCH', ['bench.>']);
     await admin.close();
   }
-  const rabbit: TestRabbit | null = await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
+  const rabbit: TestRabbit | null = !wanted('rabbitmq') ? null : await openRabbit().catch((error: Error) => { log(`no RabbitMQ at ${RABBITMQ_URL} (${error.message}): skipping the RabbitMQ sink`); return null; });
   const rabbitExchange = rabbit?.unique('bench') ?? 'walrelay';
   const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
   // An idle client's connection ended by the server (PostgreSQL stopping at the end while a client is still open)
@@ -281,10 +282,14 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
       const arrivals = await redisArrivals(redisUrl, 'bench:live');
       // walrelay's CPU over the run: per-transaction and per-batch costs dominate a live feed (issue 22).
       const cpuBefore = cpuSecondsOf(relay.child.pid!);
+      const callsBefore = syscallsOf(relay.child.pid!);
       const result = await measureLatency(url, 'bench_live', rate, quick ? 3 : 20, arrivals);
       const cpuAfter = cpuSecondsOf(relay.child.pid!);
+      const callsAfter = syscallsOf(relay.child.pid!);
       result.relayCpuPerMillion = cpuBefore === null || cpuAfter === null || result.events === 0 ? null : (cpuAfter - cpuBefore) / result.events * 1e6;
-      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events`);
+      // Socket reads and writes per 10-row transaction: what a live feed's wake-ups come down to, and far less noisy than CPU on a shared host.
+      const perTransaction = callsBefore && callsAfter && result.events > 0 ? `, syscalls per transaction: ${((callsAfter.reads - callsBefore.reads) / (result.events / 10)).toFixed(2)} reads, ${((callsAfter.writes - callsBefore.writes) / (result.events / 10)).toFixed(2)} writes` : '';
+      log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events${perTransaction}; p50/p99 ms: ${describeStages(result)}; load ${loadavg()[0].toFixed(1)}`);
       results.redis.push(result);
     }
   } finally {
