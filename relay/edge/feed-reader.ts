@@ -48,12 +48,23 @@ export class RedisFeedReader implements FeedReader {
   private stopped = false;
   private failure: string | undefined = 'not connected yet';
   private loop: Promise<void> | null = null;
+  /** host:port of the feed's Redis, and the last connection error ioredis reported (what a failure names). */
+  private readonly address: string;
+  private connectionError: string | undefined;
 
   constructor(private readonly settings: FeedSettings, private readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {
     this.client = feedRedisClient(settings.redis, 10_000, { blocking: true });
     this.probe = feedRedisClient(settings.redis, 10_000);
     this.history = new RedisFeedHistory(this.probe, settings.name, this.origins);
-    for (const client of [this.client, this.probe]) client.on('error', (error) => logger.debug({ err: describeError(error) }, 'feed redis client error'));
+    for (const client of [this.client, this.probe]) {
+      client.on('error', (error) => {
+        this.connectionError = describeError(error);
+        logger.debug({ err: this.connectionError }, 'feed redis client error');
+      });
+      client.on('ready', () => { this.connectionError = undefined; });
+    }
+    const url = new URL(settings.redis.url);
+    this.address = `${url.hostname || '127.0.0.1'}:${url.port || 6379}`;
   }
 
   get ready(): boolean {
@@ -64,23 +75,51 @@ export class RedisFeedReader implements FeedReader {
     return this.failure;
   }
 
-  /** Fills the rings with the newest `backlog` entries, then follows the feed in the background. */
+  /**
+   * Fills the rings with the newest `backlog` entries, then follows the feed
+   * in the background. When Redis cannot be reached yet the edge starts all
+   * the same: /readyz says why, and the backlog is read once it can be.
+   */
   async start(backlog: number): Promise<void> {
-    await Promise.all([this.client.connect(), this.probe.connect()]);
+    let positioned = true;
+    try {
+      await this.position(backlog);
+    } catch (error) {
+      positioned = false;
+      this.failure = this.describe(error);
+      this.logger.warn({ feed: this.settings.name, err: this.failure }, 'edge: cannot read the feed yet; retrying');
+    }
+    this.loop = this.follow(backlog, positioned);
+  }
+
+  /** Connects and reads the backlog (the newest `backlog` entries). */
+  private async position(backlog: number): Promise<void> {
+    // lazyConnect: the first connect() is ours; after a failure ioredis reconnects by itself and queues commands meanwhile.
+    await Promise.all([this.client, this.probe].map((client) => (client.status === 'wait' ? client.connect() : undefined)));
     if (backlog > 0) {
       const newest = await this.client.xrevrange(this.settings.name, '+', '-', 'COUNT', backlog);
       newest.reverse();
       await this.hand(newest);
     }
     this.failure = undefined;
-    this.logger.info({ feed: this.settings.name, backlog: this.lastEventId || null }, 'edge: following the feed');
-    this.loop = this.follow();
+    this.logger.info({ feed: this.settings.name, lastEventId: this.lastEventId || null }, 'edge: following the feed');
   }
 
-  private async follow(): Promise<void> {
+  /** A failure in plain words: which Redis, and why (ioredis' own messages name neither). */
+  private describe(error: unknown): string {
+    const reason = this.connectionError ?? describeError(error);
+    const unreachable = this.connectionError !== undefined || /Connection is closed|max retries per request/i.test(describeError(error));
+    return unreachable ? `feed ${this.settings.name}: Redis at ${this.address} is not reachable (${reason})` : `feed ${this.settings.name}: ${reason}`;
+  }
+
+  private async follow(backlog: number, positioned: boolean): Promise<void> {
     let delay = 100;
     while (!this.stopped) {
       try {
+        if (!positioned) {
+          await this.position(backlog);
+          positioned = true;
+        }
         const reply = await this.client.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.settings.name, this.lastStreamId);
         if (this.failure !== undefined) this.logger.info({ feed: this.settings.name }, 'edge: feed reachable again');
         this.failure = undefined;
@@ -88,8 +127,8 @@ export class RedisFeedReader implements FeedReader {
         if (reply) for (const [, entries] of reply) await this.hand(entries);
       } catch (error) {
         if (this.stopped) return;
-        this.failure = `feed ${this.settings.name}: ${describeError(error)}`;
-        this.logger.warn({ feed: this.settings.name, err: describeError(error), retryInMs: delay }, 'edge: reading the feed failed; retrying');
+        this.failure = this.describe(error);
+        this.logger.warn({ feed: this.settings.name, err: this.failure, retryInMs: delay }, 'edge: reading the feed failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(5000, delay * 2);
       }

@@ -85,7 +85,7 @@ export class KafkaFeedReader implements FeedReader {
       await this.hand(fetched.records);
       this.next = fetched.next;
     }
-    this.logger.info({ feed: this.settings.name, offset: String(this.next), backlog: this.lastEventId || null }, 'edge: following the feed');
+    this.logger.info({ feed: this.settings.name, offset: String(this.next), lastEventId: this.lastEventId || null }, 'edge: following the feed');
   }
 
   private async follow(backlog: number, positioned: boolean): Promise<void> {

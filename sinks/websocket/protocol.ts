@@ -16,6 +16,13 @@ export type ClientFrame =
   | { type: 'unsubscribe'; id: string }
   | { type: 'auth'; token: string };
 
+/**
+ * A walrelay event id: the commit (or message) LSN as 16 upper-case hex
+ * digits, then the position in the transaction (or -.begin / -~commit).
+ * Anything else would compare as an id ahead of every held event and wait.
+ */
+const EVENT_ID = /^[0-9A-F]{16}(-([0-9]{10}|\.begin|~commit))?$/;
+
 export class FrameError extends Error {
   constructor(readonly code: string, message: string, readonly id?: string) {
     super(message);
@@ -46,7 +53,9 @@ export function parseClientFrame(text: string): ClientFrame {
         throw new FrameError('bad_request', `ops must be an array of ${[...OPS].join(', ')}`, id);
       }
       if (frame.filter !== undefined && typeof frame.filter !== 'string') throw new FrameError('bad_request', 'filter must be a string such as "status=eq.paid"', id);
-      if (frame.since !== undefined && typeof frame.since !== 'string') throw new FrameError('bad_request', 'since must be an event id', id);
+      if (frame.since !== undefined && (typeof frame.since !== 'string' || !EVENT_ID.test(frame.since))) {
+        throw new FrameError('bad_request', 'since must be an event id, as the change frames carry it (e.g. 00000000016B3A28-0000000003)', id);
+      }
       if (frame.recent !== undefined && (!Number.isInteger(frame.recent) || frame.recent < 0 || frame.recent > MAX_RECENT)) throw new FrameError('bad_request', `recent must be an integer from 0 to ${MAX_RECENT}`, id);
       if (frame.recent !== undefined && frame.since !== undefined) throw new FrameError('bad_request', 'give since (resume after an event) or recent (the latest events), not both', id);
       if (frame.conflate !== undefined && typeof frame.conflate !== 'boolean') throw new FrameError('bad_request', 'conflate must be true or false', id);

@@ -41,8 +41,9 @@ test('subscribe with recent: the newest matching held events, oldest first, then
     assert.equal(recent.length, 4);
     const none = await frames(port, { table: 'public.orders' }, 1);
     assert.equal(none.length, 1, 'without recent, nothing is replayed');
-    const refused = await frames(port, { table: 'public.orders', recent: 5, since: 'x' }, 1);
+    const refused = await frames(port, { table: 'public.orders', recent: 5, since: '0000000001000000-0000000000' }, 1);
     assert.equal(refused[0].code, 'bad_request');
+    assert.match(refused[0].message, /not both/);
   } finally {
     await sink.close();
   }
