@@ -60,6 +60,8 @@ describe('walrelay edge, websocket format debezium', () => {
     assert.equal(atRelay.changes.length, count);
     await waitFor(() => /"op":"d"/.test(atPlainEdge.changes.at(-1) ?? ''), { what: 'the delete on the edge without origins' });
     assert.match(atRelay.changes[5], /__debezium_unavailable_value/, 'the relay rendered the unchanged TOASTed value as Debezium does');
+    const database = new URL(pg.url).pathname.slice(1);
+    assert.equal(JSON.parse(atRelay.changes[0]).event.source.db, database, 'source.db names the database, as Debezium Server writes it');
     assert.deepEqual(atEdge.changes.map(withoutProcessingTime), atRelay.changes.map(withoutProcessingTime));
     // Without origins the values are walrelay's (the numeric as a number, not Debezium's bytes): this comparison could fail.
     assert.notDeepEqual(atPlainEdge.changes.map(withoutProcessingTime), atRelay.changes.map(withoutProcessingTime));

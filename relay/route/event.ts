@@ -206,6 +206,8 @@ export interface EventOrigin {
   oldTuple?: Tuple | null;
   /** oldTuple is pgoutput's key tuple: only the replica identity columns hold values. */
   oldIsKey?: boolean;
+  /** The source database's name, carried where the renderer has none of its own (an edge, from the feed). */
+  database?: string;
   /** End LSN and commit time of the last transaction committed before this event, when this run saw one. */
   previousCommitEnd: string | null;
   previousCommitTime: string | null;

@@ -191,7 +191,7 @@ export class DebeziumRenderer {
     const lsn = parseLsn(event.lsn).toString();
     const previous = origin?.previousCommitEnd ? `\\"${parseLsn(origin.previousCommitEnd).toString()}\\"` : 'null';
     return `{"version":"walrelay","connector":"postgresql","name":${JSON.stringify(this.options.topicPrefix)},"ts_ms":${Math.floor(micros / 1000)},` +
-      `"snapshot":"${event.op === 'read' ? 'true' : 'false'}","db":${JSON.stringify(this.database)},"sequence":"[${previous},\\"${lsn}\\"]",` +
+      `"snapshot":"${event.op === 'read' ? 'true' : 'false'}","db":${JSON.stringify(origin?.database ?? this.database)},"sequence":"[${previous},\\"${lsn}\\"]",` +
       `"ts_us":${micros},"ts_ns":${micros}000,"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)},` +
       `"txId":${event.xid ?? 'null'},"lsn":${lsn},"xmin":null,"origin":null,"origin_lsn":null}`;
   }

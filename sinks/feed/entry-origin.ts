@@ -15,13 +15,16 @@ interface OriginJson {
   n?: (string | null | 0)[] | null;
   o?: (string | null | 0)[] | null;
   k?: boolean;
+  /** The source database (Debezium's source.db). */
+  d?: string;
   e: string | null;
   m: string | null;
 }
 
 /** The origin as one line of JSON. */
-export function encodeOrigin(origin: EventOrigin): string {
+export function encodeOrigin(origin: EventOrigin, database: string | undefined): string {
   const json: OriginJson = { e: origin.previousCommitEnd, m: origin.previousCommitTime };
+  if (database !== undefined) json.d = database;
   if (origin.columns) {
     json.c = origin.columns;
     if (origin.catalog) json.t = typesUsed(origin.columns, origin.catalog);
@@ -40,6 +43,7 @@ export class OriginDecoder {
   decode(line: string): EventOrigin {
     const json = JSON.parse(line) as OriginJson;
     const origin: EventOrigin = { previousCommitEnd: json.e, previousCommitTime: json.m };
+    if (json.d !== undefined) origin.database = json.d;
     if (json.c) {
       for (const info of json.t ?? []) this.catalog.remember(info);
       const key = JSON.stringify(json.c);

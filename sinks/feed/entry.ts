@@ -25,9 +25,9 @@ interface RowMeta {
 }
 
 /** The feed entry of one event (a row change: "r", metadata, key, new, old; anything else: "e", its JSON), and its origin when asked. */
-export function encodeFeedEntry(event: ChangeEvent, withOrigin = false): string {
+export function encodeFeedEntry(event: ChangeEvent, withOrigin = false, database?: string): string {
   const origin = withOrigin ? originOf(event) : undefined;
-  const originPart = origin ? `\n${encodeOrigin(origin)}` : '';
+  const originPart = origin ? `\n${encodeOrigin(origin, database)}` : '';
   if (!(event instanceof RowChange)) return `e\n${eventJson(event)}${originPart}`;
   const meta: RowMeta = {
     id: event.id, op: event.op, schema: event.schema, table: event.table, schemaVersion: event.schemaVersion, unchanged: event.unchanged,

@@ -24,7 +24,7 @@ export class FeedSink implements Sink {
   private lastError: string | undefined;
   private readonly withOrigins: boolean;
 
-  constructor(config: FeedSinkConfig, index: number, private readonly logger: Logger) {
+  constructor(config: FeedSinkConfig, index: number, private readonly logger: Logger, private readonly database?: string) {
     this.withOrigins = config.debeziumOrigins;
     this.name = config.name ?? `feed#${index}`;
     if (config.redis) this.writer = new RedisFeedWriter({ ...config, redis: config.redis }, this.name, logger);
@@ -38,7 +38,7 @@ export class FeedSink implements Sink {
 
   async write(events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
     if (events.length === 0) return;
-    const entries = events.map((event) => encodeFeedEntry(event, this.withOrigins));
+    const entries = events.map((event) => encodeFeedEntry(event, this.withOrigins, this.database));
     await deliverWithRetry(() => this.writer.append(entries), {
       sink: this.name, logger: this.logger, isClosed: () => this.closed, signal,
       permanent: (error) => (error instanceof WalrelayError && !error.retriable ? error : null),

@@ -87,6 +87,7 @@ export class WebsocketSink implements Sink {
       config: this.config, ring: this.ring, verify: this.verify, logger: this.logger,
       frames: this.realtime.frames,
       history: this.sinkContext.feedHistory,
+      database: this.sinkContext.database,
       drop: (client, code, reason) => this.drop(client, code, reason),
       refused: (reason) => this.count(reason),
     };

@@ -74,7 +74,7 @@ export class NativeSession implements Session {
       client.sendChange(subscription, event, frame);
       return;
     }
-    const values = debeziumValuesOnce(event, this.context.config.debezium);
+    const values = debeziumValuesOnce(event, this.context.config.debezium, this.context.database);
     values.forEach((value, index) => client.sendChange(subscription, event, this.changeFrame(subscription, event, index, () => value), index === values.length - 1));
   }
 
@@ -218,10 +218,10 @@ export class NativeSession implements Session {
 const debeziumCache = new WeakMap<ChangeEvent, string[]>();
 
 /** The event's Debezium values (formats.ts), rendered once per event for every client. */
-function debeziumValuesOnce(event: ChangeEvent, options: Partial<DebeziumOptions> | undefined): string[] {
+function debeziumValuesOnce(event: ChangeEvent, options: Partial<DebeziumOptions> | undefined, database: string | undefined): string[] {
   let values = debeziumCache.get(event);
   if (values === undefined) {
-    values = debeziumValues(event, { debezium: options });
+    values = debeziumValues(event, { debezium: options, database });
     debeziumCache.set(event, values);
   }
   return values;

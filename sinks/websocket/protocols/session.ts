@@ -21,6 +21,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Change frames of the change being fanned out, built once for every client that gets the same bytes. */
   readonly frames: FrameCache;
+  /** The source database's name (Debezium's source.db); on an edge it comes with each event's origin instead. */
+  readonly database?: string;
   /** On `walrelay edge`: the feed, read when a client resumes from further back than the ring holds. */
   readonly history?: SinkFeedHistory;
   /** Closes the client's socket with a close code, counted in the metrics. */
