@@ -2,7 +2,7 @@
 // editors (yaml-language-server), `walrelay config-schema` and the generated
 // reference (docs/configuration.md) can never disagree with what run accepts.
 import { z } from 'zod';
-import { configSchema } from './schema.js';
+import { configSchema, edgeConfigSchema } from './schema.js';
 import { SECRET_KEYS, fileTwin } from './secrets.js';
 
 export type JsonSchema = {
@@ -34,6 +34,13 @@ export function configJsonSchema(): JsonSchema {
   if (source?.required) source.required = source.required.filter((key) => key !== 'url');
   addSecretFileTwins(schema);
   return { ...schema, title: 'walrelay configuration' };
+}
+
+/** The JSON Schema of `walrelay edge`'s file (docs/edges.md), with the same secret-file twins. */
+export function edgeJsonSchema(): JsonSchema {
+  const schema = z.toJSONSchema(edgeConfigSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  addSecretFileTwins(schema);
+  return { ...schema, title: 'walrelay edge configuration' };
 }
 
 /** config/secrets.ts reads `<key>File` before validation; the file's schema shows the twins (and the secret is no longer required). */

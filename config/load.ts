@@ -34,6 +34,17 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return parseConfig(raw, env, dirname(path));
 }
 
+/** Whether a file is an edge's configuration (a feed, no source) rather than the relay's; false when it cannot be read (loadConfig says why). */
+export function isEdgeConfigFile(file: string | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  const path = file ?? env.WALRELAY_CONFIG;
+  try {
+    const raw = path ? parseYaml(readFileSync(path, 'utf8')) : null;
+    return raw !== null && typeof raw === 'object' && 'feed' in raw && !('source' in raw);
+  } catch {
+    return false;
+  }
+}
+
 /** The configuration of `walrelay edge` (docs/edges.md): a feed and websocket sinks, no source. */
 export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
   const path = file ?? env.WALRELAY_CONFIG;

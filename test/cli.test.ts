@@ -26,6 +26,16 @@ describe('configuration errors exit 2 and name the key path', () => {
     assert.match(result.stderr, /source\.slott: unknown key/);
   });
 
+  it('checks an edge configuration (a feed and websocket sinks, no source) as an edge\'s', async () => {
+    const edge = { feed: { redis: { url: 'redis://127.0.0.1:1' }, name: 'walrelay.feed' }, sinks: [{ type: 'websocket', auth: 'none' }] };
+    const valid = await runCli(['validate', '-c', writeConfig(edge)]);
+    assert.equal(valid.code, 0, valid.stderr);
+    assert.match(valid.stdout, /edge configuration is valid: 1 websocket sink\(s\), feed walrelay\.feed in Redis/);
+    const typo = await runCli(['validate', '-c', writeConfig({ ...edge, feed: { ...edge.feed, catchUpRead: 2 } })]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /feed\.catchUpRead: unknown key/);
+  });
+
   it('reports a missing required key', async () => {
     const result = await runCli(['validate', '-c', writeConfig({ sinks: [{ type: 'stdout' }] })]);
     assert.equal(result.code, 2);
