@@ -33,15 +33,25 @@ export interface CatchUpTarget {
 
 export async function catchUpFromFeed(cursor: FeedCursor, history: SinkFeedHistory, ring: ReplayRing, client: Client, maxClientQueue: number, target: CatchUpTarget): Promise<void> {
   const chunk = Math.max(1, Math.min(CHUNK_ENTRIES, Math.floor(maxClientQueue / 2)));
+  // Without a ring (ringSize 0) what arrives live while the last chunk is read cannot be replayed: no resume.
+  if (ring.capacity === 0) return target.gap();
+  // A ring that has received nothing yet (the edge started while the feed was unreachable) cannot say where the
+  // client stands: the feed is read to its end, and what arrives meanwhile lands in the ring.
+  const ringKnows = () => ring.position > 0;
   for (;;) {
     if (!target.active()) return;
-    const position = ring.positionAfter(cursor.lastId);
-    if (position !== null) return target.handOver(cursor.lastId, position);
-    if (ring.isAhead(cursor.lastId)) return target.handOver(cursor.lastId, null);
+    if (ringKnows()) {
+      const position = ring.positionAfter(cursor.lastId);
+      if (position !== null) return target.handOver(cursor.lastId, position);
+      if (ring.isAhead(cursor.lastId)) return target.handOver(cursor.lastId, null);
+    }
     const read = await cursor.next(chunk);
     if (!target.active()) return;
-    // At the feed's end the ring holds what followed (or this edge is behind): reaching it here means the feed was replaced.
-    if (read === null || (read.atEnd && read.events.length === 0)) return target.gap();
+    if (read === null) return target.gap();
+    if (read.atEnd && read.events.length === 0) {
+      // A ring that knows holds what followed (or this edge is behind): reaching the end here means the feed was replaced.
+      return ringKnows() ? target.gap() : target.handOver(cursor.lastId, null);
+    }
     client.beginBatch();
     try {
       for (const event of read.events) if (history.accepts(event)) target.send(event);

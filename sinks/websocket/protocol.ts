@@ -18,10 +18,11 @@ export type ClientFrame =
 
 /**
  * A walrelay event id: the commit (or message) LSN as 16 upper-case hex
- * digits, then the position in the transaction (or -.begin / -~commit).
+ * digits, then the position in the transaction (or -.begin / -~commit; a
+ * schema event's id ends in .schema, schema-event.ts).
  * Anything else would compare as an id ahead of every held event and wait.
  */
-const EVENT_ID = /^[0-9A-F]{16}(-([0-9]{10}|\.begin|~commit))?$/;
+const EVENT_ID = /^[0-9A-F]{16}(-([0-9]{10}(\.schema)?|\.begin|\.schema|~commit))?$/;
 
 export class FrameError extends Error {
   constructor(readonly code: string, message: string, readonly id?: string) {

@@ -10,7 +10,7 @@ export class ReplayRing {
   /** Events pushed since the sink started: the position the next one gets. */
   private pushed = 0;
 
-  constructor(private readonly capacity: number) {
+  constructor(readonly capacity: number) {
     this.events = new Array(capacity);
   }
 

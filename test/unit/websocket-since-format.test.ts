@@ -13,8 +13,8 @@ it('refuses a since that is not an event id', () => {
   }
 });
 
-it('takes the ids walrelay gives: a change, a message, begin and commit', () => {
-  for (const since of ['00000000016B3A28-0000000003', '00000000016B3A28', '00000000016B3A28-.begin', '00000000016B3A28-~commit']) {
+it('takes the ids walrelay gives: a change, a message, begin, commit and schema events', () => {
+  for (const since of ['00000000016B3A28-0000000003', '00000000016B3A28', '00000000016B3A28-.begin', '00000000016B3A28-~commit', '00000000016B3A28-.schema', '00000000016B3A28-0000000002.schema']) {
     assert.equal((parseClientFrame(JSON.stringify({ type: 'subscribe', id: 's', table: 'public.items', since })) as { since?: string }).since, since);
   }
 });

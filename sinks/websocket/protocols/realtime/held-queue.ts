@@ -17,6 +17,15 @@ export class HeldQueue<T> {
     return this.items[this.head];
   }
 
+  /** The first waiting item that `accept` takes (oldest first). */
+  find(accept: (item: T) => boolean): T | undefined {
+    for (let at = this.head; at < this.items.length; at++) {
+      const item = this.items[at];
+      if (item !== undefined && accept(item)) return item;
+    }
+    return undefined;
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];

@@ -26,7 +26,8 @@ export interface RejoinHost {
 
 /** The mark of the event id an edge saved for a channel; position -1 when the ring no longer reaches back to it. */
 export function markOfStoredPoint(ring: ReplayRing, channel: Channel, afterId: string): ResumeMark {
-  const position = ring.positionAfter(afterId);
+  // A ring that has received nothing yet (an edge started while its feed was unreachable) cannot place the point.
+  const position = ring.position === 0 ? null : ring.positionAfter(afterId);
   if (position === null) return { position: -1, afterId };
   // This edge has not read as far as the edge that saved the point: what arrives up to that id the client already has.
   if (position === ring.position && (ring.idBefore(position) ?? '') < afterId) channel.resumeAfter = afterId;

@@ -211,8 +211,8 @@ export class RealtimeSession implements Session, RlsMember {
 
   /** Each joined topic and where this connection stands on it. */
   resumeMarks(): Map<string, ResumeMark> {
-    // What still waited for a check was not sent: resuming starts there.
-    const position = this.held.first()?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
+    // What still waited for a check was not sent: resuming starts there (changes read from the feed have no ring position).
+    const position = this.held.find((item) => item.position !== undefined)?.position ?? this.client.firstUnsentPosition() ?? this.context.ring.position;
     const live = markAt(this.context.ring, position);
     // A channel catching up from the feed stands where its socket last took a whole chunk.
     return new Map([...this.channels.values()].map((channel) => [channel.topic, channel.catchingUp ? { position: -1, afterId: channel.caughtUpTo } : live]));
