@@ -74,7 +74,7 @@ describe('HTTP endpoints and metrics (PostgreSQL 18)', () => {
     (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
     const stalledClosed = new Promise<number>((resolve) => stalled.once('close', resolve));
     await pgServer.query(`INSERT INTO orders SELECT 1000 + i, repeat('x', 2000) FROM generate_series(1, 20000) i`);
-    await waitFor(() => metric(/walrelay_websocket_clients_closed_total\{sink="feed",code="1013"\} 1\n/), { what: 'one client closed with 1013 in /metrics', timeoutMs: 30_000 });
+    await waitFor(() => metric(/walrelay_websocket_clients_closed_total\{sink="feed",code="1013"\} 1\n/), { what: 'one client closed with 1013 in /metrics', timeoutMs: 90_000 });
     await waitFor(() => metric(/walrelay_websocket_clients\{sink="feed"\} 1\n/), { what: 'one connected client left', timeoutMs: 10_000 });
     healthy.close();
     stalled.terminate();
