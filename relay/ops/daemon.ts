@@ -176,19 +176,19 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     const label = hostLabel(slot.host);
     const switching = streamedFrom !== null && streamedFrom !== label;
     const slotConfirmed: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    // On another host, the slot (synchronized from the old primary a moment before it failed) may be behind what
-    // walrelay confirmed: resume from the later of the two, so nothing is delivered twice that need not be.
-    const ownConfirmed = switching && lastCheckpoint ? lastCheckpoint.confirmed : ZERO_LSN;
+    // The slot may be behind what walrelay's sinks acknowledged: confirmations are coalesced (one status update per
+    // interval), the last ones may die with the connection, and on another host the slot was synchronized from the
+    // old primary a moment before it failed. Resume from the later of the two, so nothing is delivered twice that
+    // need not be.
+    const ownConfirmed = lastCheckpoint ? lastCheckpoint.confirmed : ZERO_LSN;
     const start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
     const current = new ReplicationStream(slot.url, timeoutMs);
     _stream = current;
     let ended!: (error?: Error) => void;
     const sessionEnd = new Promise<Error | undefined>((resolve) => { ended = resolve; });
     endSession = () => ended();
-    // Every confirmation goes out at once: a reconnect to the same host resumes from the slot's confirmed
-    // position, so one held back (coalesced) would be delivered again (tried, bench/OPTIMISATIONS.md).
     const checkpoint = new Checkpoint(start, (confirmed) => {
-      current.sendStatus(confirmed);
+      current.confirm(confirmed);
       if (logger.isLevelEnabled('debug')) logger.debug({ confirmed: formatLsn(confirmed) }, 'confirmed');
     });
     lastCheckpoint = checkpoint;
@@ -199,8 +199,9 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     pipeline = session;
     const statusTimer = setInterval(() => current.sendStatus(checkpoint.confirmed), config.source.statusIntervalSeconds * 1000);
     try {
-      // 0/0: the server starts at confirmed_flush_lsn; never restart above it (that skips commits). After a switch,
-      // walrelay's own confirmed position is above it only by what sinks already acknowledged.
+      // 0/0: the server starts at confirmed_flush_lsn. A later start makes it skip the transactions committed before
+      // it, so it is given only when walrelay's own confirmed position is later: above the slot's only by what the
+      // sinks already acknowledged.
       await current.start({
         slot: config.source.slot, publication: config.source.publication, startLsn: start > slotConfirmed ? start : ZERO_LSN,
         minTimeline: sourceState(config.source.url).highestTimeline, enableFailover: slot.enableFailover, hostLabel: label,

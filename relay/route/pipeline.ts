@@ -74,6 +74,17 @@ export class Pipeline {
     this.flushScheduled = false;
     if (!this.waiting && !this.failure) this.dispatch();
   };
+  /** Reads held (the socket paused) until the current dispatch window ends: see scheduleFlush. */
+  private holdingReads = false;
+  /**
+   * A window's end: reads resume, the walsender's transactions that waited in
+   * the socket meanwhile are read in this turn of the event loop (its poll
+   * phase), and the batch, with them, goes after that read.
+   */
+  private readonly endWindow = (): void => {
+    this.releaseReads();
+    setImmediate(this.flushNow);
+  };
   private pausedByInbox = false;
   private failure: Error | null = null;
   private serverWalEnd: Lsn | null = null;
@@ -205,8 +216,30 @@ export class Pipeline {
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
     const wait = this.lastDispatchAt + COALESCE_MS - performance.now();
-    if (wait > 0) setTimeout(this.flushNow, wait);
-    else setImmediate(this.flushNow);
+    if (wait > 0) {
+      // A live feed: the walsender sends each transaction as it commits, one
+      // socket read (one wake-up) each. Reads are held until the window ends,
+      // so the transactions committed meanwhile come in one read. The timer
+      // always releases the hold (nothing else may be relied on to: a read
+      // holding only a keepalive schedules no flush).
+      this.holdReads();
+      setTimeout(this.endWindow, wait);
+    } else {
+      setImmediate(this.flushNow);
+    }
+  }
+
+  private holdReads(): void {
+    if (this.holdingReads) return;
+    this.holdingReads = true;
+    this.flow.pause();
+  }
+
+  private releaseReads(): void {
+    if (!this.holdingReads) return;
+    this.holdingReads = false;
+    // Still paused for another reason (a step waiting, a full inbox, shutdown): that reason resumes reads when it ends.
+    if (!this.waiting && !this.pausedByInbox && !this.failure) this.resumeIntake();
   }
 
   /** Sends the current batch; returns false (and waits for capacity) when too many batches are out. */
@@ -254,7 +287,8 @@ export class Pipeline {
   }
 
   private resumeIntake(): void {
-    if (!this.intakeClosed) this.flow.resume();
+    // While reads are held for the window, its end resumes them (releaseReads).
+    if (!this.intakeClosed && !this.holdingReads) this.flow.resume();
   }
 
   private fail(error: Error): void {

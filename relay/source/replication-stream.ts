@@ -21,6 +21,9 @@ import { withTimeout } from '../with-timeout.js';
 import { staleError, standbyError } from './primary.js';
 import { CopyDataFramer } from './copy-data-framer.js';
 
+/** Under a live feed, confirmations go out at most this often (confirm()). */
+const CONFIRM_INTERVAL_MS = 20;
+
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
 
@@ -75,6 +78,11 @@ export class ReplicationStream {
   timeline = 0;
   /** The last position given to sendStatus(), repeated when asking for a keepalive. */
   private confirmed: Lsn = ZERO_LSN;
+  /** A position given to confirm() and not sent yet, and the timer that sends it. */
+  private pendingConfirmed: Lsn | null = null;
+  private confirmTimer: NodeJS.Timeout | null = null;
+  /** When the last status update went out (performance.now()). */
+  private statusSentAt = -Infinity;
   private paused = false;
   private watchdog: NodeJS.Timeout | null = null;
 
@@ -203,10 +211,36 @@ export class ReplicationStream {
     this.watchdog = null;
   }
 
-  /** Tells PostgreSQL that everything up to `confirmed` is safely delivered. */
+  /**
+   * A confirmation as batches complete: sent at once after a quiet spell,
+   * else at most one per CONFIRM_INTERVAL_MS, carrying the latest position. A
+   * live feed completes hundreds of batches a second, and a status update
+   * each was a socket write each (bench/OPTIMISATIONS.md, round four). One
+   * held back and lost with the connection costs nothing: the next session
+   * starts after what the sinks acknowledged (daemon.ts).
+   */
+  confirm(confirmed: Lsn): void {
+    this.pendingConfirmed = confirmed;
+    if (this.confirmTimer) return;
+    const wait = this.statusSentAt + CONFIRM_INTERVAL_MS - performance.now();
+    if (wait <= 0) this.sendStatus(confirmed);
+    else this.confirmTimer = setTimeout(this.sendPendingConfirmation, wait);
+  }
+
+  private readonly sendPendingConfirmation = (): void => {
+    this.confirmTimer = null;
+    if (this.pendingConfirmed !== null) this.sendStatus(this.pendingConfirmed);
+  };
+
+  /** Tells PostgreSQL that everything up to `confirmed` is safely delivered (now: a pending confirm() goes with it). */
   sendStatus(confirmed: Lsn, replyRequested = false): void {
     const connection = (this.client as any)?.connection;
     if (!connection || this.closed) return;
+    if (this.pendingConfirmed !== null && this.pendingConfirmed > confirmed) confirmed = this.pendingConfirmed;
+    this.pendingConfirmed = null;
+    if (this.confirmTimer) clearTimeout(this.confirmTimer);
+    this.confirmTimer = null;
+    this.statusSentAt = performance.now();
     this.confirmed = confirmed;
     const message = Buffer.alloc(34);
     message[0] = 0x72; // 'r'
@@ -218,20 +252,23 @@ export class ReplicationStream {
     connection.sendCopyFromChunk(message);
   }
 
+  /** Stops reading from the socket (backpressure, or reads held for a dispatch window): see stopReading. */
   pause(): void {
     this.paused = true;
-    (this.client as any)?.connection?.stream?.pause();
+    stopReading((this.client as any)?.connection?.stream);
   }
 
   resume(): void {
     this.paused = false;
-    (this.client as any)?.connection?.stream?.resume();
+    startReading((this.client as any)?.connection?.stream);
   }
 
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.stopWatching();
+    if (this.confirmTimer) clearTimeout(this.confirmTimer);
+    this.confirmTimer = null;
     const client = this.client;
     this.client = null;
     if (!client) return;
@@ -247,13 +284,64 @@ export class ReplicationStream {
     });
     if (this.copying && connection.stream.writable) {
       connection.endCopyFrom();
-      connection.stream.resume();
+      startReading(connection.stream);
       await withTimeout(serverDone, 5000);
       await withTimeout(this.replicationEnded, 2000); // then the query ends and end() can say goodbye instead of resetting
     }
     await withTimeout(client.end().catch(() => undefined), 2000);
     connection.stream.destroy();
   }
+}
+
+/** Set on a socket whose reads walrelay stopped (see stopReading). */
+const readsStopped = Symbol('walrelay.readsStopped');
+
+/**
+ * Readable.pause() alone only stops 'data' events: the socket keeps reading
+ * what arrives into its buffer until its high-water mark, a wake-up per
+ * packet, and the walsender sends every message of a live feed in a packet of
+ * its own (12 for a 10-row transaction). So the handle's reads are stopped
+ * too, and what the walsender sends meanwhile waits in the kernel's socket
+ * buffer, to be read at once, in one read, by startReading().
+ *
+ * Readable asks the socket for more (`_read`) on its own after each chunk,
+ * paused or not, and net.Socket's `_read` restarts a stopped handle: while
+ * walrelay holds the reads, `_read` must not (reads held that way came back
+ * at once, one packet per wake-up as before).
+ */
+function stopReading(stream: any): void {
+  if (!stream) return;
+  stream.pause();
+  const handle = stream._handle;
+  if (!handle || stream.destroyed || stream.connecting) return;
+  if (stream[readsStopped] === undefined) {
+    const read = stream._read;
+    stream._read = function (this: any, size: number) {
+      if (!this[readsStopped]) read.call(this, size);
+    };
+  }
+  stream[readsStopped] = true;
+  if (handle.reading) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/**
+ * The handle's reads restarted here, not left to Readable.resume(): that asks
+ * for a read only when none is under way, and one asked for while the handle
+ * was stopped is still under way in its eyes, so the socket would stay silent
+ * for good (Node's own Socket.resume restarts the handle the same way).
+ */
+function startReading(stream: any): void {
+  if (!stream) return;
+  stream[readsStopped] &&= false;
+  const handle = stream._handle;
+  if (handle && !handle.reading && !stream.destroyed && !stream.connecting) {
+    handle.reading = true;
+    handle.readStart();
+  }
+  stream.resume();
 }
 
 function silenceError(server: string, timeoutMs: number, streaming: boolean): WalrelayError {

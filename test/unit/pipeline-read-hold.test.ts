@@ -1,0 +1,86 @@
+// The pipeline holds the replication socket's reads (pauses it) while a live
+// feed's dispatch window is open, so the window's transactions come in one
+// read. Every hold must end: a read that schedules no flush (a keepalive, a
+// Begin alone) must never leave the socket paused, or the stream goes silent.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pipeline, type FlowControl } from '../../relay/route/pipeline.js';
+import { Checkpoint } from '../../relay/route/checkpoint.js';
+import { SinkRoute } from '../../relay/route/sink-route.js';
+import { TypeCatalog } from '../../relay/source/type-catalog.js';
+import { Metrics } from '../../relay/ops/metrics.js';
+import type { Sink } from '../../sinks/sink.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
+import type { Lsn } from '../../relay/lsn.js';
+import { Bytes } from '../harness/pgoutput-bytes.js';
+import { waitFor } from '../harness/wait.js';
+
+const relation = new Bytes().tag('R').u32(16384).cstring('public').cstring('t').tag('d').i16(1)
+  .u8(1).cstring('id').u32(20).i32(-1).done();
+
+function transaction(tx: number): { walStart: bigint; payload: Buffer }[] {
+  const lsn = BigInt(0x1000000 + tx * 0x1000);
+  return [
+    { walStart: lsn, payload: new Bytes().tag('B').u64(lsn + 0x800n).u64(0n).u32(1000 + tx).done() },
+    { walStart: lsn + 0x100n, payload: new Bytes().tag('I').u32(16384).tag('N').i16(1).text(String(tx)).done() },
+    { walStart: lsn + 0x800n, payload: new Bytes().tag('C').u8(0).u64(lsn + 0x800n).u64(lsn + 0x900n).u64(0n).done() },
+  ];
+}
+
+const endOf = (tx: number) => BigInt(0x1000000 + tx * 0x1000) + 0x900n;
+
+function setUp() {
+  const flow = { paused: false, pauses: 0, pause() { this.paused = true; this.pauses++; }, resume() { this.paused = false; }, sendStatus() {} };
+  const written: ChangeEvent[] = [];
+  const sink: Sink = { name: 'memory', durable: true, start: async () => {}, close: async () => {}, isReady: () => true, write: async (events) => { written.push(...events); } };
+  let confirmed = 0n;
+  const checkpoint = new Checkpoint(0n as Lsn, (lsn) => { confirmed = lsn; });
+  const pipeline = new Pipeline([new SinkRoute(sink, undefined, new Metrics())], checkpoint, new TypeCatalog({ query: async () => ({ rows: [] }) } as never), flow as FlowControl,
+    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2 }, (error) => { throw error; });
+  const feed = (messages: { walStart: bigint; payload: Buffer }[]) => {
+    for (const { walStart, payload } of messages) pipeline.onData({ kind: 'data', walStart: walStart as Lsn, walEnd: walStart as Lsn, payload });
+  };
+  feed([{ walStart: 1n, payload: relation }]);
+  return { flow, written, feed, pipeline, confirmed: () => confirmed };
+}
+
+describe('pipeline: reads held for a live feed\'s dispatch window', () => {
+  it('a transaction right after a dispatch holds reads until its window ends, then goes out and reads resume', async () => {
+    const { flow, written, feed, confirmed } = setUp();
+    feed(transaction(1)); // after a quiet spell: dispatched at once, after this turn's reads
+    // Checked turn by turn (not by waitFor's timer, which may outlast the window).
+    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(confirmed(), endOf(1), 'the first transaction went out and was confirmed');
+    feed(transaction(2)); // within the window that dispatch opened: held
+    assert.equal(flow.paused, true, 'reads held while the window is open');
+    await waitFor(() => confirmed() === endOf(2), { what: 'the second transaction confirmed', timeoutMs: 5000 });
+    assert.equal(flow.paused, false, 'reads resumed when the window ended');
+    assert.deepEqual(written.map((event) => event.op), ['insert', 'insert']);
+  });
+
+  it('a read that schedules no flush (a keepalive, a Begin alone) never leaves reads held', async () => {
+    const { flow, feed, pipeline, confirmed } = setUp();
+    feed(transaction(1));
+    await waitFor(() => confirmed() === endOf(1), { what: 'the first transaction confirmed', timeoutMs: 5000 });
+    // Within the window: a keepalive alone, then the Begin of the next transaction alone.
+    pipeline.onKeepalive({ kind: 'keepalive', walEnd: endOf(1) as Lsn, replyRequested: false });
+    feed(transaction(2).slice(0, 1));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // past any window
+    assert.equal(flow.paused, false, 'nothing holds the socket: the rest of the transaction can arrive');
+    feed(transaction(2).slice(1));
+    await waitFor(() => confirmed() === endOf(2), { what: 'the second transaction confirmed', timeoutMs: 5000 });
+    assert.equal(flow.paused, false);
+  });
+
+  it('fifty transactions fed window after window: every hold is released and every transaction confirmed', async () => {
+    const { flow, feed, confirmed } = setUp();
+    // Many windows in a row, each fed as soon as the last one was confirmed: every hold is released.
+    for (let tx = 1; tx <= 50; tx++) {
+      feed(transaction(tx));
+      await waitFor(() => confirmed() === endOf(tx), { what: `transaction ${tx} confirmed`, timeoutMs: 5000, intervalMs: 1 });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(flow.paused, false);
+    assert.ok(flow.pauses > 0, 'reads were held at least once');
+  });
+});
