@@ -39,6 +39,14 @@ export interface PipelineOptions {
   /** A batch is also dispatched once its events' pgoutput messages reach this many bytes (wide rows, large values). */
   batchBytes: number;
   inFlightBatches: number;
+  /**
+   * Under a live feed a batch is dispatched at most this often (unless full):
+   * one sink write and one read per window instead of per transaction, which
+   * is what a live feed of small transactions spends its CPU on
+   * (bench/OPTIMISATIONS.md). A transaction arriving after a quiet spell is
+   * dispatched at once. Default 5 (config/schema.ts).
+   */
+  dispatchWindowMs?: number;
   /** Put a commit marker into the batch at each transaction's end (some sink has transactionEvents). */
   commitMarkers?: boolean;
   /** Events carry their origin (PostgreSQL's text, column types): some sink renders Debezium. */
@@ -47,14 +55,7 @@ export interface PipelineOptions {
   rowsAsText?: boolean;
 }
 
-/**
- * Under a live feed a batch is dispatched at most this often (unless full):
- * one sink write, one acknowledgement and one confirmation per window instead
- * of per transaction, which is what a live feed of small transactions spends
- * its CPU on (bench/OPTIMISATIONS.md). A transaction arriving after a quiet
- * spell is dispatched at once.
- */
-const COALESCE_MS = 2;
+const DEFAULT_DISPATCH_WINDOW_MS = 5;
 
 /** Above this many queued messages the socket is paused until the inbox drains. */
 const INBOX_HIGH_WATER = 10_000;
@@ -215,7 +216,7 @@ export class Pipeline {
     if (this.flushScheduled) return;
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
-    const wait = this.lastDispatchAt + COALESCE_MS - performance.now();
+    const wait = this.lastDispatchAt + (this.options.dispatchWindowMs ?? DEFAULT_DISPATCH_WINDOW_MS) - performance.now();
     if (wait > 0) {
       // A live feed: the walsender sends each transaction as it commits, one
       // socket read (one wake-up) each. Reads are held until the window ends,

@@ -29,14 +29,14 @@ function transaction(tx: number): { walStart: bigint; payload: Buffer }[] {
 
 const endOf = (tx: number) => BigInt(0x1000000 + tx * 0x1000) + 0x900n;
 
-function setUp() {
+function setUp(dispatchWindowMs?: number) {
   const flow = { paused: false, pauses: 0, pause() { this.paused = true; this.pauses++; }, resume() { this.paused = false; }, sendStatus() {} };
   const written: ChangeEvent[] = [];
   const sink: Sink = { name: 'memory', durable: true, start: async () => {}, close: async () => {}, isReady: () => true, write: async (events) => { written.push(...events); } };
   let confirmed = 0n;
   const checkpoint = new Checkpoint(0n as Lsn, (lsn) => { confirmed = lsn; });
   const pipeline = new Pipeline([new SinkRoute(sink, undefined, new Metrics())], checkpoint, new TypeCatalog({ query: async () => ({ rows: [] }) } as never), flow as FlowControl,
-    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2 }, (error) => { throw error; });
+    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: 2, dispatchWindowMs }, (error) => { throw error; });
   const feed = (messages: { walStart: bigint; payload: Buffer }[]) => {
     for (const { walStart, payload } of messages) pipeline.onData({ kind: 'data', walStart: walStart as Lsn, walEnd: walStart as Lsn, payload });
   };
@@ -56,6 +56,19 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
     await waitFor(() => confirmed() === endOf(2), { what: 'the second transaction confirmed', timeoutMs: 5000 });
     assert.equal(flow.paused, false, 'reads resumed when the window ended');
     assert.deepEqual(written.map((event) => event.op), ['insert', 'insert']);
+  });
+
+  it('pipeline.dispatchWindowMs 0: a transaction right after a dispatch goes out at once, nothing held', async () => {
+    const { flow, written, feed, confirmed } = setUp(0);
+    feed(transaction(1));
+    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    const pausesBefore = flow.pauses;
+    feed(transaction(2));
+    assert.equal(flow.paused, false, 'no window: reads go on');
+    for (let turn = 0; turn < 100 && confirmed() !== endOf(2); turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(confirmed(), endOf(2), 'dispatched in the next turn, not a window later');
+    assert.equal(flow.pauses, pausesBefore, 'reads were never held');
+    assert.equal(written.length, 2);
   });
 
   it('a read that schedules no flush (a keepalive, a Begin alone) never leaves reads held', async () => {
