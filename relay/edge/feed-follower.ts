@@ -1,14 +1,14 @@
-// What an edge's feed readers share, whatever the feed lives in (Redis:
-// feed-reader.ts, Kafka: kafka-feed-reader.ts): start even when the feed
-// cannot be read yet (/readyz says why), read the backlog once it can be,
-// then follow the feed with a backoff on failures, and hand on each event
-// once. A batch the relay retried may hold an event twice: ids sort in
+// What an edge's feed readers share, whatever the feed lives in (subclasses:
+// feed-reader.ts for Redis, kafka-feed-reader.ts for Kafka): start even when
+// the feed cannot be read yet (/readyz says why), read the backlog once it
+// can be, then follow the feed with a backoff on failures, and hand on each
+// event once. A batch the relay retried may hold an event twice: ids sort in
 // delivery order (contract section 3), so an id not above the last one
 // handed on is a duplicate and skipped.
 import type { Logger } from 'pino';
 import type { ChangeEvent } from '../route/event.js';
 import { decodeFeedEntry } from '../../sinks/feed/entry.js';
-import type { OriginDecoder } from '../../sinks/feed/entry-origin.js';
+import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 
 /** Hands entries read from the feed on as events. */
 export type HandEntries<Entry> = (entries: readonly Entry[]) => Promise<void>;
@@ -19,40 +19,36 @@ export interface FeedFailure {
   err: string;
 }
 
-/** The parts of following a feed that differ by transport. */
-export interface FeedTransport<Entry> {
-  /** How the skip log line names an entry ('an entry', 'a record'). */
-  readonly entryKind: string;
-  /** Connects and hands on the newest `backlog` entries; returns what the 'following the feed' log line adds. */
-  position(backlog: number, hand: HandEntries<Entry>): Promise<Record<string, string>>;
-  /** The next entries, waited for a while (a long poll; none when none came); reading goes on after them. */
-  readNext(): Promise<readonly Entry[]>;
-  /** The encoded event an entry holds. */
-  valueOf(entry: Entry): string;
-  /** Where an entry stands, for the log line that skips it. */
-  placeOf(entry: Entry): Record<string, string>;
-  describeFailure(error: unknown): FeedFailure;
-  /** Mends a failure at once where it can (true: read again without waiting). */
-  recover?(error: unknown): Promise<boolean>;
-}
-
 const FIRST_RETRY_MS = 100;
 const LONGEST_RETRY_MS = 5000;
 
-export class FeedFollower<Entry> {
+/** A feed reader, but for the parts that differ by transport (the abstract members). */
+export abstract class FeedFollower<Entry> {
+  /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
+  protected readonly origins = new OriginDecoder();
   private stopped = false;
   private failure: string | undefined = 'not connected yet';
   private loop: Promise<void> | null = null;
   private lastEventId = '';
 
-  constructor(
-    private readonly feed: string,
-    private readonly transport: FeedTransport<Entry>,
-    /** Origins (feed sink debeziumOrigins) for websocket sinks with format: debezium. */
-    private readonly origins: OriginDecoder,
-    private readonly logger: Logger,
-    private readonly deliver: (events: ChangeEvent[]) => Promise<void>,
-  ) {}
+  constructor(private readonly feed: string, protected readonly logger: Logger, private readonly deliver: (events: ChangeEvent[]) => Promise<void>) {}
+
+  /** How the skip log line names an entry ('an entry', 'a record'). */
+  protected abstract readonly entryKind: string;
+  /** Connects and hands on the newest `backlog` entries; returns what the 'following the feed' log line adds. */
+  protected abstract position(backlog: number, hand: HandEntries<Entry>): Promise<Record<string, string>>;
+  /** The next entries, waited for a while (a long poll; none when none came); reading goes on after them. */
+  protected abstract readNext(): Promise<readonly Entry[]>;
+  /** The encoded event an entry holds. */
+  protected abstract valueOf(entry: Entry): string;
+  /** Where an entry stands, for the log line that skips it. */
+  protected abstract placeOf(entry: Entry): Record<string, string>;
+  protected abstract describeFailure(error: unknown): FeedFailure;
+
+  /** Mends a failure at once where the transport can (true: read again without waiting). */
+  protected async recover(_error: unknown): Promise<boolean> {
+    return false;
+  }
 
   get ready(): boolean {
     return this.failure === undefined;
@@ -66,10 +62,10 @@ export class FeedFollower<Entry> {
   async start(backlog: number): Promise<void> {
     let positioned = true;
     try {
-      await this.position(backlog);
+      await this.takePosition(backlog);
     } catch (error) {
       positioned = false;
-      const { reason, err } = this.transport.describeFailure(error);
+      const { reason, err } = this.describeFailure(error);
       this.failure = reason;
       this.logger.warn({ feed: this.feed, err }, 'edge: cannot read the feed yet; retrying');
     }
@@ -77,17 +73,17 @@ export class FeedFollower<Entry> {
   }
 
   /** Ends the loop: called before the transport's connections close, so that their errors are not reported as failures. */
-  halt(): void {
+  protected halt(): void {
     this.stopped = true;
   }
 
   /** Resolves once the loop has ended (after halt). */
-  async ended(): Promise<void> {
+  protected async ended(): Promise<void> {
     await this.loop?.catch(() => undefined);
   }
 
-  private async position(backlog: number): Promise<void> {
-    const place = await this.transport.position(backlog, this.hand);
+  private async takePosition(backlog: number): Promise<void> {
+    const place = await this.position(backlog, this.hand);
     this.failure = undefined;
     this.logger.info({ feed: this.feed, ...place, lastEventId: this.lastEventId || null }, 'edge: following the feed');
   }
@@ -97,18 +93,18 @@ export class FeedFollower<Entry> {
     while (!this.stopped) {
       try {
         if (!positioned) {
-          await this.position(backlog);
+          await this.takePosition(backlog);
           positioned = true;
         }
-        const entries = await this.transport.readNext();
+        const entries = await this.readNext();
         if (this.failure !== undefined) this.logger.info({ feed: this.feed }, 'edge: feed reachable again');
         this.failure = undefined;
         delay = FIRST_RETRY_MS;
         await this.hand(entries);
       } catch (error) {
         if (this.stopped) return;
-        if (await this.transport.recover?.(error)) continue;
-        const { reason, err } = this.transport.describeFailure(error);
+        if (await this.recover(error)) continue;
+        const { reason, err } = this.describeFailure(error);
         this.failure = reason;
         this.logger.warn({ feed: this.feed, err, retryInMs: delay }, 'edge: reading the feed failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -122,9 +118,9 @@ export class FeedFollower<Entry> {
     for (const entry of entries) {
       let event: ChangeEvent;
       try {
-        event = decodeFeedEntry(this.transport.valueOf(entry), this.origins);
+        event = decodeFeedEntry(this.valueOf(entry), this.origins);
       } catch (error) {
-        this.logger.error({ feed: this.feed, ...this.transport.placeOf(entry), err: (error as Error).message }, `edge: skipping ${this.transport.entryKind} that is not a walrelay feed entry`);
+        this.logger.error({ feed: this.feed, ...this.placeOf(entry), err: (error as Error).message }, `edge: skipping ${this.entryKind} that is not a walrelay feed entry`);
         continue;
       }
       if (event.id <= this.lastEventId) continue;

@@ -6,11 +6,10 @@
 import type { Logger } from 'pino';
 import type { ChangeEvent } from '../route/event.js';
 import { describeError } from '../errors.js';
-import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { feedRedisClient, type FeedRedis } from '../../sinks/feed/redis-client.js';
 import type { FeedHistory } from '../../sinks/websocket/feed-history.js';
 import { RedisFeedHistory } from './redis-feed-history.js';
-import { FeedFollower, type FeedFailure, type FeedTransport, type HandEntries } from './feed-follower.js';
+import { FeedFollower, type FeedFailure, type HandEntries } from './feed-follower.js';
 
 const BLOCK_MS = 1000;
 const READ_COUNT = 1000;
@@ -37,24 +36,22 @@ export interface FeedReader {
 
 type StreamEntry = [id: string, fields: string[]];
 
-export class RedisFeedReader implements FeedReader, FeedTransport<StreamEntry> {
+export class RedisFeedReader extends FeedFollower<StreamEntry> implements FeedReader {
   private readonly client: FeedRedis;
   /** A second connection: the first one is blocked in XREAD most of the time. */
   private readonly probe: FeedRedis;
   readonly history: FeedHistory;
-  private readonly follower: FeedFollower<StreamEntry>;
   private lastStreamId = '0-0';
   /** host:port of the feed's Redis, and the last connection error ioredis reported (what a failure names). */
   private readonly address: string;
   private connectionError: string | undefined;
-  readonly entryKind = 'an entry';
+  protected readonly entryKind = 'an entry';
 
   constructor(private readonly settings: FeedSettings, logger: Logger, deliver: (events: ChangeEvent[]) => Promise<void>) {
+    super(settings.name, logger, deliver);
     this.client = feedRedisClient(settings.redis, 10_000, { blocking: true });
     this.probe = feedRedisClient(settings.redis, 10_000);
-    const origins = new OriginDecoder();
-    this.history = new RedisFeedHistory(this.probe, settings.name, origins);
-    this.follower = new FeedFollower(settings.name, this, origins, logger, deliver);
+    this.history = new RedisFeedHistory(this.probe, settings.name, this.origins);
     for (const client of [this.client, this.probe]) {
       client.on('error', (error) => {
         this.connectionError = describeError(error);
@@ -66,25 +63,8 @@ export class RedisFeedReader implements FeedReader, FeedTransport<StreamEntry> {
     this.address = `${url.hostname || '127.0.0.1'}:${url.port || 6379}`;
   }
 
-  get ready(): boolean {
-    return this.follower.ready;
-  }
-
-  get notReadyReason(): string | undefined {
-    return this.follower.notReadyReason;
-  }
-
-  /**
-   * Fills the rings with the newest `backlog` entries, then follows the feed
-   * in the background. When Redis cannot be reached yet the edge starts all
-   * the same: /readyz says why, and the backlog is read once it can be.
-   */
-  start(backlog: number): Promise<void> {
-    return this.follower.start(backlog);
-  }
-
   /** Connects and reads the backlog (the newest `backlog` entries). */
-  async position(backlog: number, hand: HandEntries<StreamEntry>): Promise<Record<string, string>> {
+  protected async position(backlog: number, hand: HandEntries<StreamEntry>): Promise<Record<string, string>> {
     // lazyConnect: the first connect() is ours; after a failure ioredis reconnects by itself and queues commands meanwhile.
     await Promise.all([this.client, this.probe].map((client) => (client.status === 'wait' ? client.connect() : undefined)));
     if (backlog > 0) {
@@ -96,7 +76,7 @@ export class RedisFeedReader implements FeedReader, FeedTransport<StreamEntry> {
     return {};
   }
 
-  async readNext(): Promise<readonly StreamEntry[]> {
+  protected async readNext(): Promise<readonly StreamEntry[]> {
     const reply = await this.client.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.settings.name, this.lastStreamId);
     const entries = reply ? reply.flatMap(([, streamEntries]) => streamEntries) : [];
     this.passed(entries);
@@ -108,16 +88,16 @@ export class RedisFeedReader implements FeedReader, FeedTransport<StreamEntry> {
     if (entries.length > 0) this.lastStreamId = entries[entries.length - 1][0];
   }
 
-  valueOf([, fields]: StreamEntry): string {
+  protected valueOf([, fields]: StreamEntry): string {
     return fields[fields.indexOf('e') + 1] ?? '';
   }
 
-  placeOf([streamId]: StreamEntry): Record<string, string> {
+  protected placeOf([streamId]: StreamEntry): Record<string, string> {
     return { entry: streamId };
   }
 
   /** A failure in plain words: which Redis, and why (ioredis' own messages name neither). */
-  describeFailure(error: unknown): FeedFailure {
+  protected describeFailure(error: unknown): FeedFailure {
     const reason = this.connectionError ?? describeError(error);
     const unreachable = this.connectionError !== undefined || /Connection is closed|max retries per request/i.test(describeError(error));
     const described = unreachable ? `feed ${this.settings.name}: Redis at ${this.address} is not reachable (${reason})` : `feed ${this.settings.name}: ${reason}`;
@@ -131,9 +111,9 @@ export class RedisFeedReader implements FeedReader, FeedTransport<StreamEntry> {
   }
 
   async stop(): Promise<void> {
-    this.follower.halt();
+    this.halt();
     this.client.disconnect();
     this.probe.disconnect();
-    await this.follower.ended();
+    await this.ended();
   }
 }

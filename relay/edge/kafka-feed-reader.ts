@@ -10,12 +10,11 @@
 import type { Logger } from 'pino';
 import type { ChangeEvent } from '../route/event.js';
 import { describeError } from '../errors.js';
-import { OriginDecoder } from '../../sinks/feed/entry-origin.js';
 import { PartitionReader, OFFSET_OUT_OF_RANGE } from '../../sinks/kafka/protocol/partition-reader.js';
 import { KafkaResponseError } from '../../sinks/kafka/protocol/messages.js';
 import { LAG_COUNT_CAP, type FeedReader } from './feed-reader.js';
 import { KafkaFeedHistory } from './kafka-feed-history.js';
-import { FeedFollower, type FeedFailure, type FeedTransport, type HandEntries } from './feed-follower.js';
+import { FeedFollower, type FeedFailure, type HandEntries } from './feed-follower.js';
 import { protocolSecurity, type KafkaSecurityConfig } from '../../sinks/kafka/security.js';
 
 /** How long one Fetch waits at the broker for a new record (a long poll); also bounds how late a stop is noticed. */
@@ -28,44 +27,24 @@ export interface KafkaFeedSettings {
 
 type FeedRecord = { offset: bigint; value: string | null };
 
-export class KafkaFeedReader implements FeedReader, FeedTransport<FeedRecord> {
+export class KafkaFeedReader extends FeedFollower<FeedRecord> implements FeedReader {
   private readonly reader: PartitionReader;
   /** A second reader for the lag probe: the first one is waiting in a long poll most of the time. */
   private readonly probe: PartitionReader;
   readonly history: KafkaFeedHistory;
-  private readonly follower: FeedFollower<FeedRecord>;
   private next = 0n;
-  readonly entryKind = 'a record';
+  protected readonly entryKind = 'a record';
 
-  constructor(private readonly settings: KafkaFeedSettings, private readonly logger: Logger, deliver: (events: ChangeEvent[]) => Promise<void>) {
+  constructor(private readonly settings: KafkaFeedSettings, logger: Logger, deliver: (events: ChangeEvent[]) => Promise<void>) {
+    super(settings.name, logger, deliver);
     const options = { brokers: settings.kafka.brokers, clientId: settings.kafka.clientId, ...protocolSecurity(settings.kafka), connectTimeoutMs: 3000, requestTimeoutMs: 10_000 + FETCH_WAIT_MS };
     this.reader = new PartitionReader(options, settings.name);
     this.probe = new PartitionReader(options, settings.name);
-    const origins = new OriginDecoder();
-    this.history = new KafkaFeedHistory(options, settings.name, origins);
-    this.follower = new FeedFollower(settings.name, this, origins, logger, deliver);
-  }
-
-  get ready(): boolean {
-    return this.follower.ready;
-  }
-
-  get notReadyReason(): string | undefined {
-    return this.follower.notReadyReason;
-  }
-
-  /**
-   * Reads the backlog into the rings, then follows the feed in the background.
-   * When the topic cannot be read yet (Kafka down, or no relay has created
-   * it) the edge starts all the same: /readyz says why, and the backlog is
-   * read as soon as it can be.
-   */
-  start(backlog: number): Promise<void> {
-    return this.follower.start(backlog);
+    this.history = new KafkaFeedHistory(options, settings.name, this.origins);
   }
 
   /** The backlog: from the end minus `backlog` to the end known now. */
-  async position(backlog: number, hand: HandEntries<FeedRecord>): Promise<Record<string, string>> {
+  protected async position(backlog: number, hand: HandEntries<FeedRecord>): Promise<Record<string, string>> {
     const { earliest, end } = await this.reader.bounds();
     const from = end - BigInt(backlog);
     this.next = from > earliest ? from : earliest;
@@ -78,26 +57,26 @@ export class KafkaFeedReader implements FeedReader, FeedTransport<FeedRecord> {
     return { offset: String(this.next) };
   }
 
-  async readNext(): Promise<readonly FeedRecord[]> {
+  protected async readNext(): Promise<readonly FeedRecord[]> {
     const fetched = await this.reader.fetch(this.next, FETCH_WAIT_MS);
     this.next = fetched.next;
     return fetched.records;
   }
 
-  valueOf(record: FeedRecord): string {
+  protected valueOf(record: FeedRecord): string {
     return record.value ?? '';
   }
 
-  placeOf(record: FeedRecord): Record<string, string> {
+  protected placeOf(record: FeedRecord): Record<string, string> {
     return { offset: String(record.offset) };
   }
 
-  describeFailure(error: unknown): FeedFailure {
+  protected describeFailure(error: unknown): FeedFailure {
     return { reason: `feed ${this.settings.name}: ${describeError(error)}`, err: describeError(error) };
   }
 
   /** Retention removed the next record (the edge was stopped too long): goes on from the oldest still held. */
-  async recover(error: unknown): Promise<boolean> {
+  protected override async recover(error: unknown): Promise<boolean> {
     if (!(error instanceof KafkaResponseError && error.code === OFFSET_OUT_OF_RANGE)) return false;
     const { earliest } = await this.reader.bounds().catch(() => ({ earliest: this.next }));
     this.logger.warn({ feed: this.settings.name, wanted: String(this.next), oldest: String(earliest) }, 'edge: the feed no longer holds the next entry (retention); going on from the oldest held');
@@ -113,11 +92,11 @@ export class KafkaFeedReader implements FeedReader, FeedTransport<FeedRecord> {
   }
 
   async stop(): Promise<void> {
-    this.follower.halt();
+    this.halt();
     this.reader.close(); // ends a long poll in progress
     this.probe.close();
     this.history.close();
-    await this.follower.ended();
+    await this.ended();
     this.reader.close(); // a request the loop began meanwhile may have reconnected
   }
 }
