@@ -11,7 +11,8 @@ import { loadavg } from 'node:os';
 import pg from 'pg';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
-import { fanOutBenchmark, fanOutReport } from './fanout.js';
+import { fanOutBenchmark } from './fanout.js';
+import { fanOutReport } from './fanout-report.js';
 import { machineDescription } from './report.js';
 import { startStealMeter } from './cpu-steal.js';
 

@@ -30,7 +30,8 @@ import { connect } from 'node:net';
 import { startStealMeter } from './cpu-steal.js';
 import { throughputTable, ratioChart, machineDescription, type ThroughputRow } from './report.js';
 import { parseLsn } from '../relay/lsn.js';
-import { fanOutBenchmark, fanOutReport, type FanOutResults } from './fanout.js';
+import { fanOutBenchmark, type FanOutResults } from './fanout.js';
+import { fanOutReport } from './fanout-report.js';
 
 const SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
 const args = process.argv.slice(2);

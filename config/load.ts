@@ -16,49 +16,71 @@ export const ENV_PREFIX = 'WALRELAY_';
 const RESERVED_ENV = new Set(['WALRELAY_CONFIG', 'WALRELAY_LOG_LEVEL']);
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const path = configPath(file, env);
+  envLogLevel(env); // read with the file, so that validate catches it too
+  return parseConfig(readConfigDocument(path), env, dirname(path));
+}
+
+/** The configuration `validate` checks: an edge's (a feed, no source) or else the relay's, the file read and parsed once. */
+export function loadRelayOrEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): { edge: EdgeConfig } | { relay: Config } {
+  const path = configPath(file, env);
+  let raw: unknown;
+  let unreadable: unknown;
+  try {
+    raw = readConfigDocument(path);
+  } catch (error) {
+    unreadable = error;
+  }
+  if (unreadable === undefined && isEdgeDocument(raw)) return { edge: parseEdgeConfig(raw, env, dirname(path)) };
+  // As loadConfig: a bad WALRELAY_LOG_LEVEL is reported before a file that cannot be read.
+  envLogLevel(env);
+  if (unreadable !== undefined) throw unreadable;
+  return { relay: parseConfig(raw, env, dirname(path)) };
+}
+
+function configPath(file: string | undefined, env: NodeJS.ProcessEnv): string {
   const path = file ?? env.WALRELAY_CONFIG;
   if (!path) throw configError('no configuration file given', 'pass -c FILE or set WALRELAY_CONFIG');
-  envLogLevel(env); // read with the file, so that validate catches it too
+  return path;
+}
+
+/** The relay's configuration file parsed (an empty file: an empty mapping). */
+function readConfigDocument(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw configError(`cannot read configuration file ${path}: ${(error as Error).message}`, 'check the path given with -c or WALRELAY_CONFIG');
   }
-  let raw: unknown;
   try {
-    raw = parseYaml(text) ?? {};
+    return parseYaml(text) ?? {};
   } catch (error) {
     throw configError(`${path} is not valid YAML or JSON: ${(error as Error).message}`);
   }
-  return parseConfig(raw, env, dirname(path));
 }
 
-/** Whether a file is an edge's configuration (a feed, no source) rather than the relay's; false when it cannot be read (loadConfig says why). */
-export function isEdgeConfigFile(file: string | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
-  const path = file ?? env.WALRELAY_CONFIG;
-  try {
-    const raw = path ? parseYaml(readFileSync(path, 'utf8')) : null;
-    return raw !== null && typeof raw === 'object' && 'feed' in raw && !('source' in raw);
-  } catch {
-    return false;
-  }
+/** Whether a document is an edge's configuration (a feed, no source) rather than the relay's. */
+function isEdgeDocument(raw: unknown): boolean {
+  return raw !== null && typeof raw === 'object' && 'feed' in raw && !('source' in raw);
 }
 
 /** The configuration of `walrelay edge` (docs/edges.md): a feed and websocket sinks, no source. */
 export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
-  const path = file ?? env.WALRELAY_CONFIG;
-  if (!path) throw configError('no configuration file given', 'pass -c FILE or set WALRELAY_CONFIG');
+  const path = configPath(file, env);
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
   } catch (error) {
     throw configError(`cannot read edge configuration ${path}: ${(error as Error).message}`, 'pass -c FILE with a YAML or JSON edge configuration');
   }
+  return parseEdgeConfig(raw, env, dirname(path));
+}
+
+function parseEdgeConfig(raw: unknown, env: NodeJS.ProcessEnv, baseDir: string): EdgeConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw configError('the edge configuration must be a mapping with keys feed and sinks');
   const document = structuredClone(raw) as Record<string, unknown>;
   const fromEnvironment = applyEnvironment(document, env);
-  readSecretFiles(document, dirname(path));
+  readSecretFiles(document, baseDir);
   const result = edgeConfigSchema.safeParse(document);
   if (!result.success) throw configError(result.error.issues.map((issue) => formatIssue(issue, document, { raw, fromEnvironment })).join('; '));
   return result.data;

@@ -4,7 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isEdgeConfigFile, loadConfig, loadEdgeConfig } from '../config/load.js';
+import { loadConfig, loadEdgeConfig, loadRelayOrEdgeConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, envLogFormat, envLogLevel } from './log.js';
 import { WalrelayError, configError, describeError, exitCodeOf } from './errors.js';
@@ -98,12 +98,13 @@ program.command('teardown').description('drop the slot, and the publication if w
 program.command('validate').description('check the configuration; when PostgreSQL answers, also its tables, patterns and column policies')
   .option(...configOption)
   .action(async (options: { config?: string }) => {
-    if (isEdgeConfigFile(options.config)) {
-      const edge = loadEdgeConfig(options.config);
+    const loaded = loadRelayOrEdgeConfig(options.config);
+    if ('edge' in loaded) {
+      const { edge } = loaded;
       console.log(`edge configuration is valid: ${edge.sinks.length} websocket sink(s), feed ${edge.feed.name} in ${edge.feed.redis ? 'Redis' : 'Kafka'}`);
       return;
     }
-    const config: Config = loadConfig(options.config);
+    const config: Config = loaded.relay;
     console.log(`configuration is valid: ${config.sinks.length} sink(s): ${config.sinks.map((sink) => sink.type).join(', ')}`);
     // Against the database too, when it answers: patterns and tables that match nothing.
     const source = await checkAgainstSource(config);

@@ -6,13 +6,12 @@
 // another edge and on an edge started late; realtime-js works on an edge.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { Kafka, logLevel } from 'kafkajs';
-import { RealtimeClient } from '@supabase/realtime-js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startKafka, type TestKafka } from './harness/kafka.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
-import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './harness/edges.js';
+import { startEdge as startEdgeOn, connect, subscribe, rowOf, type Edge } from './harness/edges.js';
+import { edgeScenarios } from './harness/edge-scenarios.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 
@@ -25,6 +24,7 @@ describe('walrelay edge served from a Kafka feed', () => {
   let relayPort: number;
   const edges: Edge[] = [];
   const startEdge = () => startEdgeOn({ kafka: { brokers: kafka.brokers }, name: FEED });
+  const scenarios = edgeScenarios(() => ({ pg, relayPort, edges, startEdge }));
 
   before(async () => {
     [pg, kafka] = await Promise.all([startPostgres('pg15'), startKafka()]);
@@ -52,17 +52,7 @@ describe('walrelay edge served from a Kafka feed', () => {
   });
 
   it('sends the same change frames as the relay\'s own websocket sink, byte for byte, in the same order; the topic has one partition', async () => {
-    const clients = await Promise.all([relayPort, edges[0].port, edges[1].port].map(connect));
-    for (const client of clients) await subscribe(client, {});
-    await pg.query(`INSERT INTO items SELECT g, 9223372036854775807 - g, 12345678901234567890.0123456789, E'line\\n"two"' FROM generate_series(1, 20) g`);
-    for (let i = 1; i <= 10; i++) await pg.query(`UPDATE items SET note = 'update ${i}' WHERE id = ${i}`);
-    await pg.query('DELETE FROM items WHERE id > 15');
-    for (const client of clients) await waitFor(() => client.changes.length >= 35, { what: `35 changes (have ${client.changes.length})` });
-    assert.equal(clients[0].changes.length, 35);
-    assert.match(clients[0].changes[0], /"big":"9223372036854775806"/);
-    assert.deepEqual(clients[1].changes, clients[0].changes, 'edge 1 = relay');
-    assert.deepEqual(clients[2].changes, clients[0].changes, 'edge 2 = relay');
-    for (const client of clients) client.ws.close();
+    await scenarios.sameFramesAsRelay();
     const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const [topic] = (await admin.fetchTopicMetadata({ topics: [FEED] })).topics;
@@ -70,75 +60,15 @@ describe('walrelay edge served from a Kafka feed', () => {
     await admin.disconnect();
   });
 
-  it('kill -9 of an edge while writes go on: the client resumes on the other edge with since and gets every missed change once, in order', async () => {
-    const client = await connect(edges[0].port);
-    await subscribe(client, {});
-    let writing = true;
-    let next = 100;
-    const writer = (async () => {
-      while (writing) {
-        await pg.query('INSERT INTO items (id, note) VALUES ($1, $2)', [next, `row ${next}`]);
-        next++;
-      }
-    })();
-    await waitFor(() => client.changes.length >= 10, { what: '10 changes before the kill' });
-    edges[0].process.signal('SIGKILL');
-    await edges[0].process.exited;
-    const seen = [...client.changes];
-    const resumed = await connect(edges[1].port);
-    await subscribe(resumed, { since: idOf(seen[seen.length - 1]) });
-    await waitFor(() => next > 200, { what: 'writes after the kill', timeoutMs: 60_000 });
-    writing = false;
-    await writer;
-    const written = next - 100;
-    await waitFor(() => seen.length + resumed.changes.length >= written, { what: `${written} changes in all (have ${seen.length + resumed.changes.length})` });
-    assert.deepEqual([...seen, ...resumed.changes].map(rowOf), Array.from({ length: written }, (_, at) => `insert:${100 + at}`), 'every insert once, in order');
-    resumed.ws.close();
-  });
+  it('kill -9 of an edge while writes go on: the client resumes on the other edge with since and gets every missed change once, in order', scenarios.resumeOnTheOtherEdgeAfterKill);
 
-  it('an edge started late serves since from the topic, and answers resume_gap beyond it', async () => {
-    const reference = await connect(relayPort);
-    await subscribe(reference, {});
-    await pg.query(`INSERT INTO items (id, note) SELECT g, 'late ' || g FROM generate_series(1000, 1009) g`);
-    await waitFor(() => reference.changes.length >= 10, { what: 'the reference changes' });
-    edges[0] = await startEdge();
-    const client = await connect(edges[0].port);
-    await subscribe(client, { since: idOf(reference.changes[2]) });
-    await waitFor(() => client.changes.length >= 7, { what: 'the replay of 7 changes' });
-    assert.deepEqual(client.changes, reference.changes.slice(3));
-    const gap = await connect(edges[0].port);
-    gap.send({ type: 'subscribe', id: 's', table: 'public.items', since: '0000000000000001-0000000000' });
-    await waitFor(() => gap.other.some((frame) => frame.type === 'error'), { what: 'resume_gap' });
-    assert.equal(gap.other.find((frame) => frame.type === 'error').code, 'resume_gap');
-    for (const item of [reference, client, gap]) item.ws.close();
-  });
+  it('an edge started late serves since from the topic, and answers resume_gap beyond it', scenarios.lateEdgeServesSince);
 
-  it('serves realtime-js postgres_changes with Realtime\'s values', async () => {
-    for (const vsn of ['1.0.0', '2.0.0']) {
-      const client = new RealtimeClient(`ws://127.0.0.1:${edges[1].port}/realtime/v1`, { params: { apikey: 'anything' }, vsn, transport: WebSocket as any } as any);
-      const changes: any[] = [];
-      await new Promise<void>((resolve, reject) => {
-        client.channel(`items-${vsn}`).on('postgres_changes' as any, { event: '*', schema: 'public', table: 'items' }, (change: any) => changes.push(change))
-          .subscribe((status: string, error?: Error) => (status === 'SUBSCRIBED' ? resolve() : status === 'CHANNEL_ERROR' ? reject(error ?? new Error(status)) : undefined));
-      });
-      const id = vsn === '1.0.0' ? 5000 : 5001;
-      await pg.query(`INSERT INTO items VALUES (${id}, 9223372036854775807, 1.5, 'rt')`);
-      await waitFor(() => changes.length >= 1, { what: `realtime change (vsn ${vsn})` });
-      assert.equal(changes[0].eventType, 'INSERT');
-      assert.deepEqual(changes[0].new, { id, big: Number('9223372036854775807'), price: 1.5, note: 'rt' });
-      await client.disconnect();
-    }
-  });
+  it('serves realtime-js postgres_changes with Realtime\'s values', scenarios.realtimePostgresChanges);
 
-  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the compacted topic beside the feed)', async () => {
-    await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
-  });
+  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the compacted topic beside the feed)', scenarios.realtimeResumeAfterKill);
 
-  it('a kill -9 while inserts go on loses nothing; at most the changes sent just before it come again', async () => {
-    edges[0] = await startEdge();
-    const { repeated } = await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7100, { killWhileWriting: true });
-    console.log(`# changes repeated after the kill: ${repeated}`);
-  });
+  it('a kill -9 while inserts go on loses nothing; at most the changes sent just before it come again', scenarios.killWhileInsertingLosesNothing);
 
   it('refuses a feed topic with several partitions (its order would not be total), with the code and a hint', async () => {
     const admin = new Kafka({ brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();

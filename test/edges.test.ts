@@ -6,12 +6,11 @@
 // edges hold no replication slot.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import { RealtimeClient } from '@supabase/realtime-js';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startRedis, type TestRedis } from './harness/redis.js';
 import { runCli, spawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
-import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './harness/edges.js';
+import { startEdge as startEdgeOn, connect, subscribe, idOf, rowOf, type Edge } from './harness/edges.js';
+import { edgeScenarios } from './harness/edge-scenarios.js';
 import { freePort } from './harness/ports.js';
 import { waitFor } from './harness/wait.js';
 import { startRedisCluster, type TestRedisCluster } from './harness/redis-cluster.js';
@@ -27,6 +26,7 @@ describe('walrelay edge served from a Redis feed', () => {
   let relay: RelayProcess;
   let relayPort: number;
   const edges: Edge[] = [];
+  const scenarios = edgeScenarios(() => ({ pg, relayPort, edges, startEdge: () => startEdge(redis.url) }));
 
   before(async () => {
     [pg, redis] = await Promise.all([startPostgres('pg15'), startRedis()]);
@@ -53,88 +53,13 @@ describe('walrelay edge served from a Redis feed', () => {
     await Promise.all([pg?.stop(), redis?.stop()]);
   });
 
-  it('sends the same change frames as the relay\'s own websocket sink, byte for byte, in the same order', async () => {
-    const clients = await Promise.all([relayPort, edges[0].port, edges[1].port].map(connect));
-    for (const client of clients) await subscribe(client, {});
-    // Values a parse and re-serialise would change: int8 beyond 2^53, numeric with 30 digits, text with newlines and quotes.
-    await pg.query(`INSERT INTO items SELECT g, 9223372036854775807 - g, 12345678901234567890.0123456789, E'line\\n"two"' FROM generate_series(1, 20) g`);
-    for (let i = 1; i <= 10; i++) await pg.query(`UPDATE items SET note = 'update ${i}' WHERE id = ${i}`);
-    await pg.query('DELETE FROM items WHERE id > 15');
-    for (const client of clients) await waitFor(() => client.changes.length >= 35, { what: `35 changes (have ${client.changes.length})` });
-    assert.equal(clients[0].changes.length, 35);
-    assert.match(clients[0].changes[0], /"big":"9223372036854775806"/);
-    assert.deepEqual(clients[1].changes, clients[0].changes, 'edge 1 = relay');
-    assert.deepEqual(clients[2].changes, clients[0].changes, 'edge 2 = relay');
-    for (const client of clients) client.ws.close();
-  });
+  it('sends the same change frames as the relay\'s own websocket sink, byte for byte, in the same order', scenarios.sameFramesAsRelay);
 
-  it('kill -9 of an edge while writes go on: the client resumes on the other edge with since and gets every missed change once, in order', async () => {
-    const client = await connect(edges[0].port);
-    await subscribe(client, {});
-    let writing = true;
-    let next = 100;
-    const writer = (async () => {
-      while (writing) {
-        await pg.query('INSERT INTO items (id, note) VALUES ($1, $2)', [next, `row ${next}`]);
-        next++;
-      }
-    })();
-    await waitFor(() => client.changes.length >= 10, { what: '10 changes before the kill' });
-    edges[0].process.signal('SIGKILL');
-    await edges[0].process.exited;
-    const seen = [...client.changes];
-    const last = idOf(seen[seen.length - 1]);
-    const resumed = await connect(edges[1].port);
-    await subscribe(resumed, { since: last });
-    await waitFor(() => next > 200, { what: 'writes after the kill', timeoutMs: 60_000 });
-    writing = false;
-    await writer;
-    const written = next - 100;
-    await waitFor(() => seen.length + resumed.changes.length >= written, { what: `${written} changes in all (have ${seen.length + resumed.changes.length})` });
-    const all = [...seen, ...resumed.changes].map(rowOf);
-    assert.deepEqual(all, Array.from({ length: written }, (_, at) => `insert:${100 + at}`), 'every insert once, in order');
-    const ids = [...seen, ...resumed.changes].map(idOf);
-    assert.deepEqual(ids, [...ids].sort(), 'ids ascend');
-    resumed.ws.close();
-    edges[0] = await startEdge(redis.url); // for the tests below
-  });
+  it('kill -9 of an edge while writes go on: the client resumes on the other edge with since and gets every missed change once, in order', scenarios.resumeOnTheOtherEdgeAfterKill);
 
-  it('an edge started late serves since from the feed, and answers resume_gap beyond it', async () => {
-    const reference = await connect(relayPort);
-    await subscribe(reference, {});
-    await pg.query(`INSERT INTO items (id, note) SELECT g, 'late ' || g FROM generate_series(1000, 1009) g`);
-    await waitFor(() => reference.changes.length >= 10, { what: 'the reference changes' });
-    const late = await startEdge(redis.url);
-    edges.push(late);
-    const client = await connect(late.port);
-    await subscribe(client, { since: idOf(reference.changes[2]) });
-    await waitFor(() => client.changes.length >= 7, { what: 'the replay of 7 changes' });
-    assert.deepEqual(client.changes, reference.changes.slice(3));
-    const gap = await connect(late.port);
-    gap.send({ type: 'subscribe', id: 's', table: 'public.items', since: '0000000000000001-0000000000' });
-    await waitFor(() => gap.other.some((frame) => frame.type === 'error'), { what: 'resume_gap' });
-    assert.equal(gap.other.find((frame) => frame.type === 'error').code, 'resume_gap');
-    for (const item of [reference, client, gap]) item.ws.close();
-  });
+  it('an edge started late serves since from the feed, and answers resume_gap beyond it', scenarios.lateEdgeServesSince);
 
-  it('serves realtime-js postgres_changes with Realtime\'s values (column types came through the feed)', async () => {
-    for (const vsn of ['1.0.0', '2.0.0']) {
-      const client = new RealtimeClient(`ws://127.0.0.1:${edges[1].port}/realtime/v1`, { params: { apikey: 'anything' }, vsn, transport: WebSocket as any } as any);
-      const changes: any[] = [];
-      await new Promise<void>((resolve, reject) => {
-        client.channel(`items-${vsn}`).on('postgres_changes' as any, { event: '*', schema: 'public', table: 'items' }, (change: any) => changes.push(change))
-          .subscribe((status: string, error?: Error) => (status === 'SUBSCRIBED' ? resolve() : status === 'CHANNEL_ERROR' ? reject(error ?? new Error(status)) : undefined));
-      });
-      const id = vsn === '1.0.0' ? 5000 : 5001;
-      await pg.query(`INSERT INTO items VALUES (${id}, 9223372036854775807, 1.5, 'rt')`);
-      await waitFor(() => changes.length >= 1, { what: `realtime change (vsn ${vsn})` });
-      assert.equal(changes[0].eventType, 'INSERT');
-      // int8 as a JSON number, as Realtime sends it (realtime-js parses it to the nearest double).
-      assert.deepEqual(changes[0].new, { id, big: Number('9223372036854775807'), price: 1.5, note: 'rt' });
-      assert.deepEqual(changes[0].columns?.map((column: any) => column.type) ?? ['int4', 'int8', 'numeric', 'text'], ['int4', 'int8', 'numeric', 'text']);
-      await client.disconnect();
-    }
-  });
+  it('serves realtime-js postgres_changes with Realtime\'s values (column types came through the feed)', scenarios.realtimePostgresChanges);
 
   it('skips an event the feed holds twice (a batch the relay retried or re-sent after a restart)', async () => {
     const client = await connect(edges[1].port);
@@ -162,15 +87,9 @@ describe('walrelay edge served from a Redis feed', () => {
     assert.doesNotMatch(missing.stderr + wrongSink.stderr, /\n\s+at /, 'no stack trace');
   });
 
-  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the feed\'s Redis)', async () => {
-    await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7000);
-  });
+  it('a realtime-js client named with walrelay_client resumes on another edge after kill -9 of its edge (its point is kept in the feed\'s Redis)', scenarios.realtimeResumeAfterKill);
 
-  it('a kill -9 while inserts go on loses nothing; at most the changes sent just before it come again', async () => {
-    edges[0] = await startEdge(redis.url);
-    const { repeated } = await realtimeResumeAcrossEdges(pg, edges[0], edges[1], 7100, { killWhileWriting: true });
-    console.log(`# changes repeated after the kill: ${repeated}`);
-  });
+  it('a kill -9 while inserts go on loses nothing; at most the changes sent just before it come again', scenarios.killWhileInsertingLosesNothing);
 
   it('edges hold no replication slot, answer /readyz from their feed, and report feed lag', async () => {
     const slots = await pg.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');

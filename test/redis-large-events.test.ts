@@ -1,6 +1,6 @@
 // Events of 64 KiB and more go to Redis from their own bytes, written beside
 // the batch's other commands instead of copied into one payload
-// (sinks/redis/index.ts): every event must still arrive whole, in order,
+// (sinks/redis/xadd-payloads.ts): every event must still arrive whole, in order,
 // byte for byte, among small ones.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { parseRowMessage, type PgoutputMessage } from '../relay/source/pgoutput.
 import { EncodedRowChange, type ChangeEvent } from '../relay/route/event.js';
 import { lsn } from '../relay/lsn.js';
 import { RedisSink } from '../sinks/redis/index.js';
+import { XaddPayloads } from '../sinks/redis/xadd-payloads.js';
 import { redisSinkSchema } from '../config/schema.js';
 
 function u16(value: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(value); return b; }
@@ -33,10 +34,11 @@ it('writes events of 64 KiB and more from their own bytes, each arriving whole a
   const sizes = [5, 65_400, 65_536, 3, 1_048_576, 0, 300_001, 70_000, 12];
   for (const [i, size] of sizes.entries()) assembler.applyRow(parseRowMessage(insert(i + 1, `é"\n${'x'.repeat(size)}`))!, lsn(BigInt(0x1000000 + i)));
   assert.ok(events.every((event) => event instanceof EncodedRowChange));
-  const sink = new RedisSink(redisSinkSchema.parse({ type: 'redis', url: redis.url, stream: 'large' }), 0, pino({ level: 'silent' }));
+  const config = redisSinkSchema.parse({ type: 'redis', url: redis.url, stream: 'large' });
+  const sink = new RedisSink(config, 0, pino({ level: 'silent' }));
   const client = redis.client();
   try {
-    const encoded = (sink as unknown as { encode(events: ChangeEvent[]): { payload: Buffer | Buffer[] } }).encode(events);
+    const encoded = new XaddPayloads(config, {}).encode(events);
     assert.ok(Array.isArray(encoded.payload) && encoded.payload.length === 11, 'five large events, written as pieces between the rest');
     await sink.start();
     await sink.write(events);

@@ -36,7 +36,6 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
 
   const resumeStore = config.sinks.some((sink) => sink.supabase) ? await resumeStoreOf(config, logger) : undefined;
   let newestCommit: string | null = null;
-  const debeziumSinks = config.sinks.flatMap((sinkConfig, index) => (sinkConfig.format === 'debezium' ? [sinkConfig.name ?? `websocket#${index}`] : []));
   let warnedNoOrigins = false;
   const deliver = async (events: ChangeEvent[]): Promise<void> => {
     feedEvents.inc(events.length);
@@ -52,12 +51,13 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     ? new RedisFeedReader({ redis: config.feed.redis, name: config.feed.name }, logger, deliver)
     : new KafkaFeedReader({ kafka: config.feed.kafka!, name: config.feed.name }, logger, deliver);
   // A client resuming from further back than a sink's ring is caught up from the feed, through the sink's own route.
-  const catchUpHistory = new ReadLimit(config.feed.catchUpReads).limit({ open: (afterId) => reader.history.open(afterId) });
+  const catchUpHistory = new ReadLimit(config.feed.catchUpReads).limit(reader.history);
   const sinks: WebsocketSink[] = config.sinks.map((sinkConfig, index) => new WebsocketSink(sinkConfig, index, logger, {
     slot: 'edge', resumeStore,
     feedHistory: { open: (afterId) => catchUpHistory.open(afterId), accepts: (event) => routes[index].takes(event) },
   }));
   const routes = config.sinks.map((sinkConfig, index) => new SinkRoute(sinks[index], sinkConfig.tables, metrics).withSchemaEvents(sinkConfig.schemaEvents));
+  const debeziumSinks = sinks.filter((_, index) => config.sinks[index].format === 'debezium').map((sink) => sink.name);
   const stops: (() => Promise<unknown>)[] = [];
   let http: Server | null = null;
   try {

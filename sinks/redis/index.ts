@@ -1,5 +1,5 @@
 // Redis Streams: one XADD per event (field `event`), a batch sent as one
-// pipelined payload over connection.ts.
+// pipelined payload (xadd-payloads.ts) over connection.ts.
 // At-least-once: a batch that fails part-way is sent again whole, so a
 // re-delivered event appears twice with the same `id`.
 // A hung Redis is noticed by the connection's reply timeout during writes,
@@ -10,15 +10,13 @@
 // (cluster.ts, sentinel.ts) instead of the single connection.
 import type { Logger } from 'pino';
 import type { Sink } from '../sink.js';
-import { EncodedRowChange, type ChangeEvent } from '../../relay/route/event.js';
+import type { ChangeEvent } from '../../relay/route/event.js';
 import { checkpointIdentity, type RedisSinkConfig } from '../../config/schema.js';
 import { WalrelayError, describeError } from '../../relay/errors.js';
 import { deliverWithRetry } from '../retry.js';
-import { NameTemplate } from '../stream-name.js';
-import { debeziumRecords, debeziumTemplates, encodeEvent, type FormatContext } from '../formats.js';
-import { domainRecordOf } from '../../relay/stages/domain-event.js';
 import { RedisConnection, encodeCommand } from './connection.js';
-import { exactlyOnceCommand, type StreamEntry } from './exactly-once.js';
+import { exactlyOnceCommand } from './exactly-once.js';
+import { XaddPayloads } from './xadd-payloads.js';
 import type { RedisTopology, TopologyOptions } from './topology.js';
 import type { SinkContext } from '../sink.js';
 
@@ -26,7 +24,7 @@ export class RedisSink implements Sink {
   readonly name: string;
   readonly durable = true;
   private readonly connection: RedisConnection;
-  private readonly streams: NameTemplate;
+  private readonly payloads: XaddPayloads;
   private closed = false;
   private failing = false;
   private lastFailure: string | undefined;
@@ -40,15 +38,11 @@ export class RedisSink implements Sink {
   /** Cluster or Sentinel mode: where entries go instead of `connection` (opened by start()). */
   private topology: RedisTopology | null = null;
 
-  private readonly formatContext: FormatContext;
-
   constructor(private readonly config: RedisSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `redis#${index}`;
     // Named by the operator, never by position (config/schema.ts refuses an exactly-once sink without a name or checkpointKey).
     this.checkpointKey = config.exactlyOnce ? checkpointIdentity(config, context.slot) ?? `walrelay:checkpoint:${context.slot}:${this.name}` : null;
-    this.formatContext = { database: context.database, debezium: config.debezium };
-    const debezium = config.format === 'debezium' ? debeziumTemplates(this.formatContext) : undefined;
-    this.streams = new NameTemplate(config.stream ?? debezium?.table ?? 'walrelay:{schema}.{table}', config.messageStream ?? debezium?.message ?? 'walrelay:messages');
+    this.payloads = new XaddPayloads(config, { database: context.database, debezium: config.debezium });
     this.connection = new RedisConnection(config.url, { timeoutMs: config.timeoutSeconds * 1000, timeoutKey: `sinks[${index}].timeoutSeconds` });
     this.probeAfterMs = (config.timeoutSeconds * 1000) / 3;
   }
@@ -132,7 +126,7 @@ export class RedisSink implements Sink {
     const checkpointKey = this.checkpointKey;
     if (this.topology) return this.writeThroughTopology(this.topology, events);
     if (checkpointKey !== null) return this.writeExactlyOnce(checkpointKey, events, signal);
-    const { payload, count } = this.encode(events);
+    const { payload, count } = this.payloads.encode(events);
     await this.deliver(this.durably(() => this.connection.exec(payload, count)), signal);
   }
 
@@ -186,7 +180,7 @@ export class RedisSink implements Sink {
   }
 
   private async writeExactlyOnce(checkpointKey: string, events: readonly ChangeEvent[], signal?: AbortSignal): Promise<void> {
-    const entries = events.flatMap((event) => this.streamEntries(event));
+    const entries = events.flatMap((event) => this.payloads.entriesOf(event));
     const command = exactlyOnceCommand(checkpointKey, entries, this.config.maxLen);
     const appended = await this.deliver(this.durably(() => this.connection.execInteger(command)), signal);
     if (appended < entries.length) this.logger.info({ sink: this.name, skipped: entries.length - appended, checkpointKey }, 'redis exactly-once: skipped events the streams already have');
@@ -194,7 +188,7 @@ export class RedisSink implements Sink {
 
   /** Cluster or Sentinel: a retry sends only the entries not yet acknowledged (the topology keeps track). */
   private async writeThroughTopology(topology: RedisTopology, events: readonly ChangeEvent[]): Promise<void> {
-    const batch = { entries: events.flatMap((event) => this.streamEntries(event)), appended: 0 };
+    const batch = { entries: events.flatMap((event) => this.payloads.entriesOf(event)), appended: 0 };
     const total = batch.entries.length;
     await this.deliver(() => topology.write(batch));
     if (this.checkpointKey !== null && batch.appended < total) this.logger.info({ sink: this.name, skipped: total - batch.appended, checkpointKey: this.checkpointKey }, 'redis exactly-once: skipped events the streams already have');
@@ -218,161 +212,12 @@ export class RedisSink implements Sink {
     }
   }
 
-  /**
-   * The stream entries one event appends, in either mode: a domain event's
-   * fields (event, key, headers); Debezium Server's layout (XADD <stream> *
-   * <key JSON> <value JSON>, "default" for a missing key or a tombstone's
-   * value, its redis.null.key / redis.null.value defaults), one entry per
-   * record; otherwise the field `event`.
-   */
-  private streamEntries(event: ChangeEvent): StreamEntry[] {
-    const domain = domainRecordOf(event);
-    if (domain) return [{ stream: domain.destination, id: event.id, fields: domainFields(domain) }];
-    const stream = this.streams.nameFor(event);
-    if (this.config.format !== 'debezium') return [{ stream, id: event.id, fields: ['event', encodeEvent(event, this.config.format, this.formatContext)] }];
-    // A record after the first (a delete's tombstone) gets the id
-    // "<event id>+n", which sorts after the event's own id and before every
-    // later id (the next position, and a schema event's "<event id>.schema"),
-    // as the exactly-once checkpoint needs.
-    return debeziumRecords(event, this.formatContext).map((record, index) => ({
-      stream,
-      id: index === 0 ? event.id : `${event.id}+${index}`,
-      fields: [record.key ?? DEBEZIUM_NULL, record.value ?? DEBEZIUM_NULL],
-    }));
-  }
-
-  /** One XADD per stream entry, as a single pipelined RESP payload. */
-  private encode(events: readonly ChangeEvent[]): { payload: string | Buffer | Buffer[]; count: number } {
-    const trim = this.config.maxLen === undefined ? '' : `$6\r\nMAXLEN\r\n$1\r\n~\r\n$${String(this.config.maxLen).length}\r\n${this.config.maxLen}\r\n`;
-    if (this.config.format === 'walrelay') return this.encodeBytes(events, trim);
-    const head = `*${this.config.maxLen === undefined ? 5 : 8}\r\n$4\r\nXADD\r\n`;
-    const plainFormat = this.config.format !== 'debezium';
-    let payload = '';
-    let count = 0;
-    for (const event of events) {
-      if (plainFormat && domainRecordOf(event) === undefined) {
-        // The hot path: the event's JSON under the field `event`, without building an entry object.
-        const stream = this.streams.nameFor(event);
-        const json = encodeEvent(event, this.config.format);
-        payload += `${head}$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n$${Buffer.byteLength(json)}\r\n${json}\r\n`;
-        count++;
-        continue;
-      }
-      for (const entry of this.streamEntries(event)) {
-        payload += encodeEntry(entry, trim);
-        count++;
-      }
-    }
-    return { payload, count };
-  }
-
-  /**
-   * The walrelay format as bytes: a row change written as bytes
-   * (event-bytes.ts) is copied into the payload as it is, its length known
-   * without measuring; anything else is encoded as text. An event of
-   * LARGE_EVENT_BYTES or more is not copied: the payload becomes pieces
-   * around the event's own bytes, written together (one writev).
-   */
-  private encodeBytes(events: readonly ChangeEvent[], trim: string): { payload: Buffer | Buffer[]; count: number } {
-    const parts: (Buffer | null)[] = new Array(events.length);
-    let size = 0;
-    let count = 0;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i];
-      if (event instanceof EncodedRowChange && domainRecordOf(event) === undefined) {
-        const head = this.xaddHead(this.streams.nameFor(event), trim);
-        parts[i] = head;
-        const length = event.end - event.start;
-        size += head.length + decimalLength(length) + (length >= LARGE_EVENT_BYTES ? 0 : length) + 5;
-        count++;
-      } else {
-        const entries = this.streamEntries(event);
-        let text = '';
-        for (const entry of entries) text += encodeEntry(entry, trim);
-        const encoded = Buffer.from(text);
-        parts[i] = encoded;
-        size += encoded.length;
-        count += entries.length;
-      }
-    }
-    const payload = Buffer.allocUnsafe(size);
-    let pieces: Buffer[] | null = null;
-    let pieceStart = 0;
-    let at = 0;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i];
-      const part = parts[i]!;
-      at += part.copy(payload, at);
-      if (!(event instanceof EncodedRowChange) || domainRecordOf(event) !== undefined) continue;
-      // $<length>\r\n<json>\r\n
-      const length = event.end - event.start;
-      payload[at++] = 0x24;
-      const digits = String(length);
-      for (let d = 0; d < digits.length; d++) payload[at++] = digits.charCodeAt(d);
-      payload[at++] = 0x0d;
-      payload[at++] = 0x0a;
-      if (length >= LARGE_EVENT_BYTES) {
-        pieces ??= [];
-        pieces.push(payload.subarray(pieceStart, at), event.chunk.subarray(event.start, event.end));
-        pieceStart = at;
-      } else {
-        at += event.chunk.copy(payload, at, event.start, event.end);
-      }
-      payload[at++] = 0x0d;
-      payload[at++] = 0x0a;
-    }
-    if (pieces === null) return { payload, count };
-    pieces.push(payload.subarray(pieceStart, at));
-    return { payload: pieces, count };
-  }
-
-  /** `XADD <stream> [MAXLEN ~ n] * event` up to the value, per stream name (a few tables: a small cache). */
-  private xaddHead(stream: string, trim: string): Buffer {
-    let head = this.heads.get(stream);
-    if (head === undefined) {
-      if (this.heads.size >= 1000) this.heads.clear();
-      head = Buffer.from(`*${trim ? 8 : 5}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(stream)}\r\n${stream}\r\n${trim}$1\r\n*\r\n$5\r\nevent\r\n`);
-      this.heads.set(stream, head);
-    }
-    return head;
-  }
-
-  private readonly heads = new Map<string, Buffer>();
-
   async close(): Promise<void> {
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.connection.close();
     this.topology?.close();
   }
-}
-
-/** Events this large are written from their own bytes rather than copied into the batch's payload. */
-const LARGE_EVENT_BYTES = 64 * 1024;
-
-/** Decimal digits of a non-negative integer. */
-function decimalLength(value: number): number {
-  let digits = 1;
-  while (value >= 10) {
-    value = Math.floor(value / 10);
-    digits++;
-  }
-  return digits;
-}
-
-/** Debezium Server's redis.null.key and redis.null.value default. */
-const DEBEZIUM_NULL = 'default';
-
-/** A domain event (outbox, routed message): fields event (the value), key when there is one, then its headers. */
-function domainFields(domain: NonNullable<ReturnType<typeof domainRecordOf>>): string[] {
-  return ['event', domain.value, ...(domain.key === null ? [] : ['key', domain.key]), ...domain.headers.flat()];
-}
-
-/** XADD <stream> [MAXLEN ~ n] * <fields…> in RESP. */
-function encodeEntry(entry: StreamEntry, trim: string): string {
-  let text = `*${3 + entry.fields.length + (trim ? 3 : 0)}\r\n$4\r\nXADD\r\n$${Buffer.byteLength(entry.stream)}\r\n${entry.stream}\r\n${trim}$1\r\n*\r\n`;
-  for (const field of entry.fields) text += `$${Buffer.byteLength(field)}\r\n${field}\r\n`;
-  return text;
 }
 
 const PING = encodeCommand(['PING']);

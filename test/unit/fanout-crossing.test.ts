@@ -3,7 +3,8 @@
 // one early window past it), interpolated between that window and the next.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crossingFramesPerSecond, type FanOutStep } from '../../bench/fanout.js';
+import type { FanOutStep } from '../../bench/fanout.js';
+import { crossingFramesPerSecond } from '../../bench/fanout-report.js';
 
 function step(framesPerSecond: number, p99: number, disconnected = 0): FanOutStep {
   return {
