@@ -43,7 +43,7 @@ export const debeziumKnobs = z.strictObject({
 export const columnPattern = /^[^.\s]+\.[^.\s]+\.[^.\s]+$/;
 
 export const sinkCommon = {
-  name: z.string().min(1).optional().describe('The sink\'s name in logs and metrics (default <type>#<position>). Required for exactlyOnce sinks without checkpointKey / transactionalId: their checkpoint is named after it, never after the position (docs/redis.md).'),
+  name: z.string().min(1).optional().describe('The sink\'s name in logs and metrics (default <type>#<position>). Required for exactlyOnce sinks without checkpointKey / transactionalId: their checkpoint is named after it, never after the position (docs/sinks/redis.md).'),
   tables: z.array(tablePattern, { error: 'expected an array of table patterns' }).optional().describe("Table patterns this sink receives (public.*, *.audit_log); omitted = every table, and messages"),
   format: format.default('walrelay').describe("Event format: walrelay (the change event), debezium (Debezium's JSON envelope, byte for byte) or cloudevents (CloudEvents 1.0 structured JSON)"),
   debezium: debeziumKnobs.optional().describe("Settings of format: debezium (docs/debezium.md)"),

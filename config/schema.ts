@@ -30,6 +30,9 @@ const messageRouteSchema = z.strictObject({
 });
 
 /** `walrelay edge -c FILE`: websocket sinks served from a feed, no PostgreSQL (docs/edges.md). */
+/** The one message for every way pipeline.dispatchWindowMs can be wrong (type, fraction, range). */
+const WINDOW_MS = 'expected a whole number of milliseconds from 0 to 1000';
+
 export const edgeConfigSchema = z.strictObject({
   feed: z.strictObject({
     ...feedTransport,
@@ -74,8 +77,8 @@ export const configSchema = z.strictObject({
     batchBytes: positiveInt.default(131_072).describe("Or fewer, once their pgoutput messages reach this many bytes"),
     inFlightBatches: positiveInt.default(8).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
     drainTimeoutSeconds: z.number().positive().default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
-    dispatchWindowMs: z.number({ error: 'expected a number of milliseconds' }).int().min(0).max(1000).default(5)
-      .describe("Under a live feed, a batch goes out at most this often (unless full): larger costs less CPU per event (fewer sink writes and reads), smaller adds less latency; 0 sends each read's changes at once"),
+    dispatchWindowMs: z.number({ error: WINDOW_MS }).int({ error: WINDOW_MS }).min(0, { error: WINDOW_MS }).max(1000, { error: WINDOW_MS }).default(5)
+      .describe("Under a live feed, a batch goes out at most this often (unless full): larger costs less CPU per event (fewer sink writes and reads), smaller adds less latency; 0 sends each read's changes at once; at most 1000"),
   }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 8, drainTimeoutSeconds: 30, dispatchWindowMs: 5 }),
   backfill: z.strictObject({
     stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json').describe('Progress of `walrelay backfill`; relative paths are relative to the configuration file.'),
@@ -124,7 +127,7 @@ export const configSchema = z.strictObject({
  * The name of an exactly-once sink's checkpoint: the Redis key holding its
  * last event id, or the Kafka transactional id (which also keys its record in
  * the checkpoint topic). Built from what the operator named, never from the
- * sink's position in the list (docs/redis.md, "Checkpoint identity").
+ * sink's position in the list (docs/sinks/redis.md, "Checkpoint identity").
  */
 export function checkpointIdentity(sink: { type: 'redis'; name?: string; checkpointKey?: string } | { type: 'kafka'; name?: string; transactionalId?: string }, slot: string): string | undefined {
   if (sink.type === 'redis') return sink.checkpointKey ?? (sink.name === undefined ? undefined : `walrelay:checkpoint:${slot}:${sink.name}`);
@@ -141,7 +144,7 @@ function checkCheckpointIdentities(config: { source: { slot: string }; sinks: re
     if (identity === undefined) {
       context.addIssue({
         code: 'custom', path: ['sinks', index, 'name'],
-        message: `an exactly-once sink needs a name: its checkpoint is named after it, and a position such as ${sink.type}#${index} moves when sinks are added or reordered (or set ${explicitKey}); docs/redis.md`,
+        message: `an exactly-once sink needs a name: its checkpoint is named after it, and a position such as ${sink.type}#${index} moves when sinks are added or reordered (or set ${explicitKey}); docs/sinks/redis.md`,
       });
       return;
     }

@@ -25,12 +25,12 @@ export const redisSinkSchema = z.strictObject({
     password: z.string().min(1).optional().describe('password of the sentinels themselves (their requirepass)'),
   }).optional().describe('Redis Sentinel: follow the master the sentinels name; url supplies TLS (rediss://), the master\'s user:password and /db (docs/redis-cluster.md)'),
   waitReplicas: z.number({ error: 'expected a number of replicas' }).int({ error: 'expected a whole number of replicas' }).positive({ error: 'expected at least 1 replica' }).optional()
-    .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/redis.md.'),
+    .describe('After each batch, Redis WAIT: the batch counts as delivered (and its LSN may be confirmed) only once at least this many replicas acknowledged it; fewer within waitTimeoutMs and the batch is retried. Default: no WAIT (an ack means in the master\'s memory). See docs/sinks/redis.md.'),
   waitAof: z.strictObject({
     local: z.boolean({ error: 'expected true or false' }).default(true).describe('WAITAOF numlocal: the master has fsynced the batch to its append-only file (needs appendonly yes on the server).'),
     replicas: z.number({ error: 'expected a number of replicas' }).int().min(0, { error: 'expected 0 or more replicas' }).default(0).describe('WAITAOF numreplicas: this many replicas have fsynced the batch to their append-only file.'),
   }).optional()
-    .describe('After each batch, Redis WAITAOF (Redis 7.2 or later): the batch counts as delivered only once it is fsynced to the append-only file locally and/or on replicas; a server without WAITAOF is refused at start (REDIS_WAITAOF_UNSUPPORTED). See docs/redis.md.'),
+    .describe('After each batch, Redis WAITAOF (Redis 7.2 or later): the batch counts as delivered only once it is fsynced to the append-only file locally and/or on replicas; a server without WAITAOF is refused at start (REDIS_WAITAOF_UNSUPPORTED). See docs/sinks/redis.md.'),
   waitTimeoutMs: z.number({ error: 'expected milliseconds' }).int().positive().default(1000)
     .describe('How long one WAIT / WAITAOF may block before walrelay counts the batch as not yet durable and retries; must be below timeoutSeconds.'),
 });

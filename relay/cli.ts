@@ -208,6 +208,8 @@ async function main(): Promise<void> {
     // `npx walrelay -- --help` and `npm exec walrelay -- --help` pass the `--` on: it only kept npm off the flags.
     const args = process.argv[2] === '--' ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv;
     await program.parseAsync(args);
+    // Into a pipe stdout is written asynchronously: exiting at once would cut what the reader has not taken yet.
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
     process.exit(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {

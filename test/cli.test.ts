@@ -3,7 +3,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
-import { writeConfig, runCli } from './harness/relay.js';
+import { execFileSync } from 'node:child_process';
+import { writeConfig, runCli, CLI } from './harness/relay.js';
 
 describe('configuration errors exit 2 and name the key path', () => {
   const base = { source: { url: 'postgres://u@127.0.0.1:1/app' }, sinks: [{ type: 'stdout' }] };
@@ -128,5 +129,16 @@ describe('setup, status and teardown against PostgreSQL 15', () => {
     const after = await runCli(['status', '-c', file, '--json']);
     assert.equal(after.code, 1);
     assert.equal(JSON.parse(after.stdout).exists, false);
+  });
+});
+
+describe('output through a pipe', () => {
+  it('config-schema prints all of its JSON into a pipe (nothing lost at exit)', () => {
+    // More than a pipe holds (64 KiB): what the reader has not taken yet waits in walrelay, which must not exit before it is out.
+    for (let run = 1; run <= 5; run++) {
+      const json = execFileSync('sh', ['-c', `"${process.execPath}" "${CLI}" config-schema | cat`], { encoding: 'utf8', maxBuffer: 8 << 20 });
+      assert.ok(json.length > 65_536, `run ${run}: ${json.length} bytes`);
+      assert.doesNotThrow(() => JSON.parse(json), `run ${run}: the whole JSON arrived (${json.length} bytes)`);
+    }
   });
 });

@@ -8,15 +8,19 @@
 // Real PostgreSQL 15, a real walrelay process whose replication connection
 // passes through a proxy that holds back everything walrelay sends (the
 // status updates never arrive), then the walsender ended with
-// pg_terminate_backend.
+// pg_terminate_backend. And the other side: when the same address leads to
+// another server (a virtual IP or DNS name moved, a restored database),
+// walrelay's position means nothing there and the slot's is used: starting
+// at it would skip that server's transactions below it.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { startTcpProxy, type TcpProxy } from './harness/answer-proxy.js';
+import { startTcpProxy as startSwitchableProxy } from './harness/tcp-proxy.js';
 import { freePort } from './harness/ports.js';
-import { setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
+import { runCli, setupAndSpawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
-import { confirmedFlush, waitUntilConfirmed } from './harness/slot.js';
+import { confirmedFlush, waitUntilConfirmed, walInsertLsn } from './harness/slot.js';
 
 interface Line { op: string; new?: { id: number } }
 
@@ -59,6 +63,8 @@ describe('replication reconnect to the same server', () => {
 
       const streaming = () => relay.logs().match(/"msg":"streaming"/g)?.length ?? 0;
       await pg.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'walrelay'`);
+      // Gone before the held bytes are let go: the status updates must not reach the old walsender on its way out.
+      await waitFor(async () => (await pg.query(`SELECT 1 FROM pg_stat_replication WHERE application_name = 'walrelay'`)).length === 0, { what: 'the walsender to exit' });
       proxy.release();
       await waitFor(() => streaming() === 2, { what: 'the relay to stream again', timeoutMs: 60_000 });
       await pg.query('INSERT INTO r VALUES (12)');
@@ -68,6 +74,42 @@ describe('replication reconnect to the same server', () => {
     } finally {
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
+    }
+  });
+
+  it('another server behind the same address: resumes from that server\'s slot, not from walrelay\'s position', async () => {
+    const other = await startPostgres('pg15');
+    const moving = await startSwitchableProxy(pg.port);
+    const config = (port: number) => ({
+      source: { url: `postgres://postgres@127.0.0.1:${port}/postgres`, slot: 'moved', publication: 'moved', tables: ['public.m'] },
+      sinks: [{ type: 'stdout' }],
+    });
+    let relay: RelayProcess | null = null;
+    try {
+      // walrelay's position on the first server lies far beyond the other server's WAL.
+      await pg.query('CREATE TABLE m (id int PRIMARY KEY); CREATE TABLE filler (id int, pad text)');
+      await other.query('CREATE TABLE m (id int PRIMARY KEY)');
+      await pg.query(`INSERT INTO filler SELECT g, repeat('x', 1000) FROM generate_series(1, 40000) g`);
+      assert.equal((await runCli(['setup', '-c', writeConfig(config(other.port))])).code, 0, 'the other server set up like the first');
+      relay = await setupAndSpawnRelay(config(moving.port), {}, { keepStdout: true });
+      const idsOf = (process: RelayProcess) => ids(process);
+      await pg.query('INSERT INTO m VALUES (1)');
+      await waitFor(() => idsOf(relay!).includes(1), { what: 'row 1 from the first server' });
+      await waitUntilConfirmed(pg, 'moved');
+      assert.ok(await confirmedFlush(pg, 'moved') > await walInsertLsn(other) + 0x1000000n, 'walrelay\'s position is beyond the other server\'s WAL');
+
+      const streaming = () => relay!.logs().match(/"msg":"streaming"/g)?.length ?? 0;
+      moving.retarget(other.port);
+      moving.cut();
+      await waitFor(() => streaming() === 2, { what: 'the relay to stream from the other server', timeoutMs: 60_000 });
+      await other.query('INSERT INTO m VALUES (101)');
+      await waitFor(() => idsOf(relay!).includes(101), { what: 'row 101 from the other server (skipped if walrelay started at its own position)', timeoutMs: 20_000 });
+      assert.deepEqual(idsOf(relay), [1, 101]);
+    } finally {
+      relay?.signal('SIGTERM');
+      if (relay) assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
+      await moving.close();
+      await other.stop();
     }
   });
 });

@@ -1,6 +1,7 @@
 // The running relay: sinks, HTTP, and a replication session that is
 // restarted with backoff after retriable failures (network, a slot held by
-// another instance), always from the slot's confirmed position.
+// another instance), from the slot's confirmed position or, on the same
+// server, from what the sinks acknowledged if that is later.
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -15,7 +16,7 @@ import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
 import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError } from './slot-recovery.js';
-import { ReplicationStream } from '../source/replication-stream.js';
+import { ReplicationStream, type ServerIdentity } from '../source/replication-stream.js';
 import { Pipeline } from '../route/pipeline.js';
 import type { ControlMessages } from '../route/assembler.js';
 import { loadControlKey } from '../route/control-message.js';
@@ -108,6 +109,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   let pipeline: Pipeline | null = null;
   /** The last session's checkpoint: how far delivery got, should the slot be lost (slot-recovery.ts). */
   let lastCheckpoint: Checkpoint | null = null;
+  /** The system and timeline lastCheckpoint's positions belong to. */
+  let streamedFromServer: ServerIdentity | null = null;
+  /** The slot was recreated since lastCheckpoint: its position, not walrelay's, is where to resume. */
+  let slotRecreated = false;
   /** The re-snapshot after a slot recreation, running in the background; stop() ends it between chunks. */
   let resnapshotting: { abort: AbortController; done: Promise<void> } | null = null;
   let streaming = false;
@@ -179,9 +184,11 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     // The slot may be behind what walrelay's sinks acknowledged: confirmations are coalesced (one status update per
     // interval), the last ones may die with the connection, and on another host the slot was synchronized from the
     // old primary a moment before it failed. Resume from the later of the two, so nothing is delivered twice that
-    // need not be.
-    const ownConfirmed = lastCheckpoint ? lastCheckpoint.confirmed : ZERO_LSN;
-    const start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
+    // need not be; on the same host only if it is the same server on the same timeline (a virtual IP or DNS name
+    // may now lead to a promoted standby whose WAL forked below walrelay's position), never after the slot was
+    // recreated (the new slot's position is the truth).
+    const ownConfirmed = lastCheckpoint && !slotRecreated ? lastCheckpoint.confirmed : ZERO_LSN;
+    let start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
     const current = new ReplicationStream(slot.url, timeoutMs);
     _stream = current;
     let ended!: (error?: Error) => void;
@@ -203,7 +210,16 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       // it, so it is given only when walrelay's own confirmed position is later: above the slot's only by what the
       // sinks already acknowledged.
       await current.start({
-        slot: config.source.slot, publication: config.source.publication, startLsn: start > slotConfirmed ? start : ZERO_LSN,
+        slot: config.source.slot, publication: config.source.publication,
+        startLsn: (server) => {
+          const sameServer = streamedFromServer !== null && streamedFromServer.systemId === server.systemId && streamedFromServer.timeline === server.timeline;
+          if (!switching && !sameServer && start > slotConfirmed) {
+            start = slotConfirmed;
+            checkpoint.rewindTo(start);
+            shapes?.forgetUnconfirmed(start);
+          }
+          return start > slotConfirmed ? start : ZERO_LSN;
+        },
         minTimeline: sourceState(config.source.url).highestTimeline, enableFailover: slot.enableFailover, hostLabel: label,
       }, {
         onData: (message) => session.onData(message),
@@ -212,6 +228,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
       });
       current.sendStatus(checkpoint.confirmed); // also what a keepalive request repeats
       noteTimeline(config.source.url, slot.host, current.timeline);
+      streamedFromServer = current.identity;
+      slotRecreated = false;
       if (slot.enableFailover) logger.info({ slot: config.source.slot, host: label }, 'turned on FAILOVER for the replication slot (source.failoverSlot)');
       if (switching) {
         metrics.sourceSwitches.inc();
@@ -244,6 +262,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         logger.info({ confirmed: formatLsn(checkpoint.confirmed) }, 'stopped streaming');
       }
       endSession = null;
+      if (!stopping) session.close();
       await current.stop();
       // The next session receives again what this one had not confirmed: what it queued for the sinks is dropped.
       if (!stopping) {
@@ -327,6 +346,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     if (failure) logger.error({ err: describeError(failure) }, 'the replication slot is gone; recreating it (source.onSlotLost: recreate)');
     else logger.warn({ slot }, 'an earlier recreation of the replication slot was interrupted; finishing it');
     const recreated = await recreateSlot(config, lastCheckpoint?.confirmed ?? null);
+    slotRecreated = true;
     if (!recreated.byUs) {
       logger.warn({ slot }, 'another instance recreated the replication slot first; streaming from it');
       return;

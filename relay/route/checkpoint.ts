@@ -7,6 +7,8 @@ import type { Lsn } from '../lsn.js';
 export interface Ticket {
   /** End LSN of the last commit contained in (or completed by) this batch. */
   readonly commitEnd: Lsn | null;
+  /** Size of the batch's pgoutput messages: what the in-flight byte budget counts. */
+  readonly bytes: number;
   done: boolean;
 }
 
@@ -14,9 +16,16 @@ export class Checkpoint {
   private readonly open: Ticket[] = [];
   private confirmedLsn: Lsn;
   private readonly waiters: (() => void)[] = [];
+  private openBytes = 0;
 
   constructor(start: Lsn, private readonly onAdvance: (confirmed: Lsn) => void) {
     this.confirmedLsn = start;
+  }
+
+  /** Moves the starting position down before anything was dispatched (the session starts earlier than planned). */
+  rewindTo(start: Lsn): void {
+    if (this.open.length > 0) throw new Error('checkpoint rewound with batches in flight');
+    if (start < this.confirmedLsn) this.confirmedLsn = start;
   }
 
   get confirmed(): Lsn {
@@ -27,9 +36,15 @@ export class Checkpoint {
     return this.open.length;
   }
 
-  begin(commitEnd: Lsn | null): Ticket {
-    const ticket: Ticket = { commitEnd, done: false };
+  /** Bytes of the batches not yet completed (with every batch before them). */
+  get inFlightBytes(): number {
+    return this.openBytes;
+  }
+
+  begin(commitEnd: Lsn | null, bytes = 0): Ticket {
+    const ticket: Ticket = { commitEnd, bytes, done: false };
     this.open.push(ticket);
+    this.openBytes += bytes;
     return ticket;
   }
 
@@ -38,6 +53,7 @@ export class Checkpoint {
     let advancedTo: Lsn | null = null;
     while (this.open.length > 0 && this.open[0].done) {
       const head = this.open.shift()!;
+      this.openBytes -= head.bytes;
       if (head.commitEnd !== null && head.commitEnd > this.confirmedLsn) advancedTo = head.commitEnd;
     }
     if (advancedTo !== null) {

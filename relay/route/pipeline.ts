@@ -16,6 +16,7 @@ import type { Lsn } from '../lsn.js';
 import type { SinkRoute } from './sink-route.js';
 import { commitMarker } from '../stages/transaction-events.js';
 import { withTimeout } from '../with-timeout.js';
+import { WalrelayError } from '../errors.js';
 import type { AnnouncedShapes } from './schema-event.js';
 
 interface DataItem {
@@ -95,6 +96,8 @@ export class Pipeline {
   private lastEvent: ChangeEvent | null = null;
   /** Row messages read as spans and their JSON written as bytes (not when a sink needs PostgreSQL's text: Debezium). */
   private readonly rowsAsBytes: boolean;
+  /** In-flight batches may hold this many bytes of pgoutput messages together (and always one batch). */
+  private readonly inFlightByteBudget: number;
 
   constructor(
     private readonly routes: readonly SinkRoute[],
@@ -110,6 +113,7 @@ export class Pipeline {
   ) {
     shapes?.forgetUnconfirmed(checkpoint.confirmed);
     this.rowsAsBytes = options.keepOrigins !== true && options.rowsAsText !== true;
+    this.inFlightByteBudget = options.inFlightBatches * options.batchBytes;
     this.assembler = new TransactionAssembler(catalog, {
       event: (event) => { this.batch.push(event); this.lastEvent = event; },
       commit: (endLsn) => {
@@ -119,6 +123,16 @@ export class Pipeline {
         this.lastEvent = null;
       },
     }, shapes, control, options.keepOrigins === true);
+  }
+
+  /**
+   * The session ended (not a stop): nothing more is applied or dispatched. A
+   * window's timer may still fire, and a batch sent after the routes dropped
+   * the session's queue would reach the sinks beside the next session's.
+   */
+  close(): void {
+    this.failure ??= new WalrelayError('REPLICATION_ENDED', 'the replication session ended', { retriable: true });
+    this.intakeClosed = true;
   }
 
   /** Latest WAL end the server reported (for lag). */
@@ -249,13 +263,16 @@ export class Pipeline {
       this.batchBytes = 0; // begin/relation messages alone: nothing to send
       return true;
     }
-    if (this.checkpoint.inFlight >= this.options.inFlightBatches) {
+    // Counted in batches and in bytes: a batch holds at least one event, and one event can be a large value (up to
+    // 1 GB in PostgreSQL), so eight batches of large values would be eight such values in memory.
+    const inFlight = this.checkpoint;
+    if (inFlight.inFlight >= this.options.inFlightBatches || (inFlight.inFlight > 0 && inFlight.inFlightBytes >= this.inFlightByteBudget)) {
       this.waitFor(this.checkpoint.nextCompletion());
       return false;
     }
     const events = this.batch;
     this.lastDispatchAt = performance.now();
-    const ticket = this.checkpoint.begin(this.batchCommitEnd);
+    const ticket = this.checkpoint.begin(this.batchCommitEnd, this.batchBytes);
     this.batch = [];
     this.batchBytes = 0;
     this.batchCommitEnd = null;

@@ -51,14 +51,23 @@ export interface StreamHandlers {
 export interface StartOptions {
   slot: string;
   publication: string;
-  /** Where to start; 0/0 lets the server start at the slot's confirmed_flush_lsn. */
-  startLsn: Lsn;
+  /**
+   * Where to start; 0/0 lets the server start at the slot's confirmed_flush_lsn. A function is asked once the server
+   * said which system and timeline it is (IDENTIFY_SYSTEM), before anything streams.
+   */
+  startLsn: Lsn | ((server: ServerIdentity) => Lsn);
   /** Refuse a server on an older timeline (a zombie primary: relay/source/primary.ts); 0 = any. */
   minTimeline?: number;
   /** Turn on the slot's FAILOVER option first (PostgreSQL 17+; the slot is not in use until START_REPLICATION). */
   enableFailover?: boolean;
   /** "host:port", for errors. */
   hostLabel?: string;
+}
+
+/** Which server a session streams from: a position is meaningful only on the same system and timeline. */
+export interface ServerIdentity {
+  systemId: string;
+  timeline: number;
 }
 
 /** Session settings that fix the text form of values (see relay/source/values.ts). */
@@ -76,6 +85,8 @@ export class ReplicationStream {
   serverVersion = 0;
   /** The server's timeline (IDENTIFY_SYSTEM), known once started. */
   timeline = 0;
+  /** The server's system identifier and timeline, known once started. */
+  identity: ServerIdentity | null = null;
   /** The last position given to sendStatus(), repeated when asking for a keepalive. */
   private confirmed: Lsn = ZERO_LSN;
   /** A position given to confirm() and not sent yet, and the timer that sends it. */
@@ -130,8 +141,11 @@ export class ReplicationStream {
     // Checked again on this very connection: the host chosen a moment ago may have been demoted or replaced since.
     const host = options.hostLabel ?? `${client.host}:${client.port}`;
     if ((await client.query('SELECT pg_is_in_recovery() AS standby')).rows[0].standby) throw standbyError(host);
-    this.timeline = Number((await client.query('IDENTIFY_SYSTEM')).rows[0].timeline);
+    const system = (await client.query('IDENTIFY_SYSTEM')).rows[0];
+    this.timeline = Number(system.timeline);
+    this.identity = { systemId: String(system.systemid), timeline: this.timeline };
     if (options.minTimeline && this.timeline < options.minTimeline) throw staleError(host, this.timeline, options.minTimeline);
+    const startLsn = typeof options.startLsn === 'function' ? options.startLsn(this.identity) : options.startLsn;
     if (options.enableFailover) await client.query(`ALTER_REPLICATION_SLOT "${options.slot}" (FAILOVER true)`);
 
     const connection = (client as any).connection;
@@ -165,7 +179,7 @@ export class ReplicationStream {
 
     const started = new Promise<void>((resolve, reject) => {
       connection.once('replicationStart', () => { this.copying = true; resolve(); });
-      const replication = client.query(startReplicationSql(options, protocolVersionFor(this.serverVersion)));
+      const replication = client.query(startReplicationSql({ ...options, startLsn }, protocolVersionFor(this.serverVersion)));
       this.replicationEnded = replication.then(() => undefined, () => undefined);
       replication.then(() => finish(), (error: Error) => {
           const classified = classifyStreamError(error, options);
@@ -220,6 +234,7 @@ export class ReplicationStream {
    * starts after what the sinks acknowledged (daemon.ts).
    */
   confirm(confirmed: Lsn): void {
+    if (this.closed) return;
     this.pendingConfirmed = confirmed;
     if (this.confirmTimer) return;
     const wait = this.statusSentAt + CONFIRM_INTERVAL_MS - performance.now();
@@ -265,6 +280,8 @@ export class ReplicationStream {
 
   async stop(): Promise<void> {
     if (this.closed) return;
+    // A confirmation still held back goes first (a session ending on a sink's failure, the connection still fine).
+    if (this.pendingConfirmed !== null && (this.client as any)?.connection?.stream?.writable) this.sendStatus(this.pendingConfirmed);
     this.closed = true;
     this.stopWatching();
     if (this.confirmTimer) clearTimeout(this.confirmTimer);
@@ -363,7 +380,7 @@ export function protocolVersionFor(serverVersion: number): number {
   return 1;
 }
 
-function startReplicationSql(options: StartOptions, protoVersion: number): string {
+function startReplicationSql(options: StartOptions & { startLsn: Lsn }, protoVersion: number): string {
   // slot and publication are validated identifiers (config/schema.ts), so quoting them is enough.
   return `START_REPLICATION SLOT "${options.slot}" LOGICAL ${formatLsn(options.startLsn)} ` +
     `(proto_version '${protoVersion}', publication_names '"${options.publication}"', messages 'true')`;

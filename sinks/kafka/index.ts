@@ -245,7 +245,7 @@ function permanentKafkaError(error: unknown): Error | null {
   const topic = invalidTopic(error);
   if (topic !== null) {
     return new WalrelayError('KAFKA_TOPIC_INVALID', `Kafka refused the topic name ${topic} (INVALID_TOPIC_EXCEPTION: at most 249 characters of a-z A-Z 0-9 . _ -, not "." or "..")`, {
-      hint: 'change the sink\'s topic (or messageTopic) template so that every name is valid, or leave the table out of this sink with tables; see docs/kafka.md',
+      hint: 'change the sink\'s topic (or messageTopic) template so that every name is valid, or leave the table out of this sink with tables; see docs/sinks/kafka.md',
     });
   }
   const type = (error as { type?: string }).type;

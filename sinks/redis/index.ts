@@ -248,7 +248,7 @@ function permanentRedisError(error: unknown): Error | null {
   if (/unknown command .?WAITAOF/i.test(message)) {
     return new WalrelayError('REDIS_WAITAOF_UNSUPPORTED', `this redis server has no WAITAOF (${message})`, {
       kind: 'config',
-      hint: 'waitAof needs Redis 7.2 or later; upgrade the server, or remove waitAof (waitReplicas uses WAIT, which every version has); docs/redis.md',
+      hint: 'waitAof needs Redis 7.2 or later; upgrade the server, or remove waitAof (waitReplicas uses WAIT, which every version has); docs/sinks/redis.md',
     });
   }
   if (/WAITAOF cannot be used when numlocal is set but appendonly is disabled/i.test(message)) {

@@ -3,7 +3,8 @@
 // closed, new connections are accepted and then hang), `resume()` heals it
 // (what was held back flows, closes that happened meanwhile are passed on),
 // `cut()` destroys every connection at once (a reset, as when a middlebox
-// or the server's host drops them).
+// or the server's host drops them), `retarget()` sends new connections to
+// another server (a virtual IP or DNS name moved to another machine).
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { freePort } from './ports.js';
 
@@ -12,6 +13,7 @@ export interface TcpProxy {
   pause(): void;
   resume(): void;
   cut(): void;
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -20,7 +22,8 @@ interface Pair {
   server: Socket | null;
 }
 
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export async function startTcpProxy(firstTargetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  let targetPort = firstTargetPort;
   const port = await freePort();
   const pairs = new Set<Pair>();
   let paused = false;
@@ -88,6 +91,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         pair.server.resume();
       }
       for (const action of actions) action();
+    },
+    retarget(port: number) {
+      targetPort = port;
     },
     cut() {
       for (const pair of [...pairs]) {

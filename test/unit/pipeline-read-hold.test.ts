@@ -46,7 +46,7 @@ function setUp(dispatchWindowMs?: number) {
 
 describe('pipeline: reads held for a live feed\'s dispatch window', () => {
   it('a transaction right after a dispatch holds reads until its window ends, then goes out and reads resume', async () => {
-    const { flow, written, feed, confirmed } = setUp();
+    const { flow, written, feed, confirmed } = setUp(500); // a long window: a loaded machine's pauses fall within it
     feed(transaction(1)); // after a quiet spell: dispatched at once, after this turn's reads
     // Checked turn by turn (not by waitFor's timer, which may outlast the window).
     for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
