@@ -140,10 +140,12 @@ function transaction(tx: number, firstRow: number): { walStart: bigint; payload:
   return messages;
 }
 
+/** Stops the Redis or Kafka the script started (also when the run fails: a broker left behind keeps loading the cores). */
+let stop = async (): Promise<void> => {};
+
 async function main(): Promise<void> {
   const logger = pino({ level: 'warn' }, process.stderr);
   let sink: Sink;
-  let stop = async () => {};
   if (sinkName === 'redis') {
     const redis = await startRedis();
     sink = new RedisSink({ type: 'redis', url: redis.url, stream: 'core', timeoutSeconds: 30, format: 'walrelay' } as RedisSinkConfig, 0, logger);
@@ -204,4 +206,8 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-void main();
+main().catch(async (error: unknown) => {
+  console.error(error);
+  await stop();
+  process.exit(1);
+});
