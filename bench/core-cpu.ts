@@ -1,9 +1,10 @@
-// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis] [events] [rows/s]   (toast: use ~600 events)
+// node dist/bench/core-cpu.js [small|wide|toast] [stdout|redis|kafka] [events] [rows/s]   (toast: use ~600 events)
 //
 // CPU per event of the relay's core path alone, without PostgreSQL: pgoutput
 // messages shaped like `npm run bench`'s backlogs (Begin, 10 inserts,
 // Commit) are fed through the real Pipeline into a real sink (stdout into
-// /dev/null, or the Redis sink into a Redis the script starts), in bursts as
+// /dev/null, or the Redis or Kafka sink into a Redis or a Kafka broker the
+// script starts; Kafka needs the jars in .cache/kafka), in bursts as
 // the socket would deliver them. Prints the process's CPU seconds per
 // million events: on a shared machine CPU time moves far less than wall time,
 // so this is what bench/OPTIMISATIONS.md's before/after figures compare.
@@ -19,10 +20,13 @@ import { TypeCatalog } from '../relay/source/type-catalog.js';
 import { Metrics } from '../relay/ops/metrics.js';
 import { StdoutSink } from '../sinks/stdout/index.js';
 import { RedisSink } from '../sinks/redis/index.js';
+import { KafkaSink } from '../sinks/kafka/index.js';
 import { startRedis } from '../test/harness/redis.js';
+import { startKafka } from '../test/harness/kafka.js';
 import type { Sink } from '../sinks/sink.js';
 import type { Lsn } from '../relay/lsn.js';
-import type { StdoutSinkConfig, RedisSinkConfig } from '../config/schema.js';
+import type { StdoutSinkConfig, RedisSinkConfig, KafkaSinkConfig } from '../config/schema.js';
+import { kafkaSinkSchema } from '../config/sink-schemas.js';
 import { toastValueBytes } from './scenarios.js';
 
 const [scenario = 'small', sinkName = 'stdout', countText = '200000', rateText] = process.argv.slice(2);
@@ -136,14 +140,22 @@ function transaction(tx: number, firstRow: number): { walStart: bigint; payload:
   return messages;
 }
 
+/** Stops the Redis or Kafka the script started (also when the run fails: a broker left behind keeps loading the cores). */
+let stop = async (): Promise<void> => {};
+
 async function main(): Promise<void> {
   const logger = pino({ level: 'warn' }, process.stderr);
   let sink: Sink;
-  let stop = async () => {};
   if (sinkName === 'redis') {
     const redis = await startRedis();
     sink = new RedisSink({ type: 'redis', url: redis.url, stream: 'core', timeoutSeconds: 30, format: 'walrelay' } as RedisSinkConfig, 0, logger);
     stop = () => redis.stop();
+  } else if (sinkName === 'kafka') {
+    // As `npm run bench`'s Kafka sink: a topic of three partitions.
+    const kafka = await startKafka();
+    const config = kafkaSinkSchema.parse({ type: 'kafka', brokers: kafka.brokers, topic: 'core', createTopics: { partitions: 3, replicationFactor: 1 } }) as KafkaSinkConfig;
+    sink = new KafkaSink(config, 0, logger);
+    stop = () => kafka.stop();
   } else {
     sink = new StdoutSink({ type: 'stdout', format: 'walrelay' } as StdoutSinkConfig, 0, createWriteStream('/dev/null'));
   }
@@ -194,4 +206,8 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-void main();
+main().catch(async (error: unknown) => {
+  console.error(error);
+  await stop();
+  process.exit(1);
+});

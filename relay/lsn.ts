@@ -16,11 +16,25 @@ export function parseLsn(text: string): Lsn {
   return ((BigInt('0x' + match[1]) << 32n) | BigInt('0x' + match[2])) as Lsn;
 }
 
+const TWO_TO_32 = 4_294_967_296;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** The upper half last formatted, and its text with the slash: it changes once per 4 GiB of WAL. */
+let lastHigh = -1;
+let lastHighText = '';
+
 /** PostgreSQL notation: upper and lower 32 bits in upper-case hex, no padding. */
 export function formatLsn(value: Lsn | bigint): string {
-  const hi = Number(value >> 32n);
-  const lo = Number(value & 0xffffffffn);
-  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
+  // Called once per event: halves from one Number conversion (exact below 2^53) instead of two BigInt operations.
+  if (value <= MAX_SAFE) {
+    const n = Number(value);
+    const high = Math.floor(n / TWO_TO_32);
+    if (high !== lastHigh) {
+      lastHigh = high;
+      lastHighText = `${high.toString(16).toUpperCase()}/`;
+    }
+    return lastHighText + (n - high * TWO_TO_32).toString(16).toUpperCase();
+  }
+  return `${Number(value >> 32n).toString(16).toUpperCase()}/${Number(value & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
 /** Fixed-width hex, so that identifiers built from LSNs sort as the LSNs do. */

@@ -12,16 +12,27 @@ export class NameTemplate {
     this.messageName = sanitize(messageName);
   }
 
+  /** The last table named, and its name: a backlog's events come table after table (no key string built and hashed per event). */
+  private lastSchema: string | undefined;
+  private lastTable: string | undefined;
+  private lastName = '';
+
   nameFor(event: ChangeEvent): string {
     const destination = destinationOf(event);
     if (destination !== undefined) return this.sanitize(destination); // backfill --sink --stream-template
-    if (event.table === undefined) return this.messageName;
-    const qualified = `${event.schema}.${event.table}`;
+    const table = event.table;
+    if (table === undefined) return this.messageName;
+    const schema = event.schema;
+    if (table === this.lastTable && schema === this.lastSchema) return this.lastName;
+    const qualified = `${schema}.${table}`;
     let name = this.cache.get(qualified);
     if (name === undefined) {
-      name = this.sanitize(this.template.replaceAll('{schema}', event.schema ?? '').replaceAll('{table}', event.table));
+      name = this.sanitize(this.template.replaceAll('{schema}', schema ?? '').replaceAll('{table}', table));
       this.cache.set(qualified, name);
     }
+    this.lastSchema = schema;
+    this.lastTable = table;
+    this.lastName = name;
     return name;
   }
 }

@@ -18,6 +18,7 @@
 // Both come from the WAL alone, so a re-delivered event has the same id.
 import { DECODE_ERROR_HINT, type PgoutputMessage, type RawRowMessage } from '../source/pgoutput.js';
 import { EventBytesWriter } from './event-bytes.js';
+import { eventId } from './event-id.js';
 import { RelationDecoder } from '../source/relation.js';
 import type { TypeCatalog } from '../source/type-catalog.js';
 import { RowChange, setOrigin, type ChangeEvent, type EventOrigin, type Op } from './event.js';
@@ -198,8 +199,7 @@ export class TransactionAssembler {
     const tx = this.requireTx();
     if (this.hidden.size > 0 && this.hidden.has(relation)) return;
     if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
-    const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
-    const change = (this.bytes ??= new EventBytesWriter()).rowChange(message, relation, tx, id, formatLsn(walStart));
+    const change = (this.bytes ??= new EventBytesWriter()).rowChange(message, relation, tx, tx.seq++, formatLsn(walStart));
     change.columnTypes = relation.columnTypes;
     this.output.event(change);
   }
@@ -223,7 +223,7 @@ export class TransactionAssembler {
         const fragments = values.map((text, i) => (text === null ? 'null' : convert[i](text)));
         const row = '{' + fragments.map((fragment, i) => names[i] + fragment).join(',') + '}';
         const key = keyIndexes.length > 0 ? '{' + keyIndexes.map((i) => names[i] + fragments[i]).join(',') + '}' : null;
-        const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+        const id = eventId(tx.idPrefix, tx.seq++);
         const event: ChangeEvent = new RowChange(id, 'read', chunk.schema, chunk.table, qualifiedJson, key, row, null, undefined, lsn, tx.commitLsn, tx.xid, tx.commitTime, version);
         if (chunk.target) event.target = chunk.target; // backfill --sink (sink-stages.ts)
         this.output.event(event);
@@ -240,7 +240,7 @@ export class TransactionAssembler {
       return false;
     }
     const tx = this.requireTx();
-    const event = gapEvent(text, { id: tx.idPrefix + String(tx.seq).padStart(10, '0'), lsn: formatLsn(walStart), commitLsn: tx.commitLsn, xid: tx.xid, commitTime: tx.commitTime });
+    const event = gapEvent(text, { id: eventId(tx.idPrefix, tx.seq), lsn: formatLsn(walStart), commitLsn: tx.commitLsn, xid: tx.xid, commitTime: tx.commitTime });
     if (!event) return false;
     tx.seq++;
     this.output.event(event);
@@ -262,7 +262,7 @@ export class TransactionAssembler {
     const tx = this.requireTx();
     if (this.hidden.size > 0 && this.hidden.has(relation)) return;
     if (this.unannounced.size > 0 && this.unannounced.has(relation)) this.announceShape(relation, tx, walStart);
-    const id = tx.idPrefix + String(tx.seq++).padStart(10, '0');
+    const id = eventId(tx.idPrefix, tx.seq++);
     const change = new RowChange(id, op, relation.schema, relation.table, relation.qualifiedJson, key, row, old, unchanged, formatLsn(walStart), tx.commitLsn, tx.xid, tx.commitTime, relation.schemaVersion);
     change.columnTypes = relation.columnTypes;
     // Only when a debezium sink needs PostgreSQL's text: no object per event otherwise.
@@ -281,7 +281,7 @@ export class TransactionAssembler {
   private stamp(op: Op, walStart: Lsn): ChangeEvent {
     const tx = this.requireTx();
     return {
-      id: tx.idPrefix + String(tx.seq++).padStart(10, '0'),
+      id: eventId(tx.idPrefix, tx.seq++),
       op,
       lsn: formatLsn(walStart),
       commitLsn: tx.commitLsn,

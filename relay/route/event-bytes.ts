@@ -7,15 +7,17 @@ import type { RawRowMessage, Spans } from '../source/pgoutput.js';
 import type { RelationDecoder } from '../source/relation.js';
 import { EncodedRowChange } from './event.js';
 import { JsonBytes } from './json-bytes.js';
+import { SEQ_DIGITS, eventId } from './event-id.js';
 
 /** What a transaction stamps on each of its events. */
 export interface TransactionStamp {
+  /** The commit LSN in 16 hex digits and '-': each event's id is this and its position in 10 digits. */
+  idPrefix: string;
   commitLsn: string;
   xid: number;
   commitTime: string;
 }
 
-const OPEN = Buffer.from('{"id":"');
 const OPS = {
   insert: Buffer.from('","op":"insert",'),
   update: Buffer.from('","op":"update",'),
@@ -30,21 +32,27 @@ const LSN = Buffer.from(',"lsn":"');
 export class EventBytesWriter {
   private readonly out = new JsonBytes();
   private stamp: TransactionStamp | null = null;
+  /** `{"id":"` and `stamp`'s id prefix. */
+  private head: Buffer = NULL;
   /** `","commitLsn":"…","xid":…,"commitTime":"…"}` of `stamp`. */
   private tail: Buffer = NULL;
 
-  rowChange(message: RawRowMessage, relation: RelationDecoder, stamp: TransactionStamp, id: string, lsn: string): EncodedRowChange {
+  /** The row change at position `seq` of `stamp`'s transaction. */
+  rowChange(message: RawRowMessage, relation: RelationDecoder, stamp: TransactionStamp, seq: number, lsn: string): EncodedRowChange {
     if (stamp !== this.stamp) {
       this.stamp = stamp;
+      this.head = Buffer.from(`{"id":"${stamp.idPrefix}`);
       this.tail = Buffer.from(`","commitLsn":"${stamp.commitLsn}","xid":${stamp.xid},"commitTime":"${stamp.commitTime}"}`);
     }
+    // The id's bytes are written from the number: the id string is a concatenation, which reading back would flatten.
+    const id = eventId(stamp.idPrefix, seq);
     const out = this.out;
     const buffer = message.buffer;
     // Positions relative to the event's start: a new chunk moves the event.
     const parts = [-1, -1, -1, -1, -1, -1];
     out.begin();
-    out.bytes(OPEN);
-    out.ascii(id);
+    out.bytes(this.head);
+    out.digits(seq, SEQ_DIGITS);
     out.bytes(OPS[message.tag]);
     out.bytes(relation.eventHead);
     let unchanged: string[] | undefined;

@@ -132,6 +132,9 @@ export class RowChange implements ChangeEvent {
  * pgoutput's (event-bytes.ts): `chunk[start, end)` is the event's JSON,
  * followed by a newline. Its strings are decoded only when asked for.
  */
+/** Where the id begins in a row change's JSON: after `{"id":"` (event-bytes.ts). */
+const ID_OFFSET = 7;
+
 export class EncodedRowChange extends RowChange {
   private jsonDecoded: string | undefined;
 
@@ -151,6 +154,16 @@ export class EncodedRowChange extends RowChange {
   }
 
   override get keyJson(): string | null { return this.part(0); }
+  /** The key's JSON as UTF-8 bytes (a view of the chunk), or null: Kafka's record key without decoding it. */
+  get keyBytes(): Buffer | null {
+    const start = this.parts[0];
+    return start < 0 ? null : this.chunk.subarray(start, this.parts[1]);
+  }
+  /** The id as UTF-8 bytes (a view of the chunk: the JSON opens with it). */
+  get idBytes(): Buffer {
+    const start = this.start + ID_OFFSET;
+    return this.chunk.subarray(start, start + this.id.length);
+  }
   override get newJson(): string | null { return this.part(2); }
   override get oldJson(): string | null { return this.part(4); }
 

@@ -87,6 +87,18 @@ export class JsonBytes {
     this.pos += this.buffer.write(value, this.pos, 'utf8');
   }
 
+  /** A non-negative integer below 10^width in decimal, zero-padded to `width` digits. */
+  digits(value: number, width: number): void {
+    this.ensure(width);
+    const buffer = this.buffer;
+    for (let i = this.pos + width - 1; i >= this.pos; i--) {
+      const next = Math.floor(value / 10);
+      buffer[i] = 0x30 + value - next * 10;
+      value = next;
+    }
+    this.pos += width;
+  }
+
   /** A non-negative integer in decimal. */
   integer(value: number): void {
     if (value < 10) {

@@ -77,8 +77,28 @@ export function timeToIso(text: string, withZone: boolean): string {
   return isoTime(text, withZone);
 }
 
+const PG_EPOCH_MICROS_NUMBER = Number(PG_EPOCH_MICROS);
+/** |pgMicros| below this keeps pgMicros + the epoch exact as a Number. */
+const MAX_EXACT_PG_MICROS = BigInt(Number.MAX_SAFE_INTEGER) - 2n * PG_EPOCH_MICROS;
+/** "000" to "999". */
+const MICROS_TEXT = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+/** The commit time's millisecond last formatted (Date's ISO text without its 'Z'): commits come many per millisecond. */
+let lastMillis = Number.NaN;
+let lastMillisText = '';
+
 /** A commit time (microseconds since 2000-01-01) as ISO 8601 UTC with six fractional digits, as timestamptz values. */
 export function formatPgTimestamp(pgMicros: bigint): string {
+  // Once per transaction: in Number arithmetic while exact (until the year 2255), the millisecond's text reused.
+  if (pgMicros <= MAX_EXACT_PG_MICROS && pgMicros >= -MAX_EXACT_PG_MICROS) {
+    const unixMicros = Number(pgMicros) + PG_EPOCH_MICROS_NUMBER;
+    const micros = ((unixMicros % 1000) + 1000) % 1000;
+    const millis = (unixMicros - micros) / 1000;
+    if (millis !== lastMillis) {
+      lastMillis = millis;
+      lastMillisText = new Date(millis).toISOString().slice(0, -1);
+    }
+    return `${lastMillisText}${MICROS_TEXT[micros]}Z`;
+  }
   const unixMicros = pgMicros + PG_EPOCH_MICROS;
   const micros = ((unixMicros % 1000n) + 1000n) % 1000n;
   const millis = (unixMicros - micros) / 1000n; // floor, also before 1970 (BigInt division truncates toward zero)

@@ -7,10 +7,12 @@ import type { ChangeEvent } from '../route/event.js';
 
 /** Streams chosen per event; a WeakMap so the name is never serialised with the event. */
 const destinations = new WeakMap<ChangeEvent, string>();
+/** No rebuild has addressed an event in this process: sinks ask per event, and a WeakMap lookup is not free. */
+let noDestinations = true;
 
 /** The stream or topic this event goes to instead of the sink's template, if any. */
 export function destinationOf(event: ChangeEvent): string | undefined {
-  return destinations.get(event);
+  return noDestinations ? undefined : destinations.get(event);
 }
 
 export class RebuildTargeting {
@@ -27,6 +29,7 @@ export class RebuildTargeting {
     if (template === undefined) return event;
     // The same object may be another sink's event too (no policy changed it): give this sink its own.
     const own = event === original ? copyOf(event) : event;
+    noDestinations = false;
     destinations.set(own, template.replaceAll('{schema}', original.schema ?? '').replaceAll('{table}', original.table ?? ''));
     return own;
   }

@@ -193,11 +193,14 @@ export class KafkaSink implements Sink {
   private recordsOf(event: ChangeEvent): AddressedRecord[] {
     const domain = domainRecordOf(event);
     if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
+    if (this.config.format === 'walrelay' && event instanceof EncodedRowChange) {
+      // A row change written as bytes (event-bytes.ts) goes in as those bytes: value, key and id (no string decoded, measured or flattened).
+      const value = event.chunk.subarray(event.start, event.end);
+      return [addressedRecord(this.topics.nameFor(event), event.keyBytes, value, ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.idBytes])];
+    }
     const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
     if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
-    // A row change written as bytes (event-bytes.ts) goes in as those bytes.
-    const value = this.config.format === 'walrelay' && event instanceof EncodedRowChange ? event.chunk.subarray(event.start, event.end) : encodeEvent(event, this.config.format);
-    return [addressedRecord(this.topics.nameFor(event), keyJson(event), value, headers)];
+    return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
   }
 
   private async ensureTopic(topic: string): Promise<void> {

@@ -50,10 +50,10 @@ export class PlatformaticKafkaProducer {
     }
     const messages = records.map((record) => {
       const headers: Record<string, string> = {};
-      for (let h = 0; h < record.headers.length; h += 2) headers[record.headers[h]] = record.headers[h + 1];
+      for (let h = 0; h < record.headers.length; h += 2) headers[record.headers[h].toString()] = record.headers[h + 1].toString();
       const count = this.partitions.get(record.topic)!;
       const partition = record.key === null ? 0 : partitionForKey(record.key, count);
-      return { topic: record.topic, key: record.key ?? undefined, value: Buffer.isBuffer(record.value) ? record.value.toString() : record.value, partition, headers };
+      return { topic: record.topic, key: record.key?.toString(), value: Buffer.isBuffer(record.value) ? record.value.toString() : record.value, partition, headers };
     });
     await this.producer!.send({ messages });
   }

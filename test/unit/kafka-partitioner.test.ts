@@ -38,6 +38,19 @@ it('agrees with kafkajs\'s DefaultPartitioner on JSON keys of every length', () 
 it('computes CRC-32C (Castagnoli) as Kafka checks it', () => {
   assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283); // the standard check value
   assert.equal(crc32c(Buffer.alloc(32)), 0x8a9136aa); // RFC 3720 B.4: 32 bytes of zeros
+  // Long inputs are read as aligned 32-bit words: every alignment of start and end gives the bytewise CRC.
+  const sample = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 131 + (i >> 3)) & 0xff));
+  const bytewise = (bytes: Buffer) => {
+    let crc = 0xffffffff;
+    for (const byte of bytes) {
+      crc ^= byte;
+      for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+    }
+    return (crc ^ 0xffffffff) >>> 0;
+  };
+  for (let start = 0; start < 8; start++) {
+    for (let end = sample.length - 8; end <= sample.length; end++) assert.equal(crc32c(sample, start, end), bytewise(sample.subarray(start, end)), `${start}..${end}`);
+  }
   const data = Buffer.from('walrelay'.repeat(1000) + 'tail');
   assert.equal(crc32c(Buffer.concat([Buffer.from('xx'), data]), 2), crc32c(data), 'an offset range');
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { TypeCatalog, type Queryable } from '../../relay/source/type-catalog.js';
 import { converterFor, jsonConverterFor } from '../../relay/source/values.js';
 import { formatPgTimestamp, timestampToIso } from '../../relay/source/datetime.js';
+import { formatLsn } from '../../relay/lsn.js';
 import { PG_EPOCH_MICROS } from '../../relay/source/replication-stream.js';
 import { parseArrayLiteral } from '../../relay/source/array-literal.js';
 
@@ -199,6 +200,27 @@ describe('commit times', () => {
     assert.equal(at(-1_500n), '1969-12-31T23:59:59.998500Z');
     assert.equal(at(-1n), '1969-12-31T23:59:59.999999Z');
     assert.equal(at(253_402_300_800_000_001n), '+010000-01-01T00:00:00.000001Z');
+  });
+
+  it('keep each microsecond when commits share a millisecond, and past the range of exact Number arithmetic', () => {
+    // The millisecond's text is reused between calls; the digits after it are per call.
+    assert.equal(formatPgTimestamp(1_234_567n), '2000-01-01T00:00:01.234567Z');
+    assert.equal(formatPgTimestamp(1_234_001n), '2000-01-01T00:00:01.234001Z');
+    assert.equal(formatPgTimestamp(1_235_000n), '2000-01-01T00:00:01.235000Z');
+    // Beyond 2^53 µs the BigInt path renders it (year 2285).
+    assert.equal(formatPgTimestamp(2n ** 53n + 5n), '2285-06-04T23:47:34.740997Z');
+  });
+});
+
+describe('LSN text', () => {
+  it('is the upper and lower halves in upper-case hex, across a change of upper half and above 2^53', () => {
+    assert.equal(formatLsn(0x16b3748n), '0/16B3748');
+    assert.equal(formatLsn(0xffffffffn), '0/FFFFFFFF');
+    assert.equal(formatLsn(0x100000000n), '1/0');
+    assert.equal(formatLsn(0x1abcdef01n), '1/ABCDEF01');
+    assert.equal(formatLsn(0x16b3748n), '0/16B3748');
+    assert.equal(formatLsn(2n ** 53n - 1n), '1FFFFF/FFFFFFFF');
+    assert.equal(formatLsn(2n ** 64n - 1n), 'FFFFFFFF/FFFFFFFF');
   });
 });
 

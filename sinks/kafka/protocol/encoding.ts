@@ -106,10 +106,19 @@ export class Writer {
 
   /** Bytes as varint length + the bytes. */
   varintBytes(value: Uint8Array): this {
-    this.varint(value.length);
-    this.ensure(value.length);
-    this.buffer.set(value, this.offset);
-    this.offset += value.length;
+    const length = value.length;
+    this.varint(length);
+    this.ensure(length);
+    if (length <= SHORT_STRING) {
+      // Keys and ids: a loop is cheaper than a call into C++.
+      const buffer = this.buffer;
+      let offset = this.offset;
+      for (let i = 0; i < length; i++) buffer[offset++] = value[i];
+      this.offset = offset;
+    } else {
+      this.buffer.set(value, this.offset);
+      this.offset += length;
+    }
     return this;
   }
 

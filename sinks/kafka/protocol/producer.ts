@@ -51,8 +51,8 @@ export interface AddressedRecord extends OutgoingRecord {
 }
 
 /** A record for `topic`, its UTF-8 lengths measured once (for sizing requests and for encoding). */
-export function addressedRecord(topic: string, key: string | null, value: string | Buffer | null, headers: readonly string[]): AddressedRecord {
-  return { topic, key, keyBytes: key === null ? -1 : utf8Length(key), value, valueBytes: value === null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : value.length, headers };
+export function addressedRecord(topic: string, key: string | Buffer | null, value: string | Buffer | null, headers: readonly (string | Buffer)[]): AddressedRecord {
+  return { topic, key, keyBytes: key === null ? -1 : typeof key === 'string' ? utf8Length(key) : key.length, value, valueBytes: value === null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : value.length, headers };
 }
 
 /** One send in progress: its records (to recognise a retry of it) and each partition's batches in order. */

@@ -5,14 +5,14 @@ import { type Writer, varintSize, utf8Length } from './encoding.js';
 import { crc32c } from './checksums.js';
 
 export interface OutgoingRecord {
-  /** Key text (its UTF-8 bytes are what the partitioner hashes); null for no key. */
-  key: string | null;
+  /** Key text or its UTF-8 bytes (what the partitioner hashes); null for no key. */
+  key: string | Buffer | null;
   keyBytes: number;
   /** Value text, or its UTF-8 bytes (a row change written as bytes); null for none (a tombstone: Debezium's record after a delete). */
   value: string | Buffer | null;
   valueBytes: number;
-  /** Header names and values, alternating: [name, value, name, value, …]. */
-  headers: readonly string[];
+  /** Header names and values, alternating: [name, value, name, value, …]; a value may be its UTF-8 bytes. */
+  headers: readonly (string | Buffer)[];
 }
 
 export interface BatchHeader {
@@ -36,7 +36,8 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
     if (headers.length > headerBytes.length) headerBytes = new Int32Array(headers.length);
     let headersSize = varintSize(headers.length / 2);
     for (let h = 0; h < headers.length; h++) {
-      const length = utf8Length(headers[h]);
+      const header = headers[h];
+      const length = typeof header === 'string' ? utf8Length(header) : header.length;
       headerBytes[h] = length;
       headersSize += varintSize(length) + length;
     }
@@ -45,12 +46,17 @@ export function writeRecords(writer: Writer, records: readonly OutgoingRecord[])
     writer.ensure(bodySize + 5);
     writer.varint(bodySize).int8(0).varint(0).varint(offsetDelta);
     if (key === null) writer.varint(-1);
-    else writer.varintString(key, keyBytes);
+    else if (typeof key === 'string') writer.varintString(key, keyBytes);
+    else writer.varintBytes(key);
     if (value === null) writer.varint(-1);
     else if (typeof value === 'string') writer.varintString(value, valueBytes);
     else writer.varintBytes(value);
     writer.varint(headers.length / 2);
-    for (let h = 0; h < headers.length; h++) writer.varintString(headers[h], headerBytes[h]);
+    for (let h = 0; h < headers.length; h++) {
+      const header = headers[h];
+      if (typeof header === 'string') writer.varintString(header, headerBytes[h]);
+      else writer.varintBytes(header);
+    }
   }
 }
 
