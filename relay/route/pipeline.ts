@@ -74,10 +74,14 @@ export class Pipeline {
   private lastDispatchAt = -Infinity;
   private readonly flushNow = (): void => {
     this.flushScheduled = false;
-    if (!this.waiting && !this.failure) this.dispatch();
+    if (!this.waiting && !this.failure && this.dispatch()) this.dispatchedFull = false;
   };
   /** Reads held (the socket paused) until the current dispatch window ends: see scheduleFlush. */
   private holdingReads = false;
+  /** The last batch went out because it was full, not at a window's end: a backlog, whose reads are not held. */
+  private dispatchedFull = false;
+  /** The pgoutput bytes of the last batch dispatched: how much a window brings. */
+  private lastBatchBytes = 0;
   /**
    * A window's end: reads resume, the walsender's transactions that waited in
    * the socket meanwhile are read in this turn of the event loop (its poll
@@ -191,7 +195,11 @@ export class Pipeline {
   private pump(): void {
     try {
       while (this.inboxHead < this.inbox.length && !this.waiting && !this.failure) {
-        if ((this.batch.length >= this.options.batchEvents || this.batchBytes >= this.options.batchBytes) && !this.dispatch()) return;
+        if (this.batch.length >= this.options.batchEvents || this.batchBytes >= this.options.batchBytes) {
+          if (!this.dispatch()) return;
+          this.dispatchedFull = true;
+          this.releaseReads(); // a hold taken early in this read: the socket holds more of a backlog
+        }
         const item = this.inbox[this.inboxHead++];
         let pending: Promise<void> | void;
         if (item.kind === 'data') {
@@ -234,10 +242,14 @@ export class Pipeline {
     if (wait > 0) {
       // A live feed: the walsender sends each transaction as it commits, one
       // socket read (one wake-up) each. Reads are held until the window ends,
-      // so the transactions committed meanwhile come in one read. The timer
-      // always releases the hold (nothing else may be relied on to: a read
-      // holding only a keepalive schedules no flush).
-      this.holdReads();
+      // so the transactions committed meanwhile come in one read. Not on a
+      // backlog (the last batch went out full, or it or this one is large):
+      // there the socket holds more, and a held read only slows the drain
+      // (about 15%, bench/OPTIMISATIONS.md). The timer always releases the
+      // hold (nothing else may be relied on to: a read holding only a
+      // keepalive schedules no flush).
+      const light = this.options.batchBytes / 4;
+      if (!this.dispatchedFull && this.lastBatchBytes < light && this.batchBytes < light) this.holdReads();
       setTimeout(this.endWindow, wait);
     } else {
       setImmediate(this.flushNow);
@@ -273,6 +285,7 @@ export class Pipeline {
     const events = this.batch;
     this.lastDispatchAt = performance.now();
     const ticket = this.checkpoint.begin(this.batchCommitEnd, this.batchBytes);
+    this.lastBatchBytes = this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
     this.batchCommitEnd = null;

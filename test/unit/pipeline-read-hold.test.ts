@@ -58,6 +58,19 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
     assert.deepEqual(written.map((event) => event.op), ['insert', 'insert']);
   });
 
+  it('a backlog: a read that fills a batch is not held within the window (the socket holds more)', async () => {
+    const { flow, feed, confirmed } = setUp(500);
+    feed(transaction(1));
+    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(confirmed(), endOf(1));
+    // Within the window that dispatch opened, one read with 600 transactions: a full batch (500 events) goes out at once.
+    const burst: { walStart: bigint; payload: Buffer }[] = [];
+    for (let tx = 2; tx <= 601; tx++) burst.push(...transaction(tx));
+    feed(burst);
+    assert.equal(flow.paused, false, 'reads go on while a backlog fills batches');
+    await waitFor(() => confirmed() === endOf(601), { what: 'the burst confirmed', timeoutMs: 5000 });
+  });
+
   it('pipeline.dispatchWindowMs 0: a transaction right after a dispatch goes out at once, nothing held', async () => {
     const { flow, written, feed, confirmed } = setUp(0);
     feed(transaction(1));
