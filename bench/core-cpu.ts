@@ -9,7 +9,7 @@
 // million events: on a shared machine CPU time moves far less than wall time,
 // so this is what bench/OPTIMISATIONS.md's before/after figures compare.
 // CORE_ROWS_AS_TEXT=1: the same build on the text path (pipeline option
-// rowsAsText). CORE_FEED_ONLY=1 (with a rate): only the feeder's own wake-ups,
+// rowsAsText). CORE_WINDOW_MS: pipeline.dispatchWindowMs (default 5). CORE_FEED_ONLY=1 (with a rate): only the feeder's own wake-ups,
 // nothing handed to the pipeline, to see what the schedule alone costs.
 import { createWriteStream } from 'node:fs';
 import pino from 'pino';
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   const flow = { pause: () => { paused = true; }, resume: () => { paused = false; resume?.(); }, sendStatus: () => undefined };
   const route = new SinkRoute(sink, undefined, new Metrics());
   const pipeline = new Pipeline([route], checkpoint, new TypeCatalog({ query: async () => ({ rows: [] }) }), flow,
-    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: Number(process.env.CORE_IN_FLIGHT ?? 2), rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { throw error; });
+    { batchEvents: 500, batchBytes: 131_072, inFlightBatches: Number(process.env.CORE_IN_FLIGHT ?? 2), dispatchWindowMs: Number(process.env.CORE_WINDOW_MS ?? 5), rowsAsText: process.env.CORE_ROWS_AS_TEXT === '1' }, (error) => { throw error; });
   pipeline.onData({ kind: 'data', walStart: 1n as Lsn, walEnd: 1n as Lsn, payload: relation } as never);
   await new Promise((resolve) => setTimeout(resolve, 50));
   // Messages built beforehand: only the relay's work is measured.

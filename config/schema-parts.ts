@@ -21,6 +21,27 @@ export function isAddressOrSubnet(text: string): boolean {
 }
 
 export const port = z.number({ error: 'expected a TCP port number' }).int().min(0).max(65535);
+
+/** A redis:// or rediss:// URL with a usable port, that Node's URL parser accepts (else the sinks fail only at run). */
+export const redisUrl = z.string({ error: 'expected a redis:// URL' })
+  .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL', abort: true })
+  .superRefine((text, context) => {
+    const problem = redisUrlProblem(text);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
+  });
+
+function redisUrlProblem(text: string): string | null {
+  const givenPort = /^rediss?:\/\/(?:[^@/]*@)?(?:\[[^\]/]*\]|[^:/?#[]*)(?::([^/?#]*))?/.exec(text)?.[1];
+  if (givenPort && !(/^\d+$/.test(givenPort) && Number(givenPort) >= 1 && Number(givenPort) <= 65535)) {
+    return `port "${givenPort}" is not a TCP port number (1-65535)`;
+  }
+  try {
+    new URL(text);
+  } catch {
+    return 'not a valid URL: check the brackets around an IPv6 address, and percent-encode @ : / in the user and password';
+  }
+  return null;
+}
 export const positiveInt = z.number({ error: 'expected a positive integer' }).int().positive();
 export const hostPort = z.string().regex(/^[^\s:]+:\d+$/);
 

@@ -30,6 +30,8 @@ const messageRouteSchema = z.strictObject({
 });
 
 /** `walrelay edge -c FILE`: websocket sinks served from a feed, no PostgreSQL (docs/edges.md). */
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
 /** The one message for every way pipeline.dispatchWindowMs can be wrong (type, fraction, range). */
 const WINDOW_MS = 'expected a whole number of milliseconds from 0 to 1000';
 
@@ -54,7 +56,7 @@ export const edgeConfigSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   source: z.strictObject({
-    url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' })
+    url: z.string({ error: 'expected a postgres:// URL (or set DATABASE_URL)' }).regex(POSTGRES_URL, { error: 'expected a postgres:// URL' })
       .describe('PostgreSQL to read from: postgres://USER:PASSWORD@HOST:PORT/DB, or libpq\'s multi-host form postgres://USER:PASSWORD@HOST1:PORT1,HOST2:PORT2/DB (IPv6 in brackets); walrelay reads from the first listed host that is a primary and moves on when it fails (docs/failover.md).'),
     slot: identifier.default('walrelay').describe("Replication slot (pgoutput) that walrelay creates and reads"),
     publication: identifier.default('walrelay').describe("Publication that selects the tables"),
@@ -76,7 +78,7 @@ export const configSchema = z.strictObject({
     batchEvents: positiveInt.default(500).describe("Events per batch handed to the sinks"),
     batchBytes: positiveInt.default(131_072).describe("Or fewer, once their pgoutput messages reach this many bytes"),
     inFlightBatches: positiveInt.default(8).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
-    drainTimeoutSeconds: z.number().positive().default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
+    drainTimeoutSeconds: z.number({ error: 'expected a positive number of seconds' }).positive({ error: 'expected a positive number of seconds' }).default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
     dispatchWindowMs: z.number({ error: WINDOW_MS }).int({ error: WINDOW_MS }).min(0, { error: WINDOW_MS }).max(1000, { error: WINDOW_MS }).default(5)
       .describe("Under a live feed, a batch goes out at most this often (unless full): larger costs less CPU per event (fewer sink writes and reads), smaller adds less latency; 0 sends each read's changes at once; at most 1000"),
   }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 8, drainTimeoutSeconds: 30, dispatchWindowMs: 5 }),
@@ -96,7 +98,7 @@ export const configSchema = z.strictObject({
   messages: z.array(messageRouteSchema, { error: 'expected an array of { prefix, destination }' }).optional().describe("Logical messages routed by prefix to their own destinations (docs/domain-events.md)"),
 }).superRefine((config, context) => {
   try {
-    parseSourceUrl(config.source.url);
+    if (POSTGRES_URL.test(config.source.url)) parseSourceUrl(config.source.url); // else the field's own check said it
   } catch (error) {
     context.addIssue({ code: 'custom', path: ['source', 'url'], message: (error as Error).message.replace(/^source\.url: /, '') });
   }

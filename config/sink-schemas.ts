@@ -1,12 +1,12 @@
 // Each sink's configuration (contract section 2, docs/configuration.md),
 // strict like the rest of the file: an unknown key is an error naming its path.
 import { z } from 'zod';
-import { hostPort, isAddressOrSubnet, port, positiveInt, serverTimeoutSeconds, sinkCommon } from './schema-parts.js';
+import { hostPort, isAddressOrSubnet, port, positiveInt, redisUrl, serverTimeoutSeconds, sinkCommon } from './schema-parts.js';
 
 export const redisSinkSchema = z.strictObject({
   type: z.literal('redis'),
   ...sinkCommon,
-  url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379').describe("redis:// (rediss:// for TLS), with user:password@ for ACLs and /db for a database"),
+  url: redisUrl.default('redis://127.0.0.1:6379').describe("redis:// (rediss:// for TLS), with user:password@ for ACLs and /db for a database"),
   password: z.string().min(1).optional().describe("Redis password (AUTH), instead of the URL's; passwordFile reads it from a file"),
   stream: z.string().optional().describe('Default walrelay:{schema}.{table}; with format: debezium, <topicPrefix>.{schema}.{table}.'),
   messageStream: z.string().optional().describe('Stream for pg_logical_emit_message events, which belong to no table (default walrelay:messages; debezium: <topicPrefix>.message).'),
@@ -156,7 +156,7 @@ export const websocketSinkSchema = z.strictObject({
 /** Where the edge feed lives: one Redis stream or one Kafka topic (docs/edges.md). */
 export const feedTransport = {
   redis: z.strictObject({
-    url: z.string({ error: 'expected a redis:// URL' }).regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379')
+    url: redisUrl.default('redis://127.0.0.1:6379')
       .describe('Redis holding the feed stream (user:password and TLS in the URL as for the redis sink)'),
     cluster: z.boolean({ error: 'expected true or false' }).default(false)
       .describe('Redis Cluster: url names any seed node; the feed is one stream, so it lives on one shard'),

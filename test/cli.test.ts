@@ -21,6 +21,21 @@ describe('configuration errors exit 2 and name the key path', () => {
     assert.match(result.stderr, /sinks\[1\]\.brokers: expected an array of host:port strings/);
   });
 
+  it('names a Redis URL that cannot be used (bad port, broken IPv6 brackets) at validate, not first at run', async () => {
+    for (const [url, message] of [
+      ['redis://127.0.0.1:notaport', /sinks\[0\]\.url: port "notaport" is not a TCP port number/],
+      ['redis://127.0.0.1:99999', /sinks\[0\]\.url: port "99999" is not a TCP port number/],
+      ['redis://[::1', /sinks\[0\]\.url: not a valid URL/],
+    ] as const) {
+      const result = await runCli(['validate', '-c', writeConfig({ ...base, sinks: [{ type: 'redis', url }] })]);
+      assert.equal(result.code, 2, `${url}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+    const good = await runCli(['validate', '-c', writeConfig({ ...base, sinks: [{ type: 'redis', url: 'rediss://user:p%40ss@[::1]:6380/2' }] })]);
+    assert.doesNotMatch(good.stderr, /sinks\[0\]\.url/, good.stderr);
+  });
+
   it('rejects an unknown key by its path', async () => {
     const result = await runCli(['validate', '-c', writeConfig({ ...base, source: { ...base.source, slott: 'x' } })]);
     assert.equal(result.code, 2);

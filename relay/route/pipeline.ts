@@ -45,9 +45,9 @@ export interface PipelineOptions {
    * one sink write and one read per window instead of per transaction, which
    * is what a live feed of small transactions spends its CPU on
    * (bench/OPTIMISATIONS.md). A transaction arriving after a quiet spell is
-   * dispatched at once. Default 5 (config/schema.ts).
+   * dispatched at once. 0: no window (config key pipeline.dispatchWindowMs).
    */
-  dispatchWindowMs?: number;
+  dispatchWindowMs: number;
   /** Put a commit marker into the batch at each transaction's end (some sink has transactionEvents). */
   commitMarkers?: boolean;
   /** Events carry their origin (PostgreSQL's text, column types): some sink renders Debezium. */
@@ -55,8 +55,6 @@ export interface PipelineOptions {
   /** Build row changes from decoded text even without keepOrigins (comparisons of the two paths: bench/core-cpu.ts, tests). */
   rowsAsText?: boolean;
 }
-
-const DEFAULT_DISPATCH_WINDOW_MS = 5;
 
 /** Above this many queued messages the socket is paused until the inbox drains. */
 const INBOX_HIGH_WATER = 10_000;
@@ -238,7 +236,7 @@ export class Pipeline {
     if (this.flushScheduled) return;
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
-    const wait = this.lastDispatchAt + (this.options.dispatchWindowMs ?? DEFAULT_DISPATCH_WINDOW_MS) - performance.now();
+    const wait = this.lastDispatchAt + this.options.dispatchWindowMs - performance.now();
     if (wait > 0) {
       // A live feed: the walsender sends each transaction as it commits, one
       // socket read (one wake-up) each. Reads are held until the window ends,

@@ -29,7 +29,7 @@ function transaction(tx: number): { walStart: bigint; payload: Buffer }[] {
 
 const endOf = (tx: number) => BigInt(0x1000000 + tx * 0x1000) + 0x900n;
 
-function setUp(dispatchWindowMs?: number) {
+function setUp(dispatchWindowMs = 5) {
   const flow = { paused: false, pauses: 0, pause() { this.paused = true; this.pauses++; }, resume() { this.paused = false; }, sendStatus() {} };
   const written: ChangeEvent[] = [];
   const sink: Sink = { name: 'memory', durable: true, start: async () => {}, close: async () => {}, isReady: () => true, write: async (events) => { written.push(...events); } };
