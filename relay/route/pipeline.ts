@@ -275,8 +275,8 @@ export class Pipeline {
     }
     // Counted in batches and in bytes: a batch holds at least one event, and one event can be a large value (up to
     // 1 GB in PostgreSQL), so eight batches of large values would be eight such values in memory.
-    const inFlight = this.checkpoint;
-    if (inFlight.inFlight >= this.options.inFlightBatches || (inFlight.inFlight > 0 && inFlight.inFlightBytes >= this.inFlightByteBudget)) {
+    const { inFlight, inFlightBytes } = this.checkpoint;
+    if (inFlight >= this.options.inFlightBatches || (inFlight > 0 && inFlightBytes >= this.inFlightByteBudget)) {
       this.waitFor(this.checkpoint.nextCompletion());
       return false;
     }

@@ -20,6 +20,7 @@ import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
 import { staleError, standbyError } from './primary.js';
 import { CopyDataFramer } from './copy-data-framer.js';
+import { startReading, stopReading } from './socket-reads.js';
 
 /** Under a live feed, confirmations go out at most this often (confirm()). */
 const CONFIRM_INTERVAL_MS = 20;
@@ -308,57 +309,6 @@ export class ReplicationStream {
     await withTimeout(client.end().catch(() => undefined), 2000);
     connection.stream.destroy();
   }
-}
-
-/** Set on a socket whose reads walrelay stopped (see stopReading). */
-const readsStopped = Symbol('walrelay.readsStopped');
-
-/**
- * Readable.pause() alone only stops 'data' events: the socket keeps reading
- * what arrives into its buffer until its high-water mark, a wake-up per
- * packet, and the walsender sends every message of a live feed in a packet of
- * its own (12 for a 10-row transaction). So the handle's reads are stopped
- * too, and what the walsender sends meanwhile waits in the kernel's socket
- * buffer, to be read at once, in one read, by startReading().
- *
- * Readable asks the socket for more (`_read`) on its own after each chunk,
- * paused or not, and net.Socket's `_read` restarts a stopped handle: while
- * walrelay holds the reads, `_read` must not (reads held that way came back
- * at once, one packet per wake-up as before).
- */
-function stopReading(stream: any): void {
-  if (!stream) return;
-  stream.pause();
-  const handle = stream._handle;
-  if (!handle || stream.destroyed || stream.connecting) return;
-  if (stream[readsStopped] === undefined) {
-    const read = stream._read;
-    stream._read = function (this: any, size: number) {
-      if (!this[readsStopped]) read.call(this, size);
-    };
-  }
-  stream[readsStopped] = true;
-  if (handle.reading) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/**
- * The handle's reads restarted here, not left to Readable.resume(): that asks
- * for a read only when none is under way, and one asked for while the handle
- * was stopped is still under way in its eyes, so the socket would stay silent
- * for good (Node's own Socket.resume restarts the handle the same way).
- */
-function startReading(stream: any): void {
-  if (!stream) return;
-  stream[readsStopped] &&= false;
-  const handle = stream._handle;
-  if (handle && !handle.reading && !stream.destroyed && !stream.connecting) {
-    handle.reading = true;
-    handle.readStart();
-  }
-  stream.resume();
 }
 
 function silenceError(server: string, timeoutMs: number, streaming: boolean): WalrelayError {
