@@ -9,6 +9,9 @@ import type { TestPostgres } from './postgres.js';
 import { connect, subscribe, idOf, rowOf, realtimeResumeAcrossEdges, type Edge } from './edges.js';
 import { waitFor } from './wait.js';
 
+/** The first id the writer of resumeOnTheOtherEdgeAfterKill inserts. */
+const WRITER_FIRST_ID = 100_000;
+
 /** What a scenario runs against; read when it runs (the file's `before` sets it up). */
 export interface EdgeScenarioSetting {
   pg: TestPostgres;
@@ -44,7 +47,9 @@ export function edgeScenarios(setting: () => EdgeScenarioSetting) {
       const client = await connect(edges[0].port);
       await subscribe(client, {});
       let writing = true;
-      let next = 100;
+      // Ids of their own, far above the other scenarios' fixed ones: on a fast machine the writer gets through
+      // hundreds of rows while the edge is killed and the client resumes.
+      let next = WRITER_FIRST_ID;
       const writer = (async () => {
         while (writing) {
           await pg.query('INSERT INTO items (id, note) VALUES ($1, $2)', [next, `row ${next}`]);
@@ -58,13 +63,13 @@ export function edgeScenarios(setting: () => EdgeScenarioSetting) {
       const last = idOf(seen[seen.length - 1]);
       const resumed = await connect(edges[1].port);
       await subscribe(resumed, { since: last });
-      await waitFor(() => next > 200, { what: 'writes after the kill', timeoutMs: 60_000 });
+      await waitFor(() => next > WRITER_FIRST_ID + 100, { what: 'writes after the kill', timeoutMs: 60_000 });
       writing = false;
       await writer;
-      const written = next - 100;
+      const written = next - WRITER_FIRST_ID;
       await waitFor(() => seen.length + resumed.changes.length >= written, { what: `${written} changes in all (have ${seen.length + resumed.changes.length})` });
       const all = [...seen, ...resumed.changes].map(rowOf);
-      assert.deepEqual(all, Array.from({ length: written }, (_, at) => `insert:${100 + at}`), 'every insert once, in order');
+      assert.deepEqual(all, Array.from({ length: written }, (_, at) => `insert:${WRITER_FIRST_ID + at}`), 'every insert once, in order');
       const ids = [...seen, ...resumed.changes].map(idOf);
       assert.deepEqual(ids, [...ids].sort(), 'ids ascend');
       resumed.ws.close();
