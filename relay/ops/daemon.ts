@@ -36,7 +36,7 @@ import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { withTimeout } from '../with-timeout.js';
 import { Backoff } from '../backoff.js';
 import { WalrelayError, describeError } from '../errors.js';
-import { type Lsn, ZERO_LSN, formatLsn, parseLsn } from '../lsn.js';
+import { type Lsn, ZERO_LSN, formatLsn, maxLsn, parseLsn } from '../lsn.js';
 
 export interface RunningRelay {
   /** Drains in-flight events, confirms, closes everything. */
@@ -188,7 +188,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     // may now lead to a promoted standby whose WAL forked below walrelay's position), never after the slot was
     // recreated (the new slot's position is the truth).
     const ownConfirmed = lastCheckpoint && !slotRecreated ? lastCheckpoint.confirmed : ZERO_LSN;
-    let start: Lsn = ownConfirmed > slotConfirmed ? ownConfirmed : slotConfirmed;
+    let start = maxLsn(ownConfirmed, slotConfirmed);
     const current = new ReplicationStream(slot.url, timeoutMs);
     _stream = current;
     let ended!: (error?: Error) => void;

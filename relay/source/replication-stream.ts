@@ -14,7 +14,7 @@
 // daemon reconnects from the confirmed LSN. Silence while the relay itself
 // paused the socket (backpressure) does not count.
 import pg from 'pg';
-import { type Lsn, ZERO_LSN, formatLsn, readLsn } from '../lsn.js';
+import { type Lsn, ZERO_LSN, formatLsn, maxLsn, readLsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
 import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
@@ -252,7 +252,7 @@ export class ReplicationStream {
   sendStatus(confirmed: Lsn, replyRequested = false): void {
     const connection = (this.client as any)?.connection;
     if (!connection || this.closed) return;
-    if (this.pendingConfirmed !== null && this.pendingConfirmed > confirmed) confirmed = this.pendingConfirmed;
+    if (this.pendingConfirmed !== null) confirmed = maxLsn(confirmed, this.pendingConfirmed);
     this.pendingConfirmed = null;
     if (this.confirmTimer) clearTimeout(this.confirmTimer);
     this.confirmTimer = null;

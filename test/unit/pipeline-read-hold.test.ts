@@ -29,6 +29,11 @@ function transaction(tx: number): { walStart: bigint; payload: Buffer }[] {
 
 const endOf = (tx: number) => BigInt(0x1000000 + tx * 0x1000) + 0x900n;
 
+/** Event-loop turns until `done` (at most 100): checked turn by turn, not by waitFor's timer, which may outlast a window. */
+async function turnsUntil(done: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 100 && !done(); turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 function setUp(dispatchWindowMs = 5) {
   const flow = { paused: false, pauses: 0, pause() { this.paused = true; this.pauses++; }, resume() { this.paused = false; }, sendStatus() {} };
   const written: ChangeEvent[] = [];
@@ -48,8 +53,7 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
   it('a transaction right after a dispatch holds reads until its window ends, then goes out and reads resume', async () => {
     const { flow, written, feed, confirmed } = setUp(500); // a long window: a loaded machine's pauses fall within it
     feed(transaction(1)); // after a quiet spell: dispatched at once, after this turn's reads
-    // Checked turn by turn (not by waitFor's timer, which may outlast the window).
-    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => confirmed() === endOf(1));
     assert.equal(confirmed(), endOf(1), 'the first transaction went out and was confirmed');
     feed(transaction(2)); // within the window that dispatch opened: held
     assert.equal(flow.paused, true, 'reads held while the window is open');
@@ -61,7 +65,7 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
   it('a backlog: a read that fills a batch is not held within the window (the socket holds more)', async () => {
     const { flow, feed, confirmed } = setUp(500);
     feed(transaction(1));
-    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => confirmed() === endOf(1));
     assert.equal(confirmed(), endOf(1));
     // Within the window that dispatch opened, one read with 600 transactions: a full batch (500 events) goes out at once.
     const burst: { walStart: bigint; payload: Buffer }[] = [];
@@ -74,11 +78,11 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
   it('pipeline.dispatchWindowMs 0: a transaction right after a dispatch goes out at once, nothing held', async () => {
     const { flow, written, feed, confirmed } = setUp(0);
     feed(transaction(1));
-    for (let turn = 0; turn < 100 && confirmed() !== endOf(1); turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => confirmed() === endOf(1));
     const pausesBefore = flow.pauses;
     feed(transaction(2));
     assert.equal(flow.paused, false, 'no window: reads go on');
-    for (let turn = 0; turn < 100 && confirmed() !== endOf(2); turn++) await new Promise((resolve) => setImmediate(resolve));
+    await turnsUntil(() => confirmed() === endOf(2));
     assert.equal(confirmed(), endOf(2), 'dispatched in the next turn, not a window later');
     assert.equal(flow.pauses, pausesBefore, 'reads were never held');
     assert.equal(written.length, 2);
