@@ -181,7 +181,7 @@ describe('rabbitmq sink', () => {
     assert.equal(body.id, '0000000000000002-0000000002');
   });
 
-  it('uses an existing exchange of another type as it is (no 406), and refuses a wrong password at start', async () => {
+  it('uses an existing exchange of another type as it is (no 406), and refuses a wrong password or vhost at start', async () => {
     const existing = rabbit.unique('fanout');
     exchanges.push(existing);
     await rabbit.channel.assertExchange(existing, 'fanout', { durable: false });
@@ -198,5 +198,40 @@ describe('rabbitmq sink', () => {
     const refused = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: wrong.toString(), exchange: existing }), 0, silentLogger);
     await assert.rejects(refused.start(), /RABBITMQ_AUTH|refused the login/);
     await refused.close();
+    const noVhost = new URL(RABBITMQ_URL);
+    noVhost.pathname = '/walrelay-no-such-vhost';
+    const notAllowed = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: noVhost.toString(), exchange: existing }), 0, silentLogger);
+    await assert.rejects(notAllowed.start(), (error: Error & { code?: string }) => error.code === 'RABBITMQ_VHOST' && error.message.includes('"walrelay-no-such-vhost"'));
+    await notAllowed.close();
+  });
+
+  it('waits for a broker whose address holds 403 or 530 (a port, not a refusal) instead of stopping as a bad login', async () => {
+    // The port is part of the connect error's text ("connect ECONNREFUSED 127.0.0.1:40312"); reading its digits as
+    // AMQP reply codes stopped the start, and made a write give up at once.
+    for (const code of ['403', '530']) {
+      const port = await freePortMatching(code);
+      const sink = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: `amqp://guest:guest@127.0.0.1:${port}/` }), 0, silentLogger);
+      await sink.start();
+      assert.match(sink.notReadyReason() ?? '', /cannot connect to rabbitmq/);
+      const write = sink.write([{ id: '0000000000000001-0000000001', op: 'message', prefix: 'p', content: 'x', lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: null }]);
+      const outcome = await Promise.race([write.then(() => 'delivered', (error: Error) => error.message), new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))]);
+      assert.equal(outcome, 'waiting', `port ${port}`);
+      await sink.close();
+      await write.catch(() => undefined);
+    }
   });
 });
+
+/** A free port whose number contains `digits` (40300-40399 or 53000-53099 here). */
+async function freePortMatching(digits: string): Promise<number> {
+  const { createServer } = await import('node:net');
+  const base = Number(digits) * 100;
+  for (let port = base; port < base + 100; port++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer().once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port in ${base}-${base + 99}`);
+}

@@ -230,11 +230,16 @@ export class RabbitmqSink implements Sink {
   /** A failed connect: wrong credentials or vhost stop the start; anything else is waited out. */
   private connectError(error: unknown): WalrelayError {
     const text = (error as Error)?.message ?? String(error);
-    if (/ACCESS.REFUSED|403/.test(text)) {
+    // By reply name only: amqplib writes "403 (ACCESS-REFUSED)", and a bare 403 or 530 also matches the port in a
+    // connect error ("ECONNREFUSED 127.0.0.1:40312"), which would stop a start that should wait.
+    if (/ACCESS.REFUSED/.test(text)) {
       return new WalrelayError('RABBITMQ_AUTH', `rabbitmq at ${this.address} refused the login: ${text} (sink ${this.name})`, { hint: 'check the user and password in the url (or urlFile) and the user\'s permissions on the vhost' });
     }
-    if (/NOT.ALLOWED|530/.test(text)) {
-      return new WalrelayError('RABBITMQ_VHOST', `rabbitmq at ${this.address}: ${text} (sink ${this.name})`, { hint: 'check the vhost in the url and that the user may access it' });
+    // A vhost that is missing or closed to the user: RabbitMQ answers connection.open with connection.close
+    // (530 NOT_ALLOWED), which amqplib reports without the code.
+    if (/NOT.ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+      const vhost = decodeURIComponent(new URL(this.url).pathname.slice(1)) || '/';
+      return new WalrelayError('RABBITMQ_VHOST', `rabbitmq at ${this.address} refused vhost "${vhost}" (sink ${this.name}): it does not exist or the user may not use it`, { hint: 'check the vhost in the url and that the user may access it' });
     }
     return new WalrelayError('RABBITMQ_UNREACHABLE', `cannot connect to rabbitmq at ${this.address}: ${text}`, { retriable: true });
   }
