@@ -72,8 +72,23 @@ export class Pipeline {
   private lastDispatchAt = -Infinity;
   private readonly flushNow = (): void => {
     this.flushScheduled = false;
-    if (!this.waiting && !this.failure && this.dispatch()) this.dispatchedFull = false;
+    const windowEnded = this.windowEnded;
+    this.windowEnded = false;
+    if (this.waiting || this.failure) return;
+    const sending = this.batch.length > 0 || this.batchCommitEnd !== null;
+    if (!this.dispatch()) return;
+    this.dispatchedFull = false;
+    // A window that brought transactions: the feed is live, and the next window starts now with reads held, so its
+    // first transaction wakes nothing (the window's timer reads it with the rest): one wake-up per window, not two.
+    // A window that brought nothing ends this (reads stay on, no timer runs while the feed is quiet).
+    if (windowEnded && sending && this.isLight()) {
+      this.flushScheduled = true;
+      this.holdReads();
+      setTimeout(this.endWindow, this.options.dispatchWindowMs);
+    }
   };
+  /** The flush now scheduled is a window's end (not a transaction's after a quiet spell). */
+  private windowEnded = false;
   /** Reads held (the socket paused) until the current dispatch window ends: see scheduleFlush. */
   private holdingReads = false;
   /** The last batch went out because it was full, not at a window's end: a backlog, whose reads are not held. */
@@ -86,6 +101,7 @@ export class Pipeline {
    * phase), and the batch, with them, goes after that read.
    */
   private readonly endWindow = (): void => {
+    this.windowEnded = true;
     this.releaseReads();
     setImmediate(this.flushNow);
   };
@@ -246,12 +262,17 @@ export class Pipeline {
       // (about 15%, bench/OPTIMISATIONS.md). The timer always releases the
       // hold (nothing else may be relied on to: a read holding only a
       // keepalive schedules no flush).
-      const light = this.options.batchBytes / 4;
-      if (!this.dispatchedFull && this.lastBatchBytes < light && this.batchBytes < light) this.holdReads();
+      if (this.isLight()) this.holdReads();
       setTimeout(this.endWindow, wait);
     } else {
       setImmediate(this.flushNow);
     }
+  }
+
+  /** A light feed: the last batch did not go out full, and neither it nor the one being filled is large. */
+  private isLight(): boolean {
+    const light = this.options.batchBytes / 4;
+    return !this.dispatchedFull && this.lastBatchBytes < light && this.batchBytes < light;
   }
 
   private holdReads(): void {

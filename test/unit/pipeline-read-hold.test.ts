@@ -58,8 +58,28 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
     feed(transaction(2)); // within the window that dispatch opened: held
     assert.equal(flow.paused, true, 'reads held while the window is open');
     await waitFor(() => confirmed() === endOf(2), { what: 'the second transaction confirmed', timeoutMs: 5000 });
-    assert.equal(flow.paused, false, 'reads resumed when the window ended');
+    await waitFor(() => !flow.paused, { what: 'reads resumed once a window brought nothing', timeoutMs: 5000 });
     assert.deepEqual(written.map((event) => event.op), ['insert', 'insert']);
+  });
+
+  it('a live feed: once a window has dispatched, the next window holds reads at once, and a window that brings nothing ends the holds', async () => {
+    const { flow, feed, confirmed } = setUp(100);
+    feed(transaction(1)); // after a quiet spell: at once
+    await turnsUntil(() => confirmed() === endOf(1));
+    feed(transaction(2)); // within the window: held, dispatched at its end
+    await waitFor(() => confirmed() === endOf(2), { what: 'the second transaction confirmed', timeoutMs: 5000, intervalMs: 1 });
+    // The feed is live: the next window starts now with reads held, so its first transaction wakes nothing (the
+    // window's timer reads it with the rest): one wake-up per window instead of two.
+    assert.equal(flow.paused, true, 'reads held for the next window before anything arrived');
+    feed(transaction(3));
+    await waitFor(() => confirmed() === endOf(3), { what: 'the third transaction confirmed', timeoutMs: 5000, intervalMs: 1 });
+    assert.equal(flow.paused, true, 'still live: held again');
+    // A window with nothing in it: the feed went quiet, reads resume and stay on (no timer left running).
+    await waitFor(() => !flow.paused, { what: 'reads resumed after an empty window', timeoutMs: 5000, intervalMs: 1 });
+    const pauses = flow.pauses;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal(flow.pauses, pauses, 'no hold taken while the feed is quiet');
+    assert.equal(flow.paused, false);
   });
 
   it('a backlog: a read that fills a batch is not held within the window (the socket holds more)', async () => {
