@@ -81,10 +81,16 @@ export async function waitForConfirmed(pool: pg.Pool, slot: string, target: stri
 
 /** CPU seconds (utime + stime) of a process from /proc, or null once it has exited. */
 /** Read and write system calls a process made so far (syscr, syscw from /proc/<pid>/io); null when unreadable. */
-export function syscallsOf(pid: number): { reads: number; writes: number } | null {
+/** Read and write system calls, and wake-ups: the main thread's voluntary context switches (each a sleep in the event loop). */
+export function syscallsOf(pid: number): { reads: number; writes: number; wakeUps: number } | null {
   try {
     const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-    return { reads: Number(/syscr:\s+(\d+)/.exec(io)![1]), writes: Number(/syscw:\s+(\d+)/.exec(io)![1]) };
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      reads: Number(/syscr:\s+(\d+)/.exec(io)![1]),
+      writes: Number(/syscw:\s+(\d+)/.exec(io)![1]),
+      wakeUps: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)![1]),
+    };
   } catch {
     return null;
   }

@@ -289,7 +289,7 @@ async function redisAndFanOut(url: string, redisUrl: string, pool: pg.Pool, resu
       const callsAfter = syscallsOf(relay.child.pid!);
       result.relayCpuPerMillion = cpuBefore === null || cpuAfter === null || result.events === 0 ? null : (cpuAfter - cpuBefore) / result.events * 1e6;
       // Socket reads and writes per 10-row transaction: what a live feed's wake-ups come down to, and far less noisy than CPU on a shared host.
-      const perTransaction = callsBefore && callsAfter && result.events > 0 ? `, syscalls per transaction: ${((callsAfter.reads - callsBefore.reads) / (result.events / 10)).toFixed(2)} reads, ${((callsAfter.writes - callsBefore.writes) / (result.events / 10)).toFixed(2)} writes` : '';
+      const perTransaction = callsBefore && callsAfter && result.events > 0 ? `, syscalls per transaction: ${((callsAfter.reads - callsBefore.reads) / (result.events / 10)).toFixed(2)} reads, ${((callsAfter.writes - callsBefore.writes) / (result.events / 10)).toFixed(2)} writes, ${((callsAfter.wakeUps - callsBefore.wakeUps) / (result.events / 10)).toFixed(2)} wake-ups` : '';
       log(`live → redis ${rate ?? 'max'} rows/s: achieved ${Math.round(result.achievedRowsPerSecond)}, p50 ${result.p50} ms, p99 ${result.p99} ms, walrelay CPU ${result.relayCpuPerMillion?.toFixed(1) ?? '?'} s / M events${perTransaction}; p50/p99 ms: ${describeStages(result)}; load ${loadavg()[0].toFixed(1)}`);
       results.redis.push(result);
     }

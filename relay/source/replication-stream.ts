@@ -24,6 +24,8 @@ import { startReading, stopReading } from './socket-reads.js';
 
 /** Under a live feed, confirmations go out at most this often (confirm()). */
 const CONFIRM_INTERVAL_MS = 20;
+/** A confirmation held back when no batch completes after it is sent this much after the interval. */
+const QUIET_CONFIRM_MS = 80;
 
 /** Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 export const PG_EPOCH_MICROS = 946_684_800_000_000n;
@@ -228,7 +230,9 @@ export class ReplicationStream {
 
   /**
    * A confirmation as batches complete: sent at once after a quiet spell,
-   * else at most one per CONFIRM_INTERVAL_MS, carrying the latest position. A
+   * else at most one per CONFIRM_INTERVAL_MS, carrying the latest position
+   * (sent by the first completion after the interval, or by a timer when none
+   * comes within QUIET_CONFIRM_MS more). A
    * live feed completes hundreds of batches a second, and a status update
    * each was a socket write each (bench/OPTIMISATIONS.md, round four). One
    * held back and lost with the connection costs nothing: the next session
@@ -237,10 +241,14 @@ export class ReplicationStream {
   confirm(confirmed: Lsn): void {
     if (this.closed) return;
     this.pendingConfirmed = confirmed;
-    if (this.confirmTimer) return;
     const wait = this.statusSentAt + CONFIRM_INTERVAL_MS - performance.now();
-    if (wait <= 0) this.sendStatus(confirmed);
-    else this.confirmTimer = setTimeout(this.sendPendingConfirmation, wait);
+    if (wait <= 0) {
+      this.sendStatus(confirmed);
+      return;
+    }
+    // Under a live feed the next batch to complete after the interval carries it; the timer is for a feed that went
+    // quiet, so it is set later than that: a timer due at the interval woke the process up to 50 times a second.
+    this.confirmTimer ??= setTimeout(this.sendPendingConfirmation, wait + QUIET_CONFIRM_MS);
   }
 
   private readonly sendPendingConfirmation = (): void => {

@@ -21,12 +21,15 @@ export interface ScriptedServer {
   port: number;
   /** Writes these CopyData bodies in one socket write (after START_REPLICATION). */
   send(bodies: Buffer[]): void;
+  /** Standby status updates received: when (performance.now()) and the flush position they carried. */
+  statuses: { at: number; flushed: bigint }[];
   close(): Promise<void>;
 }
 
 /** Answers like PostgreSQL until START_REPLICATION, then sends `copyData` bodies in a single write (or in `pieceSizes`). */
 export async function scriptedServer(copyData: (Buffer | RawMessage)[], pieceSizes?: number[]): Promise<ScriptedServer> {
   let streaming: Socket | null = null;
+  const statuses: { at: number; flushed: bigint }[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -50,6 +53,7 @@ export async function scriptedServer(copyData: (Buffer | RawMessage)[], pieceSiz
         pending = pending.subarray(1 + pending.readInt32BE(1));
         if (type === 'c') socket.write(Buffer.concat([message('c', Buffer.alloc(0)), message('C', Buffer.from('START_REPLICATION\0')), readyForQuery()]));
         if (type === 'X') socket.end();
+        if (type === 'd' && body[0] === 0x72) statuses.push({ at: performance.now(), flushed: body.readBigUInt64BE(9) }); // 'r': written, flushed, applied
         if (type !== 'Q') continue; // status updates ('d') and the like
         const sql = body.toString('utf8');
         if (sql.startsWith('SHOW server_version_num')) {
@@ -96,6 +100,7 @@ export async function scriptedServer(copyData: (Buffer | RawMessage)[], pieceSiz
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : 0,
+    statuses,
     send(bodies: Buffer[]) {
       if (!streaming) throw new Error('the client has not started replication yet');
       streaming.write(Buffer.concat(bodies.map((body) => message('d', body))));
