@@ -16,7 +16,8 @@ import { checkColumnPolicyKeys } from '../setup/column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError, slotNotCarriedOver } from './slot-recovery.js';
+import { announceDrainWait } from './drain-notice.js';
 import { ReplicationStream, type ServerIdentity } from '../source/replication-stream.js';
 import { type OwnPosition, refusedWarning, resumePoint } from './resume-point.js';
 import { Pipeline } from '../route/pipeline.js';
@@ -422,27 +423,4 @@ function sinkContext(config: Config): SinkContext {
     tables: config.source.tables?.filter((table) => !outboxTables.has(table)),
     destinations: [...(config.outbox ?? []).map(({ table, destination }) => ({ table, destination })), ...(config.messages ?? []).map(({ destination }) => ({ destination }))],
   };
-}
-
-/** onSlotLost: fail after a switch to a primary that lacks the slot: which host, and why that happens. */
-function slotNotCarriedOver(error: WalrelayError, slot: string, from: string, to: string): WalrelayError {
-  return new WalrelayError(error.code, `replication slot ${slot} ${error.code === 'SLOT_LOST' ? 'is invalidated' : 'does not exist'} on ${to}, the primary walrelay switched to after ${from} failed: ` +
-    'it was not a failover slot, the standby had not synchronized it before the promotion, or it was invalidated; changes may have been lost', {
-    hint: 'on PostgreSQL 17+ use source.failoverSlot: auto (or true) and sync_replication_slots = on on the standbys; now ' +
-      'set source.onSlotLost: recreate to have walrelay recreate the slot, send a gap event and re-snapshot the published tables, ' +
-      'or run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" yourself',
-    cause: error,
-  });
-}
-
-/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
-function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
-  const waiting = routes.filter((route) => route.unacknowledged > 0)
-    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
-  if (waiting.length === 0) return;
-  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
-  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
-  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
-  logger[level]({ waitingFor: waiting, timeoutSeconds },
-    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }
