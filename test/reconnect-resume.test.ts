@@ -105,6 +105,7 @@ describe('replication reconnect to the same server', () => {
       await other.query('INSERT INTO m VALUES (101)');
       await waitFor(() => idsOf(relay!).includes(101), { what: 'row 101 from the other server (skipped if walrelay started at its own position)', timeoutMs: 20_000 });
       assert.deepEqual(idsOf(relay), [1, 101]);
+      assert.match(relay.logs(), /"code":"OWN_POSITION_UNPROVEN"[^\n]*another PostgreSQL system/, 'the operator is told why walrelay\'s position was not used');
     } finally {
       relay?.signal('SIGTERM');
       if (relay) assert.equal(await relay.exited, 0, relay.logs().slice(-2000));

@@ -1,7 +1,8 @@
 // The running relay: sinks, HTTP, and a replication session that is
 // restarted with backoff after retriable failures (network, a slot held by
-// another instance), from the slot's confirmed position or, on the same
-// server, from what the sinks acknowledged if that is later.
+// another instance), from the slot's confirmed position or from what the
+// sinks acknowledged if that is later and on the server's history
+// (resume-point.ts).
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
@@ -15,8 +16,10 @@ import { checkColumnPolicyKeys } from '../setup/column-policy-check.js';
 import { Metrics } from './metrics.js';
 import { startHttp } from './http.js';
 import { watchSlotHealth } from './slot-health.js';
-import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError } from './slot-recovery.js';
+import { RESNAPSHOT_COMMAND, endRecreation, isSlotGone, recreateSlot, recreationUnderWay, resnapshot, slotGoneError, slotNotCarriedOver } from './slot-recovery.js';
+import { announceDrainWait } from './drain-notice.js';
 import { ReplicationStream, type ServerIdentity } from '../source/replication-stream.js';
+import { type OwnPosition, refusedWarning, resumePoint } from './resume-point.js';
 import { Pipeline } from '../route/pipeline.js';
 import type { ControlMessages } from '../route/assembler.js';
 import { loadControlKey } from '../route/control-message.js';
@@ -67,6 +70,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   // On the host the stream uses (source-pool.ts): after a failover, lookups follow it.
   const pool = new SourcePool(config.source.url, { max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   const multiHost = parseSourceUrl(config.source.url).hosts.length > 1;
+  const exactlyOnceSinks = config.sinks.flatMap((sink, index) => ('exactlyOnce' in sink && sink.exactlyOnce ? [sinks[index].name] : []));
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));
   // Schema events are made only when a sink takes them (schema-event.ts).
@@ -181,14 +185,10 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     const label = hostLabel(slot.host);
     const switching = streamedFrom !== null && streamedFrom !== label;
     const slotConfirmed: Lsn = slot.confirmedFlushLsn ? parseLsn(slot.confirmedFlushLsn) : ZERO_LSN;
-    // The slot may be behind what walrelay's sinks acknowledged: confirmations are coalesced (one status update per
-    // interval), the last ones may die with the connection, and on another host the slot was synchronized from the
-    // old primary a moment before it failed. Resume from the later of the two, so nothing is delivered twice that
-    // need not be; on the same host only if it is the same server on the same timeline (a virtual IP or DNS name
-    // may now lead to a promoted standby whose WAL forked below walrelay's position), never after the slot was
-    // recreated (the new slot's position is the truth).
-    const ownConfirmed = lastCheckpoint && !slotRecreated ? lastCheckpoint.confirmed : ZERO_LSN;
-    let start = maxLsn(ownConfirmed, slotConfirmed);
+    // Resume from the later of the slot's position and walrelay's own, if that is provably on this server's history
+    // (resume-point.ts); decided once the server said which system and timeline it is.
+    const own: OwnPosition | null = lastCheckpoint && streamedFromServer ? { confirmed: lastCheckpoint.confirmed, server: streamedFromServer } : null;
+    let start = maxLsn(own && !slotRecreated ? own.confirmed : ZERO_LSN, slotConfirmed);
     const current = new ReplicationStream(slot.url, timeoutMs);
     _stream = current;
     let ended!: (error?: Error) => void;
@@ -206,18 +206,18 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
     pipeline = session;
     const statusTimer = setInterval(() => current.sendStatus(checkpoint.confirmed), config.source.statusIntervalSeconds * 1000);
     try {
-      // 0/0: the server starts at confirmed_flush_lsn. A later start makes it skip the transactions committed before
-      // it, so it is given only when walrelay's own confirmed position is later: above the slot's only by what the
-      // sinks already acknowledged.
+      // 0/0: the server starts at confirmed_flush_lsn. A later start makes it skip the transactions committed before it.
       await current.start({
         slot: config.source.slot, publication: config.source.publication,
-        startLsn: (server) => {
-          const sameServer = streamedFromServer !== null && streamedFromServer.systemId === server.systemId && streamedFromServer.timeline === server.timeline;
-          if (!switching && !sameServer && start > slotConfirmed) {
-            start = slotConfirmed;
-            checkpoint.rewindTo(start);
-            shapes?.forgetUnconfirmed(start);
+        startLsn: async (server, timelineHistory) => {
+          const point = await resumePoint({ slotConfirmed, own, slotRecreated, server, timelineHistory });
+          if (point.start < start) {
+            checkpoint.rewindTo(point.start);
+            shapes?.forgetUnconfirmed(point.start);
           }
+          start = point.start;
+          const warning = refusedWarning(point, own, server, label, exactlyOnceSinks);
+          if (warning) logger.warn({ code: warning.code, ...warning.fields }, warning.message);
           return start > slotConfirmed ? start : ZERO_LSN;
         },
         minTimeline: sourceState(config.source.url).highestTimeline, enableFailover: slot.enableFailover, hostLabel: label,
@@ -423,27 +423,4 @@ function sinkContext(config: Config): SinkContext {
     tables: config.source.tables?.filter((table) => !outboxTables.has(table)),
     destinations: [...(config.outbox ?? []).map(({ table, destination }) => ({ table, destination })), ...(config.messages ?? []).map(({ destination }) => ({ destination }))],
   };
-}
-
-/** onSlotLost: fail after a switch to a primary that lacks the slot: which host, and why that happens. */
-function slotNotCarriedOver(error: WalrelayError, slot: string, from: string, to: string): WalrelayError {
-  return new WalrelayError(error.code, `replication slot ${slot} ${error.code === 'SLOT_LOST' ? 'is invalidated' : 'does not exist'} on ${to}, the primary walrelay switched to after ${from} failed: ` +
-    'it was not a failover slot, the standby had not synchronized it before the promotion, or it was invalidated; changes may have been lost', {
-    hint: 'on PostgreSQL 17+ use source.failoverSlot: auto (or true) and sync_replication_slots = on on the standbys; now ' +
-      'set source.onSlotLost: recreate to have walrelay recreate the slot, send a gap event and re-snapshot the published tables, ' +
-      'or run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" yourself',
-    cause: error,
-  });
-}
-
-/** A shutdown that has to wait: for which sinks, how many events, how long, and how not to wait. */
-function announceDrainWait(routes: readonly SinkRoute[], timeoutSeconds: number, logger: Logger): void {
-  const waiting = routes.filter((route) => route.unacknowledged > 0)
-    .map((route) => ({ sink: route.sink.name, events: route.unacknowledged, connected: route.sink.isReady() }));
-  if (waiting.length === 0) return;
-  const what = waiting.map((item) => `sink ${item.sink} to acknowledge ${item.events} event(s)${item.connected ? '' : ' (not connected)'}`).join(', ');
-  // A warning only when a sink is down; a connected sink that is merely slow is worth an info line.
-  const level = waiting.some((item) => !item.connected) ? 'warn' : 'info';
-  logger[level]({ waitingFor: waiting, timeoutSeconds },
-    `shutdown: waiting up to ${timeoutSeconds} s (pipeline.drainTimeoutSeconds) for ${what}; send the signal again (Ctrl-C) to exit now: unconfirmed changes are re-sent on restart`);
 }

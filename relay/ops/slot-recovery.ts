@@ -57,6 +57,17 @@ export function slotGoneError(error: WalrelayError, slot: string, wasStreaming: 
   });
 }
 
+/** onSlotLost: fail after a switch to a primary that lacks the slot: which host, and why that happens. */
+export function slotNotCarriedOver(error: WalrelayError, slot: string, from: string, to: string): WalrelayError {
+  return new WalrelayError(error.code, `replication slot ${slot} ${error.code === 'SLOT_LOST' ? 'is invalidated' : 'does not exist'} on ${to}, the primary walrelay switched to after ${from} failed: ` +
+    'it was not a failover slot, the standby had not synchronized it before the promotion, or it was invalidated; changes may have been lost', {
+    hint: 'on PostgreSQL 17+ use source.failoverSlot: auto (or true) and sync_replication_slots = on on the standbys; now ' +
+      'set source.onSlotLost: recreate to have walrelay recreate the slot, send a gap event and re-snapshot the published tables, ' +
+      'or run "walrelay teardown", "walrelay setup" and "walrelay backfill --restart -c FILE TABLE…" yourself',
+    cause: error,
+  });
+}
+
 export interface Recreated {
   fromLsn: Lsn;
   toLsn: Lsn;

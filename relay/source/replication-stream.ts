@@ -21,6 +21,7 @@ import { withTimeout } from '../with-timeout.js';
 import { staleError, standbyError } from './primary.js';
 import { CopyDataFramer } from './copy-data-framer.js';
 import { startReading, stopReading } from './socket-reads.js';
+import { type TimelineSwitch, readTimelineHistory } from './timeline-history.js';
 
 /** Under a live feed, confirmations go out at most this often (confirm()). */
 const CONFIRM_INTERVAL_MS = 20;
@@ -56,9 +57,10 @@ export interface StartOptions {
   publication: string;
   /**
    * Where to start; 0/0 lets the server start at the slot's confirmed_flush_lsn. A function is asked once the server
-   * said which system and timeline it is (IDENTIFY_SYSTEM), before anything streams.
+   * said which system and timeline it is (IDENTIFY_SYSTEM), before anything streams; it may read the history of a
+   * timeline (TIMELINE_HISTORY) on the same connection.
    */
-  startLsn: Lsn | ((server: ServerIdentity) => Lsn);
+  startLsn: Lsn | ((server: ServerIdentity, timelineHistory: TimelineHistoryReader) => Lsn | Promise<Lsn>);
   /** Refuse a server on an older timeline (a zombie primary: relay/source/primary.ts); 0 = any. */
   minTimeline?: number;
   /** Turn on the slot's FAILOVER option first (PostgreSQL 17+; the slot is not in use until START_REPLICATION). */
@@ -72,6 +74,9 @@ export interface ServerIdentity {
   systemId: string;
   timeline: number;
 }
+
+/** The ancestors of a timeline of the server, with where each ended (timeline-history.ts). */
+export type TimelineHistoryReader = (timeline: number) => Promise<TimelineSwitch[]>;
 
 /** Session settings that fix the text form of values (see relay/source/values.ts). */
 const SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c extra_float_digits=3 -c intervalstyle=iso_8601 -c bytea_output=hex';
@@ -148,7 +153,9 @@ export class ReplicationStream {
     this.timeline = Number(system.timeline);
     this.identity = { systemId: String(system.systemid), timeline: this.timeline };
     if (options.minTimeline && this.timeline < options.minTimeline) throw staleError(host, this.timeline, options.minTimeline);
-    const startLsn = typeof options.startLsn === 'function' ? options.startLsn(this.identity) : options.startLsn;
+    const startLsn = typeof options.startLsn === 'function'
+      ? await options.startLsn(this.identity, (timeline) => readTimelineHistory(client, timeline))
+      : options.startLsn;
     if (options.enableFailover) await client.query(`ALTER_REPLICATION_SLOT "${options.slot}" (FAILOVER true)`);
 
     const connection = (client as any).connection;

@@ -11,6 +11,11 @@
 // once it is promoted); standby primary_conninfo with dbname (slot sync needs
 // it), primary_slot_name, hot_standby_feedback and sync_replication_slots.
 //
+// Options: without synchronizedStandbySlots the primary does not wait for
+// the standby before sending walrelay a change (asynchronous replication as
+// most run it); standbyViaProxy puts a TCP proxy (pair.upstream) between the
+// standby and the primary, to hold back the standby's WAL stream and slot sync.
+//
 // kill9() is a real crash of the whole server (postmaster and backends at
 // once), as when its host dies; freeze() stops every process of it, as a hung
 // host (server-signals.ts).
@@ -24,6 +29,7 @@ import { binDir } from './postgres.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 import { signalServer } from './server-signals.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -142,10 +148,19 @@ export interface PgPair {
   standby: PgNode;
   /** The standby's physical slot on the primary. */
   standbySlot: string;
+  /** With `standbyViaProxy`: the TCP proxy the standby reaches the primary through (its WAL stream and slot sync). */
+  upstream: TcpProxy | null;
   stop(): Promise<void>;
 }
 
-export async function startPrimaryAndStandby(): Promise<PgPair> {
+export interface PairOptions {
+  /** synchronized_standby_slots on the primary (default true). Without it a standby may be promoted behind walrelay. */
+  synchronizedStandbySlots?: boolean;
+  /** The standby connects to the primary through a TCP proxy (pair.upstream), to hold its WAL stream back. */
+  standbyViaProxy?: boolean;
+}
+
+export async function startPrimaryAndStandby(pairOptions: PairOptions = {}): Promise<PgPair> {
   const user = serverUser();
   const run = (command: string, args: string[], cwd: string) => execFileSync(join(bin(), command), args, { uid: user?.uid, gid: user?.gid, stdio: 'pipe', cwd });
   const rootA = mkdtempSync(join(tmpdir(), 'walrelay-primary-'));
@@ -168,10 +183,13 @@ export async function startPrimaryAndStandby(): Promise<PgPair> {
   if (user) chownSync(join(rootB, 'data', 'standby.signal'), user.uid, user.gid);
 
   await primary.start();
-  await primary.query(`ALTER SYSTEM SET synchronized_standby_slots = '${standbySlot}'`);
-  await primary.query('SELECT pg_reload_conf()');
+  if (pairOptions.synchronizedStandbySlots !== false) {
+    await primary.query(`ALTER SYSTEM SET synchronized_standby_slots = '${standbySlot}'`);
+    await primary.query('SELECT pg_reload_conf()');
+  }
+  const upstream = pairOptions.standbyViaProxy ? await startTcpProxy(portA) : null;
   const standby = node('standby', rootB, portB, {
-    primary_conninfo: `host=127.0.0.1 port=${portA} user=postgres dbname=postgres application_name=${standbySlot}`,
+    primary_conninfo: `host=127.0.0.1 port=${upstream?.port ?? portA} user=postgres dbname=postgres application_name=${standbySlot}`,
     primary_slot_name: standbySlot,
     hot_standby_feedback: 'on',
     sync_replication_slots: 'on',
@@ -180,8 +198,9 @@ export async function startPrimaryAndStandby(): Promise<PgPair> {
   await waitFor(async () => (await primary.query(`SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`, [standbySlot])).length === 1,
     { what: 'the standby to stream from the primary', timeoutMs: 30_000 });
   return {
-    primary, standby, standbySlot,
+    primary, standby, standbySlot, upstream,
     async stop() {
+      await upstream?.close();
       await Promise.all([primary.stop(), standby.stop()]);
       rmSync(rootA, { recursive: true, force: true });
       rmSync(rootB, { recursive: true, force: true });
