@@ -111,8 +111,18 @@ describe('source.url: libpq multi-host form', () => {
   it('leaves a single-host URL meaning what it meant', () => {
     for (const url of ['postgres://postgres@127.0.0.1:6543/postgres?sslmode=disable', 'postgres://a:b@localhost/x', 'postgresql://u:p%40@db.example.com:5432/app?sslmode=verify-full&connect_timeout=5']) {
       const [config] = forPg(url);
-      const expected = parse(url);
+      // With an sslmode, walrelay asks for libpq's meaning of it (uselibpqcompat).
+      const expected = parse(url.includes('sslmode=') ? `${url}&uselibpqcompat=true` : url);
       assert.deepEqual({ ...config }, { ...expected, port: expected.port || '5432' }, url); // no port: libpq's 5432, said explicitly
     }
+  });
+
+  it('reads sslmode as libpq does: require encrypts without checking the certificate, verify-full checks it', () => {
+    const [required] = forPg('postgres://u@db1:5432,db2:5432/app?sslmode=require');
+    assert.equal((required.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'require: a self-signed certificate is accepted');
+    const [full] = forPg('postgres://u@db1:5432/app?sslmode=verify-full');
+    assert.notEqual((full.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'verify-full: the certificate is checked');
+    const [own] = forPg('postgres://u@db1:5432/app?sslmode=require&uselibpqcompat=false');
+    assert.notEqual((own.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'an explicit uselibpqcompat is left alone');
   });
 });

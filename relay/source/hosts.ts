@@ -129,6 +129,10 @@ export function singleHostUrl(source: SourceUrl, host: SourceHost): string {
   const userinfo = source.user === '' ? '' : `${encodeURIComponent(source.user)}${source.password === null ? '' : `:${encodeURIComponent(source.password)}`}@`;
   const query = Object.entries(source.params).filter(([key]) => !OWN_PARAMS.has(key))
     .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
+  // sslmode as libpq (psql, Debezium) means it: require encrypts without checking the certificate, verify-ca checks
+  // the CA (sslrootcert), verify-full the host name too. node-postgres alone treats them all as verify-full, so a
+  // server's self-signed certificate failed under sslmode=require (with a warning on stderr about the same).
+  if ('sslmode' in source.params && !('uselibpqcompat' in source.params)) query.push('uselibpqcompat=true');
   if (host.host.startsWith('/')) {
     // A Unix socket directory cannot stand in the authority: it goes in ?host=.
     query.push(`host=${encodeURIComponent(host.host)}`, `port=${host.port}`);
