@@ -80,7 +80,7 @@ export const configSchema = z.strictObject({
     inFlightBatches: positiveInt.default(8).describe("Batches out at once; beyond this the replication socket is paused (backpressure)"),
     drainTimeoutSeconds: z.number({ error: 'expected a positive number of seconds' }).positive({ error: 'expected a positive number of seconds' }).default(30).describe("On SIGTERM, how long to wait for the sinks to acknowledge what is in flight"),
     dispatchWindowMs: z.number({ error: WINDOW_MS }).int({ error: WINDOW_MS }).min(0, { error: WINDOW_MS }).max(1000, { error: WINDOW_MS }).default(5)
-      .describe("Under a live feed, a batch goes out at most this often (unless full): larger costs less CPU per event (fewer sink writes and reads), smaller adds less latency; 0 sends each read's changes at once; at most 1000"),
+      .describe("Under a live feed, a batch goes out at most this often (unless full; a feed that brings over 100 events in a window gets a shorter one): larger costs less CPU per event (fewer sink writes and wake-ups), smaller adds less latency; 0 sends each read's changes at once; at most 1000"),
   }).default({ batchEvents: 500, batchBytes: 131_072, inFlightBatches: 8, drainTimeoutSeconds: 30, dispatchWindowMs: 5 }),
   backfill: z.strictObject({
     stateFile: z.string({ error: 'expected a file path' }).min(1).default('walrelay-backfill.json').describe('Progress of `walrelay backfill`; relative paths are relative to the configuration file.'),

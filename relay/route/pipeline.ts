@@ -18,6 +18,7 @@ import { commitMarker } from '../stages/transaction-events.js';
 import { withTimeout } from '../with-timeout.js';
 import { WalrelayError } from '../errors.js';
 import type { AnnouncedShapes } from './schema-event.js';
+import { windowFor } from './dispatch-window.js';
 
 interface DataItem {
   kind: 'data';
@@ -76,17 +77,24 @@ export class Pipeline {
     this.windowEnded = false;
     if (this.waiting || this.failure) return;
     const sending = this.batch.length > 0 || this.batchCommitEnd !== null;
+    const gathered = this.batch.length;
+    const gatheredInMs = performance.now() - this.lastDispatchAt;
     if (!this.dispatch()) return;
     this.dispatchedFull = false;
     // A window that brought transactions: the feed is live, and the next window starts now with reads held, so its
     // first transaction wakes nothing (the window's timer reads it with the rest): one wake-up per window, not two.
     // A window that brought nothing ends this (reads stay on, no timer runs while the feed is quiet).
     if (windowEnded && sending && this.isLight()) {
+      this.windowMs = windowFor(gathered, gatheredInMs, this.options.dispatchWindowMs);
       this.flushScheduled = true;
       this.holdReads();
-      setTimeout(this.endWindow, this.options.dispatchWindowMs);
+      setTimeout(this.endWindow, this.windowMs);
+    } else if (windowEnded && !sending) {
+      this.windowMs = this.options.dispatchWindowMs; // the feed went quiet: its next burst starts from the full window
     }
   };
+  /** The current window: dispatchWindowMs, shorter while the feed is fast enough to fill a window with less (windowFor). */
+  private windowMs: number;
   /** The flush now scheduled is a window's end (not a transaction's after a quiet spell). */
   private windowEnded = false;
   /** Reads held (the socket paused) until the current dispatch window ends: see scheduleFlush. */
@@ -131,6 +139,7 @@ export class Pipeline {
   ) {
     shapes?.forgetUnconfirmed(checkpoint.confirmed);
     this.rowsAsBytes = options.keepOrigins !== true && options.rowsAsText !== true;
+    this.windowMs = options.dispatchWindowMs;
     this.inFlightByteBudget = options.inFlightBatches * options.batchBytes;
     this.assembler = new TransactionAssembler(catalog, {
       event: (event) => { this.batch.push(event); this.lastEvent = event; },
@@ -252,7 +261,7 @@ export class Pipeline {
     if (this.flushScheduled) return;
     if (this.batch.length === 0 && this.batchCommitEnd === null) return;
     this.flushScheduled = true;
-    const wait = this.lastDispatchAt + this.options.dispatchWindowMs - performance.now();
+    const wait = this.lastDispatchAt + this.windowMs - performance.now();
     if (wait > 0) {
       // A live feed: the walsender sends each transaction as it commits, one
       // socket read (one wake-up) each. Reads are held until the window ends,

@@ -82,6 +82,21 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
     assert.equal(flow.paused, false);
   });
 
+  it('a fast feed gets a shorter window: one that gathered 300 events in a 1 s window is followed by one of ~1/3 s', async () => {
+    const { feed, confirmed } = setUp(1000);
+    feed(transaction(1)); // after a quiet spell: at once, and it opens a window
+    await turnsUntil(() => confirmed() === endOf(1));
+    const burst: { walStart: bigint; payload: Buffer }[] = [];
+    for (let tx = 2; tx <= 301; tx++) burst.push(...transaction(tx));
+    feed(burst); // 300 events in that window
+    await waitFor(() => confirmed() === endOf(301), { what: 'the window of 300', timeoutMs: 5000, intervalMs: 1 });
+    const windowEnded = performance.now();
+    feed(transaction(302));
+    await waitFor(() => confirmed() === endOf(302), { what: 'the next window', timeoutMs: 5000, intervalMs: 1 });
+    const waited = performance.now() - windowEnded;
+    assert.ok(waited > 150 && waited < 800, `the next window lasted ${waited.toFixed(0)} ms (expected ~333, not 1000)`);
+  });
+
   it('a backlog: a read that fills a batch is not held within the window (the socket holds more)', async () => {
     const { flow, feed, confirmed } = setUp(500);
     feed(transaction(1));
