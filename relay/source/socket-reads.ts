@@ -4,6 +4,9 @@
 // Touches net.Socket internals (`_handle`, `_read`), checked against Node 20;
 // test/replication-read-hold.test.ts fails if they change.
 
+import { getSystemErrorName } from 'node:util';
+import { WalrelayError } from '../errors.js';
+
 /** Set on a socket whose reads walrelay stopped (see stopReading). */
 const readsStopped = Symbol('walrelay.readsStopped');
 
@@ -34,7 +37,7 @@ export function stopReading(stream: any): void {
   stream[readsStopped] = true;
   if (handle.reading) {
     handle.reading = false;
-    handle.readStop();
+    failOn(stream, handle.readStop());
   }
 }
 
@@ -50,7 +53,24 @@ export function startReading(stream: any): void {
   const handle = stream._handle;
   if (handle && !handle.reading && !stream.destroyed && !stream.connecting) {
     handle.reading = true;
-    handle.readStart();
+    failOn(stream, handle.readStart());
   }
   stream.resume();
+}
+
+/**
+ * libuv's error code from readStop/readStart (negative): the socket is destroyed with it, as net.Socket does, so the
+ * connection ends and is made again; ignored, a socket that cannot read again would look paused for good.
+ */
+function failOn(stream: any, code: unknown): void {
+  if (typeof code !== 'number' || code >= 0 || stream.destroyed) return;
+  stream.destroy(new WalrelayError('SOCKET_READS_FAILED', `could not stop or restart the socket's reads (${uvName(code)})`, { retriable: true }));
+}
+
+function uvName(errno: number): string {
+  try {
+    return getSystemErrorName(errno);
+  } catch {
+    return `error ${errno}`;
+  }
 }
