@@ -28,15 +28,27 @@ describe('replication stream: confirmations', () => {
       stream.confirm(0x100n as Lsn);
       await waitFor(() => server.statuses.length > before, { what: 'the first confirmation', timeoutMs: 1000, intervalMs: 1 });
       assert.equal(server.statuses.at(-1)!.flushed, 0x100n);
-      // A live feed: a batch completes every 2 ms for 400 ms.
+      // A live feed: a batch completes every 2 ms for 400 ms. The completions themselves carry the confirmations: the
+      // stream's confirmation timer, a wake-up each time it fires, must not fire while they come.
       const start = server.statuses.length;
       let position = 0x100n;
+      let timerFired = 0;
+      const realSetTimeout = globalThis.setTimeout;
+      globalThis.setTimeout = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => realSetTimeout((...given: unknown[]) => {
+        if (callback.name === 'sendPendingConfirmation') timerFired++;
+        callback(...given);
+      }, ms, ...args)) as typeof setTimeout;
       const feedStart = performance.now();
-      while (performance.now() - feedStart < 400) {
-        position += 0x10n;
-        stream.confirm(position as Lsn);
-        await sleep(2);
+      try {
+        while (performance.now() - feedStart < 400) {
+          position += 0x10n;
+          stream.confirm(position as Lsn);
+          await sleep(2);
+        }
+      } finally {
+        globalThis.setTimeout = realSetTimeout;
       }
+      assert.ok(timerFired <= 1, `the confirmation timer fired ${timerFired} times while batches completed`);
       const last = position;
       const stoppedAt = performance.now();
       await waitFor(() => server.statuses.at(-1)!.flushed === last, { what: 'the last confirmation', timeoutMs: 2000, intervalMs: 1 });

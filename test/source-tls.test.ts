@@ -55,6 +55,7 @@ describe('replication over TLS', () => {
       sinks: [{ type: 'stdout' }],
     }, {}, { keepStdout: true });
     try {
+      assert.match(relay.logs(), /"code":"TLS_UNVERIFIED"/, 'sslmode=require: a warning that the certificate is not checked');
       const encrypted = await pg.query(`SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'walrelay'`);
       assert.deepEqual(encrypted.map((row) => row.ssl), [true], 'the walsender\'s connection is encrypted');
       // A live feed: a transaction every ~2 ms for many dispatch windows (reads held and released each window).

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'pg-connection-string';
-import { parseSourceUrl, singleHostUrl, hostLabel } from '../relay/source/hosts.js';
+import { parseSourceUrl, singleHostUrl, hostLabel, unverifiedTls } from '../relay/source/hosts.js';
 import { parseConfig } from '../config/load.js';
 import { WalrelayError } from '../relay/errors.js';
 
@@ -112,7 +112,7 @@ describe('source.url: libpq multi-host form', () => {
     for (const url of ['postgres://postgres@127.0.0.1:6543/postgres?sslmode=disable', 'postgres://a:b@localhost/x', 'postgresql://u:p%40@db.example.com:5432/app?sslmode=verify-full&connect_timeout=5']) {
       const [config] = forPg(url);
       // With an sslmode, walrelay asks for libpq's meaning of it (uselibpqcompat).
-      const expected = parse(url.includes('sslmode=') ? `${url}&uselibpqcompat=true` : url);
+      const expected = parse(/sslmode=(prefer|require|verify-ca)/.test(url) ? `${url}&uselibpqcompat=true` : url);
       assert.deepEqual({ ...config }, { ...expected, port: expected.port || '5432' }, url); // no port: libpq's 5432, said explicitly
     }
   });
@@ -124,5 +124,17 @@ describe('source.url: libpq multi-host form', () => {
     assert.notEqual((full.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'verify-full: the certificate is checked');
     const [own] = forPg('postgres://u@db1:5432/app?sslmode=require&uselibpqcompat=false');
     assert.notEqual((own.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'an explicit uselibpqcompat is left alone');
+    const [noVerify] = forPg('postgres://u@db1:5432/app?sslmode=no-verify');
+    assert.equal((noVerify.ssl as { rejectUnauthorized?: boolean }).rejectUnauthorized, false, 'node-postgres\'s own no-verify keeps working');
+  });
+
+  it('refuses sslmode=verify-ca without sslrootcert, and names TLS that checks nothing', () => {
+    assert.throws(() => parseConfig({ source: { url: 'postgres://u@db1:5432/app?sslmode=verify-ca' }, sinks: [{ type: 'stdout' }] }, {}),
+      (error: Error) => /verify-ca/.test(error.message) && /sslrootcert/.test(error.message));
+    assert.equal(unverifiedTls(parseSourceUrl('postgres://u@db1/app?sslmode=require')), 'require');
+    assert.equal(unverifiedTls(parseSourceUrl('postgres://u@db1/app?sslmode=no-verify')), 'no-verify');
+    assert.equal(unverifiedTls(parseSourceUrl('postgres://u@db1/app?sslmode=require&sslrootcert=/ca.pem')), null, 'require with a CA: verify-ca');
+    assert.equal(unverifiedTls(parseSourceUrl('postgres://u@db1/app?sslmode=verify-full')), null);
+    assert.equal(unverifiedTls(parseSourceUrl('postgres://u@db1/app')), null);
   });
 });

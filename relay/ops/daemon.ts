@@ -33,7 +33,7 @@ import { serverVersion } from '../setup/preflight.js';
 import { readFailoverState, unsynchronizedWarning, wantsFailover } from '../setup/failover-slot.js';
 import { closeClient, connectPrimary, hostUrl, noteSilent, noteTimeline, sourceState } from '../source/primary.js';
 import { SourcePool } from '../source/source-pool.js';
-import { hostLabel, parseSourceUrl, type SourceHost } from '../source/hosts.js';
+import { hostLabel, parseSourceUrl, unverifiedTls, type SourceHost } from '../source/hosts.js';
 import { coverageWarnings } from '../setup/coverage.js';
 import { findSlotHolder, describeSlotHolder } from './slot-holder.js';
 import { withTimeout } from '../with-timeout.js';
@@ -69,7 +69,13 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
   // Timeouts, so that a hung server or a partition fails a lookup instead of stalling the session.
   // On the host the stream uses (source-pool.ts): after a failover, lookups follow it.
   const pool = new SourcePool(config.source.url, { max: 2, application_name: 'walrelay-catalog', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-  const multiHost = parseSourceUrl(config.source.url).hosts.length > 1;
+  const sourceUrl = parseSourceUrl(config.source.url);
+  const multiHost = sourceUrl.hosts.length > 1;
+  const unverified = unverifiedTls(sourceUrl);
+  if (unverified) {
+    logger.warn({ code: 'TLS_UNVERIFIED', sslmode: unverified },
+      `source.url: sslmode=${unverified} encrypts without checking PostgreSQL's certificate; use sslmode=verify-full (or verify-ca with sslrootcert=) where a man in the middle is possible (docs/security.md)`);
+  }
   const exactlyOnceSinks = config.sinks.flatMap((sink, index) => ('exactlyOnce' in sink && sink.exactlyOnce ? [sinks[index].name] : []));
   // One catalog for the life of the process: what it learned of a type survives reconnects and later DROP TYPE.
   const catalog = new TypeCatalog(pool, (message, details) => logger.warn(details, message));

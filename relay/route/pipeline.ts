@@ -79,12 +79,14 @@ export class Pipeline {
     const sending = this.batch.length > 0 || this.batchCommitEnd !== null;
     const gathered = this.batch.length;
     const gatheredInMs = performance.now() - this.lastDispatchAt;
+    // Read before dispatch() and the reset below: a window whose reads filled batches was a backlog's.
+    const light = this.isLight();
     if (!this.dispatch()) return;
     this.dispatchedFull = false;
     // A window that brought transactions: the feed is live, and the next window starts now with reads held, so its
     // first transaction wakes nothing (the window's timer reads it with the rest): one wake-up per window, not two.
     // A window that brought nothing ends this (reads stay on, no timer runs while the feed is quiet).
-    if (windowEnded && sending && this.isLight()) {
+    if (windowEnded && sending && light) {
       this.windowMs = windowFor(gathered, gatheredInMs, this.options.dispatchWindowMs);
       this.flushScheduled = true;
       this.holdReads();

@@ -116,7 +116,21 @@ export function parseSourceUrl(url: string): SourceUrl {
     throw configError(`source.url: target_session_attrs=${targetSessionAttrs} is not supported`,
       'walrelay always streams from the primary (as with read-write); omit the parameter or set it to read-write');
   }
+  if (params.sslmode === 'verify-ca' && params.sslrootcert === undefined) {
+    throw configError('source.url: sslmode=verify-ca checks the server\'s certificate against a CA, and no sslrootcert= names one',
+      'add sslrootcert=/path/to/ca.pem (the CA that signed the server\'s certificate), or use sslmode=verify-full');
+  }
   return { hosts, user, password, database: decode(path, 'database name') || user || 'postgres', params };
+}
+
+/** sslmodes whose meaning node-postgres changes (it reads them as verify-full): given libpq's instead. */
+const LIBPQ_SSLMODES = new Set(['prefer', 'require', 'verify-ca']);
+
+/** TLS that does not check the server's certificate (a man in the middle goes unnoticed): worth a warning at start. */
+export function unverifiedTls(source: SourceUrl): string | null {
+  const mode = source.params.sslmode;
+  if (mode === 'no-verify' || ((mode === 'prefer' || mode === 'require') && source.params.sslrootcert === undefined)) return mode;
+  return null;
 }
 
 /** "db1:5432", "[::1]:5432": how walrelay names a host in logs, errors and `status`. */
@@ -132,7 +146,7 @@ export function singleHostUrl(source: SourceUrl, host: SourceHost): string {
   // sslmode as libpq (psql, Debezium) means it: require encrypts without checking the certificate, verify-ca checks
   // the CA (sslrootcert), verify-full the host name too. node-postgres alone treats them all as verify-full, so a
   // server's self-signed certificate failed under sslmode=require (with a warning on stderr about the same).
-  if ('sslmode' in source.params && !('uselibpqcompat' in source.params)) query.push('uselibpqcompat=true');
+  if (LIBPQ_SSLMODES.has(source.params.sslmode) && !('uselibpqcompat' in source.params)) query.push('uselibpqcompat=true');
   if (host.host.startsWith('/')) {
     // A Unix socket directory cannot stand in the authority: it goes in ?host=.
     query.push(`host=${encodeURIComponent(host.host)}`, `port=${host.port}`);

@@ -111,7 +111,6 @@ export function edgeScenarios(setting: () => EdgeScenarioSetting) {
         assert.equal(changes[0].eventType, 'INSERT');
         // int8 as a JSON number, as Realtime sends it (realtime-js parses it to the nearest double).
         assert.deepEqual(changes[0].new, { id, big: Number('9223372036854775807'), price: 1.5, note: 'rt' });
-        assert.deepEqual(changes[0].columns?.map((column: any) => column.type) ?? ['int4', 'int8', 'numeric', 'text'], ['int4', 'int8', 'numeric', 'text']);
         await client.disconnect();
       }
     },

@@ -63,7 +63,7 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
   });
 
   it('a live feed: once a window has dispatched, the next window holds reads at once, and a window that brings nothing ends the holds', async () => {
-    const { flow, feed, confirmed } = setUp(100);
+    const { flow, feed, confirmed } = setUp(500); // long: a loaded machine's pauses must not end a window empty
     feed(transaction(1)); // after a quiet spell: at once
     await turnsUntil(() => confirmed() === endOf(1));
     feed(transaction(2)); // within the window: held, dispatched at its end
@@ -108,6 +108,17 @@ describe('pipeline: reads held for a live feed\'s dispatch window', () => {
     feed(burst);
     assert.equal(flow.paused, false, 'reads go on while a backlog fills batches');
     await waitFor(() => confirmed() === endOf(601), { what: 'the burst confirmed', timeoutMs: 5000 });
+  });
+
+  it('a backlog read within a window: after its full batches, the rest goes out at the window\'s end and reads are not held again', async () => {
+    const { flow, feed, confirmed } = setUp(500);
+    feed(transaction(1));
+    await turnsUntil(() => confirmed() === endOf(1));
+    const burst: { walStart: bigint; payload: Buffer }[] = [];
+    for (let tx = 2; tx <= 601; tx++) burst.push(...transaction(tx));
+    feed(burst); // a full batch of 500 goes out at once, the last 100 at the window's end
+    await waitFor(() => confirmed() === endOf(601), { what: 'the burst confirmed', timeoutMs: 5000, intervalMs: 1 });
+    assert.equal(flow.paused, false, 'a backlog: the next window does not hold reads');
   });
 
   it('pipeline.dispatchWindowMs 0: a transaction right after a dispatch goes out at once, nothing held', async () => {
