@@ -6,6 +6,8 @@
 // a message no queue takes is an error that waits, not a loss.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { connect } from 'amqplib';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
 import { openRabbit, RABBITMQ_URL, RABBITMQ_PORT, type TestRabbit } from './harness/rabbitmq.js';
 import { writeConfig, runCli, spawnRelay, silentLogger, type RelayProcess } from './harness/relay.js';
@@ -203,6 +205,39 @@ describe('rabbitmq sink', () => {
     const notAllowed = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: noVhost.toString(), exchange: existing }), 0, silentLogger);
     await assert.rejects(notAllowed.start(), (error: Error & { code?: string }) => error.code === 'RABBITMQ_VHOST' && error.message.includes('"walrelay-no-such-vhost"'));
     await notAllowed.close();
+  });
+
+  it('a vhost that refuses connections after the sink was connected is waited for, not a stop (a connection limit, a vhost going down)', async () => {
+    const vhost = `walrelay-test-${process.pid}-${Date.now()}`;
+    const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` } });
+    ctl('add_vhost', vhost);
+    ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+    const url = new URL(RABBITMQ_URL);
+    url.pathname = `/${vhost}`;
+    const sink = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: url.toString() }), 0, silentLogger);
+    try {
+      await sink.start();
+      assert.ok(sink.isReady(), sink.notReadyReason());
+      ctl('delete_vhost', vhost); // closes the sink's connection; connecting again is refused
+      const write = sink.write([{ id: '0000000000000001-0000000001', op: 'message', prefix: 'p', content: 'x', lsn: '0/1', commitLsn: '0/1', xid: 1, commitTime: null }]);
+      const early = await Promise.race([write.then(() => 'delivered', (error: Error & { code?: string }) => error.code ?? error.message), new Promise((resolve) => setTimeout(() => resolve('waiting'), 2000))]);
+      assert.equal(early, 'waiting', 'the refused vhost is waited for');
+      assert.match(sink.notReadyReason() ?? '', /vhost|lost the connection|closed/);
+      ctl('add_vhost', vhost);
+      ctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+      // A queue for the message in the new vhost (unroutable, it would wait on).
+      const consumer = await connect(url.toString());
+      const channel = await consumer.createChannel();
+      await channel.assertExchange('walrelay', 'topic', { durable: true });
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      await channel.bindQueue(queue, 'walrelay', '#');
+      await write; // delivered once the vhost is back
+      await waitFor(async () => (await channel.checkQueue(queue)).messageCount === 1, { what: 'the message in the vhost that came back', timeoutMs: 10_000 });
+      await consumer.close();
+    } finally {
+      await sink.close();
+      try { ctl('delete_vhost', vhost); } catch { /* already gone */ }
+    }
   });
 
   it('waits for a broker whose address holds 403 or 530 (a port, not a refusal) instead of stopping as a bad login', async () => {

@@ -39,6 +39,8 @@ export class RabbitmqSink implements Sink {
   private readonly timeoutMs: number;
   private connection: Connection | null = null;
   private connecting: Promise<Connection> | null = null;
+  /** A connection opened once: a refusal after that (a connection limit, a node going down) is waited out. */
+  private connectedOnce = false;
   private blocked: string | null = null;
   private closed = false;
   private failing = false;
@@ -194,6 +196,7 @@ export class RabbitmqSink implements Sink {
         throw new WalrelayError('SINK_CLOSED', `${this.name} closed`, { retriable: true });
       }
       this.connection = connection;
+      this.connectedOnce = true;
       this.failing = false;
       this.lastFailure = undefined;
       return connection;
@@ -235,13 +238,25 @@ export class RabbitmqSink implements Sink {
     if (/ACCESS.REFUSED/.test(text)) {
       return new WalrelayError('RABBITMQ_AUTH', `rabbitmq at ${this.address} refused the login: ${text} (sink ${this.name})`, { hint: 'check the user and password in the url (or urlFile) and the user\'s permissions on the vhost' });
     }
-    // A vhost that is missing or closed to the user: RabbitMQ answers connection.open with connection.close
-    // (530 NOT_ALLOWED), which amqplib reports without the code.
+    // RabbitMQ answers connection.open with connection.close (amqplib reports it without the reply code) for a vhost
+    // that is missing or closed to the user (530), and also for a connection limit reached, a vhost that is down or a
+    // node shutting down: a stop only while no connection ever opened (a start with a wrong vhost), later a wait.
     if (/NOT.ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
-      const vhost = decodeURIComponent(new URL(this.url).pathname.slice(1)) || '/';
-      return new WalrelayError('RABBITMQ_VHOST', `rabbitmq at ${this.address} refused vhost "${vhost}" (sink ${this.name}): it does not exist or the user may not use it`, { hint: 'check the vhost in the url and that the user may access it' });
+      return new WalrelayError('RABBITMQ_VHOST', `rabbitmq at ${this.address} refused vhost "${this.vhost()}" (sink ${this.name}): it does not exist, ` +
+        'the user may not use it, or it refuses connections for now (a connection limit, the vhost or node going down)', {
+        retriable: this.connectedOnce, hint: 'check the vhost in the url and that the user may access it' });
     }
     return new WalrelayError('RABBITMQ_UNREACHABLE', `cannot connect to rabbitmq at ${this.address}: ${text}`, { retriable: true });
+  }
+
+  /** The vhost the url names, as amqplib reads it ('/' for none). */
+  private vhost(): string {
+    const path = new URL(this.url).pathname.slice(1);
+    try {
+      return decodeURIComponent(path) || '/';
+    } catch {
+      return path;
+    }
   }
 
   private connectionError(error: unknown): WalrelayError {
