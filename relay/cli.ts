@@ -33,13 +33,15 @@ program.command('run').description('stream changes to every configured sink unti
     const config = loadConfig(options.config);
     const logger = createLogger(envLogLevel() ?? config.log.level, envLogFormat() ?? config.log.format);
     const relay = await startRelay(config, logger);
-    let signals = 0;
+    let first: { signal: string; at: number } | null = null;
     const onSignal = (signal: string) => {
-      signals++;
-      if (signals > 1) {
+      if (first) {
+        // One stop request can arrive twice: GNU timeout and some supervisors signal the process and its group.
+        if (signal === 'SIGTERM' && first.signal === 'SIGTERM' && Date.now() - first.at < 1000) return;
         logger.warn({ signal }, 'second signal: exiting without draining (unconfirmed changes will be re-sent)');
         process.exit(1);
       }
+      first = { signal, at: Date.now() };
       logger.info({ signal }, 'draining and stopping');
       relay.stop().then(() => logger.flush?.());
     };

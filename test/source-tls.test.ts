@@ -11,7 +11,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from './harness/postgres.js';
-import { setupAndSpawnRelay, type RelayProcess } from './harness/relay.js';
+import { runCli, setupAndSpawnRelay, writeConfig, type RelayProcess } from './harness/relay.js';
 import { waitFor } from './harness/wait.js';
 import { waitUntilConfirmed } from './harness/slot.js';
 
@@ -74,5 +74,22 @@ describe('replication over TLS', () => {
       relay.signal('SIGTERM');
       assert.equal(await relay.exited, 0, relay.logs().slice(-2000));
     }
+  });
+
+  it('a certificate walrelay does not accept, a missing sslrootcert file and an unknown sslmode: errors that say which and what to do', async () => {
+    const url = (query: string) => `postgres://postgres@127.0.0.1:${pg.port}/postgres?${query}`;
+    const status = (query: string) => runCli(['status', '-c', writeConfig({ source: { url: url(query), slot: 'tls_feed', publication: 'tls_feed' }, sinks: [{ type: 'stdout' }] })]);
+    const selfSigned = await status('sslmode=verify-full');
+    assert.notEqual(selfSigned.code, 0);
+    assert.match(selfSigned.stderr, /SOURCE_TLS/);
+    assert.match(selfSigned.stderr, /sslrootcert/);
+    assert.doesNotMatch(selfSigned.stderr, /PostgreSQL log|^\s+at /m);
+    const missing = await status('sslmode=verify-full&sslrootcert=/nonexistent/ca.pem');
+    assert.match(missing.stderr, /SOURCE_TLS.*\/nonexistent\/ca\.pem/);
+    const trusted = await status(`sslmode=verify-ca&sslrootcert=${certificate.cert}`); // the self-signed certificate is its own CA
+    assert.equal(trusted.code, 0, trusted.stderr);
+    const bogus = await runCli(['validate', '-c', writeConfig({ source: { url: url('sslmode=bogus'), slot: 's', publication: 'p' }, sinks: [{ type: 'stdout' }] })]);
+    assert.equal(bogus.code, 2, bogus.stderr);
+    assert.match(bogus.stderr, /sslmode=bogus/);
   });
 });

@@ -47,6 +47,12 @@ const NETWORK_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
  * `doing` says what walrelay was doing ("creating publication walrelay"), so
  * the message reads as a sentence.
  */
+/** Node's codes for a server certificate that TLS verification refused. */
+const TLS_CERTIFICATE_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+]);
+
 export function fromPgError(error: unknown, doing: string): WalrelayError {
   if (error instanceof WalrelayError) return error;
   const failure = error as Error & { code?: string };
@@ -55,6 +61,22 @@ export function fromPgError(error: unknown, doing: string): WalrelayError {
   if (sqlstate) {
     const translation = BY_SQLSTATE[sqlstate] ?? BY_CLASS[sqlstate.slice(0, 2)] ?? { code: 'SOURCE_ERROR', hint: 'see the PostgreSQL log for details' };
     return new WalrelayError(translation.code, `${message} (SQLSTATE ${sqlstate})`, { hint: translation.hint, retriable: translation.retriable ?? false, cause: error });
+  }
+  if (failure?.code && TLS_CERTIFICATE_ERRORS.has(failure.code)) {
+    // walrelay refused PostgreSQL's certificate (sslmode=verify-ca / verify-full): the server's log only saw the connection end.
+    return new WalrelayError('SOURCE_TLS', `${message} (walrelay did not accept PostgreSQL's TLS certificate)`, {
+      hint: 'give the CA that signed it with sslrootcert=/path/to/ca.pem in source.url, connect by a name the certificate lists ' +
+        '(sslmode=verify-full checks it), or use sslmode=require to encrypt without checking (docs/security.md)',
+      retriable: false, cause: error,
+    });
+  }
+  const path = (failure as { path?: unknown })?.path;
+  if (failure?.code === 'ENOENT' || failure?.code === 'EACCES') {
+    if (typeof path === 'string') {
+      return new WalrelayError('SOURCE_TLS', `${doing}: cannot read ${path} (${failure.code}), named by sslrootcert, sslcert or sslkey in source.url`, {
+        hint: 'check the path in source.url and that walrelay\'s user may read the file', retriable: false, cause: error,
+      });
+    }
   }
   if (failure?.code && NETWORK_ERRNO.has(failure.code)) {
     return new WalrelayError('SOURCE_UNREACHABLE', message, {

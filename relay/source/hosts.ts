@@ -116,12 +116,18 @@ export function parseSourceUrl(url: string): SourceUrl {
     throw configError(`source.url: target_session_attrs=${targetSessionAttrs} is not supported`,
       'walrelay always streams from the primary (as with read-write); omit the parameter or set it to read-write');
   }
+  if (params.sslmode !== undefined && !SSLMODES.includes(params.sslmode)) {
+    throw configError(`source.url: sslmode=${params.sslmode} is not a TLS mode`, `use one of ${SSLMODES.join(', ')} (docs/security.md)`);
+  }
   if (params.sslmode === 'verify-ca' && params.sslrootcert === undefined) {
     throw configError('source.url: sslmode=verify-ca checks the server\'s certificate against a CA, and no sslrootcert= names one',
       'add sslrootcert=/path/to/ca.pem (the CA that signed the server\'s certificate), or use sslmode=verify-full');
   }
   return { hosts, user, password, database: decode(path, 'database name') || user || 'postgres', params };
 }
+
+/** libpq's sslmodes (not allow: it would mean verify-full here), and node-postgres's no-verify. */
+const SSLMODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
 /** sslmodes whose meaning node-postgres changes (it reads them as verify-full): given libpq's instead. */
 const LIBPQ_SSLMODES = new Set(['prefer', 'require', 'verify-ca']);

@@ -102,7 +102,13 @@ interface Probe {
 
 async function probe(state: SourceState, host: SourceHost, options: ConnectOptions): Promise<Probe> {
   const label = hostLabel(host);
-  const client = new pg.Client({ ...options.clientConfig, connectionString: singleHostUrl(state.source, host) });
+  let client: pg.Client;
+  try {
+    // Reads sslrootcert, sslcert and sslkey, and checks sslmode against them: a missing file fails here.
+    client = new pg.Client({ ...options.clientConfig, connectionString: singleHostUrl(state.source, host) });
+  } catch (error) {
+    return { host, error: fromPgError(error, `cannot connect to PostgreSQL at ${label}`) };
+  }
   client.on('error', () => undefined); // a connection lost while idle: the next query fails with it
   // connectionTimeoutMillis bounds the connection; the same bound for the question (a host that hangs right after it).
   const bound = options.clientConfig?.connectionTimeoutMillis || undefined;
