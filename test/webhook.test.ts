@@ -296,7 +296,7 @@ describe('webhook sink', () => {
     const outageFrom = hook.requests.length;
     hook.answer = () => ({ status: 503, headers: { 'retry-after': '1' }, body: 'down for maintenance' });
     await waitFor(async () => (await readiness(httpPort)).status === 503, { what: '/readyz 503 while the receiver answers 503', timeoutMs: 10_000 });
-    assert.match((await readiness(httpPort)).reasons.join('; '), /sink hook is not connected: .*answered 503/);
+    assert.match((await readiness(httpPort)).reasons.join('; '), /sink hook is not delivering: .*answered 503/);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     // Retry-After: 1 spaces the attempts of each request by a second at least (without it the first come 50-200 ms apart).
     const attemptsById = new Map<string, number[]>();

@@ -156,7 +156,7 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         for (const sink of sinks) {
           if (sink.isReady()) continue;
           const why = sink.notReadyReason?.();
-          reasons.push(why ? `sink ${sink.name} is not connected: ${why}` : `sink ${sink.name} is not connected`);
+          reasons.push(why ? `sink ${sink.name} is not delivering: ${why}` : `sink ${sink.name} is not connected`);
         }
         return { ready: reasons.length === 0, standby: !streaming && waitingForSlot, reasons };
       },
