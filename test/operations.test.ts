@@ -48,6 +48,8 @@ describe('HTTP endpoints and metrics (PostgreSQL 18)', () => {
   });
 
   it('counts delivered events per sink and exposes lag and the confirmed LSN', async () => {
+    // The series is there (at 0) before the first delivery, so a rate() or an alert over it has data from the start.
+    assert.match(await (await fetch(`${base}/metrics`)).text(), /walrelay_events_delivered_total\{sink="orders-redis"\} 0/);
     await pgServer.query(`INSERT INTO orders SELECT i, 'new' FROM generate_series(1, 25) i`);
     await waitForStreamLength(client, 'walrelay:public.orders', 25);
     await waitFor(async () => /walrelay_events_delivered_total\{sink="orders-redis"\} 25/.test(await (await fetch(`${base}/metrics`)).text()), {

@@ -36,6 +36,7 @@ export class SinkRoute {
   constructor(readonly sink: Sink, tables: readonly string[] | undefined, private readonly metrics: Metrics, private readonly stage?: EventStage) {
     this.matches = compileTablePatterns(tables);
     this.everything = tables === undefined;
+    metrics.delivered(sink.name, 0); // the sink's series exists from the start (at 0), as the docs list it
   }
 
   withSchemaEvents(enabled: boolean | undefined): this {

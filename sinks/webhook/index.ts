@@ -233,7 +233,7 @@ export class WebhookSink implements Sink {
     if (now - this.lastWarnAt < LOG_EVERY_MS && kind === this.lastWarnKind) return;
     this.lastWarnAt = now;
     this.lastWarnKind = kind;
-    const details = { sink: this.name, url: this.client.address, firstId: request.items[0].id, status: failure.status, body: failure.body, err: failure.error, attempts: failure.attempts, retryInMs };
+    const details = { sink: this.name, url: this.client.address, firstId: request.items[0].id, status: failure.status, body: failure.body, err: failure.error, attempts: failure.attempts, retryInMs: Math.round(retryInMs) };
     if (exhausted) {
       this.logger.error(details, this.config.maxAttempts > 0
         ? 'webhook: maxAttempts reached but no deadLetter sink is configured; retrying (nothing after these events is confirmed until they are delivered)'
