@@ -32,6 +32,12 @@ import { ExactlyOnceWriter, type EventRecords } from './exactly-once.js';
 import { PlatformaticKafkaProducer } from './platformatic.js';
 import type { SinkContext } from '../sink.js';
 
+/** The walrelay headers' names, and the ops' values, as bytes: a row change written as bytes has only byte headers (no string measured or copied per record). */
+const OP_HEADER = Buffer.from('walrelay-op');
+const LSN_HEADER = Buffer.from('walrelay-lsn');
+const ID_HEADER = Buffer.from('walrelay-id');
+const OP_VALUES: Record<string, Buffer> = { insert: Buffer.from('insert'), update: Buffer.from('update'), delete: Buffer.from('delete') };
+
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
 
@@ -194,9 +200,9 @@ export class KafkaSink implements Sink {
     const domain = domainRecordOf(event);
     if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
     if (this.config.format === 'walrelay' && event instanceof EncodedRowChange) {
-      // A row change written as bytes (event-bytes.ts) goes in as those bytes: value, key and id (no string decoded, measured or flattened).
+      // A row change written as bytes (event-bytes.ts) goes in as those bytes: value, key, lsn and id (no string decoded, measured or flattened).
       const value = event.chunk.subarray(event.start, event.end);
-      return [addressedRecord(this.topics.nameFor(event), event.keyBytes, value, ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.idBytes])];
+      return [addressedRecord(this.topics.nameFor(event), event.keyBytes, value, [OP_HEADER, OP_VALUES[event.op], LSN_HEADER, event.lsnBytes, ID_HEADER, event.idBytes])];
     }
     const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
     if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));

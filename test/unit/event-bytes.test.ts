@@ -129,6 +129,10 @@ describe('row changes as bytes', () => {
         assert.equal(actual.oldJson, expected.oldJson);
         assert.deepEqual(actual.unchanged, expected.unchanged);
         assert.deepEqual(JSON.parse(actual.json), JSON.parse(expected.json));
+        // The Kafka record's key and header values as views of the event's bytes.
+        assert.deepEqual(actual.keyBytes, expected.keyJson === null ? null : Buffer.from(expected.keyJson));
+        assert.deepEqual(actual.idBytes, Buffer.from(expected.id));
+        assert.deepEqual(actual.lsnBytes, Buffer.from(expected.lsn));
       }
     });
   }
@@ -197,6 +201,7 @@ describe('row changes as bytes', () => {
       const actual = bytes.events[i] as EncodedRowChange;
       assert.ok(actual.chunk.subarray(actual.start, actual.end).equals(Buffer.from((text.events[i] as RowChange).json)), `event ${i}`);
       assert.equal(actual.chunk[actual.end], 0x0a);
+      assert.deepEqual(actual.lsnBytes, Buffer.from(actual.lsn), `event ${i}'s lsn`);
     }
     const moved = bytes.events.filter((event, i) => i > 0 && (event as EncodedRowChange).start === 0).length;
     assert.ok(moved >= 10, `events crossed ${moved} chunk ends`);
