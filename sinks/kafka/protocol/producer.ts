@@ -178,7 +178,7 @@ export class KafkaProducer {
     type Share = { topic: string; partition: number; records: OutgoingRecord[] };
     const byTopic = new Map<string, Share[]>();
     const inOrder: Share[] = [];
-    let topic = '';
+    let topic: string | null = null;
     let shares: Share[] = [];
     let partitions = 0;
     for (const record of records) {
@@ -191,7 +191,7 @@ export class KafkaProducer {
       }
       const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
       let share = shares[partition];
-      if (!share) inOrder.push((shares[partition] = share = { topic, partition, records: [] }));
+      if (!share) inOrder.push((shares[partition] = share = { topic: record.topic, partition, records: [] }));
       share.records.push(record);
     }
     const limits = { maxBytes: this.options.maxRequestBytes, maxRecords: this.options.maxRequestRecords };
