@@ -49,7 +49,7 @@ export class EventBytesWriter {
     const out = this.out;
     const buffer = message.buffer;
     // Positions relative to the event's start: a new chunk moves the event.
-    const parts = [-1, -1, -1, -1, -1, -1];
+    const parts = [-1, -1, -1, -1, -1, -1, -1];
     out.begin();
     out.bytes(this.head);
     out.digits(seq, SEQ_DIGITS);
@@ -88,6 +88,7 @@ export class EventBytesWriter {
       out.text(JSON.stringify(unchanged));
     }
     out.bytes(LSN);
+    parts[6] = out.pos - out.eventStart;
     out.ascii(lsn);
     out.bytes(this.tail);
     // Room for the newline first: making room later would move the event to a new chunk after its position was taken.
@@ -95,7 +96,7 @@ export class EventBytesWriter {
     const start = out.eventStart;
     const end = out.pos;
     out.byte(0x0a);
-    for (let i = 0; i < 6; i++) if (parts[i] >= 0) parts[i] += start;
+    for (let i = 0; i < 7; i++) if (parts[i] >= 0) parts[i] += start;
     return new EncodedRowChange(id, message.tag, relation.schema, relation.table, unchanged, lsn, stamp.commitLsn, stamp.xid, stamp.commitTime, relation.schemaVersion,
       out.buffer, start, end, parts);
   }

@@ -143,7 +143,7 @@ export class EncodedRowChange extends RowChange {
     readonly chunk: Buffer,
     readonly start: number,
     readonly end: number,
-    /** Start and end in `chunk` of the key, new and old objects (-1: null). */
+    /** Start and end in `chunk` of the key, new and old objects (-1: null), then where the lsn's text starts. */
     private readonly parts: readonly number[],
   ) {
     super(id, op, schema, table, '', null, null, null, unchanged, lsn, commitLsn, xid, commitTime, schemaVersion);
@@ -163,6 +163,11 @@ export class EncodedRowChange extends RowChange {
   get idBytes(): Buffer {
     const start = this.start + ID_OFFSET;
     return this.chunk.subarray(start, start + this.id.length);
+  }
+  /** The event's LSN as bytes (a view of the chunk; ASCII, so as long as the string). */
+  get lsnBytes(): Buffer {
+    const start = this.parts[6];
+    return this.chunk.subarray(start, start + this.lsn.length);
   }
   override get newJson(): string | null { return this.part(2); }
   override get oldJson(): string | null { return this.part(4); }

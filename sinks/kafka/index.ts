@@ -32,6 +32,12 @@ import { ExactlyOnceWriter, type EventRecords } from './exactly-once.js';
 import { PlatformaticKafkaProducer } from './platformatic.js';
 import type { SinkContext } from '../sink.js';
 
+/** The walrelay headers' names, and the ops' values, as bytes: a row change written as bytes has only byte headers (no string measured or copied per record). */
+const OP_HEADER = Buffer.from('walrelay-op');
+const LSN_HEADER = Buffer.from('walrelay-lsn');
+const ID_HEADER = Buffer.from('walrelay-id');
+const OP_VALUES: Record<string, Buffer> = { insert: Buffer.from('insert'), update: Buffer.from('update'), delete: Buffer.from('delete') };
+
 /** Record bytes per produce request: under the broker's default message.max.bytes (1 MiB), so large rows go in smaller requests. */
 const MAX_REQUEST_BYTES = 900_000;
 
@@ -116,8 +122,9 @@ export class KafkaSink implements Sink {
     // Encoded before the first await, so the decoded events are not kept
     // alive while Kafka answers or across retries (see RedisSink.write).
     const exactlyOnce = this.exactlyOnce;
-    const perEvent = exactlyOnce ? events.map((event) => ({ id: event.id, lsn: event.lsn, records: this.recordsOf(event) })) : [];
-    const records = exactlyOnce ? [] : events.flatMap((event) => this.recordsOf(event));
+    const perEvent = exactlyOnce ? events.map((event) => ({ id: event.id, lsn: event.lsn, records: this.addRecords(event, []) })) : [];
+    const records: AddressedRecord[] = [];
+    if (!exactlyOnce) for (const event of events) this.addRecords(event, records);
     await deliverWithRetry(() => (exactlyOnce ? this.sendExactlyOnce(exactlyOnce, perEvent) : this.send(records)), {
       sink: this.name,
       logger: this.logger,
@@ -189,18 +196,22 @@ export class KafkaSink implements Sink {
     this.knownTopics.add(topic);
   }
 
-  /** An event's records: one, or with the Debezium format a delete and its tombstone (a key change: delete, tombstone, create). */
-  private recordsOf(event: ChangeEvent): AddressedRecord[] {
+  /** Appends an event's records to `records` (and returns it): one, or with the Debezium format a delete and its tombstone (a key change: delete, tombstone, create). */
+  private addRecords(event: ChangeEvent, records: AddressedRecord[]): AddressedRecord[] {
     const domain = domainRecordOf(event);
-    if (domain) return [addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat())];
-    if (this.config.format === 'walrelay' && event instanceof EncodedRowChange) {
-      // A row change written as bytes (event-bytes.ts) goes in as those bytes: value, key and id (no string decoded, measured or flattened).
+    if (domain) {
+      records.push(addressedRecord(domain.destination, domain.key, domain.value, domain.headers.flat()));
+    } else if (this.config.format === 'walrelay' && event instanceof EncodedRowChange) {
+      // A row change written as bytes (event-bytes.ts) goes in as those bytes: value, key, lsn and id (no string decoded, measured or flattened).
       const value = event.chunk.subarray(event.start, event.end);
-      return [addressedRecord(this.topics.nameFor(event), event.keyBytes, value, ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.idBytes])];
+      records.push(addressedRecord(this.topics.nameFor(event), event.keyBytes, value, [OP_HEADER, OP_VALUES[event.op], LSN_HEADER, event.lsnBytes, ID_HEADER, event.idBytes]));
+    } else {
+      const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
+      const topic = this.topics.nameFor(event);
+      if (this.config.format === 'debezium') for (const record of debeziumRecords(event, this.formatContext)) records.push(addressedRecord(topic, record.key, record.value, headers));
+      else records.push(addressedRecord(topic, keyJson(event), encodeEvent(event, this.config.format), headers));
     }
-    const headers = ['walrelay-op', event.op, 'walrelay-lsn', event.lsn, 'walrelay-id', event.id];
-    if (this.config.format === 'debezium') return debeziumRecords(event, this.formatContext).map((record) => addressedRecord(this.topics.nameFor(event), record.key, record.value, headers));
-    return [addressedRecord(this.topics.nameFor(event), keyJson(event), encodeEvent(event, this.config.format), headers)];
+    return records;
   }
 
   private async ensureTopic(topic: string): Promise<void> {

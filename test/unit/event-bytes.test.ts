@@ -14,7 +14,13 @@ import { WalrelayError } from '../../relay/errors.js';
 import { Writable } from 'node:stream';
 import { StdoutSink } from '../../sinks/stdout/index.js';
 import { XaddPayloads } from '../../sinks/redis/xadd-payloads.js';
-import { redisSinkSchema, type StdoutSinkConfig } from '../../config/schema.js';
+import { redisSinkSchema, type StdoutSinkConfig, type KafkaSinkConfig } from '../../config/schema.js';
+import { kafkaSinkSchema } from '../../config/sink-schemas.js';
+import { KafkaSink } from '../../sinks/kafka/index.js';
+import { Writer } from '../../sinks/kafka/protocol/encoding.js';
+import { writeRecords } from '../../sinks/kafka/protocol/record-batch.js';
+import type { AddressedRecord } from '../../sinks/kafka/protocol/producer.js';
+import pino from 'pino';
 
 type Value = string | null | 'UNCHANGED' | Buffer;
 
@@ -129,6 +135,10 @@ describe('row changes as bytes', () => {
         assert.equal(actual.oldJson, expected.oldJson);
         assert.deepEqual(actual.unchanged, expected.unchanged);
         assert.deepEqual(JSON.parse(actual.json), JSON.parse(expected.json));
+        // The Kafka record's key and header values as views of the event's bytes.
+        assert.deepEqual(actual.keyBytes, expected.keyJson === null ? null : Buffer.from(expected.keyJson));
+        assert.deepEqual(actual.idBytes, Buffer.from(expected.id));
+        assert.deepEqual(actual.lsnBytes, Buffer.from(expected.lsn));
       }
     });
   }
@@ -197,6 +207,7 @@ describe('row changes as bytes', () => {
       const actual = bytes.events[i] as EncodedRowChange;
       assert.ok(actual.chunk.subarray(actual.start, actual.end).equals(Buffer.from((text.events[i] as RowChange).json)), `event ${i}`);
       assert.equal(actual.chunk[actual.end], 0x0a);
+      assert.deepEqual(actual.lsnBytes, Buffer.from(actual.lsn), `event ${i}'s lsn`);
     }
     const moved = bytes.events.filter((event, i) => i > 0 && (event as EncodedRowChange).start === 0).length;
     assert.ok(moved >= 10, `events crossed ${moved} chunk ends`);
@@ -226,7 +237,7 @@ describe('row changes as bytes', () => {
     }
   });
 
-  it('reach stdout and Redis as the same bytes as text events, mixed with events that have no bytes', async () => {
+  it('reach stdout, Redis and Kafka as the same bytes as text events, mixed with events that have no bytes', async () => {
     const text = await assembler('f');
     const bytes = await assembler('f');
     const truncate = Buffer.concat([Buffer.from('T'), u32(1), Buffer.from([0]), u32(16384)]);
@@ -258,5 +269,20 @@ describe('row changes as bytes', () => {
     assert.equal(fromBytes.count, messages.length);
     assert.ok(fromBytes.payload.equals(fromText.payload), 'redis payload');
     assert.ok(fromText.payload.includes(Buffer.from('XADD')));
+
+    // Kafka: the records (key, value, headers) encoded as they go into a record batch.
+    const kafka = new KafkaSink(kafkaSinkSchema.parse({ type: 'kafka', brokers: ['127.0.0.1:1'] }) as KafkaSinkConfig, 0, pino({ level: 'silent' }));
+    const records = (events: ChangeEvent[]) => {
+      const all: AddressedRecord[] = [];
+      for (const event of events) (kafka as unknown as { addRecords(event: ChangeEvent, records: AddressedRecord[]): void }).addRecords(event, all);
+      const writer = new Writer(16);
+      writeRecords(writer, all);
+      return { topics: all.map((record) => record.topic), bytes: writer.toBuffer() };
+    };
+    const kafkaBytes = records(bytes.events);
+    const kafkaText = records(text.events);
+    assert.deepEqual(kafkaBytes.topics, kafkaText.topics);
+    assert.ok(kafkaBytes.bytes.equals(kafkaText.bytes), 'kafka records');
+    assert.ok(kafkaText.bytes.includes(Buffer.from('walrelay-lsn')));
   });
 });

@@ -51,6 +51,11 @@ it('computes CRC-32C (Castagnoli) as Kafka checks it', () => {
   for (let start = 0; start < 8; start++) {
     for (let end = sample.length - 8; end <= sample.length; end++) assert.equal(crc32c(sample, start, end), bytewise(sample.subarray(start, end)), `${start}..${end}`);
   }
+  // Short inputs (JS) and long ones (WebAssembly, its memory grown for the largest) alike.
+  for (let length = 0; length <= 80; length++) assert.equal(crc32c(sample, 3, 3 + length), bytewise(sample.subarray(3, 3 + length)), `length ${length}`);
+  const large = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) & 0xff));
+  assert.equal(crc32c(large), bytewise(large), '200 kB');
+  assert.equal(crc32c(Buffer.from('123456789'.repeat(10))), bytewise(Buffer.from('123456789'.repeat(10))), 'after growing');
   const data = Buffer.from('walrelay'.repeat(1000) + 'tail');
   assert.equal(crc32c(Buffer.concat([Buffer.from('xx'), data]), 2), crc32c(data), 'an offset range');
 });

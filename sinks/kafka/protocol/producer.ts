@@ -174,18 +174,30 @@ export class KafkaProducer {
   private async prepare(records: readonly AddressedRecord[]): Promise<Delivery> {
     const stale = [...new Set(records.map((record) => record.topic))].filter((topic) => !this.cluster.isFresh(topic));
     if (stale.length > 0) await this.cluster.loadMetadata(stale);
-    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>();
+    // Each topic's shares indexed by partition: no `topic\0partition` string made and hashed per record.
+    type Share = { topic: string; partition: number; records: OutgoingRecord[] };
+    const byTopic = new Map<string, Share[]>();
+    const inOrder: Share[] = [];
+    let topic: string | null = null;
+    let shares: Share[] = [];
+    let partitions = 0;
     for (const record of records) {
-      const partitions = this.cluster.partitionCount(record.topic);
+      if (record.topic !== topic) {
+        topic = record.topic;
+        partitions = this.cluster.partitionCount(topic);
+        let known = byTopic.get(topic);
+        if (!known) byTopic.set(topic, (known = []));
+        shares = known;
+      }
       const partition = record.key === null ? this.nextUnkeyedPartition++ % partitions : partitionForKey(record.key, partitions);
-      const key = partitionKey(record.topic, partition);
-      let share = byPartition.get(key);
-      if (!share) byPartition.set(key, (share = { topic: record.topic, partition, records: [] }));
+      let share = shares[partition];
+      if (!share) inOrder.push((shares[partition] = share = { topic: record.topic, partition, records: [] }));
       share.records.push(record);
     }
     const limits = { maxBytes: this.options.maxRequestBytes, maxRecords: this.options.maxRequestRecords };
     const queues = new Map<string, PartitionBatch[]>();
-    for (const [key, share] of byPartition) {
+    for (const share of inOrder) {
+      const key = partitionKey(share.topic, share.partition);
       const batches = makeBatches(share.topic, share.partition, share.records, limits, this.sequences);
       if (this.options.compression !== 'none') for (const batch of batches) await compressBatch(batch, this.options.compression);
       queues.set(key, batches);
