@@ -217,6 +217,8 @@ export async function startRelay(config: Config, logger: Logger): Promise<Runnin
         slot: config.source.slot, publication: config.source.publication,
         startLsn: async (server, timelineHistory) => {
           const point = await resumePoint({ slotConfirmed, own, slotRecreated, server, timelineHistory });
+          // A session that died meanwhile (its watchdog, a stop) must not rewind what the next one uses.
+          if (_stream !== current) return ZERO_LSN;
           if (point.start < start) {
             checkpoint.rewindTo(point.start);
             shapes?.forgetUnconfirmed(point.start);

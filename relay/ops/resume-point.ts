@@ -28,6 +28,8 @@ export interface OwnPosition {
 export type OwnPositionRefused =
   | { why: 'slot-recreated' }
   | { why: 'other-system'; systemId: string }
+  /** The server's WAL ends at `walEnd`, below walrelay's position. */
+  | { why: 'behind'; walEnd: Lsn }
   /** The timeline walrelay streamed on ended at `forkLsn` on the server's history, below walrelay's position. */
   | { why: 'forked'; timeline: number; forkLsn: Lsn }
   /** walrelay's timeline is not an ancestor of the server's (an older timeline, or a sibling branch). */
@@ -58,6 +60,9 @@ export async function resumePoint(inputs: ResumeInputs): Promise<ResumePoint> {
   if (!own || own.confirmed <= slotConfirmed) return slot();
   if (inputs.slotRecreated) return slot({ why: 'slot-recreated' });
   if (own.server.systemId !== server.systemId) return slot({ why: 'other-system', systemId: server.systemId });
+  // The server's WAL ends below walrelay's position (restored from a backup, or a standby promoted behind it): the
+  // position is not on this server, whatever its timeline says.
+  if (server.walEnd !== undefined && own.confirmed > server.walEnd) return slot({ why: 'behind', walEnd: server.walEnd });
   const ownPoint: ResumePoint = { start: own.confirmed, from: 'own' };
   if (own.server.timeline === server.timeline) return ownPoint;
   if (own.server.timeline > server.timeline) return slot({ why: 'not-an-ancestor', timeline: own.server.timeline });
@@ -108,15 +113,25 @@ export function refusedWarning(point: ResumePoint, own: OwnPosition | null, serv
         `ids already delivered (docs/failover.md).${skipping}`,
     };
   }
-  const why = refused.why === 'other-system'
-    ? `it is another PostgreSQL system (system identifier ${refused.systemId}, walrelay streamed from ${own.server.systemId})`
-    : refused.why === 'not-an-ancestor'
-      ? `timeline ${refused.timeline}, which walrelay streamed on, is not in the history of its timeline ${server.timeline}`
-      : `its history could not be read (${refused.error})`;
+  const why = unprovenBecause(refused, own, server);
   return {
     code: 'OWN_POSITION_UNPROVEN',
     fields,
     message: `walrelay's confirmed position ${ownLsn} may not exist on ${host}: ${why}; resuming from the slot's position ${slotLsn} ` +
       '(what lies between may be delivered again, or may have come from WAL this server lacks) (docs/failover.md)',
   };
+}
+
+/** Why walrelay's position may not exist on the server (the cases other than a recreated slot and a fork). */
+function unprovenBecause(refused: Exclude<OwnPositionRefused, { why: 'slot-recreated' | 'forked' }>, own: OwnPosition, server: ServerIdentity): string {
+  switch (refused.why) {
+    case 'other-system':
+      return `it is another PostgreSQL system (system identifier ${refused.systemId}, walrelay streamed from ${own.server.systemId})`;
+    case 'behind':
+      return `its WAL ends at ${formatLsn(refused.walEnd)} (restored from a backup, or promoted behind the server walrelay streamed from)`;
+    case 'not-an-ancestor':
+      return `timeline ${refused.timeline}, which walrelay streamed on, is not in the history of its timeline ${server.timeline}`;
+    case 'history-unreadable':
+      return `its history could not be read (${refused.error})`;
+  }
 }

@@ -14,7 +14,7 @@
 // daemon reconnects from the confirmed LSN. Silence while the relay itself
 // paused the socket (backpressure) does not count.
 import pg from 'pg';
-import { type Lsn, ZERO_LSN, formatLsn, maxLsn, readLsn } from '../lsn.js';
+import { type Lsn, ZERO_LSN, formatLsn, maxLsn, parseLsn, readLsn } from '../lsn.js';
 import { WalrelayError } from '../errors.js';
 import { DECODE_ERROR_HINT } from './pgoutput.js';
 import { withTimeout } from '../with-timeout.js';
@@ -73,6 +73,8 @@ export interface StartOptions {
 export interface ServerIdentity {
   systemId: string;
   timeline: number;
+  /** Where the server's WAL ended when walrelay connected (IDENTIFY_SYSTEM's xlogpos). */
+  walEnd?: Lsn;
 }
 
 /** The ancestors of a timeline of the server, with where each ended (timeline-history.ts). */
@@ -151,7 +153,7 @@ export class ReplicationStream {
     if ((await client.query('SELECT pg_is_in_recovery() AS standby')).rows[0].standby) throw standbyError(host);
     const system = (await client.query('IDENTIFY_SYSTEM')).rows[0];
     this.timeline = Number(system.timeline);
-    this.identity = { systemId: String(system.systemid), timeline: this.timeline };
+    this.identity = { systemId: String(system.systemid), timeline: this.timeline, walEnd: system.xlogpos ? parseLsn(String(system.xlogpos)) : undefined };
     if (options.minTimeline && this.timeline < options.minTimeline) throw staleError(host, this.timeline, options.minTimeline);
     const startLsn = typeof options.startLsn === 'function'
       ? await options.startLsn(this.identity, (timeline) => readTimelineHistory(client, timeline))

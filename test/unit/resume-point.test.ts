@@ -33,6 +33,17 @@ describe('resume point', () => {
     assert.deepEqual(input.asked, [], 'no history needed');
   });
 
+  it('same system and timeline, but the server\'s WAL ends below walrelay\'s position (a restored server): the slot\'s', async () => {
+    const server = { systemId: SYSTEM, timeline: 1, walEnd: parseLsn('0/4000000') };
+    const point = await resumePoint(inputs({ server }));
+    assert.deepEqual(point, { start: slotConfirmed, from: 'slot', refused: { why: 'behind', walEnd: server.walEnd } });
+    const warning = refusedWarning(point, ownOnTimeline1, server, 'db1:5432');
+    assert.equal(warning?.code, 'OWN_POSITION_UNPROVEN');
+    assert.match(warning!.message, /WAL ends at 0\/4000000/);
+    const ahead = { ...server, walEnd: parseLsn('0/6000000') };
+    assert.deepEqual(await resumePoint(inputs({ server: ahead })), { start: ownOnTimeline1.confirmed, from: 'own' }, 'WAL past walrelay\'s position: its own');
+  });
+
   it('the slot\'s position when it is not behind walrelay\'s own, or walrelay has none yet', async () => {
     const ahead = parseLsn('0/6000000');
     assert.deepEqual(await resumePoint(inputs({ slotConfirmed: ahead })), { start: ahead, from: 'slot', refused: undefined });
