@@ -240,6 +240,21 @@ describe('rabbitmq sink', () => {
     }
   });
 
+  it('a port that accepts TCP but never speaks AMQP: says so (not a bare ETIMEDOUT) and waits', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => undefined); // accepts, says nothing (amqp:// to the TLS port, another server's port)
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const sink = new RabbitmqSink(rabbitmqSinkSchema.parse({ type: 'rabbitmq', url: `amqp://guest:guest@127.0.0.1:${port}/`, timeoutSeconds: 1 }), 0, silentLogger);
+    try {
+      await sink.start();
+      assert.match(sink.notReadyReason() ?? '', /RABBITMQ_UNREACHABLE.*no AMQP handshake within 1 s.*AMQP port/);
+    } finally {
+      await sink.close();
+      silent.close();
+    }
+  });
+
   it('waits for a broker whose address holds 403 or 530 (a port, not a refusal) instead of stopping as a bad login', async () => {
     // The port is part of the connect error's text ("connect ECONNREFUSED 127.0.0.1:40312"); reading its digits as
     // AMQP reply codes stopped the start, and made a write give up at once.

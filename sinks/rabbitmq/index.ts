@@ -246,7 +246,12 @@ export class RabbitmqSink implements Sink {
         'the user may not use it, or it refuses connections for now (a connection limit, the vhost or node going down)', {
         retriable: this.connectedOnce, hint: 'check the vhost in the url and that the user may access it' });
     }
-    return new WalrelayError('RABBITMQ_UNREACHABLE', `cannot connect to rabbitmq at ${this.address}: ${text}`, { retriable: true });
+    // amqplib's timeout covers the handshake too: a port that accepts TCP but does not speak AMQP (amqp:// to the TLS
+    // port 5671, another server's port) ends as "connect ETIMEDOUT" after timeoutSeconds.
+    const hint = /ETIMEDOUT/.test(text)
+      ? `no AMQP handshake within ${Math.min(10_000, this.timeoutMs) / 1000} s: check that the url names RabbitMQ's AMQP port (5672; amqps:// for 5671) and that it is reachable`
+      : 'walrelay retries until RabbitMQ is reachable; check the url\'s host and port';
+    return new WalrelayError('RABBITMQ_UNREACHABLE', `cannot connect to rabbitmq at ${this.address}: ${text}`, { retriable: true, hint });
   }
 
   /** The vhost the url names, as amqplib reads it ('/' for none). */
