@@ -60,10 +60,10 @@ export async function resumePoint(inputs: ResumeInputs): Promise<ResumePoint> {
   if (!own || own.confirmed <= slotConfirmed) return slot();
   if (inputs.slotRecreated) return slot({ why: 'slot-recreated' });
   if (own.server.systemId !== server.systemId) return slot({ why: 'other-system', systemId: server.systemId });
-  // The server's WAL ends below walrelay's position (restored from a backup, or a standby promoted behind it): the
-  // position is not on this server, whatever its timeline says.
-  if (server.walEnd !== undefined && own.confirmed > server.walEnd) return slot({ why: 'behind', walEnd: server.walEnd });
-  const ownPoint: ResumePoint = { start: own.confirmed, from: 'own' };
+  // Used only where the server's WAL reaches it: on the same timeline, a server restored from a backup has the
+  // system and timeline but not the WAL (a fork is told apart by the history below, which says where).
+  const reached = server.walEnd === undefined || own.confirmed <= server.walEnd;
+  const ownPoint: ResumePoint = reached ? { start: own.confirmed, from: 'own' } : slot({ why: 'behind', walEnd: server.walEnd! });
   if (own.server.timeline === server.timeline) return ownPoint;
   if (own.server.timeline > server.timeline) return slot({ why: 'not-an-ancestor', timeline: own.server.timeline });
   let history: Awaited<ReturnType<TimelineHistoryReader>>;

@@ -63,6 +63,9 @@ describe('resume point', () => {
     const forkLsn = parseLsn('0/4000000');
     const point = await resumePoint(inputs({ server: { systemId: SYSTEM, timeline: 2 } }, { 2: [{ timeline: 1, switchpoint: forkLsn }] }));
     assert.deepEqual(point, { start: slotConfirmed, from: 'slot', refused: { why: 'forked', timeline: 1, forkLsn } });
+    // Just promoted, its WAL not yet past walrelay's position: still the fork that is named (it says where).
+    const young = { systemId: SYSTEM, timeline: 2, walEnd: parseLsn('0/4100000') };
+    assert.deepEqual((await resumePoint(inputs({ server: young }, { 2: [{ timeline: 1, switchpoint: forkLsn }] }))).refused, { why: 'forked', timeline: 1, forkLsn });
     const warning = refusedWarning(point, ownOnTimeline1, { systemId: SYSTEM, timeline: 2 }, 'db2:5432');
     assert.equal(warning?.code, 'TIMELINE_FORKED');
     assert.deepEqual(warning?.fields, { host: 'db2:5432', ownLsn: '0/5000000', slotLsn: '0/3000000', fromTimeline: 1, timeline: 2, forkLsn: '0/4000000', forkId: '0000000004000000' });
