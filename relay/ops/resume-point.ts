@@ -63,8 +63,8 @@ export async function resumePoint(inputs: ResumeInputs): Promise<ResumePoint> {
   // Used only where the server's WAL reaches it: on the same timeline, a server restored from a backup has the
   // system and timeline but not the WAL (a fork is told apart by the history below, which says where).
   const reached = server.walEnd === undefined || own.confirmed <= server.walEnd;
-  const ownPoint: ResumePoint = reached ? { start: own.confirmed, from: 'own' } : slot({ why: 'behind', walEnd: server.walEnd! });
-  if (own.server.timeline === server.timeline) return ownPoint;
+  const ownIfReached: ResumePoint = reached ? { start: own.confirmed, from: 'own' } : slot({ why: 'behind', walEnd: server.walEnd! });
+  if (own.server.timeline === server.timeline) return ownIfReached;
   if (own.server.timeline > server.timeline) return slot({ why: 'not-an-ancestor', timeline: own.server.timeline });
   let history: Awaited<ReturnType<TimelineHistoryReader>>;
   try {
@@ -74,7 +74,7 @@ export async function resumePoint(inputs: ResumeInputs): Promise<ResumePoint> {
   }
   const ended = history.find((entry) => entry.timeline === own.server.timeline);
   if (!ended) return slot({ why: 'not-an-ancestor', timeline: own.server.timeline });
-  if (own.confirmed <= ended.switchpoint) return ownPoint;
+  if (own.confirmed <= ended.switchpoint) return ownIfReached;
   return slot({ why: 'forked', timeline: own.server.timeline, forkLsn: ended.switchpoint });
 }
 

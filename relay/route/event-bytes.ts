@@ -96,7 +96,7 @@ export class EventBytesWriter {
     const start = out.eventStart;
     const end = out.pos;
     out.byte(0x0a);
-    for (let i = 0; i < 7; i++) if (parts[i] >= 0) parts[i] += start;
+    for (let i = 0; i < parts.length; i++) if (parts[i] >= 0) parts[i] += start;
     return new EncodedRowChange(id, message.tag, relation.schema, relation.table, unchanged, lsn, stamp.commitLsn, stamp.xid, stamp.commitTime, relation.schemaVersion,
       out.buffer, start, end, parts);
   }

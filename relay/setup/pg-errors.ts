@@ -71,12 +71,10 @@ export function fromPgError(error: unknown, doing: string): WalrelayError {
     });
   }
   const path = (failure as { path?: unknown })?.path;
-  if (failure?.code === 'ENOENT' || failure?.code === 'EACCES') {
-    if (typeof path === 'string') {
-      return new WalrelayError('SOURCE_TLS', `${doing}: cannot read ${path} (${failure.code}), named by sslrootcert, sslcert or sslkey in source.url`, {
-        hint: 'check the path in source.url and that walrelay\'s user may read the file', retriable: false, cause: error,
-      });
-    }
+  if ((failure?.code === 'ENOENT' || failure?.code === 'EACCES') && typeof path === 'string') {
+    return new WalrelayError('SOURCE_TLS', `${doing}: cannot read ${path} (${failure.code}), named by sslrootcert, sslcert or sslkey in source.url`, {
+      hint: 'check the path in source.url and that walrelay\'s user may read the file', retriable: false, cause: error,
+    });
   }
   if (failure?.code && NETWORK_ERRNO.has(failure.code)) {
     return new WalrelayError('SOURCE_UNREACHABLE', message, {

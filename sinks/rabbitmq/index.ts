@@ -37,6 +37,8 @@ export class RabbitmqSink implements Sink {
   private readonly messages: BrokerMessages;
   private readonly contentType: string;
   private readonly timeoutMs: number;
+  /** A connect, the AMQP handshake included, waits at most this long. */
+  private readonly connectTimeoutMs: number;
   private connection: Connection | null = null;
   private connecting: Promise<Connection> | null = null;
   /** A connection opened once: a refusal after that (a connection limit, a node going down) is waited out. */
@@ -53,6 +55,7 @@ export class RabbitmqSink implements Sink {
   constructor(private readonly config: RabbitmqSinkConfig, index: number, private readonly logger: Logger, context: SinkContext = { slot: 'walrelay' }) {
     this.name = config.name ?? `rabbitmq#${index}`;
     this.timeoutMs = config.timeoutSeconds * 1000;
+    this.connectTimeoutMs = Math.min(10_000, this.timeoutMs);
     this.url = withHeartbeat(config.url, config.timeoutSeconds);
     this.address = redactUrl(this.url);
     this.messages = new BrokerMessages(config.format, new NameTemplate(config.routingKey, config.messageRoutingKey), { database: context.database, debezium: config.debezium });
@@ -157,7 +160,7 @@ export class RabbitmqSink implements Sink {
     let model: ChannelModel;
     try {
       model = await connect(this.url, {
-        timeout: Math.min(10_000, this.timeoutMs),
+        timeout: this.connectTimeoutMs,
         // Without it, Nagle's algorithm holds a small batch's last frames until the broker's delayed ACK (40 ms).
         noDelay: true,
         clientProperties: { connection_name: `walrelay ${this.name}` },
@@ -249,7 +252,7 @@ export class RabbitmqSink implements Sink {
     // amqplib's timeout covers the handshake too: a port that accepts TCP but does not speak AMQP (amqp:// to the TLS
     // port 5671, another server's port) ends as "connect ETIMEDOUT" after timeoutSeconds.
     const hint = /ETIMEDOUT/.test(text)
-      ? `no AMQP handshake within ${Math.min(10_000, this.timeoutMs) / 1000} s: check that the url names RabbitMQ's AMQP port (5672; amqps:// for 5671) and that it is reachable`
+      ? `no AMQP handshake within ${this.connectTimeoutMs / 1000} s: check that the url names RabbitMQ's AMQP port (5672; amqps:// for 5671) and that it is reachable`
       : 'walrelay retries until RabbitMQ is reachable; check the url\'s host and port';
     return new WalrelayError('RABBITMQ_UNREACHABLE', `cannot connect to rabbitmq at ${this.address}: ${text}`, { retriable: true, hint });
   }
